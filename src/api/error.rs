@@ -1,0 +1,135 @@
+//! The API's error type and response envelope. Every answer under `/api/v1` — including the
+//! framework's own errors — is `{"data": …, "meta": {"request_id": …}}` or
+//! `{"error": {"code", "message", "field"?}, "meta": {…}}`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::db::DbError;
+use crate::domain::ValidationError;
+
+tokio::task_local! {
+    /// The id of the request being served, set by the request-id middleware.
+    pub static REQUEST_ID: String;
+}
+
+/// The current request id, or a fresh one outside a request.
+pub fn request_id() -> String {
+    REQUEST_ID
+        .try_with(|id| id.clone())
+        .unwrap_or_else(|_| new_request_id())
+}
+
+pub fn new_request_id() -> String {
+    format!("req_{}", crate::clock::random_token(20))
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+    pub fn unprocessable(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            message,
+        )
+        .with_field(field)
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(e: ValidationError) -> Self {
+        ApiError::unprocessable(e.field, e.message)
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Full => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_full",
+                "the disk holding Hookline's database is full; nothing was stored. Free space and retry.",
+            ),
+            DbError::Closed => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                "Hookline is shutting down; retry in a moment",
+            ),
+            DbError::Sqlite(msg) => {
+                tracing::error!(error = %msg, "database error");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred; it has been logged")
+            }
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+    fn error_response(&self) -> HttpResponse {
+        let mut err = json!({ "code": self.code, "message": self.message });
+        if let Some(f) = &self.field {
+            err["field"] = json!(f);
+        }
+        HttpResponse::build(self.status)
+            .json(json!({ "error": err, "meta": { "request_id": request_id() } }))
+    }
+}
+
+/// `{"data": data, "meta": {"request_id": …}}` with the given status.
+pub fn envelope<T: Serialize>(status: StatusCode, data: T) -> HttpResponse {
+    HttpResponse::build(status)
+        .json(json!({ "data": data, "meta": { "request_id": request_id() } }))
+}
+
+/// A page of a list, with `meta.next_cursor` when there is more.
+pub fn page<T: Serialize>(data: Vec<T>, next_cursor: Option<String>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "data": data,
+        "meta": { "request_id": request_id(), "next_cursor": next_cursor },
+    }))
+}
+
+pub type ApiResult = Result<HttpResponse, ApiError>;

@@ -1,0 +1,256 @@
+//! Extractors for the API: the bearer-key caller and a JSON body whose every failure is an
+//! enveloped 4xx naming what is wrong.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, FromRequest, HttpRequest};
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use crate::auth::{token_hash, ApiCaller};
+use crate::clock::now_ms;
+use crate::db::repo::{self, Workspace};
+use crate::domain::Scope;
+use crate::startup::AppState;
+
+/// The header that tells an instance key which workspace to act in.
+pub const WORKSPACE_HEADER: &str = "Hookline-Workspace";
+
+/// An authenticated API caller and, when known, the workspace it acts in.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub key: ApiCaller,
+    pub workspace: Option<Workspace>,
+}
+
+impl Caller {
+    /// 403 unless the key carries `scope`.
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        if self.key.scopes.has(scope) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "this API key lacks the '{}' scope; create a key with --scopes {}",
+                scope.as_str(),
+                scope.as_str()
+            )))
+        }
+    }
+
+    /// The workspace this request acts in, with the scope checked.
+    pub fn workspace(&self, scope: Scope) -> Result<&Workspace, ApiError> {
+        self.require(scope)?;
+        self.workspace.as_ref().ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "an instance key must name the workspace to act in: send the {WORKSPACE_HEADER} header with its slug"
+            ))
+            .with_field(WORKSPACE_HEADER)
+        })
+    }
+
+    /// 403 unless this is an instance key.
+    pub fn require_instance(&self) -> Result<(), ApiError> {
+        if self.key.key_workspace_id.is_none() {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                "only an instance API key may do this (hookline api-key create --instance)",
+            ))
+        }
+    }
+}
+
+fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
+    let header = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .ok_or_else(|| {
+            ApiError::unauthorized("send your API key as 'Authorization: Bearer <key>'")
+        })?;
+    let value = header
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("the Authorization header is not valid text"))?;
+    let (scheme, token) = value.trim().split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(ApiError::unauthorized("use 'Authorization: Bearer <key>'"));
+    }
+    Ok(token.trim().to_string())
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Caller, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .expect("AppState registered")
+                .clone();
+            let token = bearer(&req)?;
+            let ws_header = match req.headers().get(WORKSPACE_HEADER) {
+                None => None,
+                Some(v) => Some(
+                    v.to_str()
+                        .map_err(|_| {
+                            ApiError::bad_request("the Hookline-Workspace header is not valid text")
+                        })?
+                        .trim()
+                        .to_string(),
+                ),
+            };
+            let hash = token_hash(&token);
+            let found = state
+                .db
+                .read(move |conn| {
+                    let Some(key) = repo::api_key_by_hash(conn, &hash)? else {
+                        return Ok(Lookup::NoKey);
+                    };
+                    let ws = match (key.workspace_id, ws_header) {
+                        (Some(id), named) => match repo::workspace_by_id(conn, id)? {
+                            // A workspace key that names another workspace finds nothing there.
+                            Some(ws) if named.as_deref().is_none_or(|n| n == ws.slug) => Some(ws),
+                            _ => return Ok(Lookup::UnknownWorkspace(named.unwrap_or_default())),
+                        },
+                        (None, Some(slug)) => match repo::workspace_by_slug(conn, &slug)? {
+                            Some(ws) => Some(ws),
+                            None => return Ok(Lookup::UnknownWorkspace(slug)),
+                        },
+                        (None, None) => None,
+                    };
+                    Ok(Lookup::Found(key, ws))
+                })
+                .await?;
+            let (key, workspace) = match found {
+                Lookup::NoKey => {
+                    return Err(ApiError::unauthorized(
+                        "this API key is not valid: it was revoked or mistyped",
+                    ))
+                }
+                Lookup::UnknownWorkspace(slug) => {
+                    return Err(ApiError::not_found(&format!("workspace '{slug}'")))
+                }
+                Lookup::Found(key, ws) => (key, ws),
+            };
+            // Record use at most once a minute per key, off the request's path.
+            let now = now_ms();
+            if key.last_used_at.is_none_or(|t| now - t > 60_000) {
+                let db = state.db.clone();
+                let id = key.id;
+                tokio::spawn(async move {
+                    let _ = db.write(move |c| repo::touch_api_key(c, id, now)).await;
+                });
+            }
+            Ok(Caller {
+                key: ApiCaller {
+                    key_id: key.id,
+                    key_workspace_id: key.workspace_id,
+                    scopes: key.scopes,
+                },
+                workspace,
+            })
+        })
+    }
+}
+
+enum Lookup {
+    NoKey,
+    UnknownWorkspace(String),
+    Found(repo::ApiKeyRow, Option<Workspace>),
+}
+
+/// Largest body read by [`ApiJson`] unless a route sets [`BodyLimit`].
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// A per-route body limit, set with `.app_data(BodyLimit(n))`.
+#[derive(Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// A JSON body. Malformed JSON is a 400, a body of the wrong shape a 422 naming the field,
+/// an oversized body a 413. Any `Content-Type` is accepted: the body must be JSON anyway.
+pub struct ApiJson<T> {
+    pub value: T,
+    pub raw: web::Bytes,
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let limit = req
+            .app_data::<BodyLimit>()
+            .map(|l| l.0)
+            .unwrap_or(DEFAULT_BODY_LIMIT);
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let mut body = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|e| {
+                    ApiError::bad_request(format!("could not read the request body: {e}"))
+                })?;
+                if body.len() + chunk.len() > limit {
+                    return Err(too_large(limit));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            let raw = body.freeze();
+            let value = parse_json(&raw)?;
+            Ok(ApiJson { value, raw })
+        })
+    }
+}
+
+pub fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("the request body is larger than {} KiB", limit / 1024),
+    )
+}
+
+/// Parses JSON into `T`, turning every failure into a 400 or 422 that says where.
+pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
+    if raw.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(ApiError::bad_request(
+            "the request body is empty; send a JSON object",
+        ));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(raw);
+    match serde_path_to_error::deserialize::<_, T>(de) {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            match inner.classify() {
+                serde_json::error::Category::Data => {
+                    let field = if path == "." {
+                        "body".to_string()
+                    } else {
+                        path
+                    };
+                    Err(ApiError::unprocessable(
+                        field,
+                        strip_position(&inner.to_string()),
+                    ))
+                }
+                _ => Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "malformed_json",
+                    format!("the body is not valid JSON: {inner}"),
+                )),
+            }
+        }
+    }
+}
+
+fn strip_position(msg: &str) -> String {
+    match msg.find(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}

@@ -1,0 +1,58 @@
+//! The REST API under `/api/v1`.
+
+pub mod error;
+pub mod event_types;
+pub mod extract;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+pub use error::{envelope, page, ApiError, ApiResult};
+pub use extract::{ApiJson, Caller};
+
+/// Registers every `/api/v1` route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v1")
+            .app_data(
+                web::PathConfig::default()
+                    .error_handler(|_, _| ApiError::not_found("resource").into()),
+            )
+            .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                ApiError::bad_request(format!("bad query string: {e}")).into()
+            }))
+            .service(
+                web::resource("/event-types")
+                    .route(web::get().to(event_types::list))
+                    .route(web::post().to(event_types::create))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/webhooks/events")
+                    .route(web::get().to(event_types::list))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .default_service(web::to(not_found)),
+    );
+}
+
+pub async fn not_found(req: HttpRequest) -> ApiResult {
+    Err(ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!(
+            "no API route {} {}; see /api/v1/openapi.json",
+            req.method(),
+            req.path()
+        ),
+    ))
+}
+
+pub async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    let e = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} is not allowed on {}", req.method(), req.path()),
+    );
+    actix_web::ResponseError::error_response(&e)
+}

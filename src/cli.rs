@@ -1,0 +1,460 @@
+//! The command line: `hookline serve`, `workspace create`, `user create`, `api-key create`,
+//! `event-type create`, `backup`, `--version`. Every command takes `--data-dir` and works while
+//! a server runs on the same data directory (SQLite WAL with a busy timeout).
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Context};
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, RawConfig};
+use crate::db::{self, repo};
+use crate::domain::{Email, Password, Role, Scopes, Slug, ValidationError};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "hookline",
+    version,
+    about = "Self-hosted webhook delivery: one binary, SQLite inside.",
+    long_about = "Hookline delivers your application's events to your customers' webhook endpoints as signed \
+                  HTTPS POSTs, retries failures, and keeps a delivery history. Start it with `hookline serve`."
+)]
+pub struct Cli {
+    /// Directory holding the database and the secret-encryption key.
+    #[arg(
+        long,
+        env = "HOOKLINE_DATA_DIR",
+        default_value = "./hookline-data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server: REST API, settings UI and delivery engine.
+    Serve(ServeArgs),
+    /// Manage workspaces (tenants).
+    Workspace {
+        #[command(subcommand)]
+        command: WorkspaceCommand,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage API keys.
+    #[command(name = "api-key")]
+    ApiKey {
+        #[command(subcommand)]
+        command: ApiKeyCommand,
+    },
+    /// Manage event types.
+    #[command(name = "event-type")]
+    EventType {
+        #[command(subcommand)]
+        command: EventTypeCommand,
+    },
+    /// Write an online, consistent copy of the database to FILE (safe while the server runs).
+    Backup {
+        /// Where to write the copy; must not exist yet.
+        file: PathBuf,
+    },
+}
+
+#[derive(Args, Debug, Default)]
+pub struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, env = "HOOKLINE_LISTEN", value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+    /// Public base URL, used in links (e.g. https://hooks.example.com).
+    #[arg(long, env = "HOOKLINE_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Allow http:// webhook URLs (development only): true or false.
+    #[arg(long, env = "HOOKLINE_ALLOW_HTTP", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub allow_http: Option<String>,
+    /// Comma-separated CIDRs deliveries may reach although private (e.g. 127.0.0.0/8).
+    #[arg(long, env = "HOOKLINE_ALLOWED_NETWORKS", value_name = "CIDRS")]
+    pub allowed_networks: Option<String>,
+    /// PEM file of extra CA certificates to trust for deliveries.
+    #[arg(long, env = "HOOKLINE_EXTRA_CA_FILE", value_name = "FILE")]
+    pub extra_ca_file: Option<String>,
+    /// Name of the hex HMAC-SHA256 signature header.
+    #[arg(long, env = "HOOKLINE_SIGNATURE_HEADER", value_name = "NAME")]
+    pub signature_header: Option<String>,
+    /// SMTP server for failure notices, e.g. smtps://user:pass@mail.example.com.
+    #[arg(long, env = "HOOKLINE_SMTP_URL", value_name = "URL")]
+    pub smtp_url: Option<String>,
+    /// Sender address of notification emails.
+    #[arg(long, env = "HOOKLINE_SMTP_FROM", value_name = "EMAIL")]
+    pub smtp_from: Option<String>,
+    /// Days to keep events, deliveries and attempts.
+    #[arg(long, env = "HOOKLINE_RETENTION_DAYS", value_name = "DAYS")]
+    pub retention_days: Option<String>,
+    /// Log format: text or json.
+    #[arg(long, env = "HOOKLINE_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WorkspaceCommand {
+    /// Create a workspace.
+    Create {
+        /// Short identifier: lowercase letters, digits and dashes (e.g. acme).
+        slug: String,
+        /// Display name (defaults to the slug).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List workspaces.
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a user, reading the password from standard input.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// Make the user an instance admin (may manage every workspace and event types).
+        #[arg(long)]
+        instance_admin: bool,
+        /// Add the user to this workspace (needs --role).
+        #[arg(long, requires = "role")]
+        workspace: Option<String>,
+        /// Role in the workspace: owner, admin or viewer.
+        #[arg(long, requires = "workspace")]
+        role: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ApiKeyCommand {
+    /// Create an API key and print it (alone) on standard output. It is shown only once.
+    Create {
+        /// The workspace the key acts in.
+        #[arg(
+            long,
+            conflicts_with = "instance",
+            required_unless_present = "instance"
+        )]
+        workspace: Option<String>,
+        /// An instance key: acts in the workspace named by the Hookline-Workspace header and may manage event types.
+        #[arg(long)]
+        instance: bool,
+        /// Comma-separated scopes: webhooks (manage webhooks, read deliveries), events (publish).
+        #[arg(long)]
+        scopes: String,
+        /// A name to recognise the key by.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EventTypeCommand {
+    /// Define an event type, e.g. project.created.
+    Create {
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// An example payload (a JSON object), shown to webhook owners and sent by Send Test.
+        #[arg(long, value_name = "JSON")]
+        example: Option<String>,
+    },
+    /// List event types.
+    List,
+}
+
+/// Exit code 2 for bad input (as clap does), 1 for everything else.
+enum Failure {
+    Usage(String),
+    Other(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Other(e)
+    }
+}
+impl From<ValidationError> for Failure {
+    fn from(e: ValidationError) -> Self {
+        Failure::Usage(e.to_string())
+    }
+}
+impl From<db::DbError> for Failure {
+    fn from(e: db::DbError) -> Self {
+        Failure::Other(e.into())
+    }
+}
+impl From<db::OpenError> for Failure {
+    fn from(e: db::OpenError) -> Self {
+        Failure::Other(e.into())
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(msg)) => {
+            eprintln!("hookline: {msg}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Other(e)) => {
+            eprintln!("hookline: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    let data_dir = cli.data_dir;
+    match cli.command {
+        Command::Serve(args) => serve(data_dir, args),
+        Command::Workspace { command } => workspace(data_dir, command),
+        Command::User {
+            command:
+                UserCommand::Create {
+                    email,
+                    instance_admin,
+                    workspace,
+                    role,
+                    ..
+                },
+        } => user_create(data_dir, &email, instance_admin, workspace, role),
+        Command::ApiKey {
+            command:
+                ApiKeyCommand::Create {
+                    workspace,
+                    instance,
+                    scopes,
+                    name,
+                },
+        } => api_key_create(data_dir, workspace, instance, &scopes, &name),
+        Command::EventType { command } => event_type(data_dir, command),
+        Command::Backup { file } => {
+            db::backup(&data_dir, &file)?;
+            println!("backup written to {}", file.display());
+            Ok(())
+        }
+    }
+}
+
+fn serve(data_dir: PathBuf, a: ServeArgs) -> Result<(), Failure> {
+    let config = Config::parse(RawConfig {
+        data_dir,
+        listen: a.listen,
+        public_url: a.public_url,
+        allow_http: a.allow_http,
+        allowed_networks: a.allowed_networks,
+        extra_ca_file: a.extra_ca_file,
+        signature_header: a.signature_header,
+        smtp_url: a.smtp_url,
+        smtp_from: a.smtp_from,
+        retention_days: a.retention_days,
+        log_format: a.log_format,
+    })
+    .map_err(|e| Failure::Usage(e.to_string()))?;
+    crate::telemetry::init(config.log_format);
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    rt.block_on(async move {
+        let app = crate::startup::Application::build(config).await?;
+        print!("{}", app.banner());
+        let _ = std::io::stdout().flush();
+        app.run_until_stopped().await.context("serving")?;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(())
+}
+
+fn open(data_dir: &std::path::Path) -> Result<rusqlite::Connection, Failure> {
+    Ok(db::open_and_migrate(data_dir)?)
+}
+
+fn workspace(data_dir: PathBuf, cmd: WorkspaceCommand) -> Result<(), Failure> {
+    match cmd {
+        WorkspaceCommand::Create { slug, name } => {
+            let slug = Slug::parse(&slug)?;
+            let name = name
+                .map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| slug.to_string());
+            if name.chars().count() > 100 {
+                return Err(Failure::Usage("--name: use at most 100 characters".into()));
+            }
+            let conn = open(&data_dir)?;
+            let ws = repo::create_workspace(&conn, &slug, &name)?.ok_or_else(|| {
+                Failure::Usage(format!("a workspace with slug '{slug}' already exists"))
+            })?;
+            println!("created workspace {} ({})", ws.slug, ws.name);
+        }
+        WorkspaceCommand::List => {
+            let conn = open(&data_dir)?;
+            for w in repo::list_workspaces(&conn)? {
+                println!("{}\t{}", w.slug, w.name);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_password_line() -> Result<String, Failure> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
+fn user_create(
+    data_dir: PathBuf,
+    email: &str,
+    instance_admin: bool,
+    workspace: Option<String>,
+    role: Option<String>,
+) -> Result<(), Failure> {
+    let email = Email::parse(email)?;
+    let role = role.as_deref().map(Role::parse).transpose()?;
+    let password = Password::parse(&read_password_line()?)?;
+    let conn = open(&data_dir)?;
+    let ws = match &workspace {
+        Some(slug) => Some(repo::workspace_by_slug(&conn, slug)?.ok_or_else(|| {
+            Failure::Usage(format!(
+                "no workspace '{slug}'; create it with: hookline workspace create {slug}"
+            ))
+        })?),
+        None => None,
+    };
+    if repo::user_by_email(&conn, email.as_str())?.is_some() {
+        return Err(Failure::Usage(format!(
+            "a user with email {email} already exists"
+        )));
+    }
+    let hash = crate::auth::password::hash_blocking(&password);
+    let tx = conn.unchecked_transaction().map_err(|e| anyhow!(e))?;
+    let id = repo::create_user(&tx, &email, &hash, instance_admin)?
+        .ok_or_else(|| Failure::Usage(format!("a user with email {email} already exists")))?;
+    if let (Some(ws), Some(role)) = (&ws, role) {
+        repo::upsert_membership(&tx, ws.id, id, role)?;
+    }
+    tx.commit().map_err(|e| anyhow!(e))?;
+    let mut what = vec![];
+    if instance_admin {
+        what.push("instance admin".to_string());
+    }
+    if let (Some(ws), Some(role)) = (&ws, role) {
+        what.push(format!("{} of {}", role.as_str(), ws.slug));
+    }
+    let what = if what.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", what.join(", "))
+    };
+    println!("created user {email}{what}");
+    Ok(())
+}
+
+fn api_key_create(
+    data_dir: PathBuf,
+    workspace: Option<String>,
+    instance: bool,
+    scopes: &str,
+    name: &str,
+) -> Result<(), Failure> {
+    let scopes = Scopes::parse(scopes)?;
+    if name.chars().count() > 100 {
+        return Err(Failure::Usage("--name: use at most 100 characters".into()));
+    }
+    let conn = open(&data_dir)?;
+    let ws_id = match (workspace, instance) {
+        (Some(slug), false) => Some(
+            repo::workspace_by_slug(&conn, &slug)?
+                .ok_or_else(|| {
+                    Failure::Usage(format!(
+                        "no workspace '{slug}'; create it with: hookline workspace create {slug}"
+                    ))
+                })?
+                .id,
+        ),
+        (None, true) => None,
+        _ => {
+            return Err(Failure::Usage(
+                "give either --workspace SLUG or --instance".into(),
+            ))
+        }
+    };
+    let key = crate::auth::new_api_key();
+    repo::create_api_key(
+        &conn,
+        ws_id,
+        name.trim(),
+        &key.prefix,
+        &key.hash,
+        scopes,
+        None,
+    )?;
+    println!("{}", key.key);
+    Ok(())
+}
+
+fn event_type(data_dir: PathBuf, cmd: EventTypeCommand) -> Result<(), Failure> {
+    match cmd {
+        EventTypeCommand::Create {
+            name,
+            description,
+            example,
+        } => {
+            let example = match example {
+                None => None,
+                Some(s) => Some(serde_json::from_str::<serde_json::Value>(&s).map_err(|e| {
+                    Failure::Usage(format!(
+                        "--example: not valid JSON ({e}); write a JSON object like '{{\"id\": 1}}'"
+                    ))
+                })?),
+            };
+            let new = crate::api::event_types::NewEventType::parse(
+                &name,
+                &description,
+                example.as_ref(),
+            )?;
+            let conn = open(&data_dir)?;
+            let row = repo::create_event_type(
+                &conn,
+                &new.name,
+                &new.description,
+                new.example.as_deref(),
+            )?
+            .ok_or_else(|| Failure::Usage(format!("event type '{}' already exists", new.name)))?;
+            println!("created event type {}", row.name);
+        }
+        EventTypeCommand::List => {
+            let conn = open(&data_dir)?;
+            for t in repo::list_event_types(&conn)? {
+                println!("{}\t{}", t.name, t.description);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,63 @@
+//! Time and randomness helpers. Timestamps are stored as unix milliseconds (`i64`) and shown
+//! as RFC 3339 strings.
+
+use rand::RngCore;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// Milliseconds since the unix epoch.
+pub fn now_ms() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// RFC 3339 in UTC with millisecond precision, e.g. `2026-11-22T05:31:00.123Z`.
+pub fn rfc3339(ms: i64) -> String {
+    let t = OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let t = t
+        .replace_nanosecond((ms.rem_euclid(1000) as u32) * 1_000_000)
+        .unwrap_or(t);
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// `n` random bytes from the operating system's CSPRNG.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    b
+}
+
+const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// A random string of `len` characters from `[0-9A-Za-z]` (unbiased).
+pub fn random_token(len: usize) -> String {
+    let mut out = String::with_capacity(len);
+    let mut rng = rand::rngs::OsRng;
+    while out.len() < len {
+        let b = (rng.next_u32() & 0xff) as u8;
+        // 248 = 62 * 4: reject the tail so every symbol is equally likely.
+        if b < 248 {
+            out.push(ALPHABET[(b % 62) as usize] as char);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_keeps_milliseconds() {
+        assert_eq!(rfc3339(1_614_265_330_123), "2021-02-25T15:02:10.123Z");
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn tokens_are_alphanumeric_and_distinct() {
+        let a = random_token(32);
+        assert_eq!(a.len(), 32);
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a, random_token(32));
+    }
+}

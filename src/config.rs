@@ -1,0 +1,415 @@
+//! Configuration: every setting comes from a flag or its `HOOKLINE_*` environment variable,
+//! is parsed once here, and a bad value stops start-up with one line that names the setting,
+//! the bad value and what to write instead.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+use url::Url;
+
+/// One row of the configuration table. The README's table is checked against this list by a
+/// test, so the documentation cannot drift from the code.
+pub struct Setting {
+    pub env: &'static str,
+    pub flag: &'static str,
+    pub default: &'static str,
+    pub help: &'static str,
+}
+
+pub const SETTINGS: &[Setting] = &[
+    Setting { env: "HOOKLINE_DATA_DIR", flag: "--data-dir", default: "./hookline-data", help: "Directory holding the SQLite database and the secret-encryption key." },
+    Setting { env: "HOOKLINE_LISTEN", flag: "--listen", default: "127.0.0.1:8080", help: "Address and port the HTTP server binds to." },
+    Setting { env: "HOOKLINE_PUBLIC_URL", flag: "--public-url", default: "http://<listen address>", help: "URL people use to reach Hookline (links in the banner and in emails; `https://` turns on Secure cookies)." },
+    Setting { env: "HOOKLINE_ALLOW_HTTP", flag: "--allow-http", default: "false", help: "Allow `http://` webhook URLs (development only)." },
+    Setting { env: "HOOKLINE_ALLOWED_NETWORKS", flag: "--allowed-networks", default: "(none)", help: "Comma-separated CIDRs that deliveries may reach although private, e.g. `127.0.0.0/8,10.1.0.0/16`." },
+    Setting { env: "HOOKLINE_EXTRA_CA_FILE", flag: "--extra-ca-file", default: "(none)", help: "PEM file with extra CA certificates to trust for HTTPS deliveries." },
+    Setting { env: "HOOKLINE_SIGNATURE_HEADER", flag: "--signature-header", default: "X-Hookline-Signature", help: "Name of the hex HMAC-SHA256 signature header." },
+    Setting { env: "HOOKLINE_SMTP_URL", flag: "--smtp-url", default: "(none)", help: "SMTP server for failure notices, e.g. `smtps://user:pass@mail.example.com` or `smtp://127.0.0.1:2525`." },
+    Setting { env: "HOOKLINE_SMTP_FROM", flag: "--smtp-from", default: "hookline@<public host>", help: "Sender address of notification emails." },
+    Setting { env: "HOOKLINE_RETENTION_DAYS", flag: "--retention-days", default: "30", help: "Days to keep events, deliveries and attempts (1–3650)." },
+    Setting { env: "HOOKLINE_LOG_FORMAT", flag: "--log-format", default: "text", help: "Log output: `text` or `json`." },
+];
+
+/// A bad configuration value.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {env} (flag {flag}): {value:?} — {expected}")]
+pub struct ConfigError {
+    pub env: &'static str,
+    pub flag: &'static str,
+    pub value: String,
+    pub expected: String,
+}
+
+fn bad(env: &'static str, value: &str, expected: impl Into<String>) -> ConfigError {
+    let flag = SETTINGS
+        .iter()
+        .find(|s| s.env == env)
+        .map(|s| s.flag)
+        .unwrap_or("");
+    ConfigError {
+        env,
+        flag,
+        value: value.to_string(),
+        expected: expected.into(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The raw, unparsed values as they came from flags or the environment.
+#[derive(Debug, Default, Clone)]
+pub struct RawConfig {
+    pub data_dir: PathBuf,
+    pub listen: Option<String>,
+    pub public_url: Option<String>,
+    pub allow_http: Option<String>,
+    pub allowed_networks: Option<String>,
+    pub extra_ca_file: Option<String>,
+    pub signature_header: Option<String>,
+    pub smtp_url: Option<String>,
+    pub smtp_from: Option<String>,
+    pub retention_days: Option<String>,
+    pub log_format: Option<String>,
+}
+
+/// Validated configuration of a running server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    /// `None` means "derive from the bound address" (useful with port 0).
+    pub public_url: Option<Url>,
+    pub allow_http: bool,
+    pub allowed_networks: Vec<IpNet>,
+    pub extra_ca_file: Option<PathBuf>,
+    pub signature_header: String,
+    pub smtp_url: Option<Url>,
+    pub smtp_from: Option<String>,
+    pub retention_days: u32,
+    pub log_format: LogFormat,
+}
+
+/// Empty strings count as unset, so `HOOKLINE_SMTP_URL=` in a unit file means "no SMTP".
+fn set(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+pub fn parse_bool(env: &'static str, v: &str) -> Result<bool, ConfigError> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(bad(env, v, "write true or false")),
+    }
+}
+
+impl Config {
+    /// Defaults for a data directory, as `hookline serve` with no configuration at all.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Config {
+        Config::parse(RawConfig {
+            data_dir: data_dir.into(),
+            ..Default::default()
+        })
+        .expect("defaults are valid")
+    }
+
+    pub fn parse(raw: RawConfig) -> Result<Config, ConfigError> {
+        if raw.data_dir.as_os_str().is_empty() {
+            return Err(bad(
+                "HOOKLINE_DATA_DIR",
+                "",
+                "write a directory path, e.g. /var/lib/hookline",
+            ));
+        }
+        let listen = match set(&raw.listen) {
+            None => "127.0.0.1:8080".parse().unwrap(),
+            Some(v) => v.parse::<SocketAddr>().map_err(|_| {
+                bad(
+                    "HOOKLINE_LISTEN",
+                    v,
+                    "write an IP address and port, e.g. 127.0.0.1:8080 or [::]:8080",
+                )
+            })?,
+        };
+        let public_url = match set(&raw.public_url) {
+            None => None,
+            Some(v) => {
+                let u = Url::parse(v).ok().filter(|u| {
+                    matches!(u.scheme(), "http" | "https")
+                        && u.host().is_some()
+                        && u.query().is_none()
+                });
+                let mut u = u.ok_or_else(|| {
+                    bad(
+                        "HOOKLINE_PUBLIC_URL",
+                        v,
+                        "write an absolute http(s) URL, e.g. https://hooks.example.com",
+                    )
+                })?;
+                // Normalise to no trailing slash so links can be joined with "/path".
+                let path = u.path().trim_end_matches('/').to_string();
+                u.set_path(&path);
+                Some(u)
+            }
+        };
+        let allow_http = match set(&raw.allow_http) {
+            None => false,
+            Some(v) => parse_bool("HOOKLINE_ALLOW_HTTP", v)?,
+        };
+        let mut allowed_networks = Vec::new();
+        if let Some(v) = set(&raw.allowed_networks) {
+            for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                let net = part
+                    .parse::<IpNet>()
+                    .or_else(|_| part.parse::<std::net::IpAddr>().map(IpNet::from))
+                    .map_err(|_| {
+                        bad(
+                            "HOOKLINE_ALLOWED_NETWORKS",
+                            part,
+                            "write comma-separated CIDRs, e.g. 127.0.0.0/8,::1/128",
+                        )
+                    })?;
+                allowed_networks.push(net.trunc());
+            }
+        }
+        let extra_ca_file = match set(&raw.extra_ca_file) {
+            None => None,
+            Some(v) => {
+                let p = PathBuf::from(v);
+                let pem = std::fs::read(&p).map_err(|e| {
+                    bad("HOOKLINE_EXTRA_CA_FILE", v, format!("cannot read it ({e}); write the path of a PEM file with CA certificates"))
+                })?;
+                if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+                    return Err(bad("HOOKLINE_EXTRA_CA_FILE", v, "the file holds no PEM certificate; write the path of a PEM file with CA certificates"));
+                }
+                Some(p)
+            }
+        };
+        let signature_header = match set(&raw.signature_header) {
+            None => "X-Hookline-Signature".to_string(),
+            Some(v) => {
+                let valid = v
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                let reserved = crate::domain::RESERVED_HEADERS
+                    .iter()
+                    .any(|r| r.eq_ignore_ascii_case(v));
+                if !valid || reserved || v.len() > 64 {
+                    return Err(bad("HOOKLINE_SIGNATURE_HEADER", v, "write a header name of letters, digits and dashes that is not a standard header, e.g. X-Acme-Signature"));
+                }
+                v.to_string()
+            }
+        };
+        let smtp_url = match set(&raw.smtp_url) {
+            None => None,
+            Some(v) => Some(
+                Url::parse(v)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "smtp" | "smtps") && u.host().is_some())
+                    .ok_or_else(|| {
+                        bad(
+                            "HOOKLINE_SMTP_URL",
+                            v,
+                            "write smtp://host:port or smtps://user:password@host",
+                        )
+                    })?,
+            ),
+        };
+        let smtp_from = match set(&raw.smtp_from) {
+            None => None,
+            Some(v) => {
+                crate::domain::Email::parse(v).map_err(|_| {
+                    bad(
+                        "HOOKLINE_SMTP_FROM",
+                        v,
+                        "write an email address, e.g. hookline@example.com",
+                    )
+                })?;
+                Some(v.to_string())
+            }
+        };
+        let retention_days = match set(&raw.retention_days) {
+            None => 30,
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|d| (1..=3650).contains(d))
+                .ok_or_else(|| {
+                    bad(
+                        "HOOKLINE_RETENTION_DAYS",
+                        v,
+                        "write a whole number of days from 1 to 3650",
+                    )
+                })?,
+        };
+        let log_format = match set(&raw.log_format).map(str::to_ascii_lowercase).as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(_) => {
+                return Err(bad(
+                    "HOOKLINE_LOG_FORMAT",
+                    raw.log_format.as_deref().unwrap_or(""),
+                    "write text or json",
+                ))
+            }
+        };
+        Ok(Config {
+            data_dir: raw.data_dir,
+            listen,
+            public_url,
+            allow_http,
+            allowed_networks,
+            extra_ca_file,
+            signature_header,
+            smtp_url,
+            smtp_from,
+            retention_days,
+            log_format,
+        })
+    }
+
+    /// Whether cookies must carry `Secure`.
+    pub fn https(&self) -> bool {
+        self.public_url
+            .as_ref()
+            .is_some_and(|u| u.scheme() == "https")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw() -> RawConfig {
+        RawConfig {
+            data_dir: "/tmp/x".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::parse(raw()).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.retention_days, 30);
+        assert!(!c.allow_http);
+        assert_eq!(c.signature_header, "X-Hookline-Signature");
+        assert_eq!(c.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn each_bad_value_names_the_setting_and_the_fix() {
+        let cases: Vec<(RawConfig, &str)> = vec![
+            (
+                RawConfig {
+                    listen: Some("8080".into()),
+                    ..raw()
+                },
+                "HOOKLINE_LISTEN",
+            ),
+            (
+                RawConfig {
+                    public_url: Some("ftp://x".into()),
+                    ..raw()
+                },
+                "HOOKLINE_PUBLIC_URL",
+            ),
+            (
+                RawConfig {
+                    allow_http: Some("maybe".into()),
+                    ..raw()
+                },
+                "HOOKLINE_ALLOW_HTTP",
+            ),
+            (
+                RawConfig {
+                    allowed_networks: Some("10.0.0.0/33".into()),
+                    ..raw()
+                },
+                "HOOKLINE_ALLOWED_NETWORKS",
+            ),
+            (
+                RawConfig {
+                    extra_ca_file: Some("/nonexistent.pem".into()),
+                    ..raw()
+                },
+                "HOOKLINE_EXTRA_CA_FILE",
+            ),
+            (
+                RawConfig {
+                    signature_header: Some("Bad Header".into()),
+                    ..raw()
+                },
+                "HOOKLINE_SIGNATURE_HEADER",
+            ),
+            (
+                RawConfig {
+                    signature_header: Some("Content-Type".into()),
+                    ..raw()
+                },
+                "HOOKLINE_SIGNATURE_HEADER",
+            ),
+            (
+                RawConfig {
+                    smtp_url: Some("http://mail".into()),
+                    ..raw()
+                },
+                "HOOKLINE_SMTP_URL",
+            ),
+            (
+                RawConfig {
+                    smtp_from: Some("not-an-email".into()),
+                    ..raw()
+                },
+                "HOOKLINE_SMTP_FROM",
+            ),
+            (
+                RawConfig {
+                    retention_days: Some("0".into()),
+                    ..raw()
+                },
+                "HOOKLINE_RETENTION_DAYS",
+            ),
+            (
+                RawConfig {
+                    retention_days: Some("ten".into()),
+                    ..raw()
+                },
+                "HOOKLINE_RETENTION_DAYS",
+            ),
+            (
+                RawConfig {
+                    log_format: Some("xml".into()),
+                    ..raw()
+                },
+                "HOOKLINE_LOG_FORMAT",
+            ),
+        ];
+        for (r, env) in cases {
+            let e = Config::parse(r).unwrap_err();
+            let msg = e.to_string();
+            assert!(msg.contains(env), "{msg}");
+            assert!(msg.contains("write"), "{msg}");
+            assert!(!msg.contains('\n'), "one line: {msg}");
+        }
+    }
+
+    #[test]
+    fn networks_and_bools_parse() {
+        let c = Config::parse(RawConfig {
+            allowed_networks: Some("127.0.0.0/8, ::1".into()),
+            allow_http: Some("TRUE".into()),
+            public_url: Some("https://hooks.example.com/".into()),
+            ..raw()
+        })
+        .unwrap();
+        assert_eq!(c.allowed_networks.len(), 2);
+        assert!(c.allow_http);
+        assert!(c.https());
+        assert_eq!(c.public_url.unwrap().as_str(), "https://hooks.example.com/");
+    }
+}

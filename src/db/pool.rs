@@ -1,0 +1,232 @@
+//! The writer thread (group commit) and the read pool.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{oneshot, Semaphore};
+
+/// Errors of the storage layer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DbError {
+    #[error("database error: {0}")]
+    Sqlite(String),
+    /// The disk (or the filesystem quota) is full: nothing was written.
+    #[error("the disk holding the database is full")]
+    Full,
+    /// The database is shutting down.
+    #[error("the database is closed")]
+    Closed,
+}
+
+impl From<rusqlite::Error> for DbError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => DbError::Full,
+            _ => DbError::Sqlite(e.to_string()),
+        }
+    }
+}
+
+impl From<serde_json::Error> for DbError {
+    fn from(e: serde_json::Error) -> Self {
+        DbError::Sqlite(format!("bad JSON in the database: {e}"))
+    }
+}
+
+type Completion = Box<dyn FnOnce(Result<(), DbError>) + Send>;
+/// A queued write. Called with `None` when no transaction could be started: it must then
+/// not touch the database, only hand back its completion.
+type Job = Box<dyn FnOnce(Option<&Connection>) -> Completion + Send>;
+
+/// Most jobs folded into one transaction.
+const MAX_BATCH: usize = 512;
+/// Readers in the pool.
+const READERS: usize = 4;
+
+/// Handle to the database: cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Option<mpsc::Sender<Job>>>,
+    writer_thread: Mutex<Option<JoinHandle<()>>>,
+    readers: Mutex<Vec<Connection>>,
+    reader_permits: Semaphore,
+    stats: Mutex<WriteStats>,
+}
+
+/// Counters of the writer, for metrics and benchmarks.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct WriteStats {
+    pub commits: u64,
+    pub jobs: u64,
+    pub commit_micros: u64,
+}
+
+impl Db {
+    /// Opens the database in `data_dir`, running migrations first.
+    pub fn open(data_dir: &Path) -> Result<Db, super::OpenError> {
+        let conn = super::open_and_migrate(data_dir)?;
+        let path = super::db_path(data_dir);
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let r = Connection::open_with_flags(
+                &path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .and_then(|r| {
+                r.busy_timeout(Duration::from_secs(10))?;
+                r.pragma_update(None, "foreign_keys", "ON")?;
+                Ok(r)
+            })
+            .map_err(|e| super::OpenError::Open(path.clone(), e))?;
+            readers.push(r);
+        }
+        let (tx, rx) = mpsc::channel::<Job>();
+        let inner = Arc::new(Inner {
+            path,
+            writer: Mutex::new(Some(tx)),
+            writer_thread: Mutex::new(None),
+            readers: Mutex::new(readers),
+            reader_permits: Semaphore::new(READERS),
+            stats: Mutex::new(WriteStats::default()),
+        });
+        let weak = Arc::downgrade(&inner);
+        let handle = std::thread::Builder::new()
+            .name("hookline-db-writer".into())
+            .spawn(move || writer_loop(conn, rx, weak))
+            .expect("spawn the writer thread");
+        *inner.writer_thread.lock().unwrap() = Some(handle);
+        Ok(Db { inner })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` on the writer connection inside its own savepoint, batched with other jobs
+    /// into one transaction. Resolves only after that transaction has committed (or failed):
+    /// an `Ok` is durable. If `f` returns an error, only its own changes are rolled back.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        F: FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn: Option<&Connection>| -> Completion {
+            let result = match conn {
+                Some(conn) => in_savepoint(conn, f),
+                None => Err(DbError::Closed),
+            };
+            Box::new(move |commit: Result<(), DbError>| {
+                let _ = tx.send(commit.and(result));
+            })
+        });
+        {
+            let guard = self.inner.writer.lock().unwrap();
+            let sender = guard.as_ref().ok_or(DbError::Closed)?;
+            sender.send(job).map_err(|_| DbError::Closed)?;
+        }
+        rx.await.map_err(|_| DbError::Closed)?
+    }
+
+    /// Runs `f` on a read-only connection from the pool, off the async executor.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        F: FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let _permit = self
+            .inner
+            .reader_permits
+            .acquire()
+            .await
+            .map_err(|_| DbError::Closed)?;
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = inner.readers.lock().unwrap().pop().ok_or(DbError::Closed)?;
+            let result = f(&conn);
+            inner.readers.lock().unwrap().push(conn);
+            result
+        })
+        .await
+        .map_err(|e| DbError::Sqlite(format!("reader task failed: {e}")))?
+    }
+
+    pub fn write_stats(&self) -> WriteStats {
+        *self.inner.stats.lock().unwrap()
+    }
+
+    /// Stops accepting writes, lets the writer finish what is queued, and closes every
+    /// connection (checkpointing the WAL). Idempotent.
+    pub fn close(&self) {
+        self.inner.writer.lock().unwrap().take();
+        if let Some(h) = self.inner.writer_thread.lock().unwrap().take() {
+            let _ = h.join();
+        }
+        self.inner.reader_permits.close();
+        self.inner.readers.lock().unwrap().clear();
+    }
+}
+
+fn in_savepoint<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    conn.execute_batch("SAVEPOINT job")?;
+    let result = f(conn);
+    let end = if result.is_ok() {
+        "RELEASE job"
+    } else {
+        "ROLLBACK TO job; RELEASE job"
+    };
+    if let Err(e) = conn.execute_batch(end) {
+        return Err(e.into());
+    }
+    result
+}
+
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, inner: std::sync::Weak<Inner>) {
+    let mut completions: Vec<Completion> = Vec::with_capacity(MAX_BATCH);
+    while let Ok(first) = rx.recv() {
+        let started = Instant::now();
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            // Could not even start (e.g. locked for longer than the busy timeout): fail the
+            // job without running it.
+            let err = DbError::from(e);
+            tracing::error!(error = %err, "cannot begin a write transaction");
+            first(None)(Err(err));
+            continue;
+        }
+        completions.push(first(Some(&conn)));
+        while completions.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => completions.push(job(Some(&conn))),
+                Err(_) => break,
+            }
+        }
+        let commit = conn.execute_batch("COMMIT").map_err(DbError::from);
+        if commit.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        if let Some(inner) = inner.upgrade() {
+            let mut s = inner.stats.lock().unwrap();
+            s.commits += 1;
+            s.jobs += completions.len() as u64;
+            s.commit_micros += started.elapsed().as_micros() as u64;
+        }
+        for c in completions.drain(..) {
+            c(commit.clone());
+        }
+    }
+    // Channel closed: fold the WAL back into the main file before closing.
+    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+    let _ = conn.close();
+}

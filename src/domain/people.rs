@@ -1,0 +1,217 @@
+use super::ValidationError;
+use std::fmt;
+
+/// An email address, lower-cased. Deliberately simple: `local@domain.tld`, no spaces, ≤ 254.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(s: &str) -> Result<Email, ValidationError> {
+        let s = s.trim();
+        let err = || ValidationError::new("email", "enter an email address like name@example.com");
+        if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(err());
+        }
+        let (local, domain) = s.rsplit_once('@').ok_or_else(err)?;
+        if local.is_empty()
+            || local.contains('@')
+            || !domain.contains('.')
+            || domain.starts_with('.')
+            || domain.ends_with('.')
+        {
+            return Err(err());
+        }
+        Ok(Email(s.to_lowercase()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A new password: 10–1024 bytes. The upper bound keeps hashing cost bounded.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+impl Password {
+    pub const MIN: usize = 10;
+    pub const MAX: usize = 1024;
+    pub fn parse(s: &str) -> Result<Password, ValidationError> {
+        if s.chars().count() < Self::MIN {
+            return Err(ValidationError::new(
+                "password",
+                format!("use at least {} characters", Self::MIN),
+            ));
+        }
+        if s.len() > Self::MAX {
+            return Err(ValidationError::new(
+                "password",
+                format!("use at most {} bytes", Self::MAX),
+            ));
+        }
+        Ok(Password(s.to_string()))
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A member's role in a workspace (seed 003: only admins and owners change webhooks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Viewer,
+    Admin,
+    Owner,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Result<Role, ValidationError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "owner" => Ok(Role::Owner),
+            "admin" => Ok(Role::Admin),
+            "viewer" => Ok(Role::Viewer),
+            _ => Err(ValidationError::new(
+                "role",
+                "choose owner, admin or viewer",
+            )),
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Viewer => "viewer",
+        }
+    }
+    /// Admins and owners may change webhooks, keys and members; viewers only read.
+    pub fn can_manage(self) -> bool {
+        self >= Role::Admin
+    }
+}
+
+/// What an API key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// Manage webhooks and read deliveries.
+    Webhooks,
+    /// Publish events.
+    Events,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Webhooks => "webhooks",
+            Scope::Events => "events",
+        }
+    }
+}
+
+/// A non-empty set of scopes, stored as `webhooks,events`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Scopes {
+    pub webhooks: bool,
+    pub events: bool,
+}
+
+impl Scopes {
+    pub fn parse(s: &str) -> Result<Scopes, ValidationError> {
+        let mut out = Scopes::default();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part {
+                "webhooks" => out.webhooks = true,
+                "events" => out.events = true,
+                _ => {
+                    return Err(ValidationError::new(
+                        "scopes",
+                        format!("unknown scope {part:?}; use webhooks, events or webhooks,events"),
+                    ))
+                }
+            }
+        }
+        if !out.webhooks && !out.events {
+            return Err(ValidationError::new(
+                "scopes",
+                "choose at least one scope: webhooks, events",
+            ));
+        }
+        Ok(out)
+    }
+    pub fn has(self, scope: Scope) -> bool {
+        match scope {
+            Scope::Webhooks => self.webhooks,
+            Scope::Events => self.events,
+        }
+    }
+    pub fn list(self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self.webhooks {
+            v.push("webhooks");
+        }
+        if self.events {
+            v.push("events");
+        }
+        v
+    }
+}
+
+impl fmt::Display for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.list().join(","))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails() {
+        assert_eq!(
+            Email::parse(" Ann@Example.COM ").unwrap().as_str(),
+            "ann@example.com"
+        );
+        for bad in [
+            "",
+            "ann",
+            "ann@",
+            "@example.com",
+            "ann@example",
+            "a b@example.com",
+            "ann@.com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn passwords_are_bounded_and_hidden() {
+        assert!(Password::parse("short").is_err());
+        assert!(Password::parse(&"x".repeat(1025)).is_err());
+        let p = Password::parse("correct horse battery").unwrap();
+        assert_eq!(format!("{p:?}"), "Password(***)");
+    }
+
+    #[test]
+    fn roles_and_scopes() {
+        assert!(Role::Owner.can_manage() && Role::Admin.can_manage() && !Role::Viewer.can_manage());
+        assert!(Role::parse("boss").is_err());
+        let s = Scopes::parse("webhooks, events").unwrap();
+        assert!(s.has(Scope::Webhooks) && s.has(Scope::Events));
+        assert_eq!(s.to_string(), "webhooks,events");
+        assert!(Scopes::parse("").is_err());
+        assert!(Scopes::parse("admin").is_err());
+    }
+}

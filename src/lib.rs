@@ -1,0 +1,18 @@
+//! Hookline: self-hosted webhook delivery. One binary, SQLite inside.
+//!
+//! The binary (`src/main.rs`) only calls [`cli::main`]; everything lives here so tests can
+//! start the real application in-process.
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod startup;
+pub mod telemetry;
+pub mod ui;
+
+/// The version printed by `hookline --version` and sent as `User-Agent: Hookline/<version>`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,204 @@
+//! Wiring: configuration → database → HTTP server, and graceful shutdown.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::{Server, ServerHandle, Service};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{middleware, web, App, HttpResponse, HttpServer};
+use anyhow::Context;
+use url::Url;
+
+use crate::api::error::{new_request_id, REQUEST_ID};
+use crate::auth::throttle::Throttle;
+use crate::config::Config;
+use crate::db::{repo, Db};
+
+/// How long the first-run setup link stays valid.
+pub const SETUP_LINK_TTL_MS: i64 = 30 * 60 * 1000;
+
+/// Shared state of the running application.
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    /// Base URL for links, without a trailing slash.
+    pub public_url: String,
+    pub throttle: Throttle,
+}
+
+/// A built, bound, not yet running application.
+pub struct Application {
+    port: u16,
+    base_url: String,
+    setup_link: Option<String>,
+    server: Server,
+    db: Db,
+}
+
+impl Application {
+    /// Opens the database (migrating it), binds the listener and prepares the server.
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let data_dir = config.data_dir.clone();
+        let db = tokio::task::spawn_blocking(move || Db::open(&data_dir)).await??;
+        let listener = TcpListener::bind(config.listen)
+            .with_context(|| format!("cannot listen on {} (HOOKLINE_LISTEN)", config.listen))?;
+        let addr = listener.local_addr()?;
+        let base_url = match &config.public_url {
+            Some(u) => u.as_str().trim_end_matches('/').to_string(),
+            None => {
+                let host = if addr.ip().is_unspecified() {
+                    "127.0.0.1".to_string()
+                } else {
+                    addr.ip().to_string()
+                };
+                let host = if host.contains(':') {
+                    format!("[{host}]")
+                } else {
+                    host
+                };
+                format!("http://{host}:{}", addr.port())
+            }
+        };
+        let setup_link = first_run_link(&db, &base_url).await?;
+        let state = web::Data::new(AppState {
+            db: db.clone(),
+            config: Arc::new(config),
+            public_url: base_url.clone(),
+            throttle: Throttle::default(),
+        });
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(security_headers())
+                .wrap(middleware::NormalizePath::new(
+                    middleware::TrailingSlash::Trim,
+                ))
+                .wrap_fn(|req, srv| {
+                    let id = new_request_id();
+                    let fut = srv.call(req);
+                    REQUEST_ID.scope(id.clone(), async move {
+                        let mut res = fut.await?;
+                        if let Ok(v) = HeaderValue::from_str(&id) {
+                            res.headers_mut()
+                                .insert(HeaderName::from_static("x-request-id"), v);
+                        }
+                        Ok(res)
+                    })
+                })
+                .route("/healthz", web::get().to(healthz))
+                .route("/api/v1/healthz", web::get().to(healthz))
+                .configure(crate::api::configure)
+                .configure(crate::ui::configure)
+        })
+        .listen(listener)?
+        .shutdown_timeout(30)
+        .run();
+        Ok(Application {
+            port: addr.port(),
+            base_url,
+            setup_link,
+            server,
+            db,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The base URL links are built from, e.g. `http://127.0.0.1:8080`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The one-time link that creates the first admin, when the instance has no users yet.
+    pub fn setup_link(&self) -> Option<&str> {
+        self.setup_link.as_deref()
+    }
+
+    pub fn db(&self) -> Db {
+        self.db.clone()
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// The start-up banner `hookline serve` prints.
+    pub fn banner(&self) -> String {
+        let mut s = format!(
+            "Hookline {} is running.\n  Settings UI: {}/\n  REST API:    {}/api/v1\n",
+            crate::VERSION,
+            self.base_url,
+            self.base_url
+        );
+        if let Some(link) = &self.setup_link {
+            s.push_str(&format!(
+                "\nNo admin exists yet. Open this one-time link within 30 minutes to create the first one:\n  {link}\n\
+                 (Or run: hookline user create --email you@example.com --password-stdin --instance-admin)\n"
+            ));
+        }
+        s
+    }
+
+    /// Serves until SIGINT/SIGTERM (or the handle stops it), lets in-flight requests finish,
+    /// then closes the database cleanly.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        let db = self.db.clone();
+        let _ = tokio::task::spawn_blocking(move || db.close()).await;
+        tracing::info!("stopped");
+        result
+    }
+}
+
+/// On an instance with no users, makes a fresh setup token and returns the link.
+async fn first_run_link(db: &Db, base_url: &str) -> anyhow::Result<Option<String>> {
+    if db.read(repo::count_users).await? > 0 {
+        return Ok(None);
+    }
+    let token = crate::auth::new_token();
+    let hash = crate::auth::token_hash(&token);
+    db.write(move |c| repo::create_setup_token(c, &hash, SETUP_LINK_TTL_MS))
+        .await?;
+    Ok(Some(format!("{base_url}/setup?token={token}")))
+}
+
+fn security_headers() -> middleware::DefaultHeaders {
+    middleware::DefaultHeaders::new()
+        .add((
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
+        ))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("Referrer-Policy", "same-origin"))
+}
+
+async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    let check = state
+        .db
+        .read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?));
+    match tokio::time::timeout(std::time::Duration::from_secs(3), check).await {
+        Ok(Ok(1)) => crate::api::envelope(
+            StatusCode::OK,
+            serde_json::json!({"status": "ok", "version": crate::VERSION}),
+        ),
+        Ok(Ok(_)) | Ok(Err(_)) | Err(_) => {
+            let e = crate::api::ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unhealthy",
+                "the database does not answer",
+            );
+            actix_web::ResponseError::error_response(&e)
+        }
+    }
+}
+
+/// Parses a base URL; used by the UI to check `Origin`.
+pub fn origin_of(url: &str) -> Option<String> {
+    let u = Url::parse(url).ok()?;
+    Some(u.origin().ascii_serialization())
+}
