@@ -220,6 +220,22 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
             "the request body is empty; send a JSON object",
         ));
     }
+    // Syntax first, so a truncated body is reported as malformed even when its first
+    // values already have the wrong type. `IgnoredAny` validates without allocating.
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(raw) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the body is not valid JSON: {e}"),
+        ));
+    }
+    // Every API body is an object; serde would otherwise accept `["a"]` for a struct.
+    if raw.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::unprocessable(
+            "body",
+            "send a JSON object ({ ... })",
+        ));
+    }
     let de = &mut serde_json::Deserializer::from_slice(raw);
     match serde_path_to_error::deserialize::<_, T>(de) {
         Ok(v) => Ok(v),

@@ -1,0 +1,248 @@
+//! Bearer keys, scopes, the response envelope and the framework's own errors.
+
+use crate::helpers::*;
+use reqwest::Method;
+use serde_json::json;
+
+#[tokio::test]
+async fn healthz_answers_ok_with_envelope() {
+    let app = spawn_app().await;
+    let (status, body) = app.api(Method::GET, "/healthz", None, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"]["status"], "ok");
+    assert!(body["meta"]["request_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("req_"));
+}
+
+#[tokio::test]
+async fn healthz_is_503_when_the_database_is_gone() {
+    let app = spawn_app().await;
+    let db = app.db.clone();
+    tokio::task::spawn_blocking(move || db.close())
+        .await
+        .unwrap();
+    let (status, body) = app.api(Method::GET, "/healthz", None, None).await;
+    assert_eq!(status, 503);
+    assert_error(&body, "unhealthy");
+}
+
+#[tokio::test]
+async fn missing_malformed_and_unknown_keys_are_401() {
+    let app = spawn_app().await;
+    let (s, b) = app
+        .api(Method::GET, "/api/v1/event-types", None, None)
+        .await;
+    assert_eq!(s, 401);
+    assert_error(&b, "unauthorized");
+    let resp = app
+        .http
+        .get(app.url("/api/v1/event-types"))
+        .header("authorization", "Basic abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let (s, b) = app
+        .api(
+            Method::GET,
+            "/api/v1/event-types",
+            Some("hk_notarealkey"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 401);
+    assert_error(&b, "unauthorized");
+}
+
+#[tokio::test]
+async fn revoked_key_is_401() {
+    let app = spawn_app().await;
+    let ws = app.workspace("acme").await;
+    let key = app.api_key(Some(ws), "webhooks").await;
+    let (s, _) = app
+        .api(Method::GET, "/api/v1/event-types", Some(&key), None)
+        .await;
+    assert_eq!(s, 200);
+    app.db
+        .write(move |c| {
+            let id = hookline::db::repo::list_api_keys(c, Some(ws))?[0].id;
+            assert!(hookline::db::repo::revoke_api_key(c, Some(ws), id)?);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let (s, b) = app
+        .api(Method::GET, "/api/v1/event-types", Some(&key), None)
+        .await;
+    assert_eq!(s, 401);
+    assert!(b["error"]["message"].as_str().unwrap().contains("revoked"));
+}
+
+#[tokio::test]
+async fn workspace_key_cannot_create_event_types() {
+    let app = spawn_app().await;
+    let ws = app.workspace("acme").await;
+    let key = app.api_key(Some(ws), "webhooks,events").await;
+    let (s, b) = app
+        .api(
+            Method::POST,
+            "/api/v1/event-types",
+            Some(&key),
+            Some(json!({"name": "a.b"})),
+        )
+        .await;
+    assert_eq!(s, 403);
+    assert_error(&b, "forbidden");
+}
+
+#[tokio::test]
+async fn instance_key_creates_and_lists_event_types() {
+    let app = spawn_app().await;
+    let key = app.api_key(None, "webhooks,events").await;
+    let body = json!({"name": "project.created", "description": "A project was created", "example": {"id": 7}});
+    let (s, b) = app
+        .api(
+            Method::POST,
+            "/api/v1/event-types",
+            Some(&key),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(b["data"]["name"], "project.created");
+    assert_eq!(b["data"]["example"]["id"], 7);
+    let (s, b) = app
+        .api(Method::POST, "/api/v1/event-types", Some(&key), Some(body))
+        .await;
+    assert_eq!(s, 409);
+    assert_error(&b, "conflict");
+    for path in ["/api/v1/event-types", "/api/v1/webhooks/events"] {
+        let (s, b) = app.api(Method::GET, path, Some(&key), None).await;
+        assert_eq!(s, 200);
+        assert_eq!(b["data"][0]["name"], "project.created", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_workspace_header_is_404() {
+    let app = spawn_app().await;
+    let key = app.api_key(None, "webhooks").await;
+    let resp = app
+        .http
+        .get(app.url("/api/v1/event-types"))
+        .bearer_auth(&key)
+        .header("Hookline-Workspace", "nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    // A workspace key naming another workspace finds nothing either.
+    let a = app.workspace("a").await;
+    app.workspace("b").await;
+    let key = app.api_key(Some(a), "webhooks").await;
+    let resp = app
+        .http
+        .get(app.url("/api/v1/event-types"))
+        .bearer_auth(&key)
+        .header("Hookline-Workspace", "b")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+}
+
+#[tokio::test]
+async fn framework_errors_use_the_envelope() {
+    let app = spawn_app().await;
+    let key = app.api_key(None, "webhooks,events").await;
+    let (s, b) = app
+        .api(Method::GET, "/api/v1/no-such-route", Some(&key), None)
+        .await;
+    assert_eq!(s, 404);
+    assert_error(&b, "not_found");
+    let (s, b) = app
+        .api(Method::DELETE, "/api/v1/event-types", Some(&key), None)
+        .await;
+    assert_eq!(s, 405);
+    assert_error(&b, "method_not_allowed");
+    // Malformed, truncated, empty and non-UTF-8 bodies: 400.
+    for raw in [
+        &b"{\"name\": "[..],
+        b"not json",
+        b"",
+        b"{\"name\": \"\xff\xfe\"}",
+        b"[1,2",
+    ] {
+        let (s, b) = app
+            .api_raw(Method::POST, "/api/v1/event-types", &key, raw.to_vec())
+            .await;
+        assert_eq!(s, 400, "{raw:?} -> {b}");
+        assert!(b["error"]["message"].is_string());
+    }
+    // Wrong types and unknown fields: 422 naming the field.
+    let (s, b) = app
+        .api(
+            Method::POST,
+            "/api/v1/event-types",
+            Some(&key),
+            Some(json!({"name": 5})),
+        )
+        .await;
+    assert_eq!(s, 422);
+    assert_eq!(b["error"]["field"], "name");
+    let (s, b) = app
+        .api(
+            Method::POST,
+            "/api/v1/event-types",
+            Some(&key),
+            Some(json!({"name": "a", "x": 1})),
+        )
+        .await;
+    assert_eq!(s, 422);
+    assert_eq!(b["error"]["field"], "x");
+    let (s, b) = app
+        .api(
+            Method::POST,
+            "/api/v1/event-types",
+            Some(&key),
+            Some(json!(["a"])),
+        )
+        .await;
+    assert_eq!(s, 422, "{b}");
+    let (s, b) = app
+        .api(
+            Method::POST,
+            "/api/v1/event-types",
+            Some(&key),
+            Some(json!({"name": "bad name!"})),
+        )
+        .await;
+    assert_eq!(s, 422);
+    assert_eq!(b["error"]["field"], "name");
+    // Oversized: 413.
+    let huge = format!(
+        "{{\"name\": \"a\", \"description\": \"{}\"}}",
+        "x".repeat(2 * 1024 * 1024)
+    );
+    let (s, b) = app
+        .api_raw(Method::POST, "/api/v1/event-types", &key, huge.into_bytes())
+        .await;
+    assert_eq!(s, 413);
+    assert_error(&b, "payload_too_large");
+}
+
+#[tokio::test]
+async fn every_response_carries_security_headers_and_request_id() {
+    let app = spawn_app().await;
+    let resp = app.http.get(app.url("/login")).send().await.unwrap();
+    let h = resp.headers();
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert!(h["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("script-src 'self'"));
+    assert!(h["x-request-id"].to_str().unwrap().starts_with("req_"));
+}

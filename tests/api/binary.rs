@@ -1,0 +1,401 @@
+//! The real built binary, end to end: `serve`, the CLI against its data directory while it
+//! runs, `/healthz`, `backup`, and SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::helpers::*;
+
+/// A `hookline serve` child process, killed if the test ends early.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    pub banner: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn start_server(data_dir: &Path, extra_env: &[(&str, &str)]) -> Server {
+    let mut cmd = bin();
+    cmd.arg("serve")
+        .env("HOOKLINE_DATA_DIR", data_dir)
+        .env("HOOKLINE_LISTEN", "127.0.0.1:0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn hookline serve");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut banner = String::new();
+    let mut base = None;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(line) => {
+                banner.push_str(&line);
+                banner.push('\n');
+                if let Some(rest) = line.trim().strip_prefix("REST API:") {
+                    base = Some(rest.trim().trim_end_matches("/api/v1").to_string());
+                    // Give the setup link lines a moment to arrive.
+                    while let Ok(l) = rx.recv_timeout(Duration::from_millis(300)) {
+                        banner.push_str(&l);
+                        banner.push('\n');
+                    }
+                    break;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(_) => break,
+        }
+    }
+    let base = base.unwrap_or_else(|| panic!("server did not print its banner: {banner}"));
+    Server {
+        child,
+        base,
+        banner,
+    }
+}
+
+fn sigterm(child: &Child) {
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+#[tokio::test]
+async fn serve_cli_backup_and_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start_server(dir.path(), &[]);
+    assert!(server.banner.contains("/setup?token="), "{}", server.banner);
+    let http = reqwest::Client::new();
+    let health = http
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+
+    // CLI commands against the running server's data directory.
+    let out = run_cli(
+        dir.path(),
+        &["workspace", "create", "acme", "--name", "Acme Inc"],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run_cli(
+        dir.path(),
+        &[
+            "user",
+            "create",
+            "--email",
+            "owner@acme.io",
+            "--password-stdin",
+            "--workspace",
+            "acme",
+            "--role",
+            "owner",
+        ],
+        Some("correct horse battery\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run_cli(
+        dir.path(),
+        &[
+            "event-type",
+            "create",
+            "project.created",
+            "--description",
+            "A project",
+            "--example",
+            "{\"id\": 1}",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run_cli(
+        dir.path(),
+        &[
+            "api-key",
+            "create",
+            "--workspace",
+            "acme",
+            "--scopes",
+            "webhooks,events",
+            "--name",
+            "ci",
+        ],
+        None,
+    );
+    assert!(out.status.success());
+    let key = String::from_utf8(out.stdout).unwrap();
+    let key = key.trim();
+    assert!(
+        key.starts_with("hk_") && !key.contains(' '),
+        "the key alone on stdout: {key:?}"
+    );
+
+    // The server sees what the CLI wrote.
+    let r = http
+        .get(format!("{}/api/v1/webhooks/events", server.base))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["data"][0]["name"], "project.created");
+
+    // A user made by the CLI can log in through the UI.
+    let b = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = b
+        .get(format!("{}/login", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = csrf_of(&page);
+    let r = b
+        .post(format!("{}/login", server.base))
+        .form(&[
+            ("email", "owner@acme.io"),
+            ("password", "correct horse battery"),
+            ("csrf", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+
+    // Online backup while serving.
+    let backup = dir.path().join("copy.db");
+    let out = run_cli(dir.path(), &["backup", backup.to_str().unwrap()], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let copy = rusqlite::Connection::open(&backup).unwrap();
+    let check: String = copy
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let n: i64 = copy
+        .query_row(
+            "SELECT count(*) FROM workspaces WHERE slug = 'acme'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    // Refuses to overwrite.
+    let out = run_cli(dir.path(), &["backup", backup.to_str().unwrap()], None);
+    assert!(!out.status.success());
+
+    // SIGTERM: a clean exit.
+    sigterm(&server.child);
+    let status = wait_timeout(&mut server.child, Duration::from_secs(20))
+        .expect("server exits after SIGTERM");
+    assert!(status.success(), "{status:?}");
+    // Clean close: the WAL was checkpointed and the database is intact.
+    let conn = rusqlite::Connection::open(hookline::db::db_path(dir.path())).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+
+    // Restarted with users present: no setup link any more.
+    let server2 = start_server(dir.path(), &[]);
+    assert!(
+        !server2.banner.contains("/setup?token="),
+        "{}",
+        server2.banner
+    );
+}
+
+fn wait_timeout(child: &mut Child, d: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + d;
+    while std::time::Instant::now() < deadline {
+        if let Some(s) = child.try_wait().unwrap() {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+#[test]
+fn version_and_help() {
+    let out = bin().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        format!("hookline {}", hookline::VERSION)
+    );
+    for cmd in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["user", "create", "--help"],
+        &["api-key", "create", "--help"],
+        &["backup", "--help"],
+    ] {
+        let out = bin().args(cmd).output().unwrap();
+        assert!(out.status.success(), "{cmd:?}");
+        assert!(!out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn bad_configuration_stops_start_up_with_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("HOOKLINE_LISTEN", "8080"),
+        ("HOOKLINE_ALLOW_HTTP", "maybe"),
+        ("HOOKLINE_RETENTION_DAYS", "-1"),
+        ("HOOKLINE_LOG_FORMAT", "yaml"),
+        ("HOOKLINE_ALLOWED_NETWORKS", "not-a-cidr"),
+        ("HOOKLINE_SMTP_URL", "mailto:x"),
+    ];
+    for (env, value) in cases {
+        let out = bin()
+            .args(["serve"])
+            .env("HOOKLINE_DATA_DIR", dir.path())
+            .env(env, value)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{env}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(
+            err.contains(env) && err.contains(value) && err.contains("write"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn cli_bad_input_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_cli(dir.path(), &["workspace", "create", "Bad Slug"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("lowercase"));
+    let out = run_cli(
+        dir.path(),
+        &["user", "create", "--email", "a@b.io", "--password-stdin"],
+        Some("short\n"),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let out = run_cli(
+        dir.path(),
+        &[
+            "api-key",
+            "create",
+            "--workspace",
+            "nope",
+            "--scopes",
+            "events",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("workspace create"));
+    let out = run_cli(
+        dir.path(),
+        &["api-key", "create", "--instance", "--scopes", "admin"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let out = run_cli(
+        dir.path(),
+        &["event-type", "create", "a.b", "--example", "{oops"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let out = run_cli(
+        dir.path(),
+        &[
+            "user",
+            "create",
+            "--email",
+            "a@b.io",
+            "--password-stdin",
+            "--role",
+            "owner",
+        ],
+        Some("long enough pw\n"),
+    );
+    assert_eq!(out.status.code(), Some(2), "--role needs --workspace");
+}
+
+#[test]
+fn a_database_from_a_newer_hookline_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_cli(dir.path(), &["workspace", "create", "acme"], None);
+    assert!(out.status.success());
+    let c = rusqlite::Connection::open(hookline::db::db_path(dir.path())).unwrap();
+    c.pragma_update(None, "user_version", 99).unwrap();
+    drop(c);
+    let out = bin()
+        .args(["serve"])
+        .env("HOOKLINE_DATA_DIR", dir.path())
+        .env("HOOKLINE_LISTEN", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("newer Hookline"));
+}
+
+#[test]
+fn readme_configuration_table_matches_the_code() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for s in hookline::config::SETTINGS {
+        let default = if s.default.starts_with('(') {
+            s.default.to_string()
+        } else {
+            format!("`{}`", s.default)
+        };
+        let row = format!("| `{}` | `{}` | {} | {} |", s.env, s.flag, default, s.help);
+        assert!(
+            readme.contains(&row),
+            "README lacks or misstates the row:\n{row}"
+        );
+    }
+}

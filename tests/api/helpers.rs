@@ -1,0 +1,256 @@
+//! The test harness: spawns the app in-process on port 0 with a fresh data directory and
+//! offers a small typed client for the API and the UI.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use hookline::config::{Config, RawConfig};
+use hookline::db::{repo, Db};
+use hookline::domain::{Email, Password, Role, Scopes, Slug};
+use hookline::startup::Application;
+use serde_json::Value;
+
+pub struct TestApp {
+    pub base: String,
+    pub data_dir: tempfile::TempDir,
+    pub db: Db,
+    pub setup_link: Option<String>,
+    pub handle: actix_web::dev::ServerHandle,
+    /// A plain client without cookies.
+    pub http: reqwest::Client,
+}
+
+pub fn raw_config(data_dir: &Path) -> RawConfig {
+    RawConfig {
+        data_dir: data_dir.to_path_buf(),
+        listen: Some("127.0.0.1:0".into()),
+        ..Default::default()
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts an app, letting the test adjust the raw configuration first.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut RawConfig)) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut raw = raw_config(data_dir.path());
+    adjust(&mut raw);
+    let config = Config::parse(raw).expect("valid test config");
+    let app = Application::build(config).await.expect("app builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let db = app.db();
+    let setup_link = app.setup_link().map(str::to_string);
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    TestApp {
+        base,
+        data_dir,
+        db,
+        setup_link,
+        handle,
+        http,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn data_path(&self) -> PathBuf {
+        self.data_dir.path().to_path_buf()
+    }
+
+    pub async fn workspace(&self, slug: &str) -> i64 {
+        let slug = Slug::parse(slug).unwrap();
+        self.db
+            .write(move |c| Ok(repo::create_workspace(c, &slug, slug.as_str())?.unwrap().id))
+            .await
+            .unwrap()
+    }
+
+    /// Creates a user (password hashed for real) and, optionally, a membership.
+    pub async fn user(
+        &self,
+        email: &str,
+        password: &str,
+        admin: bool,
+        membership: Option<(i64, Role)>,
+    ) -> i64 {
+        let email = Email::parse(email).unwrap();
+        let hash = hookline::auth::password::hash(Password::parse(password).unwrap()).await;
+        self.db
+            .write(move |c| {
+                let id = repo::create_user(c, &email, &hash, admin)?.unwrap();
+                if let Some((ws, role)) = membership {
+                    repo::upsert_membership(c, ws, id, role)?;
+                }
+                Ok(id)
+            })
+            .await
+            .unwrap()
+    }
+
+    /// Creates an API key; `workspace = None` makes an instance key.
+    pub async fn api_key(&self, workspace: Option<i64>, scopes: &str) -> String {
+        let scopes = Scopes::parse(scopes).unwrap();
+        let key = hookline::auth::new_api_key();
+        let (prefix, hash) = (key.prefix.clone(), key.hash.clone());
+        self.db
+            .write(move |c| {
+                repo::create_api_key(c, workspace, "test", &prefix, &hash, scopes, None)
+            })
+            .await
+            .unwrap();
+        key.key
+    }
+
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        let json =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+        (status, json)
+    }
+
+    /// Sends raw bytes as a request body.
+    pub async fn api_raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        body: Vec<u8>,
+    ) -> (u16, Value) {
+        let resp = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        let json =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+        (status, json)
+    }
+
+    /// A browser-like client that keeps cookies and does not follow redirects.
+    pub fn browser(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// Logs `browser` in; returns the final response status of the POST.
+    pub async fn login(
+        &self,
+        browser: &reqwest::Client,
+        email: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        let page = browser
+            .get(self.url("/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let csrf = csrf_of(&page);
+        browser
+            .post(self.url("/login"))
+            .form(&[
+                ("email", email),
+                ("password", password),
+                ("csrf", &csrf),
+                ("next", "/"),
+            ])
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stop the server and close the database before the temp dir goes.
+        let h = self.handle.clone();
+        let _ = tokio::runtime::Handle::try_current()
+            .map(|rt| rt.spawn(async move { h.stop(false).await }));
+    }
+}
+
+/// The value of the first `name="csrf"` hidden input of a page.
+pub fn csrf_of(html: &str) -> String {
+    let i = html
+        .find("name=\"csrf\" value=\"")
+        .expect("page has a CSRF field")
+        + "name=\"csrf\" value=\"".len();
+    html[i..html[i..].find('"').unwrap() + i].to_string()
+}
+
+pub fn assert_error(body: &Value, code: &str) {
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert!(
+        body["meta"]["request_id"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("req_")),
+        "{body}"
+    );
+}
+
+/// The real `hookline` binary.
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_hookline"))
+}
+
+/// Runs the binary with `--data-dir` and optional standard input.
+pub fn run_cli(data_dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    let mut child = bin()
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("HOOKLINE_DATA_DIR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn hookline");
+    if let Some(s) = stdin {
+        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}

@@ -1,0 +1,276 @@
+//! First-run setup, login, throttling, CSRF, sessions and logout through the UI's forms.
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn setup_link_creates_the_first_admin_once() {
+    let app = spawn_app().await;
+    let link = app
+        .setup_link
+        .clone()
+        .expect("empty instance prints a setup link");
+    let b = app.browser();
+    let page = b.get(&link).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    let csrf = csrf_of(&html);
+    let token = link.split("token=").nth(1).unwrap().to_string();
+    // Validation errors keep the input and say what is wrong.
+    let resp = b
+        .post(app.url("/setup"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("token", &token),
+            ("email", "root@example.com"),
+            ("password", "short"),
+            ("password_confirm", "short"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 422);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("at least 10 characters") && html.contains("root@example.com"));
+    let resp = b
+        .post(app.url("/setup"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("token", &token),
+            ("email", "root@example.com"),
+            ("password", "a long enough password"),
+            ("password_confirm", "a long enough password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    assert!(resp.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("hookline_session="));
+    let home = b.get(app.url("/")).send().await.unwrap();
+    assert_eq!(home.status(), 200);
+    assert!(home.text().await.unwrap().contains("root@example.com"));
+    // The link is spent.
+    let again = app.browser().get(&link).send().await.unwrap();
+    assert!(again.text().await.unwrap().contains("Setup is complete"));
+    let user = app
+        .db
+        .read(|c| hookline::db::repo::user_by_email(c, "root@example.com"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(user.is_instance_admin);
+}
+
+#[tokio::test]
+async fn expired_and_wrong_setup_links_are_refused() {
+    let app = spawn_app().await;
+    let link = app.setup_link.clone().unwrap();
+    let wrong = app
+        .http
+        .get(app.url("/setup?token=nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 404);
+    let path = hookline::db::db_path(&app.data_path());
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    c.execute("UPDATE setup_tokens SET expires_at = 0", [])
+        .unwrap();
+    let resp = app.http.get(&link).send().await.unwrap();
+    assert_eq!(resp.status(), 410);
+    assert!(resp.text().await.unwrap().contains("expired"));
+}
+
+#[tokio::test]
+async fn login_logout_and_cookie_flags() {
+    let app = spawn_app().await;
+    app.user("ann@example.com", "correct horse battery", false, None)
+        .await;
+    let b = app.browser();
+    // Not logged in: pages redirect to the login form, keeping where to go next.
+    let r = b.get(app.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/login?next=%2F");
+    let wrong = app.login(&b, "ann@example.com", "wrong password!").await;
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong
+        .text()
+        .await
+        .unwrap()
+        .contains("Wrong email or password"));
+    let ok = app
+        .login(&b, "ANN@example.com", "correct horse battery")
+        .await;
+    assert_eq!(ok.status(), 303);
+    let cookie = ok
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("hookline_session="))
+        .unwrap();
+    assert!(
+        cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Lax")
+            && !cookie.contains("Secure"),
+        "{cookie}"
+    );
+    let home = b
+        .get(app.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(home.contains("ann@example.com"));
+    // Logout without the CSRF token is refused; with it, the session ends.
+    let r = b
+        .post(app.url("/logout"))
+        .form(&[("csrf", "bogus")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let csrf = csrf_of(&home);
+    let r = b
+        .post(app.url("/logout"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(b.get(app.url("/")).send().await.unwrap().status(), 303);
+}
+
+#[tokio::test]
+async fn secure_cookies_behind_https_public_url() {
+    let app = spawn_app_with(|r| r.public_url = Some("https://hooks.example.com".into())).await;
+    app.user("ann@example.com", "correct horse battery", false, None)
+        .await;
+    let b = app.browser();
+    let page = b.get(app.url("/login")).send().await.unwrap();
+    assert!(page.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("Secure"));
+}
+
+#[tokio::test]
+async fn login_without_csrf_or_from_another_origin_is_refused() {
+    let app = spawn_app().await;
+    app.user("ann@example.com", "correct horse battery", false, None)
+        .await;
+    let b = app.browser();
+    let r = b
+        .post(app.url("/login"))
+        .form(&[
+            ("email", "ann@example.com"),
+            ("password", "correct horse battery"),
+            ("csrf", "x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let page = b
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = csrf_of(&page);
+    let r = b
+        .post(app.url("/login"))
+        .header("origin", "https://evil.example")
+        .form(&[
+            ("email", "ann@example.com"),
+            ("password", "correct horse battery"),
+            ("csrf", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}
+
+#[tokio::test]
+async fn repeated_failures_throttle_the_account() {
+    let app = spawn_app().await;
+    app.user("ann@example.com", "correct horse battery", false, None)
+        .await;
+    let b = app.browser();
+    for _ in 0..5 {
+        assert_eq!(
+            app.login(&b, "ann@example.com", "wrong password!")
+                .await
+                .status(),
+            401
+        );
+    }
+    // Even the right password is refused while the account is locked.
+    let r = app
+        .login(&b, "ann@example.com", "correct horse battery")
+        .await;
+    assert_eq!(r.status(), 429);
+    assert!(r.text().await.unwrap().contains("Too many failed logins"));
+}
+
+#[tokio::test]
+async fn open_redirects_are_not_followed_after_login() {
+    let app = spawn_app().await;
+    app.user("ann@example.com", "correct horse battery", false, None)
+        .await;
+    let b = app.browser();
+    let page = b
+        .get(app.url("/login?next=//evil.example"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = csrf_of(&page);
+    let r = b
+        .post(app.url("/login"))
+        .form(&[
+            ("email", "ann@example.com"),
+            ("password", "correct horse battery"),
+            ("csrf", csrf.as_str()),
+            ("next", "//evil.example"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/");
+}
+
+#[tokio::test]
+async fn static_assets_have_etags() {
+    let app = spawn_app().await;
+    let r = app
+        .http
+        .get(app.url("/static/app.css"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/css"));
+    let etag = r.headers()["etag"].to_str().unwrap().to_string();
+    let r = app
+        .http
+        .get(app.url("/static/app.css"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 304);
+}
