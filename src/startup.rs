@@ -25,6 +25,10 @@ pub struct AppState {
     /// Base URL for links, without a trailing slash.
     pub public_url: String,
     pub throttle: Throttle,
+    /// Encrypts webhook secrets at rest.
+    pub secrets: crate::crypto::SecretBox,
+    /// Wakes the delivery engine when new work is committed.
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 /// A built, bound, not yet running application.
@@ -41,6 +45,8 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         let data_dir = config.data_dir.clone();
         let db = tokio::task::spawn_blocking(move || Db::open(&data_dir)).await??;
+        let secrets = crate::crypto::SecretBox::load_or_create(&config.data_dir)?;
+        let wake = Arc::new(tokio::sync::Notify::new());
         let listener = TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen on {} (HOOKLINE_LISTEN)", config.listen))?;
         let addr = listener.local_addr()?;
@@ -66,6 +72,8 @@ impl Application {
             config: Arc::new(config),
             public_url: base_url.clone(),
             throttle: Throttle::default(),
+            secrets,
+            wake,
         });
         let server = HttpServer::new(move || {
             App::new()

@@ -1,8 +1,12 @@
 //! The REST API under `/api/v1`.
 
+pub mod deliveries;
 pub mod error;
 pub mod event_types;
+pub mod events;
 pub mod extract;
+pub mod pagination;
+pub mod webhooks;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -30,6 +34,56 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(
                 web::resource("/webhooks/events")
                     .route(web::get().to(event_types::list))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/webhooks")
+                    .route(web::get().to(webhooks::list))
+                    .route(web::post().to(webhooks::create))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/webhooks/{id}")
+                    .route(web::get().to(webhooks::get))
+                    .route(web::patch().to(webhooks::update))
+                    .route(web::delete().to(webhooks::delete))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/webhooks/{id}/rotate-secret")
+                    .route(web::post().to(webhooks::rotate_secret))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/webhooks/{id}/deliveries")
+                    .route(web::get().to(deliveries::list))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/deliveries/{id}")
+                    .route(web::get().to(deliveries::get))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/deliveries/{id}/retry")
+                    .route(web::post().to(deliveries::retry))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/events")
+                    .app_data(extract::BodyLimit(events::SINGLE_BODY_LIMIT))
+                    .route(web::post().to(events::create))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/events/batch")
+                    .app_data(extract::BodyLimit(events::BATCH_BODY_LIMIT))
+                    .route(web::post().to(events::batch))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/events/{id}")
+                    .route(web::get().to(events::get))
                     .default_service(web::to(method_not_allowed)),
             )
             .default_service(web::to(not_found)),

@@ -119,14 +119,28 @@ impl Db {
         F: FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
-        let (tx, rx) = oneshot::channel();
+        self.try_write(f).await
+    }
+
+    /// Like [`Db::write`], for jobs that can fail with a domain error `E`: any `Err`, domain
+    /// or database, rolls back everything the job wrote.
+    pub async fn try_write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<Result<T, E>>();
         let job: Job = Box::new(move |conn: Option<&Connection>| -> Completion {
             let result = match conn {
                 Some(conn) => in_savepoint(conn, f),
-                None => Err(DbError::Closed),
+                None => Err(E::from(DbError::Closed)),
             };
             Box::new(move |commit: Result<(), DbError>| {
-                let _ = tx.send(commit.and(result));
+                let _ = tx.send(match commit {
+                    Ok(()) => result,
+                    Err(e) => Err(E::from(e)),
+                });
             })
         });
         {
@@ -176,11 +190,12 @@ impl Db {
     }
 }
 
-fn in_savepoint<T>(
+fn in_savepoint<T, E: From<DbError>>(
     conn: &Connection,
-    f: impl FnOnce(&Connection) -> Result<T, DbError>,
-) -> Result<T, DbError> {
-    conn.execute_batch("SAVEPOINT job")?;
+    f: impl FnOnce(&Connection) -> Result<T, E>,
+) -> Result<T, E> {
+    conn.execute_batch("SAVEPOINT job")
+        .map_err(|e| E::from(e.into()))?;
     let result = f(conn);
     let end = if result.is_ok() {
         "RELEASE job"
@@ -188,7 +203,7 @@ fn in_savepoint<T>(
         "ROLLBACK TO job; RELEASE job"
     };
     if let Err(e) = conn.execute_batch(end) {
-        return Err(e.into());
+        return Err(E::from(e.into()));
     }
     result
 }
@@ -229,4 +244,73 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, inner: std::sync::Weak
     // Channel closed: fold the WAL back into the main file before closing.
     let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
     let _ = conn.close();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    impl From<DbError> for String {
+        fn from(e: DbError) -> String {
+            e.to_string()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_job_rolls_back_only_itself_and_batches_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        let ins = |slug: &'static str| {
+            move |c: &Connection| -> Result<(), DbError> {
+                c.execute(
+                    "INSERT INTO workspaces (slug, name, created_at) VALUES (?1, ?1, 0)",
+                    [slug],
+                )?;
+                Ok(())
+            }
+        };
+        // Domain error after a write: nothing of it stays.
+        let r: Result<(), String> = db
+            .try_write(|c| {
+                c.execute(
+                    "INSERT INTO workspaces (slug, name, created_at) VALUES ('gone', 'x', 0)",
+                    [],
+                )
+                .map_err(|e| e.to_string())?;
+                Err("domain says no".to_string())
+            })
+            .await;
+        assert_eq!(r.unwrap_err(), "domain says no");
+        // Many concurrent writers: all committed, in fewer transactions than jobs.
+        let mut tasks = Vec::new();
+        for i in 0..200 {
+            let db = db.clone();
+            let slug: &'static str = Box::leak(format!("w{i}").into_boxed_str());
+            tasks.push(tokio::spawn(async move { db.write(ins(slug)).await }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let n: i64 = db
+            .read(|c| Ok(c.query_row("SELECT count(*) FROM workspaces", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(n, 200);
+        let gone: i64 = db
+            .read(|c| {
+                Ok(c.query_row(
+                    "SELECT count(*) FROM workspaces WHERE slug = 'gone'",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(gone, 0);
+        let stats = db.write_stats();
+        assert_eq!(stats.jobs, 201);
+        assert!(stats.commits <= stats.jobs);
+        db.close();
+        assert!(matches!(db.write(ins("late")).await, Err(DbError::Closed)));
+    }
 }

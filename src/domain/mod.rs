@@ -3,9 +3,11 @@
 
 mod names;
 mod people;
+pub mod webhook;
 
 pub use names::{EventTypeName, Slug};
 pub use people::{Email, Password, Role, Scope, Scopes};
+pub use webhook::{EventFilter, WebhookSecret, WebhookUrl};
 
 /// Input that does not fit a domain type. `field` names the offending input field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

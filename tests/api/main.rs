@@ -3,5 +3,7 @@
 
 mod api_auth;
 mod binary;
+mod events_api;
 mod helpers;
 mod ui_auth;
+mod webhooks_api;

@@ -1,0 +1,306 @@
+//! `POST /api/v1/events`, `POST /api/v1/events/batch`, `GET /api/v1/events/{id}`.
+//!
+//! An event and all its deliveries are stored in one transaction, and the 202 is sent only
+//! after that transaction committed: an acknowledged event is never lost.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+
+use super::deliveries::DeliveryOut;
+use super::{envelope, ApiError, ApiJson, ApiResult, Caller};
+use crate::clock::{now_ms, random_token, rfc3339};
+use crate::db::hooks::{self, Idempotent, NewEvent};
+use crate::db::repo;
+use crate::domain::{EventTypeName, Scope};
+use crate::startup::AppState;
+
+/// Largest `data` of one event.
+pub const MAX_DATA_BYTES: usize = 256 * 1024;
+pub const MAX_BATCH: usize = 1000;
+/// Largest body of `POST /events` and of `POST /events/batch`.
+pub const SINGLE_BODY_LIMIT: usize = MAX_DATA_BYTES + 16 * 1024;
+pub const BATCH_BODY_LIMIT: usize = 32 * 1024 * 1024;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventIn {
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub data: Box<RawValue>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchIn {
+    pub events: Vec<EventIn>,
+}
+
+/// A checked event, ready to store.
+struct Prepared {
+    public_id: String,
+    event_type: String,
+    body: String,
+    created_at: i64,
+}
+
+pub fn new_event_id() -> String {
+    format!("evt_{}", random_token(27))
+}
+
+/// Builds the exact bytes that are stored, signed and sent.
+pub fn event_body(id: &str, event_type: &str, created_at: i64, data: &str) -> String {
+    // `id` is alphanumeric and `event_type` a checked name: neither needs JSON escaping.
+    format!(
+        r#"{{"id":"{id}","type":"{event_type}","timestamp":"{}","data":{data}}}"#,
+        rfc3339(created_at)
+    )
+}
+
+fn prepare(e: &EventIn, field: &str) -> Result<Prepared, ApiError> {
+    let name = EventTypeName::parse(e.event_type.trim())
+        .map_err(|v| ApiError::unprocessable(format!("{field}type"), v.message))?;
+    let data = e.data.get();
+    if !data.trim_start().starts_with('{') {
+        return Err(ApiError::unprocessable(
+            format!("{field}data"),
+            "data must be a JSON object",
+        ));
+    }
+    if data.len() > MAX_DATA_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!(
+                "{field}data is {} KiB; the limit is {} KiB",
+                data.len() / 1024,
+                MAX_DATA_BYTES / 1024
+            ),
+        )
+        .with_field(format!("{field}data")));
+    }
+    let public_id = new_event_id();
+    let created_at = now_ms();
+    let body = event_body(&public_id, name.as_str(), created_at, data);
+    Ok(Prepared {
+        public_id,
+        event_type: name.to_string(),
+        body,
+        created_at,
+    })
+}
+
+#[derive(Serialize)]
+pub struct PublishedOut {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub timestamp: String,
+    pub deliveries: usize,
+}
+
+fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    match req.headers().get("idempotency-key") {
+        None => Ok(None),
+        Some(v) => {
+            let k = v.to_str().unwrap_or("").trim();
+            if k.is_empty() || k.len() > 255 {
+                return Err(ApiError::unprocessable(
+                    "Idempotency-Key",
+                    "use a key of 1 to 255 visible characters",
+                ));
+            }
+            Ok(Some(k.to_string()))
+        }
+    }
+}
+
+/// The result of the write job: either an answer to send or a domain error.
+enum Published {
+    Fresh(serde_json::Value),
+    Replay(u16, String),
+}
+
+/// Runs the shared publish flow: idempotency check, storing, remembering the answer.
+async fn publish(
+    state: &AppState,
+    ws: i64,
+    route: &'static str,
+    key: Option<String>,
+    raw: &[u8],
+    events: Vec<Prepared>,
+    respond: fn(&[(Prepared, usize)]) -> serde_json::Value,
+) -> ApiResult {
+    let hash = Sha256::digest(raw).to_vec();
+    let request_id = super::error::request_id();
+    let outcome = state
+        .db
+        .try_write(move |c| -> Result<Published, ApiError> {
+            if let Some(k) = &key {
+                match hooks::idempotency_lookup(c, ws, route, k, &hash)? {
+                    Idempotent::New => {}
+                    Idempotent::Replay { status, body } => return Ok(Published::Replay(status, body)),
+                    Idempotent::Mismatch => {
+                        return Err(ApiError::unprocessable(
+                            "Idempotency-Key",
+                            "this Idempotency-Key was used in the last 24 hours with a different body; use a new key",
+                        ))
+                    }
+                }
+            }
+            let mut stored = Vec::with_capacity(events.len());
+            for (i, e) in events.into_iter().enumerate() {
+                if repo::event_type_by_name(c, &e.event_type)?.is_none() {
+                    let field = if route == "events.batch" { format!("events[{i}].type") } else { "type".into() };
+                    return Err(ApiError::unprocessable(
+                        field,
+                        format!("unknown event type '{}'; define it first (hookline event-type create) or see GET /api/v1/event-types", e.event_type),
+                    ));
+                }
+                let (_, n) = hooks::insert_event_with_deliveries(
+                    c,
+                    ws,
+                    &NewEvent { public_id: &e.public_id, event_type: &e.event_type, body: &e.body, created_at: e.created_at },
+                )?;
+                stored.push((e, n));
+            }
+            let data = respond(&stored);
+            let full = serde_json::json!({ "data": data, "meta": { "request_id": request_id } });
+            if let Some(k) = &key {
+                hooks::idempotency_store(c, ws, route, k, &hash, 202, &full.to_string())?;
+            }
+            Ok(Published::Fresh(full))
+        })
+        .await?;
+    match outcome {
+        Published::Fresh(full) => {
+            state.wake.notify_one();
+            Ok(HttpResponse::Accepted().json(full))
+        }
+        Published::Replay(status, body) => Ok(HttpResponse::build(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::ACCEPTED),
+        )
+        .insert_header(("Idempotent-Replayed", "true"))
+        .content_type("application/json")
+        .body(body)),
+    }
+}
+
+pub async fn create(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<AppState>,
+    body: ApiJson<EventIn>,
+) -> ApiResult {
+    let ws = caller.workspace(Scope::Events)?.id;
+    let key = idempotency_key(&req)?;
+    let prepared = prepare(&body.value, "")?;
+    publish(
+        &state,
+        ws,
+        "events",
+        key,
+        &body.raw,
+        vec![prepared],
+        |stored| {
+            let (e, n) = &stored[0];
+            serde_json::to_value(PublishedOut {
+                id: e.public_id.clone(),
+                event_type: e.event_type.clone(),
+                timestamp: rfc3339(e.created_at),
+                deliveries: *n,
+            })
+            .unwrap_or_default()
+        },
+    )
+    .await
+}
+
+pub async fn batch(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<AppState>,
+    body: ApiJson<BatchIn>,
+) -> ApiResult {
+    let ws = caller.workspace(Scope::Events)?.id;
+    let key = idempotency_key(&req)?;
+    let events = &body.value.events;
+    if events.is_empty() || events.len() > MAX_BATCH {
+        return Err(ApiError::unprocessable(
+            "events",
+            format!("send 1 to {MAX_BATCH} events"),
+        ));
+    }
+    let prepared = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| prepare(e, &format!("events[{i}].")))
+        .collect::<Result<Vec<_>, _>>()?;
+    publish(
+        &state,
+        ws,
+        "events.batch",
+        key,
+        &body.raw,
+        prepared,
+        |stored| {
+            let total: usize = stored.iter().map(|(_, n)| n).sum();
+            let events: Vec<PublishedOut> = stored
+                .iter()
+                .map(|(e, n)| PublishedOut {
+                    id: e.public_id.clone(),
+                    event_type: e.event_type.clone(),
+                    timestamp: rfc3339(e.created_at),
+                    deliveries: *n,
+                })
+                .collect();
+            serde_json::json!({ "events": events, "deliveries": total })
+        },
+    )
+    .await
+}
+
+#[derive(Serialize)]
+struct EventOut {
+    id: String,
+    #[serde(rename = "type")]
+    event_type: String,
+    timestamp: String,
+    data: serde_json::Value,
+    deliveries: Vec<DeliveryOut>,
+}
+
+pub async fn get(caller: Caller, state: web::Data<AppState>, id: web::Path<String>) -> ApiResult {
+    // Reading events is part of reading deliveries: the `webhooks` scope; publishers may too.
+    let ws = if caller.key.scopes.has(Scope::Webhooks) {
+        caller.workspace(Scope::Webhooks)?
+    } else {
+        caller.workspace(Scope::Events)?
+    }
+    .id;
+    let id = id.into_inner();
+    let found = state
+        .db
+        .read(move |c| {
+            let Some(e) = hooks::get_event(c, ws, &id)? else {
+                return Ok(None);
+            };
+            let d = hooks::deliveries_of_event(c, ws, e.id)?;
+            Ok(Some((e, d)))
+        })
+        .await?;
+    let (e, deliveries) = found.ok_or_else(|| ApiError::not_found("event"))?;
+    let body: serde_json::Value = serde_json::from_str(&e.body).unwrap_or_default();
+    Ok(envelope(
+        StatusCode::OK,
+        EventOut {
+            id: e.public_id,
+            event_type: e.event_type,
+            timestamp: rfc3339(e.created_at),
+            data: body.get("data").cloned().unwrap_or_default(),
+            deliveries: deliveries.into_iter().map(DeliveryOut::from).collect(),
+        },
+    ))
+}

@@ -1,0 +1,118 @@
+//! Encryption at rest for webhook secrets: XChaCha20-Poly1305 under a 256-bit key kept in
+//! `<data-dir>/secret.key` (created on first start, mode 0600). A stolen database alone does
+//! not reveal any signing secret; back up `secret.key` together with the database.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+
+pub const KEY_FILE: &str = "secret.key";
+
+#[derive(Clone)]
+pub struct SecretBox {
+    cipher: XChaCha20Poly1305,
+}
+
+impl std::fmt::Debug for SecretBox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretBox(***)")
+    }
+}
+
+pub fn key_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(KEY_FILE)
+}
+
+impl SecretBox {
+    /// Loads the key from the data directory, creating it if there is none.
+    pub fn load_or_create(data_dir: &Path) -> anyhow::Result<SecretBox> {
+        let path = key_path(data_dir);
+        let key = match std::fs::read(&path) {
+            Ok(k) => k,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = crate::clock::random_bytes::<32>();
+                write_private(&path, &key)
+                    .with_context(|| format!("creating {}", path.display()))?;
+                key.to_vec()
+            }
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        if key.len() != 32 {
+            bail!(
+                "{} is damaged ({} bytes, expected 32); restore it from your backup — without it stored webhook secrets cannot be read",
+                path.display(),
+                key.len()
+            );
+        }
+        Ok(SecretBox {
+            cipher: XChaCha20Poly1305::new_from_slice(&key).expect("32-byte key"),
+        })
+    }
+
+    /// `nonce (24 bytes) || ciphertext+tag`.
+    pub fn seal(&self, plaintext: &str) -> Vec<u8> {
+        let nonce = crate::clock::random_bytes::<24>();
+        let ct = self
+            .cipher
+            .encrypt(XNonce::from_slice(&nonce), plaintext.as_bytes())
+            .expect("encryption cannot fail");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ct);
+        out
+    }
+
+    pub fn open(&self, sealed: &[u8]) -> Result<String, crate::db::DbError> {
+        let bad = || {
+            crate::db::DbError::Sqlite("a stored secret cannot be decrypted: is secret.key the one this database was made with?".into())
+        };
+        if sealed.len() < 24 {
+            return Err(bad());
+        }
+        let (nonce, ct) = sealed.split_at(24);
+        let pt = self
+            .cipher
+            .decrypt(XNonce::from_slice(nonce), ct)
+            .map_err(|_| bad())?;
+        String::from_utf8(pt).map_err(|_| bad())
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_open_and_persisted_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = SecretBox::load_or_create(dir.path()).unwrap();
+        let sealed = a.seal("whsec_abc");
+        assert!(!sealed.windows(9).any(|w| w == b"whsec_abc"));
+        let b = SecretBox::load_or_create(dir.path()).unwrap();
+        assert_eq!(b.open(&sealed).unwrap(), "whsec_abc");
+        assert_ne!(a.seal("x"), a.seal("x"), "random nonces");
+        let mut tampered = sealed.clone();
+        *tampered.last_mut().unwrap() ^= 1;
+        assert!(b.open(&tampered).is_err());
+        std::fs::write(key_path(dir.path()), b"short").unwrap();
+        assert!(SecretBox::load_or_create(dir.path())
+            .unwrap_err()
+            .to_string()
+            .contains("damaged"));
+    }
+}

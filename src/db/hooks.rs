@@ -1,0 +1,519 @@
+//! Queries for webhooks, events, deliveries and attempts. Every query that takes an id from
+//! the outside also takes the workspace id: nothing crosses workspaces.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::DbError;
+use crate::clock::now_ms;
+
+/// A webhook as stored (the secret still sealed).
+#[derive(Debug, Clone)]
+pub struct WebhookRow {
+    pub id: i64,
+    pub workspace_id: i64,
+    pub name: String,
+    pub description: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub is_active: bool,
+    pub headers: BTreeMap<String, String>,
+    pub retry_schedule: Vec<u32>,
+    pub timeout_seconds: u32,
+    pub notification_email: Option<String>,
+    pub secret_enc: Vec<u8>,
+    pub previous_secret_enc: Option<Vec<u8>>,
+    pub previous_secret_expires_at: Option<i64>,
+    pub disabled_at: Option<i64>,
+    pub disabled_reason: Option<String>,
+    pub last_triggered_at: Option<i64>,
+    pub last_success_at: Option<i64>,
+    pub last_failure_at: Option<i64>,
+    pub failure_count: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const WEBHOOK_COLS: &str = "id, workspace_id, name, description, url, events, is_active, headers, retry_schedule, \
+    timeout_seconds, notification_email, secret_enc, previous_secret_enc, previous_secret_expires_at, disabled_at, \
+    disabled_reason, last_triggered_at, last_success_at, last_failure_at, failure_count, created_at, updated_at";
+
+fn json_col<T: serde::de::DeserializeOwned>(r: &rusqlite::Row, i: usize) -> rusqlite::Result<T> {
+    let s: String = r.get(i)?;
+    serde_json::from_str(&s).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn map_webhook(r: &rusqlite::Row) -> rusqlite::Result<WebhookRow> {
+    Ok(WebhookRow {
+        id: r.get(0)?,
+        workspace_id: r.get(1)?,
+        name: r.get(2)?,
+        description: r.get(3)?,
+        url: r.get(4)?,
+        events: json_col(r, 5)?,
+        is_active: r.get(6)?,
+        headers: json_col(r, 7)?,
+        retry_schedule: json_col(r, 8)?,
+        timeout_seconds: r.get(9)?,
+        notification_email: r.get(10)?,
+        secret_enc: r.get(11)?,
+        previous_secret_enc: r.get(12)?,
+        previous_secret_expires_at: r.get(13)?,
+        disabled_at: r.get(14)?,
+        disabled_reason: r.get(15)?,
+        last_triggered_at: r.get(16)?,
+        last_success_at: r.get(17)?,
+        last_failure_at: r.get(18)?,
+        failure_count: r.get(19)?,
+        created_at: r.get(20)?,
+        updated_at: r.get(21)?,
+    })
+}
+
+/// Everything a user sets on a webhook, already validated.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    pub name: String,
+    pub description: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub is_active: bool,
+    pub headers: BTreeMap<String, String>,
+    pub retry_schedule: Vec<u32>,
+    pub timeout_seconds: u32,
+    pub notification_email: Option<String>,
+}
+
+pub fn insert_webhook(
+    conn: &Connection,
+    workspace_id: i64,
+    s: &WebhookSettings,
+    secret_enc: &[u8],
+) -> Result<i64, DbError> {
+    let now = now_ms();
+    conn.execute(
+        "INSERT INTO webhooks (workspace_id, name, description, url, events, is_active, headers, retry_schedule, retry_count,
+             timeout_seconds, notification_email, secret_enc, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)",
+        params![
+            workspace_id,
+            s.name,
+            s.description,
+            s.url,
+            serde_json::to_string(&s.events)?,
+            s.is_active,
+            serde_json::to_string(&s.headers)?,
+            serde_json::to_string(&s.retry_schedule)?,
+            s.retry_schedule.len() as i64,
+            s.timeout_seconds,
+            s.notification_email,
+            secret_enc,
+            now
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Replaces the settings. Turning a webhook on clears why it was disabled.
+pub fn update_webhook(
+    conn: &Connection,
+    workspace_id: i64,
+    id: i64,
+    s: &WebhookSettings,
+) -> Result<bool, DbError> {
+    let n = conn.execute(
+        "UPDATE webhooks SET name = ?3, description = ?4, url = ?5, events = ?6, headers = ?7, retry_schedule = ?8,
+             retry_count = ?9, timeout_seconds = ?10, notification_email = ?11, updated_at = ?12,
+             disabled_at = CASE WHEN ?13 THEN NULL ELSE disabled_at END,
+             disabled_reason = CASE WHEN ?13 THEN NULL ELSE disabled_reason END,
+             failing_since = CASE WHEN ?13 AND is_active = 0 THEN NULL ELSE failing_since END,
+             is_active = ?13
+         WHERE id = ?1 AND workspace_id = ?2",
+        params![
+            id,
+            workspace_id,
+            s.name,
+            s.description,
+            s.url,
+            serde_json::to_string(&s.events)?,
+            serde_json::to_string(&s.headers)?,
+            serde_json::to_string(&s.retry_schedule)?,
+            s.retry_schedule.len() as i64,
+            s.timeout_seconds,
+            s.notification_email,
+            now_ms(),
+            s.is_active
+        ],
+    )?;
+    Ok(n == 1)
+}
+
+pub fn get_webhook(
+    conn: &Connection,
+    workspace_id: i64,
+    id: i64,
+) -> Result<Option<WebhookRow>, DbError> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {WEBHOOK_COLS} FROM webhooks WHERE id = ?1 AND workspace_id = ?2"),
+            params![id, workspace_id],
+            map_webhook,
+        )
+        .optional()?)
+}
+
+/// Any workspace's webhook: for the delivery engine only.
+pub fn get_webhook_any(conn: &Connection, id: i64) -> Result<Option<WebhookRow>, DbError> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {WEBHOOK_COLS} FROM webhooks WHERE id = ?1"),
+            [id],
+            map_webhook,
+        )
+        .optional()?)
+}
+
+/// A page of webhooks, oldest first, after the id `after`.
+pub fn list_webhooks(
+    conn: &Connection,
+    workspace_id: i64,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<WebhookRow>, DbError> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {WEBHOOK_COLS} FROM webhooks WHERE workspace_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+    ))?;
+    let rows = st
+        .query_map(params![workspace_id, after, limit as i64], map_webhook)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+pub fn delete_webhook(conn: &Connection, workspace_id: i64, id: i64) -> Result<bool, DbError> {
+    Ok(conn.execute(
+        "DELETE FROM webhooks WHERE id = ?1 AND workspace_id = ?2",
+        params![id, workspace_id],
+    )? == 1)
+}
+
+/// Installs a new secret; the old one keeps signing until `previous_expires_at`.
+pub fn rotate_secret(
+    conn: &Connection,
+    workspace_id: i64,
+    id: i64,
+    new_enc: &[u8],
+    previous_expires_at: i64,
+) -> Result<bool, DbError> {
+    Ok(conn.execute(
+        "UPDATE webhooks SET previous_secret_enc = secret_enc, previous_secret_expires_at = ?4, secret_enc = ?3, updated_at = ?5
+         WHERE id = ?1 AND workspace_id = ?2",
+        params![id, workspace_id, new_enc, previous_expires_at, now_ms()],
+    )? == 1)
+}
+
+// ---- events and fan-out ----
+
+pub struct NewEvent<'a> {
+    pub public_id: &'a str,
+    pub event_type: &'a str,
+    pub body: &'a str,
+    pub created_at: i64,
+}
+
+/// Stores an event and one pending delivery per active webhook of the workspace that
+/// subscribes to its type. Returns (event row id, number of deliveries).
+pub fn insert_event_with_deliveries(
+    conn: &Connection,
+    workspace_id: i64,
+    e: &NewEvent,
+) -> Result<(i64, usize), DbError> {
+    conn.prepare_cached("INSERT INTO events (public_id, workspace_id, type, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
+        .execute(params![e.public_id, workspace_id, e.event_type, e.body, e.created_at])?;
+    let event_id = conn.last_insert_rowid();
+    let n = conn
+        .prepare_cached(
+            "INSERT INTO deliveries (workspace_id, webhook_id, event_id, event_type, status, next_attempt_at, created_at, updated_at)
+             SELECT ?1, w.id, ?2, ?3, 'pending', ?4, ?4, ?4 FROM webhooks w
+             WHERE w.workspace_id = ?1 AND w.is_active = 1
+               AND EXISTS (SELECT 1 FROM json_each(w.events) j WHERE j.value = ?3 OR j.value = '*')",
+        )?
+        .execute(params![workspace_id, event_id, e.event_type, e.created_at])?;
+    if n > 0 {
+        conn.prepare_cached(
+            "UPDATE webhooks SET last_triggered_at = ?3 WHERE workspace_id = ?1 AND is_active = 1
+               AND EXISTS (SELECT 1 FROM json_each(events) j WHERE j.value = ?2 OR j.value = '*')",
+        )?
+        .execute(params![workspace_id, e.event_type, e.created_at])?;
+    }
+    Ok((event_id, n))
+}
+
+/// Stores an event delivered to one webhook only (Send Test). Returns (event id, delivery id).
+pub fn insert_test_event(
+    conn: &Connection,
+    workspace_id: i64,
+    webhook_id: i64,
+    e: &NewEvent,
+) -> Result<(i64, i64), DbError> {
+    conn.execute(
+        "INSERT INTO events (public_id, workspace_id, type, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![e.public_id, workspace_id, e.event_type, e.body, e.created_at],
+    )?;
+    let event_id = conn.last_insert_rowid();
+    conn.execute(
+        "INSERT INTO deliveries (workspace_id, webhook_id, event_id, event_type, status, next_attempt_at, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, 'pending', NULL, ?5, ?5)",
+        params![workspace_id, webhook_id, event_id, e.event_type, e.created_at],
+    )?;
+    let delivery_id = conn.last_insert_rowid();
+    conn.execute(
+        "UPDATE webhooks SET last_triggered_at = ?2 WHERE id = ?1",
+        params![webhook_id, e.created_at],
+    )?;
+    Ok((event_id, delivery_id))
+}
+
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    pub id: i64,
+    pub public_id: String,
+    pub event_type: String,
+    pub body: String,
+    pub created_at: i64,
+}
+
+pub fn get_event(
+    conn: &Connection,
+    workspace_id: i64,
+    public_id: &str,
+) -> Result<Option<EventRow>, DbError> {
+    Ok(conn
+        .query_row(
+            "SELECT id, public_id, type, body, created_at FROM events WHERE public_id = ?1 AND workspace_id = ?2",
+            params![public_id, workspace_id],
+            |r| Ok(EventRow { id: r.get(0)?, public_id: r.get(1)?, event_type: r.get(2)?, body: r.get(3)?, created_at: r.get(4)? }),
+        )
+        .optional()?)
+}
+
+// ---- idempotency ----
+
+pub enum Idempotent {
+    /// Not seen: go ahead.
+    New,
+    /// Seen with the same body: here is the first answer.
+    Replay { status: u16, body: String },
+    /// Seen with another body.
+    Mismatch,
+}
+
+pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
+
+pub fn idempotency_lookup(
+    conn: &Connection,
+    workspace_id: i64,
+    route: &str,
+    key: &str,
+    request_hash: &[u8],
+) -> Result<Idempotent, DbError> {
+    let row: Option<(Vec<u8>, u16, String)> = conn
+        .prepare_cached(
+            "SELECT request_hash, response_status, response_body FROM idempotency_keys
+             WHERE workspace_id = ?1 AND route = ?2 AND key = ?3 AND created_at > ?4",
+        )?
+        .query_row(
+            params![workspace_id, route, key, now_ms() - IDEMPOTENCY_TTL_MS],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    Ok(match row {
+        None => Idempotent::New,
+        Some((h, status, body)) if h == request_hash => Idempotent::Replay { status, body },
+        Some(_) => Idempotent::Mismatch,
+    })
+}
+
+pub fn idempotency_store(
+    conn: &Connection,
+    workspace_id: i64,
+    route: &str,
+    key: &str,
+    request_hash: &[u8],
+    status: u16,
+    body: &str,
+) -> Result<(), DbError> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO idempotency_keys (workspace_id, key, route, request_hash, response_status, response_body, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![workspace_id, key, route, request_hash, status, body, now_ms()])?;
+    Ok(())
+}
+
+// ---- deliveries ----
+
+#[derive(Debug, Clone)]
+pub struct DeliveryRow {
+    pub id: i64,
+    pub webhook_id: i64,
+    pub event_id: i64,
+    pub event_public_id: String,
+    pub event_type: String,
+    pub status: String,
+    pub attempt_count: i64,
+    pub next_attempt_at: Option<i64>,
+    pub last_status_code: Option<i64>,
+    pub last_duration_ms: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// The first bytes of the payload, for previews.
+    pub preview: String,
+}
+
+const DELIVERY_COLS: &str = "d.id, d.webhook_id, d.event_id, e.public_id, d.event_type, d.status, d.attempt_count, \
+    d.next_attempt_at, d.last_status_code, d.last_duration_ms, d.last_error, d.created_at, d.updated_at, substr(e.body, 1, 300)";
+
+fn map_delivery(r: &rusqlite::Row) -> rusqlite::Result<DeliveryRow> {
+    Ok(DeliveryRow {
+        id: r.get(0)?,
+        webhook_id: r.get(1)?,
+        event_id: r.get(2)?,
+        event_public_id: r.get(3)?,
+        event_type: r.get(4)?,
+        status: r.get(5)?,
+        attempt_count: r.get(6)?,
+        next_attempt_at: r.get(7)?,
+        last_status_code: r.get(8)?,
+        last_duration_ms: r.get(9)?,
+        last_error: r.get(10)?,
+        created_at: r.get(11)?,
+        updated_at: r.get(12)?,
+        preview: r.get(13)?,
+    })
+}
+
+pub const STATUSES: [&str; 4] = ["pending", "retrying", "succeeded", "failed"];
+
+/// A page of a webhook's deliveries, newest first, with ids below `before`. Each filter
+/// combination walks one index (`deliveries_webhook*`) backwards: fast on millions of rows.
+pub fn list_deliveries(
+    conn: &Connection,
+    workspace_id: i64,
+    webhook_id: i64,
+    status: Option<&str>,
+    event_type: Option<&str>,
+    before: i64,
+    limit: usize,
+) -> Result<Vec<DeliveryRow>, DbError> {
+    let mut sql = format!(
+        "SELECT {DELIVERY_COLS} FROM deliveries d JOIN events e ON e.id = d.event_id
+         WHERE d.webhook_id = ?1 AND d.workspace_id = ?2 AND d.id < ?3"
+    );
+    let mut args: Vec<&dyn rusqlite::ToSql> = vec![&webhook_id, &workspace_id, &before];
+    if let Some(s) = &status {
+        args.push(s);
+        sql.push_str(&format!(" AND d.status = ?{}", args.len()));
+    }
+    if let Some(t) = &event_type {
+        args.push(t);
+        sql.push_str(&format!(" AND d.event_type = ?{}", args.len()));
+    }
+    let limit = limit as i64;
+    args.push(&limit);
+    sql.push_str(&format!(" ORDER BY d.id DESC LIMIT ?{}", args.len()));
+    let mut st = conn.prepare_cached(&sql)?;
+    let rows = st
+        .query_map(args.as_slice(), map_delivery)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+pub fn get_delivery(
+    conn: &Connection,
+    workspace_id: i64,
+    id: i64,
+) -> Result<Option<DeliveryRow>, DbError> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {DELIVERY_COLS} FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id = ?1 AND d.workspace_id = ?2"),
+            params![id, workspace_id],
+            map_delivery,
+        )
+        .optional()?)
+}
+
+pub fn deliveries_of_event(
+    conn: &Connection,
+    workspace_id: i64,
+    event_id: i64,
+) -> Result<Vec<DeliveryRow>, DbError> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {DELIVERY_COLS} FROM deliveries d JOIN events e ON e.id = d.event_id
+         WHERE d.event_id = ?1 AND d.workspace_id = ?2 ORDER BY d.id"
+    ))?;
+    let rows = st
+        .query_map(params![event_id, workspace_id], map_delivery)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Schedules one more attempt now, whatever the status. `false` if there is no such delivery.
+pub fn schedule_retry_now(conn: &Connection, workspace_id: i64, id: i64) -> Result<bool, DbError> {
+    let now = now_ms();
+    Ok(conn.execute(
+        "UPDATE deliveries SET next_attempt_at = ?3, lease_until = NULL, updated_at = ?3,
+             status = CASE WHEN status IN ('failed', 'succeeded') THEN 'retrying' ELSE status END
+         WHERE id = ?1 AND workspace_id = ?2",
+        params![id, workspace_id, now],
+    )? == 1)
+}
+
+#[derive(Debug, Clone)]
+pub struct AttemptRow {
+    pub id: i64,
+    pub attempt_number: i64,
+    pub started_at: i64,
+    pub duration_ms: Option<i64>,
+    pub request_headers: BTreeMap<String, String>,
+    pub response_status: Option<i64>,
+    pub response_headers: Option<BTreeMap<String, String>>,
+    pub response_body: Option<Vec<u8>>,
+    pub error: Option<String>,
+}
+
+pub fn attempts_of(conn: &Connection, delivery_id: i64) -> Result<Vec<AttemptRow>, DbError> {
+    let mut st = conn.prepare_cached(
+        "SELECT id, attempt_number, started_at, duration_ms, request_headers, response_status, response_headers, response_body, error
+         FROM attempts WHERE delivery_id = ?1 ORDER BY id",
+    )?;
+    let rows = st
+        .query_map([delivery_id], |r| {
+            let rh: Option<String> = r.get(6)?;
+            Ok(AttemptRow {
+                id: r.get(0)?,
+                attempt_number: r.get(1)?,
+                started_at: r.get(2)?,
+                duration_ms: r.get(3)?,
+                request_headers: json_col(r, 4)?,
+                response_status: r.get(5)?,
+                response_headers: rh.and_then(|s| serde_json::from_str(&s).ok()),
+                response_body: r.get(7)?,
+                error: r.get(8)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// The event body of a delivery (what is signed and sent).
+pub fn event_body(conn: &Connection, event_id: i64) -> Result<Option<String>, DbError> {
+    Ok(conn
+        .query_row("SELECT body FROM events WHERE id = ?1", [event_id], |r| {
+            r.get(0)
+        })
+        .optional()?)
+}
