@@ -1,0 +1,501 @@
+//! The HTTP sender: one POST per attempt, bounded in time and in what it reads, never
+//! following redirects, never connecting to an address the SSRF guard refuses.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context as _;
+use ipnet::IpNet;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+
+use super::ssrf::{Blocked, Guard, GuardedResolver, ResolveError};
+
+/// The most response body an attempt keeps; the rest is never read.
+pub const MAX_RESPONSE_BODY: usize = 64 * 1024;
+
+/// How the sender is built; fixed for the life of the process.
+#[derive(Debug, Clone)]
+pub struct SenderConfig {
+    /// Networks deliveries may reach although the SSRF guard would refuse them.
+    pub allowed_networks: Vec<IpNet>,
+    /// PEM with extra CA certificates to trust besides the built-in public roots.
+    pub extra_ca_pem: Option<Vec<u8>>,
+    /// Bound on DNS + TCP connect + TLS handshake (the attempt's timeout bounds everything).
+    pub connect_timeout: Duration,
+}
+
+impl Default for SenderConfig {
+    fn default() -> Self {
+        SenderConfig {
+            allowed_networks: Vec::new(),
+            extra_ca_pem: None,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// One attempt to make.
+#[derive(Debug, Clone)]
+pub struct OutgoingRequest {
+    pub url: url::Url,
+    /// Sent as given, in order (names are case-insensitive on the wire).
+    pub headers: Vec<(String, String)>,
+    pub body: bytes::Bytes,
+    /// Bound on the whole attempt: connect, request, response headers and body.
+    pub timeout: Duration,
+}
+
+/// What kind of failure an attempt met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The SSRF guard refused the address; no connection was made.
+    Blocked,
+    /// The host name did not resolve.
+    Dns,
+    /// The TCP connection could not be made (refused, unreachable, connect timeout…).
+    Connect,
+    /// TLS handshake or certificate failure.
+    Tls,
+    /// The attempt did not finish within its timeout.
+    Timeout,
+    /// The receiver reset or closed the connection mid-exchange.
+    Reset,
+    /// Anything else (bad header, protocol error…).
+    Other,
+}
+
+impl ErrorKind {
+    /// A stable lowercase name, for storage and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Blocked => "blocked",
+            ErrorKind::Dns => "dns",
+            ErrorKind::Connect => "connect",
+            ErrorKind::Tls => "tls",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Reset => "reset",
+            ErrorKind::Other => "other",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why an attempt failed, with a message meant for people reading the attempt record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl AttemptError {
+    fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        AttemptError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for AttemptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for AttemptError {}
+
+/// The result of one attempt. A response may come with an error too (e.g. headers arrived,
+/// then the body timed out): `status` and what was read of the body are kept.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub status: Option<u16>,
+    pub response_headers: Vec<(String, String)>,
+    /// At most [`MAX_RESPONSE_BODY`] bytes.
+    pub response_body: Vec<u8>,
+    pub duration_ms: i64,
+    pub error: Option<AttemptError>,
+    /// From `Retry-After`, only on 429 and 503.
+    pub retry_after: Option<Duration>,
+}
+
+impl Outcome {
+    /// A 2xx status and no error.
+    pub fn is_success(&self) -> bool {
+        self.error.is_none() && self.status.is_some_and(|s| (200..300).contains(&s))
+    }
+
+    fn failed(kind: ErrorKind, message: impl Into<String>, started: Instant) -> Outcome {
+        Outcome {
+            error: Some(AttemptError::new(kind, message)),
+            duration_ms: elapsed_ms(started),
+            ..Outcome::default()
+        }
+    }
+}
+
+fn elapsed_ms(started: Instant) -> i64 {
+    i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX)
+}
+
+/// `2s`, `1500ms`.
+fn human_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+/// Parse a `Retry-After` value: delta-seconds or an HTTP-date (relative to `now`; a date in
+/// the past means zero). `None` if it is neither.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let v = value.trim();
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        // Absurdly long numbers saturate; the caller bounds the delay by its schedule anyway.
+        return Some(Duration::from_secs(v.parse::<u64>().unwrap_or(u64::MAX)));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// The delivery HTTP client. Cheap to clone; build one per process.
+#[derive(Clone)]
+pub struct Sender {
+    client: reqwest::Client,
+    guard: Arc<Guard>,
+    connect_timeout: Duration,
+}
+
+impl fmt::Debug for Sender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender")
+            .field("guard", &self.guard)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sender {
+    pub fn new(cfg: SenderConfig) -> anyhow::Result<Sender> {
+        let guard = Arc::new(Guard::new(cfg.allowed_networks));
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .referer(false)
+            .dns_resolver(Arc::new(GuardedResolver::new(guard.clone())))
+            .connect_timeout(cfg.connect_timeout)
+            .pool_max_idle_per_host(8)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .tcp_nodelay(true)
+            .http1_only()
+            .tls_built_in_root_certs(true);
+        if let Some(pem) = &cfg.extra_ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .context("reading the extra CA certificates (PEM)")?;
+            if certs.is_empty() {
+                anyhow::bail!("the extra CA file holds no PEM certificate");
+            }
+            for c in certs {
+                builder = builder.add_root_certificate(c);
+            }
+        }
+        let client = builder
+            .build()
+            .context("building the delivery HTTP client")?;
+        Ok(Sender {
+            client,
+            guard,
+            connect_timeout: cfg.connect_timeout,
+        })
+    }
+
+    /// The SSRF guard this sender applies.
+    pub fn guard(&self) -> &Guard {
+        &self.guard
+    }
+
+    /// Make one attempt. Never panics and never returns early without an [`Outcome`].
+    pub async fn send(&self, req: OutgoingRequest) -> Outcome {
+        let started = Instant::now();
+        if !matches!(req.url.scheme(), "http" | "https") {
+            return Outcome::failed(
+                ErrorKind::Other,
+                format!("unsupported URL scheme {:?}", req.url.scheme()),
+                started,
+            );
+        }
+        if let Err(b) = self.guard.check_url(&req.url) {
+            return Outcome::failed(ErrorKind::Blocked, b.to_string(), started);
+        }
+        let mut headers = HeaderMap::with_capacity(req.headers.len());
+        for (k, v) in &req.headers {
+            let Ok(name) = HeaderName::from_bytes(k.as_bytes()) else {
+                return Outcome::failed(
+                    ErrorKind::Other,
+                    format!("invalid header name {k:?}"),
+                    started,
+                );
+            };
+            let Ok(value) = HeaderValue::from_bytes(v.as_bytes()) else {
+                return Outcome::failed(
+                    ErrorKind::Other,
+                    format!("invalid value for header {k}"),
+                    started,
+                );
+            };
+            headers.append(name, value);
+        }
+        let request = self
+            .client
+            .post(req.url.clone())
+            .headers(headers)
+            .body(req.body.clone());
+
+        let mut out = Outcome::default();
+        let result = tokio::time::timeout(req.timeout, exchange(request, &mut out)).await;
+        out.duration_ms = elapsed_ms(started);
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => out.error = Some(classify(&e, self.connect_timeout)),
+            Err(_) => {
+                out.error = Some(AttemptError::new(
+                    ErrorKind::Timeout,
+                    format!("timed out after {}", human_duration(req.timeout)),
+                ))
+            }
+        }
+        out
+    }
+}
+
+/// Send, then fill `out` as the response arrives, so a timeout keeps what came before it.
+async fn exchange(request: reqwest::RequestBuilder, out: &mut Outcome) -> reqwest::Result<()> {
+    let mut resp = request.send().await?;
+    let status = resp.status().as_u16();
+    out.status = Some(status);
+    out.response_headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    if status == 429 || status == 503 {
+        out.retry_after = resp
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+    }
+    while out.response_body.len() < MAX_RESPONSE_BODY {
+        let Some(chunk) = resp.chunk().await? else {
+            break;
+        };
+        let room = MAX_RESPONSE_BODY - out.response_body.len();
+        out.response_body
+            .extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+    // Dropping `resp` with body left unread closes the connection instead of draining it.
+    drop(resp);
+    Ok(())
+}
+
+/// Turn a reqwest error into a kind and a message naming the real cause.
+fn classify(err: &reqwest::Error, connect_timeout: Duration) -> AttemptError {
+    if let Some(found) = find_cause(err) {
+        return found;
+    }
+    if err.is_timeout() {
+        // Only the connect timeout is reqwest's; the attempt's own is a tokio timeout.
+        let message = if err.is_connect() {
+            format!(
+                "connect timed out after {}",
+                human_duration(connect_timeout)
+            )
+        } else {
+            "timed out".to_string()
+        };
+        return AttemptError::new(ErrorKind::Timeout, message);
+    }
+    let chain = chain_message(err);
+    if chain.contains("connection closed before message completed") {
+        return AttemptError::new(
+            ErrorKind::Reset,
+            "connection closed by the receiver before the response was complete",
+        );
+    }
+    if err.is_connect() {
+        return AttemptError::new(ErrorKind::Connect, format!("connect: {chain}"));
+    }
+    if err.is_body() || err.is_decode() {
+        return AttemptError::new(
+            ErrorKind::Other,
+            format!("reading the response body: {chain}"),
+        );
+    }
+    AttemptError::new(ErrorKind::Other, format!("HTTP error: {chain}"))
+}
+
+/// Walk the source chain for a cause we know how to name. `io::Error`s are opened
+/// explicitly: their `source()` skips the error they wrap (and they nest, e.g. a rustls error
+/// inside an `InvalidData` inside an `Other`).
+fn find_cause(err: &(dyn StdError + 'static)) -> Option<AttemptError> {
+    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(found) = known(e) {
+            return Some(found);
+        }
+        if let Some(io) = e.downcast_ref::<io::Error>() {
+            if let Some(inner) = io.get_ref() {
+                if let Some(found) = find_cause(inner) {
+                    return Some(found);
+                }
+            }
+            if let Some(found) = io_kind(io) {
+                return Some(found);
+            }
+        }
+        cur = e.source();
+    }
+    None
+}
+
+fn known(e: &(dyn StdError + 'static)) -> Option<AttemptError> {
+    if let Some(b) = e.downcast_ref::<Blocked>() {
+        return Some(AttemptError::new(ErrorKind::Blocked, b.to_string()));
+    }
+    if let Some(r) = e.downcast_ref::<ResolveError>() {
+        let kind = match r {
+            ResolveError::Blocked(_) => ErrorKind::Blocked,
+            ResolveError::NoAddress { .. } => ErrorKind::Dns,
+        };
+        return Some(AttemptError::new(kind, r.to_string()));
+    }
+    if let Some(t) = e.downcast_ref::<rustls::Error>() {
+        return Some(AttemptError::new(ErrorKind::Tls, format!("TLS: {t}")));
+    }
+    None
+}
+
+fn io_kind(io: &io::Error) -> Option<AttemptError> {
+    use io::ErrorKind as K;
+    let (kind, msg) = match io.kind() {
+        K::ConnectionRefused => (ErrorKind::Connect, "connection refused"),
+        K::ConnectionReset => (ErrorKind::Reset, "connection reset by the receiver"),
+        K::ConnectionAborted => (ErrorKind::Reset, "connection aborted"),
+        K::BrokenPipe => (
+            ErrorKind::Reset,
+            "connection closed by the receiver (broken pipe)",
+        ),
+        K::UnexpectedEof => (
+            ErrorKind::Reset,
+            "connection closed by the receiver before the response was complete",
+        ),
+        K::TimedOut => (ErrorKind::Timeout, "connection timed out"),
+        K::HostUnreachable => (ErrorKind::Connect, "host unreachable"),
+        K::NetworkUnreachable => (ErrorKind::Connect, "network unreachable"),
+        K::AddrNotAvailable => (ErrorKind::Connect, "address not available"),
+        _ => return None,
+    };
+    Some(AttemptError::new(kind, msg))
+}
+
+/// `b: c` from an error's sources, leaving out the wrappers that only repeat the URL
+/// (reqwest) or name an internal stage (hyper-util's `client error (…)`).
+fn chain_message(err: &reqwest::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn StdError + 'static)> = err.source();
+    while let Some(e) = cur {
+        let s = e.to_string();
+        let wrapper = s.starts_with("client error (") && e.source().is_some();
+        if !wrapper && !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+        cur = e.source();
+    }
+    if parts.is_empty() {
+        // No sources: reqwest's own message is all there is.
+        parts.push(err.to_string());
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:50:37 GMT", now),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            parse_retry_after("Sunday, 06-Nov-94 08:49:47 GMT", now),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            parse_retry_after("Sun Nov  6 08:49:57 1994", now),
+            Some(Duration::from_secs(20))
+        );
+        // In the past: retry now.
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            parse_retry_after("99999999999999999999999", now),
+            Some(Duration::from_secs(u64::MAX))
+        );
+        for bad in ["", "soon", "-5", "1.5", "12 s"] {
+            assert_eq!(parse_retry_after(bad, now), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(human_duration(Duration::from_secs(2)), "2s");
+        assert_eq!(human_duration(Duration::from_millis(1500)), "1500ms");
+    }
+
+    #[test]
+    fn success_is_2xx_without_error() {
+        let mut o = Outcome {
+            status: Some(204),
+            ..Outcome::default()
+        };
+        assert!(o.is_success());
+        o.status = Some(301);
+        assert!(!o.is_success());
+        o.status = Some(200);
+        o.error = Some(AttemptError::new(ErrorKind::Timeout, "timed out after 1s"));
+        assert!(!o.is_success());
+        assert!(!Outcome::default().is_success());
+    }
+
+    #[test]
+    fn bad_extra_ca_is_an_error() {
+        let cfg = SenderConfig {
+            extra_ca_pem: Some(b"not a certificate".to_vec()),
+            ..SenderConfig::default()
+        };
+        assert!(Sender::new(cfg).is_err());
+    }
+}

@@ -1,0 +1,942 @@
+//! The delivery sender against real receivers on 127.0.0.1: statuses, redirects, timeouts,
+//! body cap, resets, TLS and the SSRF guard. Every test is bounded in time, and every receiver
+//! is a task on the test's own runtime, so nothing outlives its test.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use hookline::delivery::{
+    ErrorKind, Outcome, OutgoingRequest, Sender, SenderConfig, MAX_RESPONSE_BODY,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::rustls;
+
+/// Every test must finish within this.
+const TEST_LIMIT: Duration = Duration::from_secs(30);
+
+async fn bounded<F: Future<Output = ()>>(f: F) {
+    tokio::time::timeout(TEST_LIMIT, f)
+        .await
+        .expect("test exceeded its time limit");
+}
+
+// ---------------------------------------------------------------------------------------
+// A tiny HTTP/1.1 receiver.
+
+#[derive(Debug, Clone)]
+struct Recorded {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Recorded {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Clone)]
+enum Behavior {
+    /// Answer with this status, headers and body, then close.
+    Respond {
+        status: u16,
+        headers: Vec<(&'static str, String)>,
+        body: Vec<u8>,
+    },
+    /// Read the request, then never answer.
+    Hang,
+    /// Write `fast` at once, then `slow` one byte at a time with a pause between bytes.
+    Trickle {
+        fast: Vec<u8>,
+        slow: Vec<u8>,
+        every: Duration,
+    },
+    /// Announce `len` bytes of body and write zeros until the peer goes away.
+    Huge { len: u64 },
+    /// Read the request, then reset the connection (RST).
+    Reset,
+    /// Write these bytes as soon as the connection opens, without reading, then close.
+    Blurt(Vec<u8>),
+}
+
+fn respond(status: u16) -> Behavior {
+    Behavior::Respond {
+        status,
+        headers: vec![],
+        body: format!("status {status}").into_bytes(),
+    }
+}
+
+#[derive(Clone)]
+struct Receiver {
+    addr: SocketAddr,
+    connections: Arc<AtomicUsize>,
+    requests: Arc<Mutex<Vec<Recorded>>>,
+    written: Arc<AtomicU64>,
+}
+
+impl Receiver {
+    fn url(&self, path: &str) -> url::Url {
+        url::Url::parse(&format!("http://{}{path}", self.addr)).unwrap()
+    }
+    fn port(&self) -> u16 {
+        self.addr.port()
+    }
+    fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+    fn requests(&self) -> Vec<Recorded> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+async fn receiver(behavior: Behavior) -> Receiver {
+    receiver_with_tls(behavior, None).await
+}
+
+async fn receiver_with_tls(behavior: Behavior, tls: Option<tokio_rustls::TlsAcceptor>) -> Receiver {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let r = Receiver {
+        addr: listener.local_addr().unwrap(),
+        connections: Arc::new(AtomicUsize::new(0)),
+        requests: Arc::new(Mutex::new(Vec::new())),
+        written: Arc::new(AtomicU64::new(0)),
+    };
+    let rc = r.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            rc.connections.fetch_add(1, Ordering::SeqCst);
+            let rc = rc.clone();
+            let behavior = behavior.clone();
+            let tls = tls.clone();
+            tokio::spawn(async move {
+                match tls {
+                    None => serve(stream, behavior, rc).await,
+                    Some(acceptor) => {
+                        // A failed handshake (client refused our certificate) just ends here.
+                        if let Ok(s) = acceptor.accept(stream).await {
+                            serve_stream(s, behavior, rc).await;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    r
+}
+
+async fn serve(mut stream: TcpStream, behavior: Behavior, rc: Receiver) {
+    if let Behavior::Blurt(bytes) = &behavior {
+        let _ = stream.write_all(bytes).await;
+        let _ = stream.shutdown().await;
+        return;
+    }
+    if matches!(behavior, Behavior::Reset) {
+        if read_request(&mut stream, &rc).await.is_some() {
+            // SO_LINGER 0: closing sends RST instead of FIN.
+            let _ = stream.set_zero_linger();
+        }
+        drop(stream);
+        return;
+    }
+    serve_stream(stream, behavior, rc).await;
+}
+
+async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin>(
+    mut s: S,
+    behavior: Behavior,
+    rc: Receiver,
+) {
+    if read_request(&mut s, &rc).await.is_none() {
+        return;
+    }
+    match behavior {
+        Behavior::Respond {
+            status,
+            headers,
+            body,
+        } => {
+            let mut head = format!("HTTP/1.1 {status} Whatever\r\nConnection: close\r\n");
+            for (k, v) in headers {
+                head.push_str(&format!("{k}: {v}\r\n"));
+            }
+            let no_body = status == 204 || status == 304 || (100..200).contains(&status);
+            if !no_body {
+                head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+            }
+            head.push_str("\r\n");
+            let _ = s.write_all(head.as_bytes()).await;
+            if !no_body {
+                let _ = s.write_all(&body).await;
+            }
+            let _ = s.flush().await;
+            let _ = s.shutdown().await;
+        }
+        Behavior::Hang => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+        Behavior::Trickle { fast, slow, every } => {
+            if s.write_all(&fast).await.is_err() || s.flush().await.is_err() {
+                return;
+            }
+            for b in slow {
+                if s.write_all(&[b]).await.is_err() || s.flush().await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(every).await;
+            }
+        }
+        Behavior::Huge { len } => {
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n");
+            if s.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            let chunk = vec![b'x'; 64 * 1024];
+            let mut left = len;
+            while left > 0 {
+                let n = left.min(chunk.len() as u64) as usize;
+                if s.write_all(&chunk[..n]).await.is_err() {
+                    return;
+                }
+                rc.written.fetch_add(n as u64, Ordering::SeqCst);
+                left -= n as u64;
+            }
+        }
+        Behavior::Reset | Behavior::Blurt(_) => unreachable!("handled in serve"),
+    }
+}
+
+/// Read one request (headers + Content-Length body) and record it.
+async fn read_request<S: AsyncRead + Unpin>(s: &mut S, rc: &Receiver) -> Option<()> {
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        let n = s.read(&mut tmp).await.ok()?;
+        if n == 0 || buf.len() > 1 << 20 {
+            return None;
+        }
+        buf.extend_from_slice(&tmp[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next()?.split(' ');
+    let method = first.next()?.to_string();
+    let path = first.next()?.to_string();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_string(), v.trim_start().to_string()))
+        .collect();
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = buf[head_end + 4..].to_vec();
+    while body.len() < len {
+        let n = s.read(&mut tmp).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        body.extend_from_slice(&tmp[..n]);
+    }
+    rc.requests.lock().unwrap().push(Recorded {
+        method,
+        path,
+        headers,
+        body,
+    });
+    Some(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers.
+
+fn loopback_sender() -> Sender {
+    Sender::new(SenderConfig {
+        allowed_networks: vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()],
+        extra_ca_pem: None,
+        connect_timeout: Duration::from_secs(2),
+    })
+    .unwrap()
+}
+
+fn strict_sender() -> Sender {
+    Sender::new(SenderConfig {
+        allowed_networks: vec![],
+        extra_ca_pem: None,
+        connect_timeout: Duration::from_secs(2),
+    })
+    .unwrap()
+}
+
+fn request(url: url::Url, timeout: Duration) -> OutgoingRequest {
+    OutgoingRequest {
+        url,
+        headers: vec![
+            ("Content-Type".into(), "application/json".into()),
+            ("User-Agent".into(), "Hookline/test".into()),
+        ],
+        body: Bytes::from_static(br#"{"id":"evt_1","type":"t.x","data":{}}"#),
+        timeout,
+    }
+}
+
+fn kind(o: &Outcome) -> Option<ErrorKind> {
+    o.error.as_ref().map(|e| e.kind)
+}
+
+fn message(o: &Outcome) -> String {
+    o.error
+        .as_ref()
+        .map(|e| e.message.clone())
+        .unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------------------
+// Statuses.
+
+#[tokio::test]
+async fn success_statuses() {
+    bounded(async {
+        let sender = loopback_sender();
+        for status in [200u16, 201, 204] {
+            let r = receiver(respond(status)).await;
+            let o = sender
+                .send(request(r.url("/hook"), Duration::from_secs(5)))
+                .await;
+            assert_eq!(o.status, Some(status), "{o:?}");
+            assert!(o.error.is_none(), "{o:?}");
+            assert!(o.is_success());
+            assert!(o.retry_after.is_none());
+            assert!(o.duration_ms >= 0);
+            if status == 204 {
+                assert!(o.response_body.is_empty());
+            } else {
+                assert_eq!(o.response_body, format!("status {status}").into_bytes());
+            }
+            assert!(o
+                .response_headers
+                .iter()
+                .any(|(k, v)| k == "connection" && v == "close"));
+            assert_eq!(r.requests().len(), 1);
+            assert_eq!(r.requests()[0].method, "POST");
+            assert_eq!(r.requests()[0].path, "/hook");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn headers_and_body_arrive_verbatim() {
+    bounded(async {
+        let sender = loopback_sender();
+        let r = receiver(respond(200)).await;
+        let mut body =
+            br#"{"id":"evt_1","data":{"name":"Zo\u00eb \u2603 caf\u00e9","raw":"#.to_vec();
+        body.extend_from_slice("Zoë ☃ café \"quoted\" \\ back".as_bytes());
+        body.extend_from_slice(br#""}}"#);
+        let headers: Vec<(String, String)> = vec![
+            ("Content-Type".into(), "application/json".into()),
+            ("User-Agent".into(), "Hookline/0.1.0".into()),
+            ("webhook-id".into(), "evt_2tq9S1aX".into()),
+            ("webhook-timestamp".into(), "1614265330".into()),
+            (
+                "webhook-signature".into(),
+                "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE= v1,abc/def+ghi=".into(),
+            ),
+            ("X-Hookline-Signature".into(), "0278b1a603de4c56".into()),
+            (
+                "X-Custom".into(),
+                "  spaces inside  and : colons".trim().into(),
+            ),
+            ("Authorization".into(), "Bearer tok_123".into()),
+        ];
+        let o = sender
+            .send(OutgoingRequest {
+                url: r.url("/path/with?query=1&x=%20y"),
+                headers: headers.clone(),
+                body: Bytes::from(body.clone()),
+                timeout: Duration::from_secs(5),
+            })
+            .await;
+        assert!(o.is_success(), "{o:?}");
+        let got = &r.requests()[0];
+        assert_eq!(got.path, "/path/with?query=1&x=%20y");
+        assert_eq!(got.body, body, "body must be byte-identical");
+        assert_eq!(
+            got.header("content-length"),
+            Some(body.len().to_string().as_str())
+        );
+        for (k, v) in &headers {
+            assert_eq!(got.header(k), Some(v.as_str()), "header {k}");
+        }
+        assert!(got.header("transfer-encoding").is_none());
+        assert!(got.header("accept-encoding").is_none(), "no decompression");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    bounded(async {
+        let sender = loopback_sender();
+        let target = receiver(respond(200)).await;
+        for status in [301u16, 302, 307, 308] {
+            let r = receiver(Behavior::Respond {
+                status,
+                headers: vec![("Location", target.url("/elsewhere").to_string())],
+                body: b"moved".to_vec(),
+            })
+            .await;
+            let o = sender
+                .send(request(r.url("/"), Duration::from_secs(5)))
+                .await;
+            assert_eq!(o.status, Some(status));
+            assert!(o.error.is_none(), "{o:?}");
+            assert!(!o.is_success());
+            assert!(o.response_headers.iter().any(|(k, _)| k == "location"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(target.connections(), 0, "the redirect target was contacted");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn error_statuses_are_returned() {
+    bounded(async {
+        let sender = loopback_sender();
+        for status in [400u16, 404, 410, 500, 502] {
+            let r = receiver(Behavior::Respond {
+                status,
+                headers: vec![("Retry-After", "30".into())],
+                body: b"{\"error\":\"nope\"}".to_vec(),
+            })
+            .await;
+            let o = sender
+                .send(request(r.url("/"), Duration::from_secs(5)))
+                .await;
+            assert_eq!(o.status, Some(status));
+            assert!(o.error.is_none());
+            assert!(!o.is_success());
+            assert_eq!(o.response_body, b"{\"error\":\"nope\"}");
+            assert_eq!(o.retry_after, None, "Retry-After only counts on 429/503");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn retry_after_on_429_and_503() {
+    bounded(async {
+        let sender = loopback_sender();
+        let r = receiver(Behavior::Respond {
+            status: 429,
+            headers: vec![("Retry-After", "120".into())],
+            body: vec![],
+        })
+        .await;
+        let o = sender
+            .send(request(r.url("/"), Duration::from_secs(5)))
+            .await;
+        assert_eq!(o.status, Some(429));
+        assert_eq!(o.retry_after, Some(Duration::from_secs(120)));
+
+        let at = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(90));
+        let r = receiver(Behavior::Respond {
+            status: 503,
+            headers: vec![("Retry-After", at)],
+            body: vec![],
+        })
+        .await;
+        let o = sender
+            .send(request(r.url("/"), Duration::from_secs(5)))
+            .await;
+        assert_eq!(o.status, Some(503));
+        let d = o.retry_after.expect("HTTP-date Retry-After").as_secs();
+        assert!((85..=90).contains(&d), "{d}");
+
+        let r = receiver(Behavior::Respond {
+            status: 503,
+            headers: vec![("Retry-After", "whenever".into())],
+            body: vec![],
+        })
+        .await;
+        let o = sender
+            .send(request(r.url("/"), Duration::from_secs(5)))
+            .await;
+        assert_eq!(o.status, Some(503));
+        assert_eq!(o.retry_after, None);
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Time and size bounds.
+
+#[tokio::test]
+async fn hanging_receiver_times_out() {
+    bounded(async {
+        let sender = loopback_sender();
+        let r = receiver(Behavior::Hang).await;
+        let started = Instant::now();
+        let o = sender
+            .send(request(r.url("/"), Duration::from_secs(1)))
+            .await;
+        let took = started.elapsed();
+        assert_eq!(kind(&o), Some(ErrorKind::Timeout), "{o:?}");
+        assert_eq!(message(&o), "timed out after 1s");
+        assert_eq!(o.status, None);
+        assert!(took >= Duration::from_secs(1), "{took:?}");
+        assert!(took < Duration::from_millis(1500), "{took:?}");
+        assert!(
+            o.duration_ms >= 1000 && o.duration_ms < 1500,
+            "{}",
+            o.duration_ms
+        );
+        assert_eq!(r.requests().len(), 1, "the request itself was delivered");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn trickled_headers_time_out() {
+    bounded(async {
+        let sender = loopback_sender();
+        let response = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec();
+        let r = receiver(Behavior::Trickle {
+            fast: vec![],
+            slow: response,
+            every: Duration::from_millis(100),
+        })
+        .await;
+        let started = Instant::now();
+        let o = sender
+            .send(request(r.url("/"), Duration::from_secs(1)))
+            .await;
+        let took = started.elapsed();
+        assert_eq!(kind(&o), Some(ErrorKind::Timeout), "{o:?}");
+        assert!(took < Duration::from_millis(1500), "{took:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn trickled_body_times_out() {
+    bounded(async {
+        let sender = loopback_sender();
+        // Headers at once, then one body byte every 50 ms: 50 s for the whole body.
+        let r = receiver(Behavior::Trickle {
+            fast: b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n".to_vec(),
+            slow: vec![b'z'; 1000],
+            every: Duration::from_millis(50),
+        })
+        .await;
+        let url = r.url("/");
+        let started = Instant::now();
+        let o = sender.send(request(url, Duration::from_secs(1))).await;
+        let took = started.elapsed();
+        assert_eq!(kind(&o), Some(ErrorKind::Timeout), "{o:?}");
+        assert_eq!(message(&o), "timed out after 1s");
+        // The headers did arrive: the status and the partial body are kept.
+        assert_eq!(o.status, Some(200));
+        assert!(!o.is_success());
+        assert!(!o.response_body.is_empty() && o.response_body.len() < 1000);
+        assert!(o.response_body.iter().all(|b| *b == b'z'));
+        assert!(took < Duration::from_millis(1500), "{took:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn huge_body_is_capped_and_not_read() {
+    bounded(async {
+        let sender = loopback_sender();
+        let len = 100 * 1024 * 1024;
+        let r = receiver(Behavior::Huge { len }).await;
+        let started = Instant::now();
+        let o = sender
+            .send(request(r.url("/"), Duration::from_secs(20)))
+            .await;
+        let took = started.elapsed();
+        assert!(o.error.is_none(), "{o:?}");
+        assert_eq!(o.status, Some(200));
+        assert!(o.is_success());
+        assert_eq!(o.response_body.len(), MAX_RESPONSE_BODY);
+        assert!(o.response_body.iter().all(|b| *b == b'x'));
+        assert!(took < Duration::from_secs(3), "{took:?}");
+        // The connection was dropped: the receiver's writes fail long before 100 MiB.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let written = r.written.load(Ordering::SeqCst);
+        assert!(written < 32 * 1024 * 1024, "receiver wrote {written} bytes");
+        let before = written;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            r.written.load(Ordering::SeqCst),
+            before,
+            "receiver still writing"
+        );
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Connection failures.
+
+#[tokio::test]
+async fn connection_reset_is_an_error() {
+    bounded(async {
+        let sender = loopback_sender();
+        let r = receiver(Behavior::Reset).await;
+        let o = sender
+            .send(request(r.url("/"), Duration::from_secs(5)))
+            .await;
+        assert_eq!(kind(&o), Some(ErrorKind::Reset), "{o:?}");
+        assert!(!o.is_success());
+        assert_eq!(o.status, None);
+        assert_eq!(r.requests().len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn connection_refused_is_a_connect_error() {
+    bounded(async {
+        let sender = loopback_sender();
+        let port = {
+            let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let url = url::Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+        let o = sender.send(request(url, Duration::from_secs(5))).await;
+        assert_eq!(kind(&o), Some(ErrorKind::Connect), "{o:?}");
+        assert_eq!(message(&o), "connection refused");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unresolvable_host_is_a_dns_error() {
+    bounded(async {
+        let sender = strict_sender();
+        let url = url::Url::parse("http://nx.invalid/").unwrap();
+        let o = sender.send(request(url, Duration::from_secs(10))).await;
+        assert_eq!(kind(&o), Some(ErrorKind::Dns), "{o:?}");
+        assert!(
+            message(&o).starts_with("DNS: no address for nx.invalid"),
+            "{}",
+            message(&o)
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bad_header_is_reported_not_sent() {
+    bounded(async {
+        let sender = loopback_sender();
+        let r = receiver(respond(200)).await;
+        let mut req = request(r.url("/"), Duration::from_secs(5));
+        req.headers.push(("X-Bad".into(), "line\r\nbreak".into()));
+        let o = sender.send(req).await;
+        assert_eq!(kind(&o), Some(ErrorKind::Other), "{o:?}");
+        let mut req = request(r.url("/"), Duration::from_secs(5));
+        req.headers.push(("Bad Name".into(), "x".into()));
+        let o = sender.send(req).await;
+        assert_eq!(kind(&o), Some(ErrorKind::Other), "{o:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(r.connections(), 0);
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------
+// TLS.
+
+struct TestPki {
+    ca_pem: String,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+fn test_pki() -> TestPki {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    };
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "Hookline Test CA");
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::from_params(&ca_params, &ca_key);
+
+    let leaf_key = KeyPair::generate().unwrap();
+    let mut leaf_params =
+        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    leaf_params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone(), ca_cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::from(leaf_key),
+        )
+        .unwrap();
+    TestPki {
+        ca_pem: ca_cert.pem(),
+        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+    }
+}
+
+#[tokio::test]
+async fn https_with_trusted_extra_ca() {
+    bounded(async {
+        let pki = test_pki();
+        let r = receiver_with_tls(respond(200), Some(pki.acceptor.clone())).await;
+        let sender = Sender::new(SenderConfig {
+            allowed_networks: vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()],
+            extra_ca_pem: Some(pki.ca_pem.clone().into_bytes()),
+            connect_timeout: Duration::from_secs(2),
+        })
+        .unwrap();
+        for host in ["localhost", "127.0.0.1"] {
+            let url = url::Url::parse(&format!("https://{host}:{}/tls", r.port())).unwrap();
+            let o = sender.send(request(url, Duration::from_secs(5))).await;
+            assert!(o.is_success(), "{host}: {o:?}");
+            assert_eq!(o.response_body, b"status 200");
+        }
+        let reqs = r.requests();
+        assert_eq!(reqs.len(), 2);
+        assert_eq!(reqs[0].path, "/tls");
+        assert_eq!(
+            reqs[0].body,
+            request(r.url("/"), Duration::ZERO).body.to_vec()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn https_with_unknown_issuer_fails_tls() {
+    bounded(async {
+        let pki = test_pki();
+        let r = receiver_with_tls(respond(200), Some(pki.acceptor.clone())).await;
+        let sender = loopback_sender(); // public roots only
+        let url = url::Url::parse(&format!("https://localhost:{}/", r.port())).unwrap();
+        let o = sender.send(request(url, Duration::from_secs(5))).await;
+        assert_eq!(kind(&o), Some(ErrorKind::Tls), "{o:?}");
+        assert_eq!(
+            message(&o),
+            "TLS: invalid peer certificate: UnknownIssuer",
+            "{o:?}"
+        );
+        assert!(r.requests().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn https_to_plain_http_receiver_fails_tls() {
+    bounded(async {
+        let r = receiver(Behavior::Blurt(
+            b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n".to_vec(),
+        ))
+        .await;
+        let sender = loopback_sender();
+        let url = url::Url::parse(&format!("https://127.0.0.1:{}/", r.port())).unwrap();
+        let o = sender.send(request(url, Duration::from_secs(5))).await;
+        assert_eq!(kind(&o), Some(ErrorKind::Tls), "{o:?}");
+        assert!(message(&o).starts_with("TLS: "), "{o:?}");
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------
+// SSRF.
+
+#[tokio::test]
+async fn ssrf_guard_blocks_before_connecting() {
+    bounded(async {
+        let r = receiver(respond(200)).await;
+        let p = r.port();
+        let sender = strict_sender();
+        let cases = [
+            (
+                format!("http://127.0.0.1:{p}/"),
+                "127.0.0.1 is a loopback address",
+            ),
+            (format!("http://[::1]:{p}/"), "::1 is a loopback address"),
+            (format!("http://localhost:{p}/"), "localhost resolves to"),
+            (
+                "http://169.254.169.254/latest/meta-data/".to_string(),
+                "169.254.169.254 is the cloud metadata address",
+            ),
+            (
+                "http://10.0.0.1/".to_string(),
+                "10.0.0.1 is a private address",
+            ),
+            (
+                format!("http://[::ffff:127.0.0.1]:{p}/"),
+                "::ffff:127.0.0.1 is a loopback address",
+            ),
+            (
+                format!("http://2130706433:{p}/"),
+                "127.0.0.1 is a loopback address",
+            ),
+            (
+                format!("https://127.0.0.1:{p}/"),
+                "127.0.0.1 is a loopback address",
+            ),
+        ];
+        for (u, want) in cases {
+            let url = url::Url::parse(&u).unwrap();
+            let started = Instant::now();
+            let o = sender.send(request(url, Duration::from_secs(5))).await;
+            assert_eq!(kind(&o), Some(ErrorKind::Blocked), "{u}: {o:?}");
+            let m = message(&o);
+            assert!(m.starts_with("blocked: "), "{u}: {m}");
+            assert!(m.contains(want), "{u}: {m}");
+            assert!(
+                m.ends_with("(allow it with HOOKLINE_ALLOWED_NETWORKS)"),
+                "{u}: {m}"
+            );
+            assert_eq!(o.status, None);
+            assert!(started.elapsed() < Duration::from_secs(2), "{u}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(r.connections(), 0, "a blocked URL reached the receiver");
+        assert!(r.requests().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn allowed_networks_let_loopback_through() {
+    bounded(async {
+        let r = receiver(respond(200)).await;
+        let p = r.port();
+        let sender = loopback_sender();
+        for u in [
+            format!("http://127.0.0.1:{p}/"),
+            format!("http://localhost:{p}/"),
+        ] {
+            let url = url::Url::parse(&u).unwrap();
+            let o = sender.send(request(url, Duration::from_secs(5))).await;
+            assert!(o.is_success(), "{u}: {o:?}");
+        }
+        assert_eq!(r.requests().len(), 2);
+        assert!(r.connections() >= 2);
+
+        // Allowing one network does not open the others.
+        let only_v6 = Sender::new(SenderConfig {
+            allowed_networks: vec!["::1/128".parse().unwrap()],
+            ..SenderConfig::default()
+        })
+        .unwrap();
+        let o = only_v6
+            .send(request(r.url("/"), Duration::from_secs(5)))
+            .await;
+        assert_eq!(kind(&o), Some(ErrorKind::Blocked), "{o:?}");
+        assert_eq!(r.requests().len(), 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sender_is_reusable_and_cheap_to_clone() {
+    bounded(async {
+        let r = receiver(respond(204)).await;
+        let sender = loopback_sender();
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let s = sender.clone();
+            let url = r.url("/");
+            tasks.push(tokio::spawn(async move {
+                s.send(request(url, Duration::from_secs(5))).await
+            }));
+        }
+        for t in tasks {
+            assert!(t.await.unwrap().is_success());
+        }
+        assert_eq!(r.requests().len(), 8);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn broken_responses_are_named() {
+    bounded(async {
+        let sender = loopback_sender();
+        let cases: [(&[u8], Option<u16>, ErrorKind, &str); 4] = [
+            (
+                b"garbage\r\n\r\n",
+                None,
+                ErrorKind::Other,
+                "HTTP error: invalid HTTP version parsed",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort",
+                Some(200),
+                ErrorKind::Reset,
+                "connection closed by the receiver before the response was complete",
+            ),
+            (
+                b"",
+                None,
+                ErrorKind::Reset,
+                "connection closed by the receiver before the response was complete",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nshort",
+                None,
+                ErrorKind::Other,
+                "HTTP error: invalid content-length parsed",
+            ),
+        ];
+        for (reply, status, want_kind, want_msg) in cases {
+            // Answer after reading the request, then close.
+            let r = receiver(Behavior::Trickle {
+                fast: reply.to_vec(),
+                slow: vec![],
+                every: Duration::ZERO,
+            })
+            .await;
+            let o = sender
+                .send(request(r.url("/"), Duration::from_secs(5)))
+                .await;
+            assert_eq!(o.status, status, "{o:?}");
+            assert_eq!(kind(&o), Some(want_kind), "{o:?}");
+            assert_eq!(message(&o), want_msg);
+            assert!(!o.is_success());
+        }
+    })
+    .await;
+}
