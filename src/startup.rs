@@ -29,6 +29,7 @@ pub struct AppState {
     pub secrets: crate::crypto::SecretBox,
     /// Wakes the delivery engine when new work is committed.
     pub wake: Arc<tokio::sync::Notify>,
+    pub engine: crate::delivery::engine::Engine,
 }
 
 /// A built, bound, not yet running application.
@@ -38,6 +39,7 @@ pub struct Application {
     setup_link: Option<String>,
     server: Server,
     db: Db,
+    engine: crate::delivery::engine::Engine,
 }
 
 impl Application {
@@ -47,6 +49,29 @@ impl Application {
         let db = tokio::task::spawn_blocking(move || Db::open(&data_dir)).await??;
         let secrets = crate::crypto::SecretBox::load_or_create(&config.data_dir)?;
         let wake = Arc::new(tokio::sync::Notify::new());
+        let extra_ca_pem = match &config.extra_ca_file {
+            Some(p) => Some(
+                std::fs::read(p)
+                    .with_context(|| format!("reading {} (HOOKLINE_EXTRA_CA_FILE)", p.display()))?,
+            ),
+            None => None,
+        };
+        let sender = crate::delivery::http::Sender::new(crate::delivery::http::SenderConfig {
+            allowed_networks: config.allowed_networks.clone(),
+            extra_ca_pem,
+            connect_timeout: std::time::Duration::from_secs(10),
+        })?;
+        let engine = crate::delivery::engine::Engine::start(
+            db.clone(),
+            sender,
+            secrets.clone(),
+            crate::delivery::engine::EngineConfig {
+                signature_header: config.signature_header.clone(),
+                ..Default::default()
+            },
+            wake.clone(),
+        )
+        .await?;
         let listener = TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen on {} (HOOKLINE_LISTEN)", config.listen))?;
         let addr = listener.local_addr()?;
@@ -74,6 +99,7 @@ impl Application {
             throttle: Throttle::default(),
             secrets,
             wake,
+            engine: engine.clone(),
         });
         let server = HttpServer::new(move || {
             App::new()
@@ -108,6 +134,7 @@ impl Application {
             setup_link,
             server,
             db,
+            engine,
         })
     }
 
@@ -154,6 +181,8 @@ impl Application {
     /// then closes the database cleanly.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        // Stop claiming; attempts in flight finish (bounded) and are recorded.
+        self.engine.shutdown().await;
         let db = self.db.clone();
         let _ = tokio::task::spawn_blocking(move || db.close()).await;
         tracing::info!("stopped");

@@ -55,6 +55,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .default_service(web::to(method_not_allowed)),
             )
             .service(
+                web::resource("/webhooks/{id}/test")
+                    .route(web::post().to(webhooks::send_test))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
                 web::resource("/webhooks/{id}/deliveries")
                     .route(web::get().to(deliveries::list))
                     .default_service(web::to(method_not_allowed)),

@@ -376,3 +376,91 @@ pub async fn rotate_secret(
         serde_json::json!({ "id": id, "secret": secret.as_str(), "previous_secret_expires_at": rfc3339(expires) }),
     ))
 }
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TestIn {
+    /// Send this event type's example payload instead of a `webhook.test` event.
+    pub event_type: Option<String>,
+}
+
+/// `POST /webhooks/{id}/test`: sends one event to this webhook now and answers with the
+/// attempt's outcome. The test is recorded like any delivery but never retried.
+pub async fn send_test(
+    caller: Caller,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> ApiResult {
+    let ws = caller.workspace(Scope::Webhooks)?.id;
+    let id = path_id(&id, "webhook")?;
+    let input: TestIn = if body.iter().all(|b| b.is_ascii_whitespace()) {
+        TestIn::default()
+    } else {
+        super::extract::parse_json(&body)?
+    };
+    let outcome = run_test(&state, ws, id, input.event_type.as_deref()).await?;
+    Ok(envelope(StatusCode::OK, outcome))
+}
+
+#[derive(Serialize)]
+pub struct TestOutcome {
+    pub event_id: String,
+    pub event_type: String,
+    #[serde(flatten)]
+    pub attempt: crate::delivery::engine::AttemptSummary,
+}
+
+/// Shared by the API and the UI's Send Test button.
+pub async fn run_test(
+    state: &AppState,
+    ws: i64,
+    webhook_id: i64,
+    event_type: Option<&str>,
+) -> Result<TestOutcome, ApiError> {
+    load(state, ws, webhook_id).await?;
+    let (event_type, data) = match event_type.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) => {
+            let name = t.to_string();
+            let row = state
+                .db
+                .read(move |c| repo::event_type_by_name(c, &name))
+                .await?
+                .ok_or_else(|| ApiError::unprocessable("event_type", format!("unknown event type '{t}'")))?;
+            (row.name, row.example.unwrap_or_else(|| "{}".into()))
+        }
+        None => (
+            "webhook.test".to_string(),
+            serde_json::json!({ "message": "This is a test event from Hookline.", "webhook_id": webhook_id }).to_string(),
+        ),
+    };
+    let public_id = super::events::new_event_id();
+    let created_at = now_ms();
+    let payload = super::events::event_body(&public_id, &event_type, created_at, &data);
+    let (pid, et) = (public_id.clone(), event_type.clone());
+    let (event_id, delivery_id) = state
+        .db
+        .write(move |c| {
+            hooks::insert_test_event(
+                c,
+                ws,
+                webhook_id,
+                &hooks::NewEvent {
+                    public_id: &pid,
+                    event_type: &et,
+                    body: &payload,
+                    created_at,
+                },
+            )
+        })
+        .await?;
+    let attempt = state
+        .engine
+        .attempt_now(delivery_id, webhook_id, event_id)
+        .await?;
+    Ok(TestOutcome {
+        event_id: public_id,
+        event_type,
+        attempt,
+    })
+}

@@ -1,5 +1,6 @@
 //! Delivery over HTTP: signatures, the SSRF guard and the sender that makes one attempt.
 
+pub mod engine;
 pub mod http;
 pub mod sign;
 pub mod ssrf;

@@ -228,9 +228,14 @@ async fn batches_are_all_or_nothing() {
 
 #[tokio::test]
 async fn deliveries_filter_paginate_and_retry() {
-    let f = fixture().await;
+    let f = crate::webhooks_api::fixture_with(|r| {
+        r.allow_http = Some("true".into());
+        r.allowed_networks = Some("127.0.0.0/8".into());
+    })
+    .await;
+    let rx = crate::receiver::Receiver::start(crate::receiver::Receiver::always(500)).await;
     let w = f
-        .create_webhook(json!({"url": "https://a.example.com/", "events": ["*"]}))
+        .create_webhook(json!({"url": rx.url, "events": ["*"], "retry_schedule": [600]}))
         .await;
     let id = w["id"].as_i64().unwrap();
     for i in 0..5 {
@@ -246,6 +251,11 @@ async fn deliveries_filter_paginate_and_retry() {
         )
         .await;
     }
+    // Each gets one failed attempt, then waits ten minutes: deterministic statuses.
+    f.wait_deliveries(id, |l| {
+        l.len() == 5 && l.iter().all(|d| d["status"] == "retrying")
+    })
+    .await;
     let (s, all) = f
         .call(
             Method::GET,
@@ -273,7 +283,7 @@ async fn deliveries_filter_paginate_and_retry() {
     let (_, pending) = f
         .call(
             Method::GET,
-            &format!("/api/v1/webhooks/{id}/deliveries?status=pending&limit=2"),
+            &format!("/api/v1/webhooks/{id}/deliveries?status=retrying&limit=2"),
             None,
         )
         .await;
@@ -282,7 +292,7 @@ async fn deliveries_filter_paginate_and_retry() {
     let (_, next) = f
         .call(
             Method::GET,
-            &format!("/api/v1/webhooks/{id}/deliveries?status=pending&limit=2&cursor={cursor}"),
+            &format!("/api/v1/webhooks/{id}/deliveries?status=retrying&limit=2&cursor={cursor}"),
             None,
         )
         .await;

@@ -3,7 +3,9 @@
 
 mod api_auth;
 mod binary;
+mod delivery;
 mod events_api;
 mod helpers;
+mod receiver;
 mod ui_auth;
 mod webhooks_api;

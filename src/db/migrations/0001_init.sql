@@ -137,7 +137,7 @@ CREATE TABLE deliveries (
     created_at        INTEGER NOT NULL,
     updated_at        INTEGER NOT NULL
 );
-CREATE INDEX deliveries_due ON deliveries(next_attempt_at) WHERE next_attempt_at IS NOT NULL;
+CREATE INDEX deliveries_due ON deliveries(webhook_id, next_attempt_at) WHERE next_attempt_at IS NOT NULL;
 CREATE INDEX deliveries_webhook ON deliveries(webhook_id, id);
 CREATE INDEX deliveries_webhook_status ON deliveries(webhook_id, status, id);
 CREATE INDEX deliveries_webhook_type ON deliveries(webhook_id, event_type, id);

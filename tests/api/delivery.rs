@@ -1,0 +1,455 @@
+//! The delivery engine end to end, against real receivers on 127.0.0.1.
+
+use std::time::Duration;
+
+use crate::receiver::*;
+use crate::webhooks_api::{fixture_with, Fixture};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+/// Loopback receivers need these: plain http and the loopback range allowed.
+async fn local_fixture() -> Fixture {
+    fixture_with(|r| {
+        r.allow_http = Some("true".into());
+        r.allowed_networks = Some("127.0.0.0/8".into());
+    })
+    .await
+}
+
+impl Fixture {
+    pub async fn publish(&self, event_type: &str, data: Value) -> String {
+        let (s, b) = self
+            .call(
+                Method::POST,
+                "/api/v1/events",
+                Some(json!({"type": event_type, "data": data})),
+            )
+            .await;
+        assert_eq!(s, 202, "{b}");
+        b["data"]["id"].as_str().unwrap().to_string()
+    }
+
+    /// Polls the webhook's deliveries until `done` holds for the list (at most 20 s).
+    pub async fn wait_deliveries(
+        &self,
+        webhook: i64,
+        done: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let (_, b) = self
+                .call(
+                    Method::GET,
+                    &format!("/api/v1/webhooks/{webhook}/deliveries?limit=100"),
+                    None,
+                )
+                .await;
+            let list = b["data"].as_array().unwrap().clone();
+            if done(&list) {
+                return list;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "deliveries never reached the expected state: {list:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn all_status(list: &[Value], n: usize, status: &str) -> bool {
+    list.len() == n && list.iter().all(|d| d["status"] == status)
+}
+
+#[tokio::test]
+async fn standardwebhooks_receiver_verifies_every_delivery() {
+    let Some(py) = python_with_standardwebhooks() else {
+        return;
+    };
+    let f = local_fixture().await;
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwMfKQ9r8G";
+    let rx = PyReceiver::start(&py, secret);
+    let w = f
+        .create_webhook(json!({"url": rx.url, "events": ["*"], "secret": secret}))
+        .await;
+    let id = w["id"].as_i64().unwrap();
+    for i in 0..20 {
+        f.publish(
+            "project.created",
+            json!({"i": i, "text": "Grüße, 世界 \"quoted\""}),
+        )
+        .await;
+    }
+    f.wait_deliveries(id, |l| all_status(l, 20, "succeeded"))
+        .await;
+    // The receiver logs before it answers; give its log reader a moment to catch up.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while rx.lines.lock().unwrap().len() < 20 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let lines = rx.lines.lock().unwrap().clone();
+    assert_eq!(lines.len(), 20);
+    assert!(
+        lines.iter().all(|l| l["ok"] == true && l["hex_ok"] == true),
+        "{lines:?}"
+    );
+
+    // The same receiver refuses a tampered body with genuine headers.
+    let (_, d) = f
+        .call(
+            Method::GET,
+            &format!("/api/v1/webhooks/{id}/deliveries?limit=1"),
+            None,
+        )
+        .await;
+    let did = d["data"][0]["id"].as_i64().unwrap();
+    let (_, detail) = f
+        .call(Method::GET, &format!("/api/v1/deliveries/{did}"), None)
+        .await;
+    let headers = detail["data"]["attempts"][0]["request"]["headers"]
+        .as_object()
+        .unwrap()
+        .clone();
+    let payload = detail["data"]["payload"]
+        .as_str()
+        .unwrap()
+        .replace("\"i\":", "\"i\": 1000 + ");
+    let mut req = reqwest::Client::new().post(&rx.url).body(payload);
+    for (k, v) in headers {
+        req = req.header(k, v.as_str().unwrap());
+    }
+    assert_eq!(req.send().await.unwrap().status(), 400);
+
+    // During a rotation both secrets sign: the receiver with the old secret still verifies.
+    let (_, _r) = f
+        .call(
+            Method::POST,
+            &format!("/api/v1/webhooks/{id}/rotate-secret"),
+            None,
+        )
+        .await;
+    f.publish("project.created", json!({"after": "rotation"}))
+        .await;
+    f.wait_deliveries(id, |l| all_status(l, 21, "succeeded"))
+        .await;
+}
+
+#[tokio::test]
+async fn headers_body_and_signatures_are_as_documented() {
+    let f = local_fixture().await;
+    let rx = Receiver::start(Receiver::always(200)).await;
+    let w = f.create_webhook(json!({"url": rx.url, "events": ["project.created"], "headers": {"X-Api-Key": "k-123"}})).await;
+    let secret = w["secret"].as_str().unwrap().to_string();
+    let id = w["id"].as_i64().unwrap();
+    let evt = f
+        .publish("project.created", json!({"project_id": 42}))
+        .await;
+    let list = f
+        .wait_deliveries(id, |l| all_status(l, 1, "succeeded"))
+        .await;
+    let got = &rx.all()[0];
+    let h = &got.headers;
+    assert_eq!(h["webhook-id"], evt);
+    assert_eq!(h["content-type"], "application/json");
+    assert_eq!(h["user-agent"], format!("Hookline/{}", hookline::VERSION));
+    assert_eq!(h["x-hookline-event"], "project.created");
+    assert_eq!(
+        h["x-hookline-delivery"],
+        list[0]["id"].as_i64().unwrap().to_string()
+    );
+    assert_eq!(h["x-api-key"], "k-123");
+    let ts: i64 = h["webhook-timestamp"].parse().unwrap();
+    assert!((ts - hookline::clock::now_ms() / 1000).abs() < 60);
+    let s = hookline::delivery::sign::Secret::parse(&secret).unwrap();
+    assert_eq!(
+        h["webhook-signature"],
+        hookline::delivery::sign::standard_signature(&s, &evt, ts, got.body.as_bytes())
+    );
+    assert_eq!(
+        h["x-hookline-signature"],
+        hookline::delivery::sign::hex_signature(&secret, got.body.as_bytes())
+    );
+    let body: Value = serde_json::from_str(&got.body).unwrap();
+    assert_eq!(body["id"], evt);
+    assert_eq!(body["type"], "project.created");
+    assert_eq!(body["data"], json!({"project_id": 42}));
+    // Stats are kept.
+    let (_, w) = f
+        .call(Method::GET, &format!("/api/v1/webhooks/{id}"), None)
+        .await;
+    assert!(w["data"]["last_success_at"].is_string());
+    assert_eq!(w["data"]["failure_count"], 0);
+}
+
+#[tokio::test]
+async fn failures_are_retried_on_the_schedule_with_the_same_id() {
+    let f = local_fixture().await;
+    let rx = Receiver::start(|n| if n < 2 { (500, vec![]) } else { (204, vec![]) }).await;
+    let w = f
+        .create_webhook(json!({"url": rx.url, "events": ["*"], "retry_schedule": [1, 1]}))
+        .await;
+    let id = w["id"].as_i64().unwrap();
+    f.publish("project.created", json!({})).await;
+    let list = f
+        .wait_deliveries(id, |l| all_status(l, 1, "succeeded"))
+        .await;
+    assert_eq!(list[0]["attempts"], 3);
+    let got = rx.all();
+    assert_eq!(got.len(), 3);
+    assert!(got
+        .iter()
+        .all(|r| r.headers["webhook-id"] == got[0].headers["webhook-id"]));
+    let did = list[0]["id"].as_i64().unwrap();
+    let (_, d) = f
+        .call(Method::GET, &format!("/api/v1/deliveries/{did}"), None)
+        .await;
+    let statuses: Vec<i64> = d["data"]["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["response"]["status"].as_i64().unwrap())
+        .collect();
+    assert_eq!(statuses, vec![500, 500, 204]);
+    assert_eq!(d["data"]["attempts"][0]["error"], "HTTP 500");
+    assert_eq!(
+        d["data"]["attempts"][0]["response"]["body"],
+        "receiver says hi"
+    );
+}
+
+#[tokio::test]
+async fn exhausted_deliveries_fail_and_a_manual_retry_sends_once_more() {
+    let f = local_fixture().await;
+    let rx = Receiver::start(|n| if n < 2 { (503, vec![]) } else { (200, vec![]) }).await;
+    let w = f
+        .create_webhook(json!({"url": rx.url, "events": ["*"], "retry_schedule": [1]}))
+        .await;
+    let id = w["id"].as_i64().unwrap();
+    f.publish("project.created", json!({})).await;
+    let list = f.wait_deliveries(id, |l| all_status(l, 1, "failed")).await;
+    assert_eq!(list[0]["attempts"], 2);
+    assert_eq!(list[0]["next_attempt_at"], Value::Null);
+    let (_, wh) = f
+        .call(Method::GET, &format!("/api/v1/webhooks/{id}"), None)
+        .await;
+    assert_eq!(wh["data"]["failure_count"], 2);
+    assert!(wh["data"]["last_failure_at"].is_string());
+    let did = list[0]["id"].as_i64().unwrap();
+    let (s, _) = f
+        .call(
+            Method::POST,
+            &format!("/api/v1/deliveries/{did}/retry"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 202);
+    let list = f
+        .wait_deliveries(id, |l| all_status(l, 1, "succeeded"))
+        .await;
+    assert_eq!(list[0]["attempts"], 3);
+    assert_eq!(rx.count(), 3);
+}
+
+#[tokio::test]
+async fn redirects_are_failures_and_410_disables_the_webhook() {
+    let f = local_fixture().await;
+    let target = Receiver::start(Receiver::always(200)).await;
+    let redirect = Receiver::start({
+        let to = target.url.clone();
+        move |_| (301, vec![("location".into(), to.clone())])
+    })
+    .await;
+    let w = f
+        .create_webhook(json!({"url": redirect.url, "events": ["*"], "retry_count": 0}))
+        .await;
+    f.publish("project.created", json!({})).await;
+    let list = f
+        .wait_deliveries(w["id"].as_i64().unwrap(), |l| all_status(l, 1, "failed"))
+        .await;
+    assert_eq!(list[0]["response_status"], 301);
+    assert!(list[0]["last_error"].as_str().unwrap().contains("redirect"));
+    assert_eq!(target.count(), 0, "redirects are never followed");
+
+    let gone = Receiver::start(Receiver::always(410)).await;
+    let w = f
+        .create_webhook(json!({"url": gone.url, "events": ["*"]}))
+        .await;
+    let id = w["id"].as_i64().unwrap();
+    f.publish("project.created", json!({})).await;
+    f.wait_deliveries(id, |l| l.iter().any(|d| d["status"] == "failed"))
+        .await;
+    let (_, wh) = f
+        .call(Method::GET, &format!("/api/v1/webhooks/{id}"), None)
+        .await;
+    assert_eq!(wh["data"]["is_active"], false);
+    assert!(wh["data"]["disabled_reason"]
+        .as_str()
+        .unwrap()
+        .contains("410"));
+    // Re-enabling clears the reason.
+    let (_, wh) = f
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/webhooks/{id}"),
+            Some(json!({"is_active": true})),
+        )
+        .await;
+    assert_eq!(wh["data"]["disabled_reason"], Value::Null);
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_within_the_schedule() {
+    let f = local_fixture().await;
+    let rx = Receiver::start(|n| {
+        if n == 0 {
+            (429, vec![("retry-after".into(), "3".into())])
+        } else {
+            (200, vec![])
+        }
+    })
+    .await;
+    let w = f
+        .create_webhook(json!({"url": rx.url, "events": ["*"], "retry_schedule": [1, 5]}))
+        .await;
+    f.publish("project.created", json!({})).await;
+    let list = f
+        .wait_deliveries(w["id"].as_i64().unwrap(), |l| {
+            l.len() == 1 && l[0]["status"] == "retrying"
+        })
+        .await;
+    let next = time::OffsetDateTime::parse(
+        list[0]["next_attempt_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let wait = (next - time::OffsetDateTime::now_utc()).as_seconds_f64();
+    assert!(
+        wait > 1.5 && wait <= 3.5,
+        "Retry-After 3 s beats the 1 s step: {wait}"
+    );
+}
+
+#[tokio::test]
+async fn private_addresses_are_blocked_without_an_allow_list() {
+    let f = fixture_with(|r| r.allow_http = Some("true".into())).await;
+    let rx = Receiver::start(Receiver::always(200)).await;
+    let port = rx
+        .url
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let urls = [
+        rx.url.clone(),
+        format!("http://localhost:{port}/hook"),
+        format!("http://[::ffff:127.0.0.1]:{port}/hook"),
+        "http://169.254.169.254/latest/meta-data".to_string(),
+        "http://10.0.0.1/hook".to_string(),
+    ];
+    for url in urls {
+        let w = f
+            .create_webhook(json!({"url": url, "events": ["*"], "retry_count": 0}))
+            .await;
+        let (s, t) = f
+            .call(
+                Method::POST,
+                &format!("/api/v1/webhooks/{}/test", w["id"]),
+                None,
+            )
+            .await;
+        assert_eq!(s, 200, "{t}");
+        assert_eq!(t["data"]["success"], false);
+        assert!(
+            t["data"]["error"].as_str().unwrap().contains("blocked"),
+            "{url}: {t}"
+        );
+    }
+    assert_eq!(rx.count(), 0, "no connection reached the receiver");
+}
+
+#[tokio::test]
+async fn send_test_reports_the_outcome_and_is_not_retried() {
+    let f = local_fixture().await;
+    let rx = Receiver::start(|n| if n == 0 { (200, vec![]) } else { (500, vec![]) }).await;
+    let w = f
+        .create_webhook(json!({"url": rx.url, "events": ["project.created"]}))
+        .await;
+    let id = w["id"].as_i64().unwrap();
+    let (s, t) = f
+        .call(Method::POST, &format!("/api/v1/webhooks/{id}/test"), None)
+        .await;
+    assert_eq!(s, 200, "{t}");
+    assert_eq!(t["data"]["success"], true);
+    assert_eq!(t["data"]["response_status"], 200);
+    assert_eq!(t["data"]["event_type"], "webhook.test");
+    let (_, t) = f
+        .call(
+            Method::POST,
+            &format!("/api/v1/webhooks/{id}/test"),
+            Some(json!({"event_type": "project.created"})),
+        )
+        .await;
+    assert_eq!(t["data"]["success"], false);
+    assert_eq!(t["data"]["response_status"], 500);
+    let body: Value = serde_json::from_str(&rx.all()[1].body).unwrap();
+    assert_eq!(body["data"], json!({"id": 1}), "the example payload");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(rx.count(), 2, "a failed test is not retried");
+    let (s, _) = f
+        .call(
+            Method::POST,
+            &format!("/api/v1/webhooks/{id}/test"),
+            Some(json!({"event_type": "nope"})),
+        )
+        .await;
+    assert_eq!(s, 422);
+}
+
+#[tokio::test]
+async fn a_hanging_receiver_does_not_hold_up_the_others() {
+    let f = local_fixture().await;
+    let hang = Receiver::start(|_| {
+        std::thread::sleep(Duration::from_secs(3));
+        (200, vec![])
+    })
+    .await;
+    let fast = Receiver::start(Receiver::always(200)).await;
+    f.create_webhook(json!({"url": hang.url, "events": ["*"], "timeout_seconds": 2}))
+        .await;
+    let w = f
+        .create_webhook(json!({"url": fast.url, "events": ["*"]}))
+        .await;
+    let started = std::time::Instant::now();
+    for i in 0..30 {
+        f.publish("project.created", json!({"i": i})).await;
+    }
+    f.wait_deliveries(w["id"].as_i64().unwrap(), |l| {
+        all_status(l, 30, "succeeded")
+    })
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_burst_of_events_is_all_attempted_promptly() {
+    let f = local_fixture().await;
+    let rx = Receiver::start(Receiver::always(500)).await;
+    let w = f
+        .create_webhook(json!({"url": rx.url, "events": ["*"], "retry_schedule": [600]}))
+        .await;
+    for i in 0..5 {
+        f.publish("project.created", json!({"i": i})).await;
+    }
+    f.wait_deliveries(w["id"].as_i64().unwrap(), |l| {
+        l.len() == 5 && l.iter().all(|d| d["status"] == "retrying")
+    })
+    .await;
+    assert_eq!(rx.count(), 5);
+}
