@@ -38,7 +38,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the server: REST API, settings UI and delivery engine.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage workspaces (tenants).
     Workspace {
         #[command(subcommand)]
@@ -100,6 +100,15 @@ pub struct ServeArgs {
     /// Log format: text or json.
     #[arg(long, env = "HOOKLINE_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<String>,
+    /// Most delivery attempts in flight at once.
+    #[arg(long, env = "HOOKLINE_MAX_IN_FLIGHT", value_name = "N")]
+    pub max_in_flight: Option<String>,
+    /// Most attempts in flight to one webhook.
+    #[arg(long, env = "HOOKLINE_MAX_IN_FLIGHT_PER_WEBHOOK", value_name = "N")]
+    pub max_in_flight_per_webhook: Option<String>,
+    /// Disable a webhook whose deliveries all failed for this many days.
+    #[arg(long, env = "HOOKLINE_AUTO_DISABLE_DAYS", value_name = "DAYS")]
+    pub auto_disable_days: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -220,7 +229,7 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<(), Failure> {
     let data_dir = cli.data_dir;
     match cli.command {
-        Command::Serve(args) => serve(data_dir, args),
+        Command::Serve(args) => serve(data_dir, *args),
         Command::Workspace { command } => workspace(data_dir, command),
         Command::User {
             command:
@@ -263,6 +272,9 @@ fn serve(data_dir: PathBuf, a: ServeArgs) -> Result<(), Failure> {
         smtp_from: a.smtp_from,
         retention_days: a.retention_days,
         log_format: a.log_format,
+        max_in_flight: a.max_in_flight,
+        max_in_flight_per_webhook: a.max_in_flight_per_webhook,
+        auto_disable_days: a.auto_disable_days,
     })
     .map_err(|e| Failure::Usage(e.to_string()))?;
     crate::telemetry::init(config.log_format);

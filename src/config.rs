@@ -29,6 +29,9 @@ pub const SETTINGS: &[Setting] = &[
     Setting { env: "HOOKLINE_SMTP_FROM", flag: "--smtp-from", default: "hookline@<public host>", help: "Sender address of notification emails." },
     Setting { env: "HOOKLINE_RETENTION_DAYS", flag: "--retention-days", default: "30", help: "Days to keep events, deliveries and attempts (1–3650)." },
     Setting { env: "HOOKLINE_LOG_FORMAT", flag: "--log-format", default: "text", help: "Log output: `text` or `json`." },
+    Setting { env: "HOOKLINE_MAX_IN_FLIGHT", flag: "--max-in-flight", default: "256", help: "Most delivery attempts in flight at once (1–10000)." },
+    Setting { env: "HOOKLINE_MAX_IN_FLIGHT_PER_WEBHOOK", flag: "--max-in-flight-per-webhook", default: "16", help: "Most attempts in flight to one webhook, so a slow receiver only holds its own slots (1–1000)." },
+    Setting { env: "HOOKLINE_AUTO_DISABLE_DAYS", flag: "--auto-disable-days", default: "5", help: "Disable a webhook whose deliveries all failed for this many days (1–365)." },
 ];
 
 /// A bad configuration value.
@@ -75,6 +78,9 @@ pub struct RawConfig {
     pub smtp_from: Option<String>,
     pub retention_days: Option<String>,
     pub log_format: Option<String>,
+    pub max_in_flight: Option<String>,
+    pub max_in_flight_per_webhook: Option<String>,
+    pub auto_disable_days: Option<String>,
 }
 
 /// Validated configuration of a running server.
@@ -92,6 +98,9 @@ pub struct Config {
     pub smtp_from: Option<String>,
     pub retention_days: u32,
     pub log_format: LogFormat,
+    pub max_in_flight: usize,
+    pub max_in_flight_per_webhook: usize,
+    pub auto_disable_days: u32,
 }
 
 /// Empty strings count as unset, so `HOOKLINE_SMTP_URL=` in a unit file means "no SMTP".
@@ -257,6 +266,30 @@ impl Config {
                 ))
             }
         };
+        let number = |env: &'static str,
+                      v: &Option<String>,
+                      default: u32,
+                      max: u32|
+         -> Result<u32, ConfigError> {
+            match set(v) {
+                None => Ok(default),
+                Some(x) => x
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=max).contains(n))
+                    .ok_or_else(|| bad(env, x, format!("write a whole number from 1 to {max}"))),
+            }
+        };
+        let max_in_flight =
+            number("HOOKLINE_MAX_IN_FLIGHT", &raw.max_in_flight, 256, 10_000)? as usize;
+        let max_in_flight_per_webhook = number(
+            "HOOKLINE_MAX_IN_FLIGHT_PER_WEBHOOK",
+            &raw.max_in_flight_per_webhook,
+            16,
+            1000,
+        )? as usize;
+        let auto_disable_days =
+            number("HOOKLINE_AUTO_DISABLE_DAYS", &raw.auto_disable_days, 5, 365)?;
         Ok(Config {
             data_dir: raw.data_dir,
             listen,
@@ -269,6 +302,9 @@ impl Config {
             smtp_from,
             retention_days,
             log_format,
+            max_in_flight,
+            max_in_flight_per_webhook,
+            auto_disable_days,
         })
     }
 

@@ -12,6 +12,8 @@ pub mod crypto;
 pub mod db;
 pub mod delivery;
 pub mod domain;
+pub mod notify;
+pub mod retention;
 pub mod startup;
 pub mod telemetry;
 pub mod ui;

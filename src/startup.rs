@@ -40,6 +40,7 @@ pub struct Application {
     server: Server,
     db: Db,
     engine: crate::delivery::engine::Engine,
+    retention_days: u32,
 }
 
 impl Application {
@@ -49,29 +50,6 @@ impl Application {
         let db = tokio::task::spawn_blocking(move || Db::open(&data_dir)).await??;
         let secrets = crate::crypto::SecretBox::load_or_create(&config.data_dir)?;
         let wake = Arc::new(tokio::sync::Notify::new());
-        let extra_ca_pem = match &config.extra_ca_file {
-            Some(p) => Some(
-                std::fs::read(p)
-                    .with_context(|| format!("reading {} (HOOKLINE_EXTRA_CA_FILE)", p.display()))?,
-            ),
-            None => None,
-        };
-        let sender = crate::delivery::http::Sender::new(crate::delivery::http::SenderConfig {
-            allowed_networks: config.allowed_networks.clone(),
-            extra_ca_pem,
-            connect_timeout: std::time::Duration::from_secs(10),
-        })?;
-        let engine = crate::delivery::engine::Engine::start(
-            db.clone(),
-            sender,
-            secrets.clone(),
-            crate::delivery::engine::EngineConfig {
-                signature_header: config.signature_header.clone(),
-                ..Default::default()
-            },
-            wake.clone(),
-        )
-        .await?;
         let listener = TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen on {} (HOOKLINE_LISTEN)", config.listen))?;
         let addr = listener.local_addr()?;
@@ -91,7 +69,36 @@ impl Application {
                 format!("http://{host}:{}", addr.port())
             }
         };
+        let extra_ca_pem = match &config.extra_ca_file {
+            Some(p) => Some(
+                std::fs::read(p)
+                    .with_context(|| format!("reading {} (HOOKLINE_EXTRA_CA_FILE)", p.display()))?,
+            ),
+            None => None,
+        };
+        let sender = crate::delivery::http::Sender::new(crate::delivery::http::SenderConfig {
+            allowed_networks: config.allowed_networks.clone(),
+            extra_ca_pem,
+            connect_timeout: std::time::Duration::from_secs(10),
+        })?;
+        let mailer = crate::notify::Mailer::new(&config, &base_url)?;
+        let engine = crate::delivery::engine::Engine::start(
+            db.clone(),
+            sender,
+            mailer,
+            secrets.clone(),
+            crate::delivery::engine::EngineConfig {
+                signature_header: config.signature_header.clone(),
+                max_in_flight: config.max_in_flight,
+                max_in_flight_per_webhook: config.max_in_flight_per_webhook,
+                auto_disable_after_ms: config.auto_disable_days as i64 * 24 * 3600 * 1000,
+                ..Default::default()
+            },
+            wake.clone(),
+        )
+        .await?;
         let setup_link = first_run_link(&db, &base_url).await?;
+        let retention_days = config.retention_days;
         let state = web::Data::new(AppState {
             db: db.clone(),
             config: Arc::new(config),
@@ -135,6 +142,7 @@ impl Application {
             server,
             db,
             engine,
+            retention_days,
         })
     }
 
@@ -180,7 +188,12 @@ impl Application {
     /// Serves until SIGINT/SIGTERM (or the handle stops it), lets in-flight requests finish,
     /// then closes the database cleanly.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let stop_retention = Arc::new(tokio::sync::Notify::new());
+        let retention =
+            crate::retention::spawn(self.db.clone(), self.retention_days, stop_retention.clone());
         let result = self.server.await;
+        stop_retention.notify_one();
+        let _ = retention.await;
         // Stop claiming; attempts in flight finish (bounded) and are recorded.
         self.engine.shutdown().await;
         let db = self.db.clone();

@@ -50,6 +50,7 @@ impl Default for EngineConfig {
 struct Shared {
     db: Db,
     sender: Sender,
+    mailer: crate::notify::Mailer,
     secrets: SecretBox,
     config: EngineConfig,
     wake: Arc<Notify>,
@@ -79,6 +80,7 @@ impl Engine {
     pub async fn start(
         db: Db,
         sender: Sender,
+        mailer: crate::notify::Mailer,
         secrets: SecretBox,
         config: EngineConfig,
         wake: Arc<Notify>,
@@ -100,6 +102,7 @@ impl Engine {
         let shared = Arc::new(Shared {
             db,
             sender,
+            mailer,
             secrets,
             config,
             wake,
@@ -401,6 +404,12 @@ async fn attempt(
         response_body: String::from_utf8_lossy(&outcome.response_body).into_owned(),
     };
     let cfg = shared.config.auto_disable_after_ms;
+    let (webhook_id, webhook_name, webhook_url, email) = (
+        p.webhook.id,
+        p.webhook.name.clone(),
+        p.webhook.url.clone(),
+        p.webhook.notification_email.clone(),
+    );
     let rec = Record {
         delivery_id: did,
         webhook: p.webhook,
@@ -410,7 +419,25 @@ async fn attempt(
         outcome,
         final_attempt,
     };
-    shared.db.write(move |c| record(c, rec, cfg)).await?;
+    let notice = shared.db.write(move |c| record(c, rec, cfg)).await?;
+    if let Some((kind, disabled_reason)) = notice {
+        let notice = crate::notify::Notice {
+            kind,
+            webhook_id,
+            webhook_name,
+            webhook_url,
+            workspace_slug: String::new(),
+            event_id: p.event_public_id,
+            event_type: p.event_type,
+            delivery_id: did,
+            last_error: summary
+                .error
+                .clone()
+                .unwrap_or_else(|| format!("HTTP {}", summary.response_status.unwrap_or(0))),
+            disabled_reason,
+        };
+        notify(shared, notice, email).await?;
+    }
     Ok(summary)
 }
 
@@ -472,8 +499,62 @@ struct Record {
     final_attempt: bool,
 }
 
-/// Writes an attempt and moves its delivery and webhook on.
-fn record(c: &Connection, r: Record, auto_disable_after_ms: i64) -> Result<(), DbError> {
+/// How often a webhook's owner may be emailed.
+pub const NOTICE_INTERVAL_MS: i64 = 3600 * 1000;
+
+/// Stores a notice, emails it when possible, and records how that went.
+async fn notify(
+    shared: &Shared,
+    mut notice: crate::notify::Notice,
+    email: Option<String>,
+) -> Result<(), DbError> {
+    let wid = notice.webhook_id;
+    notice.workspace_slug = shared
+        .db
+        .read(move |c| {
+            Ok(c.query_row("SELECT s.slug FROM webhooks w JOIN workspaces s ON s.id = w.workspace_id WHERE w.id = ?1", [wid], |r| r.get(0))
+                .optional()?
+                .unwrap_or_default())
+        })
+        .await?;
+    let subject = notice.subject();
+    let body = notice.body(&shared.mailer.public_url);
+    let result = match &email {
+        Some(to) => shared.mailer.send(to, &subject, body.clone()).await,
+        None => Err("not sent: the webhook has no notification email".into()),
+    };
+    match &result {
+        Ok(()) => tracing::info!(
+            webhook_id = wid,
+            kind = notice.kind.as_str(),
+            "notification email sent"
+        ),
+        Err(e) => {
+            tracing::warn!(webhook_id = wid, kind = notice.kind.as_str(), error = %e, subject = %subject, "notification not emailed")
+        }
+    }
+    let (kind, now) = (notice.kind.as_str(), now_ms());
+    shared
+        .db
+        .write(move |c| {
+            c.execute(
+                "INSERT INTO notifications (webhook_id, kind, recipient, subject, body, created_at, sent_at, error)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![wid, kind, email, subject, body, now, result.is_ok().then_some(now), result.err()],
+            )?;
+            Ok(())
+        })
+        .await
+}
+
+/// Writes an attempt and moves its delivery and webhook on. Returns the notice to send, if
+/// one is due (a delivery failed for good, or the webhook was disabled) and the webhook's
+/// owner was not told within the last hour.
+fn record(
+    c: &Connection,
+    r: Record,
+    auto_disable_after_ms: i64,
+) -> Result<Option<(crate::notify::NoticeKind, Option<String>)>, DbError> {
     let now = now_ms();
     let o = &r.outcome;
     let req_headers: BTreeMap<&str, &str> = r
@@ -526,7 +607,7 @@ fn record(c: &Connection, r: Record, auto_disable_after_ms: i64) -> Result<(), D
         .execute(params![r.delivery_id, r.attempt_number, o.status, o.duration_ms, now])?;
         c.prepare_cached("UPDATE webhooks SET last_success_at = ?2, failure_count = 0, failing_since = NULL WHERE id = ?1")?
             .execute(params![w.id, now])?;
-        return Ok(());
+        return Ok(None);
     }
     // A failure: schedule the next attempt, or give up.
     let schedule = &w.retry_schedule;
@@ -574,14 +655,32 @@ fn record(c: &Connection, r: Record, auto_disable_after_ms: i64) -> Result<(), D
     } else {
         None
     };
-    if let Some(reason) = reason {
+    let mut kind = None;
+    if let Some(reason) = &reason {
         let n = c.execute(
             "UPDATE webhooks SET is_active = 0, disabled_at = ?2, disabled_reason = ?3, updated_at = ?2 WHERE id = ?1 AND is_active = 1",
             params![w.id, now, reason],
         )?;
         if n == 1 {
             tracing::warn!(webhook_id = w.id, %reason, "webhook disabled");
+            kind = Some(crate::notify::NoticeKind::WebhookDisabled);
         }
     }
-    Ok(())
+    if kind.is_none() && next.is_none() && !r.final_attempt {
+        kind = Some(crate::notify::NoticeKind::DeliveryFailed);
+    }
+    let Some(kind) = kind else { return Ok(None) };
+    // At most one notice an hour per webhook: claim the slot atomically with this record.
+    let due = c.execute(
+        "UPDATE webhooks SET last_notified_at = ?2 WHERE id = ?1 AND (last_notified_at IS NULL OR last_notified_at <= ?3)",
+        params![w.id, now, now - NOTICE_INTERVAL_MS],
+    )? == 1;
+    Ok(due.then_some((
+        kind,
+        if kind == crate::notify::NoticeKind::WebhookDisabled {
+            reason
+        } else {
+            None
+        },
+    )))
 }

@@ -453,3 +453,114 @@ async fn a_burst_of_events_is_all_attempted_promptly() {
     .await;
     assert_eq!(rx.count(), 5);
 }
+
+#[tokio::test]
+async fn a_delivery_failing_for_good_emails_the_owner_once_an_hour() {
+    let smtp = crate::smtp::SmtpSink::start().await;
+    let f = fixture_with(|r| {
+        r.allow_http = Some("true".into());
+        r.allowed_networks = Some("127.0.0.0/8".into());
+        r.smtp_url = Some(smtp.url.clone());
+        r.smtp_from = Some("alerts@hookline.test".into());
+    })
+    .await;
+    let rx = Receiver::start(Receiver::always(500)).await;
+    let w = f
+        .create_webhook(json!({"url": rx.url, "events": ["*"], "retry_count": 0, "name": "CRM sync", "notification_email": "ops@example.com"}))
+        .await;
+    let id = w["id"].as_i64().unwrap();
+    let evt = f.publish("project.created", json!({})).await;
+    let list = f.wait_deliveries(id, |l| all_status(l, 1, "failed")).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while smtp.mails.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mails = smtp.mails.lock().unwrap().clone();
+    assert_eq!(mails.len(), 1);
+    let m = &mails[0];
+    assert!(m.from.contains("alerts@hookline.test"), "{m:?}");
+    assert!(m.to[0].contains("ops@example.com"));
+    assert!(
+        m.data
+            .contains("Subject: [Hookline] Delivery to CRM sync failed"),
+        "{}",
+        m.data
+    );
+    assert!(
+        m.data.contains(&evt) && m.data.contains("HTTP 500"),
+        "{}",
+        m.data
+    );
+    assert!(
+        m.data
+            .contains(&format!("/w/acme/deliveries/{}", list[0]["id"])),
+        "{}",
+        m.data
+    );
+    // A second failure within the hour sends nothing more.
+    f.publish("project.created", json!({})).await;
+    f.wait_deliveries(id, |l| all_status(l, 2, "failed")).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(smtp.mails.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn five_days_of_failures_disable_the_webhook_and_record_a_notice() {
+    let f = local_fixture().await;
+    let rx = Receiver::start(Receiver::always(503)).await;
+    let w = f.create_webhook(json!({"url": rx.url, "events": ["*"], "retry_count": 0, "notification_email": "ops@example.com"})).await;
+    let id = w["id"].as_i64().unwrap();
+    let six_days_ago = hookline::clock::now_ms() - 6 * 24 * 3600 * 1000;
+    f.app
+        .db
+        .write(move |c| {
+            Ok(c.execute(
+                "UPDATE webhooks SET failing_since = ?1 WHERE id = ?2",
+                [six_days_ago, id],
+            )?)
+        })
+        .await
+        .unwrap();
+    f.publish("project.created", json!({})).await;
+    f.wait_deliveries(id, |l| all_status(l, 1, "failed")).await;
+    let (_, wh) = f
+        .call(Method::GET, &format!("/api/v1/webhooks/{id}"), None)
+        .await;
+    assert_eq!(wh["data"]["is_active"], false);
+    assert_eq!(
+        wh["data"]["disabled_reason"],
+        "every delivery failed for 5 days"
+    );
+    // Without SMTP the notice is kept (and logged) rather than lost.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let n: Vec<(String, Option<String>)> = f
+            .app
+            .db
+            .read(|c| {
+                let mut st = c.prepare("SELECT kind, error FROM notifications")?;
+                let rows = st
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            })
+            .await
+            .unwrap();
+        if let Some((kind, error)) = n.first() {
+            assert_eq!(kind, "webhook_disabled");
+            assert!(error.as_deref().unwrap().contains("HOOKLINE_SMTP_URL"));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no notice recorded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Disabled: new events create no deliveries for it.
+    let (_, b) = f
+        .call(
+            Method::POST,
+            "/api/v1/events",
+            Some(json!({"type": "project.created", "data": {}})),
+        )
+        .await;
+    assert_eq!(b["data"]["deliveries"], 0);
+}

@@ -3,9 +3,11 @@
 
 mod api_auth;
 mod binary;
+mod crash;
 mod delivery;
 mod events_api;
 mod helpers;
 mod receiver;
+mod smtp;
 mod ui_auth;
 mod webhooks_api;

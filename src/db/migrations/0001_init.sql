@@ -157,3 +157,17 @@ CREATE TABLE attempts (
 );
 CREATE INDEX attempts_delivery ON attempts(delivery_id, id);
 CREATE INDEX attempts_started ON attempts(started_at);
+
+-- Failure and disable notices (seed 001's notification email), sent or not.
+CREATE TABLE notifications (
+    id          INTEGER PRIMARY KEY,
+    webhook_id  INTEGER NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+    kind        TEXT NOT NULL CHECK (kind IN ('delivery_failed', 'webhook_disabled')),
+    recipient   TEXT,
+    subject     TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    sent_at     INTEGER,
+    error       TEXT
+);
+CREATE INDEX notifications_webhook ON notifications(webhook_id, id);

@@ -1,0 +1,130 @@
+//! Retention: events (with their deliveries and attempts) older than
+//! `HOOKLINE_RETENTION_DAYS` are deleted in small batches in the background, each batch its
+//! own short write so deliveries never stall behind it. Events whose deliveries are still
+//! scheduled are kept until they finish. Expired idempotency keys, sessions and setup links
+//! go too.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::params;
+use tokio::sync::Notify;
+
+use crate::clock::now_ms;
+use crate::db::hooks::IDEMPOTENCY_TTL_MS;
+use crate::db::{Db, DbError};
+
+pub const BATCH: i64 = 500;
+pub const INTERVAL: Duration = Duration::from_secs(60);
+
+/// Deletes what has outlived `retention_days`; returns how many events were deleted.
+pub async fn sweep(db: &Db, retention_days: u32) -> Result<u64, DbError> {
+    let cutoff = now_ms() - retention_days as i64 * 24 * 3600 * 1000;
+    let mut total = 0u64;
+    loop {
+        let n = db
+            .write(move |c| {
+                Ok(c.execute(
+                    "DELETE FROM events WHERE id IN (
+                        SELECT e.id FROM events e WHERE e.created_at < ?1
+                          AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.next_attempt_at IS NOT NULL)
+                        ORDER BY e.created_at LIMIT ?2)",
+                    params![cutoff, BATCH],
+                )?)
+            })
+            .await?;
+        total += n as u64;
+        if (n as i64) < BATCH {
+            break;
+        }
+        // Let other writers in between batches.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let now = now_ms();
+    db.write(move |c| {
+        c.execute(
+            "DELETE FROM idempotency_keys WHERE created_at < ?1",
+            [now - IDEMPOTENCY_TTL_MS],
+        )?;
+        c.execute("DELETE FROM sessions WHERE expires_at < ?1", [now])?;
+        c.execute(
+            "DELETE FROM setup_tokens WHERE expires_at < ?1 OR used_at IS NOT NULL",
+            [now],
+        )?;
+        c.execute("DELETE FROM notifications WHERE created_at < ?1", [cutoff])?;
+        Ok(())
+    })
+    .await?;
+    if total > 0 {
+        tracing::info!(
+            events = total,
+            retention_days,
+            "retention: deleted old events with their deliveries and attempts"
+        );
+    }
+    Ok(total)
+}
+
+/// Runs [`sweep`] every minute until `stop` is notified.
+pub fn spawn(db: Db, retention_days: u32, stop: Arc<Notify>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.notified() => break,
+                _ = tokio::time::sleep(INTERVAL) => {}
+            }
+            if let Err(e) = sweep(&db, retention_days).await {
+                tracing::warn!(error = %e, "retention sweep failed; will try again");
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn old_finished_events_go_and_scheduled_ones_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        let old = now_ms() - 40 * 24 * 3600 * 1000;
+        db.write(move |c| {
+            c.execute_batch(
+                "INSERT INTO workspaces (id, slug, name, created_at) VALUES (1, 'a', 'a', 0);
+                 INSERT INTO webhooks (id, workspace_id, url, events, retry_schedule, retry_count, secret_enc, created_at, updated_at)
+                   VALUES (1, 1, 'https://x.io', '[\"*\"]', '[]', 0, x'00', 0, 0);",
+            )?;
+            for i in 0..1200 {
+                c.execute(
+                    "INSERT INTO events (public_id, workspace_id, type, body, created_at) VALUES (?1, 1, 't', '{}', ?2)",
+                    params![format!("evt_{i}"), old],
+                )?;
+                let next: Option<i64> = if i == 0 { Some(old) } else { None };
+                c.execute(
+                    "INSERT INTO deliveries (workspace_id, webhook_id, event_id, event_type, status, next_attempt_at, created_at, updated_at)
+                     VALUES (1, 1, last_insert_rowid(), 't', 'failed', ?1, ?2, ?2)",
+                    params![next, old],
+                )?;
+                c.execute(
+                    "INSERT INTO attempts (delivery_id, attempt_number, started_at, request_headers) VALUES (last_insert_rowid(), 1, ?1, '{}')",
+                    [old],
+                )?;
+            }
+            c.execute("INSERT INTO events (public_id, workspace_id, type, body, created_at) VALUES ('evt_new', 1, 't', '{}', ?1)", [now_ms()])?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(sweep(&db, 30).await.unwrap(), 1199);
+        let count =
+            |sql: &'static str| db.read(move |c| Ok(c.query_row(sql, [], |r| r.get::<_, i64>(0))?));
+        assert_eq!(
+            count("SELECT count(*) FROM events").await.unwrap(),
+            2,
+            "the scheduled one and the new one"
+        );
+        assert_eq!(count("SELECT count(*) FROM deliveries").await.unwrap(), 1);
+        assert_eq!(count("SELECT count(*) FROM attempts").await.unwrap(), 1);
+    }
+}
