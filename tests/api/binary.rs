@@ -399,3 +399,68 @@ fn readme_configuration_table_matches_the_code() {
         );
     }
 }
+
+/// The README's API example, run verbatim (with the placeholders set) against a real server.
+#[tokio::test]
+async fn readme_api_example_runs() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let block = readme
+        .split("<!-- api-example:start -->")
+        .nth(1)
+        .and_then(|r| r.split("<!-- api-example:end -->").next())
+        .expect("README has the api-example block");
+    let script: String = block
+        .lines()
+        .filter(|l| !l.starts_with("```") && !l.starts_with("export "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    assert!(run_cli(dir.path(), &["workspace", "create", "acme"], None)
+        .status
+        .success());
+    assert!(run_cli(
+        dir.path(),
+        &["event-type", "create", "project.created"],
+        None
+    )
+    .status
+    .success());
+    let out = run_cli(
+        dir.path(),
+        &[
+            "api-key",
+            "create",
+            "--workspace",
+            "acme",
+            "--scopes",
+            "webhooks,events",
+        ],
+        None,
+    );
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let server = start_server(dir.path(), &[]);
+    let out = std::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .env("HOOKLINE", &server.base)
+        .env("KEY", &key)
+        .output()
+        .expect("bash and curl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let answers: Vec<serde_json::Value> = serde_json::Deserializer::from_str(&stdout)
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(answers.len(), 3, "{stdout}");
+    assert!(answers[0]["data"]["secret"]
+        .as_str()
+        .unwrap()
+        .starts_with("whsec_"));
+    assert_eq!(answers[1]["data"]["deliveries"], 1);
+    assert_eq!(answers[2]["data"][0]["event_type"], "project.created");
+}
