@@ -167,6 +167,29 @@ pub enum ApiKeyCommand {
         #[arg(long, default_value = "")]
         name: String,
     },
+    /// List API keys by prefix (the keys themselves are never stored).
+    List {
+        #[arg(
+            long,
+            conflicts_with = "instance",
+            required_unless_present = "instance"
+        )]
+        workspace: Option<String>,
+        #[arg(long)]
+        instance: bool,
+    },
+    /// Revoke an API key by its id (see `api-key list`); it stops working at once.
+    Revoke {
+        id: i64,
+        #[arg(
+            long,
+            conflicts_with = "instance",
+            required_unless_present = "instance"
+        )]
+        workspace: Option<String>,
+        #[arg(long)]
+        instance: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -250,6 +273,21 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     name,
                 },
         } => api_key_create(data_dir, workspace, instance, &scopes, &name),
+        Command::ApiKey {
+            command:
+                ApiKeyCommand::List {
+                    workspace,
+                    instance,
+                },
+        } => api_key_list(data_dir, workspace, instance),
+        Command::ApiKey {
+            command:
+                ApiKeyCommand::Revoke {
+                    id,
+                    workspace,
+                    instance,
+                },
+        } => api_key_revoke(data_dir, id, workspace, instance),
         Command::EventType { command } => event_type(data_dir, command),
         Command::Backup { file } => {
             db::backup(&data_dir, &file)?;
@@ -377,6 +415,75 @@ fn user_create(
     Ok(())
 }
 
+/// The workspace id for `--workspace SLUG`, or `None` for `--instance`.
+fn key_owner(
+    conn: &rusqlite::Connection,
+    workspace: Option<String>,
+    instance: bool,
+) -> Result<Option<i64>, Failure> {
+    match (workspace, instance) {
+        (Some(slug), false) => Ok(Some(
+            repo::workspace_by_slug(conn, &slug)?
+                .ok_or_else(|| {
+                    Failure::Usage(format!(
+                        "no workspace '{slug}'; create it with: hookline workspace create {slug}"
+                    ))
+                })?
+                .id,
+        )),
+        (None, true) => Ok(None),
+        _ => Err(Failure::Usage(
+            "give either --workspace SLUG or --instance".into(),
+        )),
+    }
+}
+
+fn api_key_list(
+    data_dir: PathBuf,
+    workspace: Option<String>,
+    instance: bool,
+) -> Result<(), Failure> {
+    let conn = open(&data_dir)?;
+    let ws = key_owner(&conn, workspace, instance)?;
+    println!("ID\tPREFIX\tSCOPES\tNAME\tCREATED\tLAST USED\tSTATUS");
+    for k in repo::list_api_keys(&conn, ws)? {
+        println!(
+            "{}\t{}…\t{}\t{}\t{}\t{}\t{}",
+            k.id,
+            k.prefix,
+            k.scopes,
+            k.name,
+            crate::clock::rfc3339(k.created_at),
+            k.last_used_at
+                .map(crate::clock::rfc3339)
+                .unwrap_or_else(|| "never".into()),
+            if k.revoked_at.is_some() {
+                "revoked"
+            } else {
+                "active"
+            }
+        );
+    }
+    Ok(())
+}
+
+fn api_key_revoke(
+    data_dir: PathBuf,
+    id: i64,
+    workspace: Option<String>,
+    instance: bool,
+) -> Result<(), Failure> {
+    let conn = open(&data_dir)?;
+    let ws = key_owner(&conn, workspace, instance)?;
+    if !repo::revoke_api_key(&conn, ws, id)? {
+        return Err(Failure::Usage(format!(
+            "no active API key with id {id} there; see hookline api-key list"
+        )));
+    }
+    println!("revoked API key {id}");
+    Ok(())
+}
+
 fn api_key_create(
     data_dir: PathBuf,
     workspace: Option<String>,
@@ -389,23 +496,7 @@ fn api_key_create(
         return Err(Failure::Usage("--name: use at most 100 characters".into()));
     }
     let conn = open(&data_dir)?;
-    let ws_id = match (workspace, instance) {
-        (Some(slug), false) => Some(
-            repo::workspace_by_slug(&conn, &slug)?
-                .ok_or_else(|| {
-                    Failure::Usage(format!(
-                        "no workspace '{slug}'; create it with: hookline workspace create {slug}"
-                    ))
-                })?
-                .id,
-        ),
-        (None, true) => None,
-        _ => {
-            return Err(Failure::Usage(
-                "give either --workspace SLUG or --instance".into(),
-            ))
-        }
-    };
+    let ws_id = key_owner(&conn, workspace, instance)?;
     let key = crate::auth::new_api_key();
     repo::create_api_key(
         &conn,

@@ -171,6 +171,7 @@ pub struct AttemptSummary {
 async fn dispatch(shared: Arc<Shared>) {
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<i64>();
     let mut total_in_flight = 0usize;
+    let mut round = 0usize;
     loop {
         if shared.stopping.load(Ordering::SeqCst) {
             break;
@@ -181,9 +182,13 @@ async fn dispatch(shared: Arc<Shared>) {
         if free_total > 0 {
             let busy: HashMap<i64, usize> = shared.in_flight.lock().unwrap().clone();
             let per = shared.config.max_in_flight_per_webhook;
+            // Start each round at another webhook, so a saturated global limit is shared
+            // fairly instead of always going to the lowest ids.
+            round = round.wrapping_add(1);
+            let start = round;
             let result = shared
                 .db
-                .write(move |c| claim(c, now_ms(), free_total, per, &busy))
+                .write(move |c| claim(c, now_ms(), free_total, per, &busy, start))
                 .await;
             match result {
                 Ok((claims, due)) => {
@@ -265,6 +270,7 @@ fn claim(
     free_total: usize,
     per: usize,
     busy: &HashMap<i64, usize>,
+    start: usize,
 ) -> Result<(Vec<Claim>, Option<i64>), DbError> {
     let mut claims = Vec::new();
     let mut next_due: Option<i64> = None;
@@ -282,7 +288,9 @@ fn claim(
     let mut earliest = c.prepare_cached(
         "SELECT min(next_attempt_at) FROM deliveries WHERE webhook_id = ?1 AND next_attempt_at IS NOT NULL AND lease_until IS NULL",
     )?;
-    for wid in webhooks {
+    let n = webhooks.len();
+    for i in 0..n {
+        let wid = webhooks[(start + i) % n];
         let room = per
             .saturating_sub(busy.get(&wid).copied().unwrap_or(0))
             .min(free_total - claims.len());
@@ -683,4 +691,63 @@ fn record(
             None
         },
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seed(c: &Connection, webhooks: i64, per_webhook: i64, due: i64) {
+        c.execute_batch(
+            "INSERT INTO workspaces (id, slug, name, created_at) VALUES (1, 'a', 'a', 0)",
+        )
+        .unwrap();
+        for w in 1..=webhooks {
+            c.execute(
+                "INSERT INTO webhooks (id, workspace_id, url, events, retry_schedule, retry_count, secret_enc, created_at, updated_at)
+                 VALUES (?1, 1, 'https://x.io', '[\"*\"]', '[]', 0, x'00', 0, 0)",
+                [w],
+            )
+            .unwrap();
+            for _ in 0..per_webhook {
+                c.execute("INSERT INTO events (public_id, workspace_id, type, body, created_at) VALUES (hex(randomblob(8)), 1, 't', '{}', 0)", [])
+                    .unwrap();
+                c.execute(
+                    "INSERT INTO deliveries (workspace_id, webhook_id, event_id, event_type, status, next_attempt_at, created_at, updated_at)
+                     VALUES (1, ?1, last_insert_rowid(), 't', 'pending', ?2, 0, 0)",
+                    params![w, due],
+                )
+                .unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn claims_respect_limits_and_rotate_between_webhooks() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = crate::db::open_and_migrate(dir.path()).unwrap();
+        seed(&c, 3, 10, 1000);
+        let owners = |claims: &[Claim]| claims.iter().map(|c| c.webhook_id).collect::<Vec<_>>();
+        // Per-webhook limit 2, global 4: two webhooks get two each, starting where told.
+        let (claims, next) = claim(&c, 5000, 4, 2, &HashMap::new(), 0).unwrap();
+        assert_eq!(owners(&claims), vec![1, 1, 2, 2]);
+        assert_eq!(
+            next,
+            Some(6000),
+            "due work left behind is looked at again soon"
+        );
+        let (claims, _) = claim(&c, 5000, 4, 2, &HashMap::new(), 2).unwrap();
+        assert_eq!(owners(&claims), vec![3, 3, 1, 1]);
+        // What is in flight counts against the per-webhook limit; leased rows are not reclaimed.
+        let busy = HashMap::from([(2, 2usize)]);
+        let (claims, _) = claim(&c, 5000, 10, 2, &busy, 1).unwrap();
+        assert_eq!(owners(&claims), vec![3, 3, 1, 1]);
+        // Nothing due yet: no claims, and the timer is set for the earliest due time.
+        let dir2 = tempfile::tempdir().unwrap();
+        let c2 = crate::db::open_and_migrate(dir2.path()).unwrap();
+        seed(&c2, 1, 1, 9000);
+        let (claims, next) = claim(&c2, 5000, 4, 2, &HashMap::new(), 0).unwrap();
+        assert!(claims.is_empty());
+        assert_eq!(next, Some(9000));
+    }
 }

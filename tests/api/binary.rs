@@ -464,3 +464,77 @@ async fn readme_api_example_runs() {
     assert_eq!(answers[1]["data"]["deliveries"], 1);
     assert_eq!(answers[2]["data"][0]["event_type"], "project.created");
 }
+
+#[test]
+fn api_keys_are_listed_by_prefix_and_revoked_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(run_cli(dir.path(), &["workspace", "create", "acme"], None)
+        .status
+        .success());
+    let out = run_cli(
+        dir.path(),
+        &[
+            "api-key",
+            "create",
+            "--workspace",
+            "acme",
+            "--scopes",
+            "events",
+            "--name",
+            "ci",
+        ],
+        None,
+    );
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let list = String::from_utf8(
+        run_cli(
+            dir.path(),
+            &["api-key", "list", "--workspace", "acme"],
+            None,
+        )
+        .stdout,
+    )
+    .unwrap();
+    assert!(
+        list.contains(&key[..11]) && list.contains("active") && list.contains("ci"),
+        "{list}"
+    );
+    assert!(!list.contains(&key), "the full key is never shown again");
+    let id = list
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split('\t')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(run_cli(
+        dir.path(),
+        &["api-key", "revoke", &id, "--workspace", "acme"],
+        None
+    )
+    .status
+    .success());
+    let list = String::from_utf8(
+        run_cli(
+            dir.path(),
+            &["api-key", "list", "--workspace", "acme"],
+            None,
+        )
+        .stdout,
+    )
+    .unwrap();
+    assert!(list.contains("revoked"), "{list}");
+    let out = run_cli(
+        dir.path(),
+        &["api-key", "revoke", &id, "--workspace", "acme"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2), "revoking twice says so");
+    let out = run_cli(dir.path(), &["api-key", "revoke", &id, "--instance"], None);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a workspace key is not an instance key"
+    );
+}
