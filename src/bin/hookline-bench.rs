@@ -1,0 +1,722 @@
+//! hookline-bench: measures Hookline end to end on this machine.
+//!
+//! It starts the real `hookline` binary (from the same directory as this one) on a temporary
+//! data directory, a fast receiver on 127.0.0.1, creates workspaces, event types and webhooks,
+//! publishes over the real HTTP API and waits for every delivery. Every scenario is bounded in
+//! count and time. Prints a table and writes JSON (`--json PATH`, default
+//! `bench-results/latest.json`).
+//!
+//!     cargo build --release && target/release/hookline-bench [--quick] [--skip-million]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use serde_json::{json, Value};
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64
+}
+
+/// Counts arrivals per event-id prefix and records publish-to-arrival latency from
+/// `data.sent_us` in the body.
+#[derive(Default)]
+struct Sink {
+    arrivals: AtomicU64,
+    latencies_us: Mutex<Vec<u64>>,
+}
+
+async fn start_receiver(sink: Arc<Sink>, hang: bool) -> (String, actix_web::dev::ServerHandle) {
+    let s = sink.clone();
+    let server = HttpServer::new(move || {
+        let s = s.clone();
+        App::new()
+            .app_data(web::PayloadConfig::new(1 << 20))
+            .default_service(web::to(move |body: web::Bytes| {
+                let s = s.clone();
+                async move {
+                    if hang {
+                        tokio::time::sleep(Duration::from_secs(3600)).await;
+                    }
+                    let arrived = now_us();
+                    if let Some(i) = memchr(&body, b"\"sent_us\":") {
+                        let rest = &body[i + 10..];
+                        let end = rest
+                            .iter()
+                            .position(|b| !b.is_ascii_digit())
+                            .unwrap_or(rest.len());
+                        if let Some(sent) = std::str::from_utf8(&rest[..end])
+                            .ok()
+                            .and_then(|t| t.parse::<u64>().ok())
+                        {
+                            s.latencies_us
+                                .lock()
+                                .unwrap()
+                                .push(arrived.saturating_sub(sent));
+                        }
+                    }
+                    s.arrivals.fetch_add(1, Ordering::Relaxed);
+                    HttpResponse::NoContent().finish()
+                }
+            }))
+    })
+    .workers(1)
+    .backlog(4096)
+    .max_connections(100_000)
+    .disable_signals()
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let port = server.addrs()[0].port();
+    let server = server.run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    (format!("http://127.0.0.1:{port}/hook"), handle)
+}
+
+fn memchr(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+struct Hookline {
+    child: Child,
+    base: String,
+    data_dir: PathBuf,
+    bin: PathBuf,
+}
+
+impl Drop for Hookline {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Hookline {
+    fn cli(bin: &Path, data_dir: &Path, args: &[&str]) -> String {
+        let out = Command::new(bin)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run hookline");
+        assert!(
+            out.status.success(),
+            "hookline {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// Starts `hookline serve` and waits until /healthz answers; returns it and the time that took.
+    async fn start(bin: &Path, data_dir: &Path) -> (Hookline, Duration) {
+        let port = free_port();
+        let started = Instant::now();
+        let child = Command::new(bin)
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--allow-http",
+                "true",
+                "--allowed-networks",
+                "127.0.0.0/8",
+            ])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start hookline serve");
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        loop {
+            if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "hookline did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let took = started.elapsed();
+        (
+            Hookline {
+                child,
+                base,
+                data_dir: data_dir.to_path_buf(),
+                bin: bin.to_path_buf(),
+            },
+            took,
+        )
+    }
+
+    fn rss_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with(field))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    async fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if self.child.try_wait().unwrap().is_some() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+async fn post(http: &reqwest::Client, url: &str, key: &str, body: &Value) -> Value {
+    let r = http
+        .post(url)
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .expect("request");
+    let status = r.status();
+    let v: Value = r.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "{url}: {status} {v}");
+    v
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i] as f64 / 1000.0
+}
+
+async fn wait_arrivals(sink: &Sink, n: u64, limit: Duration) -> Duration {
+    let started = Instant::now();
+    while sink.arrivals.load(Ordering::Relaxed) < n {
+        assert!(
+            started.elapsed() < limit,
+            "only {} of {n} deliveries arrived in {limit:?}",
+            sink.arrivals.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    started.elapsed()
+}
+
+/// Publishes `events` events in batches of `batch`, `parallel` requests at a time.
+async fn publish_batches(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    events: usize,
+    batch: usize,
+    parallel: usize,
+) {
+    let sem = Arc::new(tokio::sync::Semaphore::new(parallel));
+    let mut tasks = Vec::new();
+    for start in (0..events).step_by(batch) {
+        let n = batch.min(events - start);
+        let (http, url, key, sem) = (
+            http.clone(),
+            format!("{base}/api/v1/events/batch"),
+            key.to_string(),
+            sem.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let _p = sem.acquire().await.unwrap();
+            let sent = now_us();
+            let evs: Vec<Value> = (0..n)
+                .map(|i| json!({"type": "bench.event", "data": {"i": start + i, "sent_us": sent}}))
+                .collect();
+            post(&http, &url, &key, &json!({"events": evs})).await;
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+struct Setup {
+    key: String,
+}
+
+/// Creates a workspace with `webhooks` webhooks pointing at `url`, and a key for it.
+async fn setup(
+    h: &Hookline,
+    slug: &str,
+    webhooks: usize,
+    url: &str,
+    http: &reqwest::Client,
+) -> Setup {
+    Hookline::cli(&h.bin, &h.data_dir, &["workspace", "create", slug]);
+    let key = Hookline::cli(
+        &h.bin,
+        &h.data_dir,
+        &[
+            "api-key",
+            "create",
+            "--workspace",
+            slug,
+            "--scopes",
+            "webhooks,events",
+        ],
+    );
+    for _ in 0..webhooks {
+        post(
+            http,
+            &format!("{}/api/v1/webhooks", h.base),
+            &key,
+            &json!({"url": url, "events": ["*"], "timeout_seconds": 60}),
+        )
+        .await;
+    }
+    Setup { key }
+}
+
+#[derive(serde::Serialize, Default)]
+struct Results {
+    machine: String,
+    scenarios: Vec<(String, Value)>,
+}
+
+fn row(results: &mut Results, name: &str, value: Value) {
+    println!(
+        "{name:<58} {}",
+        value
+            .as_f64()
+            .map(|f| format!("{f:>12.1}"))
+            .unwrap_or_else(|| value.to_string())
+    );
+    results.scenarios.push((name.to_string(), value));
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let skip_million = args.iter().any(|a| a == "--skip-million");
+    let json_path = args
+        .iter()
+        .position(|a| a == "--json")
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| "bench-results/latest.json".into());
+    let scale = if quick { 5 } else { 1 };
+    let bin = std::env::current_exe().unwrap().with_file_name("hookline");
+    assert!(
+        bin.exists(),
+        "build the hookline binary first: cargo build --release"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let mut results = Results {
+        machine: format!(
+            "{} cores, {}",
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(0),
+            std::fs::read_to_string("/proc/cpuinfo")
+                .ok()
+                .and_then(
+                    |c| c.lines().find(|l| l.starts_with("model name")).map(|l| l
+                        .split(':')
+                        .nth(1)
+                        .unwrap_or("")
+                        .trim()
+                        .to_string())
+                )
+                .unwrap_or_default()
+        ),
+        ..Default::default()
+    };
+    println!("hookline-bench on {}\n", results.machine);
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .unwrap();
+
+    let sink = Arc::new(Sink::default());
+    let (rx_url, _rx) = start_receiver(sink.clone(), false).await;
+
+    // Baseline: the same HTTP client straight to the same receiver.
+    {
+        let n = 20_000 / scale;
+        let started = Instant::now();
+        let sem = Arc::new(tokio::sync::Semaphore::new(64));
+        let mut tasks = Vec::new();
+        for _ in 0..n {
+            let (http, url, sem) = (http.clone(), rx_url.clone(), sem.clone());
+            tasks.push(tokio::spawn(async move {
+                let _p = sem.acquire().await.unwrap();
+                http.post(url).body("{\"data\":{}}").send().await.unwrap();
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let rate = n as f64 / started.elapsed().as_secs_f64();
+        row(
+            &mut results,
+            "baseline: client -> receiver directly (req/s)",
+            json!(rate),
+        );
+        sink.arrivals.store(0, Ordering::Relaxed);
+    }
+    let baseline = results.scenarios[0].1.as_f64().unwrap();
+
+    let data_dir = tmp.path().join("data");
+    let (h, _) = Hookline::start(&bin, &data_dir).await;
+    Hookline::cli(
+        &h.bin,
+        &h.data_dir,
+        &["event-type", "create", "bench.event"],
+    );
+
+    // Single publishes, fan-out 1.
+    let one = setup(&h, "one", 1, &rx_url, &http).await;
+    {
+        let n = 5_000 / scale;
+        let started = Instant::now();
+        let sem = Arc::new(tokio::sync::Semaphore::new(64));
+        let mut tasks = Vec::new();
+        for i in 0..n {
+            let (http, url, key, sem) = (
+                http.clone(),
+                format!("{}/api/v1/events", h.base),
+                one.key.clone(),
+                sem.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                let _p = sem.acquire().await.unwrap();
+                post(
+                    &http,
+                    &url,
+                    &key,
+                    &json!({"type": "bench.event", "data": {"i": i, "sent_us": now_us()}}),
+                )
+                .await;
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let publish = started.elapsed();
+        wait_arrivals(&sink, n as u64, Duration::from_secs(120)).await;
+        let total = started.elapsed();
+        row(
+            &mut results,
+            "publish: POST /events, 64 clients (events/s)",
+            json!(n as f64 / publish.as_secs_f64()),
+        );
+        row(
+            &mut results,
+            "end-to-end: single publishes, fan-out 1 (deliveries/s)",
+            json!(n as f64 / total.as_secs_f64()),
+        );
+        sink.arrivals.store(0, Ordering::Relaxed);
+        sink.latencies_us.lock().unwrap().clear();
+    }
+
+    // Batch publishes, fan-out 1: publish rate and sustained delivery rate at saturation.
+    {
+        let n = 50_000 / scale;
+        let started = Instant::now();
+        publish_batches(&http, &h.base, &one.key, n, 500, 4).await;
+        let publish = started.elapsed();
+        wait_arrivals(&sink, n as u64, Duration::from_secs(180)).await;
+        let total = started.elapsed();
+        row(
+            &mut results,
+            "publish: POST /events/batch of 500 (events/s)",
+            json!(n as f64 / publish.as_secs_f64()),
+        );
+        let e2e = n as f64 / total.as_secs_f64();
+        row(
+            &mut results,
+            "end-to-end: batch publish, fan-out 1 (deliveries/s)",
+            json!(e2e),
+        );
+        row(&mut results, "  ratio to baseline", json!(e2e / baseline));
+        let mut l = std::mem::take(&mut *sink.latencies_us.lock().unwrap());
+        l.sort_unstable();
+        row(
+            &mut results,
+            "  latency at saturation p50 (ms)",
+            json!(percentile(&l, 0.5)),
+        );
+        row(
+            &mut results,
+            "  latency at saturation p99 (ms)",
+            json!(percentile(&l, 0.99)),
+        );
+        sink.arrivals.store(0, Ordering::Relaxed);
+    }
+
+    // Batch publishes, fan-out 10.
+    {
+        let ten = setup(&h, "ten", 10, &rx_url, &http).await;
+        let n = 10_000 / scale;
+        let started = Instant::now();
+        publish_batches(&http, &h.base, &ten.key, n, 500, 4).await;
+        wait_arrivals(&sink, (n * 10) as u64, Duration::from_secs(180)).await;
+        let total = started.elapsed();
+        row(
+            &mut results,
+            "end-to-end: batch publish, fan-out 10 (deliveries/s)",
+            json!((n * 10) as f64 / total.as_secs_f64()),
+        );
+        sink.arrivals.store(0, Ordering::Relaxed);
+        sink.latencies_us.lock().unwrap().clear();
+    }
+
+    // Latency at a fixed offered rate of 200 events/s.
+    {
+        let secs = if quick { 3 } else { 10 };
+        let n = 200 * secs;
+        let mut tick = tokio::time::interval(Duration::from_millis(5));
+        let mut tasks = Vec::new();
+        for i in 0..n {
+            tick.tick().await;
+            let (http, url, key) = (
+                http.clone(),
+                format!("{}/api/v1/events", h.base),
+                one.key.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                post(
+                    &http,
+                    &url,
+                    &key,
+                    &json!({"type": "bench.event", "data": {"i": i, "sent_us": now_us()}}),
+                )
+                .await;
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        wait_arrivals(&sink, n as u64, Duration::from_secs(60)).await;
+        let mut l = std::mem::take(&mut *sink.latencies_us.lock().unwrap());
+        l.sort_unstable();
+        row(
+            &mut results,
+            "latency at 200 events/s p50 (ms)",
+            json!(percentile(&l, 0.5)),
+        );
+        row(
+            &mut results,
+            "latency at 200 events/s p90 (ms)",
+            json!(percentile(&l, 0.9)),
+        );
+        row(
+            &mut results,
+            "latency at 200 events/s p99 (ms)",
+            json!(percentile(&l, 0.99)),
+        );
+        sink.arrivals.store(0, Ordering::Relaxed);
+    }
+    row(
+        &mut results,
+        "peak RSS of hookline so far (MiB)",
+        json!(h.rss_kib("VmHWM:") as f64 / 1024.0),
+    );
+    h.stop().await;
+
+    if !skip_million {
+        million(&bin, tmp.path(), &http, &mut results, quick).await;
+    }
+
+    let out = serde_json::json!({
+        "machine": results.machine,
+        "results": results.scenarios.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<serde_json::Map<_, _>>(),
+    });
+    if let Some(dir) = Path::new(&json_path).parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    std::fs::write(&json_path, serde_json::to_string_pretty(&out).unwrap()).unwrap();
+    println!("\nwrote {json_path}");
+}
+
+/// 1,000,000 pending deliveries to a receiver that never answers, and 1,000,000 stored
+/// attempts: memory, start-up time and delivery-list read times.
+async fn million(
+    bin: &Path,
+    tmp: &Path,
+    http: &reqwest::Client,
+    results: &mut Results,
+    quick: bool,
+) {
+    let n: i64 = if quick { 100_000 } else { 1_000_000 };
+    let data_dir = tmp.join("million");
+    let hang = Arc::new(Sink::default());
+    let (hang_url, _hang) = start_receiver(hang, true).await;
+    let (h, _) = Hookline::start(bin, &data_dir).await;
+    Hookline::cli(
+        &h.bin,
+        &h.data_dir,
+        &["event-type", "create", "bench.event"],
+    );
+    setup(&h, "big", 1, &hang_url, http).await;
+    let list = setup(&h, "listed", 1, "https://example.invalid/hook", http).await;
+    h.stop().await;
+    // Bulk-load straight into SQLite (the server is stopped): pending deliveries for "big",
+    // finished deliveries with one attempt each for "listed" (paused so it stays still).
+    let started = Instant::now();
+    let conn = rusqlite::Connection::open(hookline::db::db_path(&data_dir)).unwrap();
+    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+        .unwrap();
+    let now = hookline::clock::now_ms();
+    conn.execute_batch(&format!(
+        "BEGIN;
+         UPDATE webhooks SET is_active = 0 WHERE workspace_id = (SELECT id FROM workspaces WHERE slug = 'listed');
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n})
+         INSERT INTO events (public_id, workspace_id, type, body, created_at)
+           SELECT 'evt_b' || i, w.id, 'bench.event', '{{\"id\":\"evt_b' || i || '\",\"type\":\"bench.event\",\"timestamp\":\"2026-01-01T00:00:00Z\",\"data\":{{\"i\":' || i || '}}}}', {now}
+           FROM n, (SELECT id FROM workspaces WHERE slug = 'big') w;
+         INSERT INTO deliveries (workspace_id, webhook_id, event_id, event_type, status, next_attempt_at, created_at, updated_at)
+           SELECT e.workspace_id, wh.id, e.id, e.type, 'pending', {now}, {now}, {now}
+           FROM events e JOIN webhooks wh ON wh.workspace_id = e.workspace_id WHERE e.public_id LIKE 'evt_b%';
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n})
+         INSERT INTO events (public_id, workspace_id, type, body, created_at)
+           SELECT 'evt_l' || i, w.id, 'bench.event', '{{\"data\":{{\"i\":' || i || '}}}}', {now}
+           FROM n, (SELECT id FROM workspaces WHERE slug = 'listed') w;
+         INSERT INTO deliveries (workspace_id, webhook_id, event_id, event_type, status, attempt_count, last_status_code, last_duration_ms, created_at, updated_at)
+           SELECT e.workspace_id, wh.id, e.id, e.type, CASE WHEN e.id % 7 = 0 THEN 'failed' ELSE 'succeeded' END, 1,
+                  CASE WHEN e.id % 7 = 0 THEN 500 ELSE 200 END, 12, {now}, {now}
+           FROM events e JOIN webhooks wh ON wh.workspace_id = e.workspace_id WHERE e.public_id LIKE 'evt_l%';
+         INSERT INTO attempts (delivery_id, attempt_number, started_at, duration_ms, request_headers, response_status, response_headers, response_body)
+           SELECT d.id, 1, {now}, 12, '{{\"content-type\":\"application/json\"}}', d.last_status_code, '{{}}', 'ok'
+           FROM deliveries d JOIN webhooks wh ON wh.id = d.webhook_id JOIN workspaces w ON w.id = wh.workspace_id WHERE w.slug = 'listed';
+         COMMIT;"
+    ))
+    .unwrap();
+    drop(conn);
+    println!(
+        "(bulk-loaded {n} pending deliveries and {n} attempts in {:.1}s)",
+        started.elapsed().as_secs_f64()
+    );
+
+    let (h, startup) = Hookline::start(bin, &data_dir).await;
+    row(
+        results,
+        &format!("start-up with {n} pending deliveries (ms)"),
+        json!(startup.as_secs_f64() * 1000.0),
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    row(
+        results,
+        &format!("RSS with {n} pending deliveries, receiver hanging (MiB)"),
+        json!(h.rss_kib("VmRSS:") as f64 / 1024.0),
+    );
+
+    // Delivery list reads over n attempts: page 1 and page 1000 (100 a page).
+    let wid: i64 = {
+        let r: Value = http
+            .get(format!("{}/api/v1/webhooks", h.base))
+            .bearer_auth(&list.key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        r["data"][0]["id"].as_i64().unwrap()
+    };
+    let page = |cursor: Option<String>| {
+        let url = match &cursor {
+            Some(c) => format!(
+                "{}/api/v1/webhooks/{wid}/deliveries?limit=100&cursor={c}",
+                h.base
+            ),
+            None => format!("{}/api/v1/webhooks/{wid}/deliveries?limit=100", h.base),
+        };
+        let (http, key) = (http.clone(), list.key.clone());
+        async move {
+            let started = Instant::now();
+            let v: Value = http
+                .get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            (
+                started.elapsed(),
+                v["meta"]["next_cursor"].as_str().map(str::to_string),
+            )
+        }
+    };
+    let mut best_first = Duration::MAX;
+    for _ in 0..5 {
+        best_first = best_first.min(page(None).await.0);
+    }
+    let mut cursor = None;
+    let pages = if quick { 100 } else { 999 };
+    for _ in 0..pages {
+        cursor = page(cursor).await.1;
+    }
+    let mut best_last = Duration::MAX;
+    for _ in 0..5 {
+        best_last = best_last.min(page(cursor.clone()).await.0);
+    }
+    row(
+        results,
+        &format!("API delivery list page 1 over {n} attempts (ms)"),
+        json!(best_first.as_secs_f64() * 1000.0),
+    );
+    row(
+        results,
+        &format!("API delivery list page {} (ms)", pages + 1),
+        json!(best_last.as_secs_f64() * 1000.0),
+    );
+    let mut filtered = Duration::MAX;
+    for _ in 0..5 {
+        let started = Instant::now();
+        let _: Value = http
+            .get(format!(
+                "{}/api/v1/webhooks/{wid}/deliveries?limit=100&status=failed",
+                h.base
+            ))
+            .bearer_auth(&list.key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        filtered = filtered.min(started.elapsed());
+    }
+    row(
+        results,
+        "API delivery list filtered status=failed (ms)",
+        json!(filtered.as_secs_f64() * 1000.0),
+    );
+    h.stop().await;
+}
