@@ -2,14 +2,17 @@
 //! their schedule runs out, and records every attempt.
 //!
 //! SQLite is the queue. A dispatcher claims due deliveries per active webhook (index
-//! `deliveries_due (webhook_id, next_attempt_at)`), never more than the global and the
-//! per-webhook limits, so one slow or dead receiver only ever holds its own slots. A claimed
-//! delivery carries a lease; at start every lease is dropped, so work in flight at a crash is
-//! attempted again (at-least-once). Results are written through the group-commit writer.
+//! `deliveries_due (webhook_id, next_attempt_at)`) into small per-webhook ready queues, and
+//! starts them within the global and the per-webhook limits, so one slow or dead receiver only
+//! ever holds its own slots. Claim rounds run beside the attempts (never blocking them), fetch
+//! the event bodies and any changed webhook settings in the same job, and start at a different
+//! webhook each round. A claimed delivery carries a lease; at start every lease is dropped, so
+//! work in flight at a crash is attempted again (at-least-once). A slot frees as soon as its
+//! HTTP exchange ends; the result is then written through the group-commit writer.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
@@ -55,8 +58,6 @@ struct Shared {
     config: EngineConfig,
     wake: Arc<Notify>,
     stopping: AtomicBool,
-    /// Attempts in flight per webhook.
-    in_flight: Mutex<HashMap<i64, usize>>,
 }
 
 /// Handle to the running engine.
@@ -67,12 +68,56 @@ pub struct Engine {
     finished: Arc<AtomicBool>,
 }
 
-/// A claimed delivery.
+/// A webhook as the engine uses it: its row and its opened secrets, cached by `updated_at`.
+struct CachedWebhook {
+    row: WebhookRow,
+    current: sign::Secret,
+    /// The rotated-out secret and until when it still signs.
+    previous: Option<(sign::Secret, i64)>,
+}
+
+impl CachedWebhook {
+    fn open(secrets: &SecretBox, row: WebhookRow) -> Result<CachedWebhook, DbError> {
+        let unusable = |e: crate::domain::ValidationError| {
+            DbError::Sqlite(format!("stored secret unusable: {e}"))
+        };
+        let current =
+            sign::Secret::parse_any_length(&secrets.open(&row.secret_enc)?).map_err(unusable)?;
+        let previous = match (&row.previous_secret_enc, row.previous_secret_expires_at) {
+            (Some(enc), Some(exp)) if exp > now_ms() => Some((
+                sign::Secret::parse_any_length(&secrets.open(enc)?).map_err(unusable)?,
+                exp,
+            )),
+            _ => None,
+        };
+        Ok(CachedWebhook {
+            row,
+            current,
+            previous,
+        })
+    }
+}
+
+/// A claimed delivery with what is needed to send it.
 #[derive(Debug, Clone)]
-struct Claim {
+struct Job {
     delivery_id: i64,
     webhook_id: i64,
-    event_id: i64,
+    event_public_id: String,
+    event_type: String,
+    body: bytes::Bytes,
+    attempt_count: i64,
+}
+
+/// What one claim round found.
+struct ClaimResult {
+    jobs: Vec<Job>,
+    /// Earliest time unclaimed work falls due.
+    next_due: Option<i64>,
+    /// Active webhooks and their `updated_at`.
+    active: Vec<(i64, i64)>,
+    /// Full rows of active webhooks the dispatcher does not know in this version.
+    changed: Vec<WebhookRow>,
 }
 
 impl Engine {
@@ -107,7 +152,6 @@ impl Engine {
             config,
             wake,
             stopping: AtomicBool::new(false),
-            in_flight: Mutex::new(HashMap::new()),
         });
         let engine = Engine {
             shared: shared.clone(),
@@ -138,22 +182,42 @@ impl Engine {
     }
 
     /// Sends one attempt of `delivery_id` now, outside the queue (Send Test), and records it.
+    /// It is never retried.
     pub async fn attempt_now(
         &self,
         delivery_id: i64,
         webhook_id: i64,
         event_id: i64,
     ) -> Result<AttemptSummary, DbError> {
-        attempt(
-            &self.shared,
-            Claim {
-                delivery_id,
-                webhook_id,
-                event_id,
-            },
-            true,
-        )
-        .await
+        let loaded = self
+            .shared
+            .db
+            .read(move |c| {
+                let Some(row) = hooks::get_webhook_any(c, webhook_id)? else { return Ok(None) };
+                let job = c
+                    .query_row(
+                        "SELECT e.public_id, e.type, e.body, d.attempt_count FROM deliveries d JOIN events e ON e.id = d.event_id
+                         WHERE d.id = ?1 AND e.id = ?2",
+                        params![delivery_id, event_id],
+                        |r| {
+                            Ok(Job {
+                                delivery_id,
+                                webhook_id,
+                                event_public_id: r.get(0)?,
+                                event_type: r.get(1)?,
+                                body: bytes::Bytes::from(r.get::<_, String>(2)?),
+                                attempt_count: r.get(3)?,
+                            })
+                        },
+                    )
+                    .optional()?;
+                Ok(job.map(|j| (row, j)))
+            })
+            .await?;
+        let (row, job) =
+            loaded.ok_or_else(|| DbError::Sqlite("the test delivery vanished".into()))?;
+        let hook = Arc::new(CachedWebhook::open(&self.shared.secrets, row)?);
+        run_job(&self.shared, hook, job, true, None).await
     }
 }
 
@@ -168,230 +232,272 @@ pub struct AttemptSummary {
     pub response_body: String,
 }
 
+type ClaimTask = tokio::task::JoinHandle<Result<ClaimResult, DbError>>;
+
 async fn dispatch(shared: Arc<Shared>) {
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<i64>();
-    let mut total_in_flight = 0usize;
+    let per = shared.config.max_in_flight_per_webhook;
+    let max = shared.config.max_in_flight;
+    let (slot_tx, mut slot_rx) = mpsc::unbounded_channel::<i64>();
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut ready: HashMap<i64, VecDeque<Job>> = HashMap::new();
+    let mut in_flight: HashMap<i64, usize> = HashMap::new();
+    let mut cache: HashMap<i64, Arc<CachedWebhook>> = HashMap::new();
+    let (mut total_in_flight, mut total_ready) = (0usize, 0usize);
+    let mut claiming: Option<ClaimTask> = None;
+    let mut want_claim = true;
+    let mut next_due: Option<i64> = None;
     let mut round = 0usize;
     loop {
         if shared.stopping.load(Ordering::SeqCst) {
             break;
         }
-        // Room per webhook, given what is in flight.
-        let free_total = shared.config.max_in_flight.saturating_sub(total_in_flight);
-        let mut next_due: Option<i64> = None;
-        if free_total > 0 {
-            let busy: HashMap<i64, usize> = shared.in_flight.lock().unwrap().clone();
-            let per = shared.config.max_in_flight_per_webhook;
-            // Start each round at another webhook, so a saturated global limit is shared
-            // fairly instead of always going to the lowest ids.
-            round = round.wrapping_add(1);
-            let start = round;
-            let result = shared
-                .db
-                .write(move |c| claim(c, now_ms(), free_total, per, &busy, start))
-                .await;
-            match result {
-                Ok((claims, due)) => {
-                    next_due = due;
-                    for cl in claims {
-                        total_in_flight += 1;
-                        *shared
-                            .in_flight
-                            .lock()
-                            .unwrap()
-                            .entry(cl.webhook_id)
-                            .or_default() += 1;
-                        let s = shared.clone();
-                        let tx = done_tx.clone();
-                        tokio::spawn(async move {
-                            let wid = cl.webhook_id;
-                            if let Err(e) = attempt(&s, cl, false).await {
-                                tracing::error!(error = %e, "recording an attempt failed; it will be retried after restart");
+        // Start what is ready and has a free slot.
+        if total_ready > 0 && total_in_flight < max {
+            let mut orphans = Vec::new();
+            for (wid, queue) in ready.iter_mut() {
+                while total_in_flight < max && in_flight.get(wid).copied().unwrap_or(0) < per {
+                    let Some(job) = queue.pop_front() else { break };
+                    total_ready -= 1;
+                    let Some(hook) = cache.get(wid).cloned() else {
+                        // Disabled or deleted since it was claimed.
+                        orphans.push(job.delivery_id);
+                        continue;
+                    };
+                    total_in_flight += 1;
+                    *in_flight.entry(*wid).or_default() += 1;
+                    let (s, tx) = (shared.clone(), slot_tx.clone());
+                    tasks.spawn(async move {
+                        if let Err(e) = run_job(&s, hook, job, false, Some(tx)).await {
+                            tracing::error!(error = %e, "recording an attempt failed; it will be sent again after restart");
+                        }
+                    });
+                }
+            }
+            ready.retain(|_, q| !q.is_empty());
+            if !orphans.is_empty() {
+                let db = shared.db.clone();
+                tasks.spawn(async move {
+                    let _ = db
+                        .write(move |c| {
+                            let mut st = c.prepare_cached(
+                                "UPDATE deliveries SET lease_until = NULL WHERE id = ?1",
+                            )?;
+                            for id in orphans {
+                                st.execute([id])?;
                             }
-                            let _ = tx.send(wid);
-                        });
+                            Ok(())
+                        })
+                        .await;
+                });
+            }
+        }
+        // Claim more when there is reason and room.
+        let now = now_ms();
+        if claiming.is_none() && (want_claim || next_due.is_some_and(|t| t <= now)) {
+            let budget = (2 * max).saturating_sub(total_in_flight + total_ready);
+            if budget > 0 {
+                want_claim = false;
+                next_due = None;
+                round = round.wrapping_add(1);
+                let mut busy = in_flight.clone();
+                for (w, q) in &ready {
+                    *busy.entry(*w).or_default() += q.len();
+                }
+                let known: HashMap<i64, i64> =
+                    cache.iter().map(|(k, v)| (*k, v.row.updated_at)).collect();
+                let (db, start, room) = (shared.db.clone(), round, 2 * per);
+                claiming = Some(tokio::spawn(async move {
+                    db.write(move |c| claim(c, now_ms(), budget, room, &busy, start, &known))
+                        .await
+                }));
+            }
+        }
+        let sleep_ms = next_due
+            .map(|t| (t - now_ms()).clamp(1, 60_000))
+            .unwrap_or(60_000);
+        tokio::select! {
+            _ = shared.wake.notified() => want_claim = true,
+            Some(wid) = slot_rx.recv() => {
+                free_slot(&mut in_flight, &mut total_in_flight, wid);
+                if ready.get(&wid).map_or(0, VecDeque::len) < per {
+                    want_claim = true;
+                }
+            }
+            res = async { claiming.as_mut().expect("guarded").await }, if claiming.is_some() => {
+                claiming = None;
+                match res {
+                    Ok(Ok(r)) => {
+                        let active: HashMap<i64, i64> = r.active.into_iter().collect();
+                        cache.retain(|id, _| active.contains_key(id));
+                        for row in r.changed {
+                            let id = row.id;
+                            match CachedWebhook::open(&shared.secrets, row) {
+                                Ok(h) => {
+                                    cache.insert(id, Arc::new(h));
+                                }
+                                Err(e) => {
+                                    tracing::error!(webhook_id = id, error = %e, "cannot open the webhook's secret; its deliveries wait");
+                                    cache.remove(&id);
+                                }
+                            }
+                        }
+                        total_ready += r.jobs.len();
+                        for job in r.jobs {
+                            ready.entry(job.webhook_id).or_default().push_back(job);
+                        }
+                        next_due = r.next_due;
+                    }
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "claiming deliveries failed; retrying shortly");
+                        next_due = Some(now_ms() + 1000);
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "the claim task failed; retrying shortly");
+                        next_due = Some(now_ms() + 1000);
                     }
                 }
-                Err(e) => {
-                    tracing::error!(error = %e, "claiming deliveries failed; retrying shortly");
-                    next_due = Some(now_ms() + 1000);
-                }
             }
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            _ = tokio::time::sleep(Duration::from_millis(sleep_ms as u64)) => want_claim = true,
         }
-        // Sleep until something is due, new work arrives, or a slot frees up.
-        let sleep_ms = match next_due {
-            Some(t) => (t - now_ms()).clamp(0, 60_000),
-            None => 60_000,
-        };
-        tokio::select! {
-            _ = shared.wake.notified() => {}
-            Some(wid) = done_rx.recv() => {
-                total_in_flight -= 1;
-                release(&shared, wid);
-            }
-            _ = tokio::time::sleep(Duration::from_millis(sleep_ms.max(1) as u64)) => {}
-        }
-        while let Ok(wid) = done_rx.try_recv() {
-            total_in_flight -= 1;
-            release(&shared, wid);
+        while let Ok(wid) = slot_rx.try_recv() {
+            free_slot(&mut in_flight, &mut total_in_flight, wid);
+            want_claim = true;
         }
     }
-    // Shutdown: let attempts in flight finish, bounded.
+    // Shutdown: jobs never started keep their lease, which the next start drops. Attempts in
+    // flight finish and are recorded, within the grace period.
+    if let Some(c) = claiming {
+        let _ = c.await;
+    }
     let deadline = tokio::time::Instant::now() + shared.config.shutdown_grace;
-    while total_in_flight > 0 {
-        match tokio::time::timeout_at(deadline, done_rx.recv()).await {
-            Ok(Some(_)) => total_in_flight -= 1,
+    while !tasks.is_empty() {
+        match tokio::time::timeout_at(deadline, tasks.join_next()).await {
+            Ok(Some(_)) => {}
             _ => break,
         }
     }
-    if total_in_flight > 0 {
+    if !tasks.is_empty() {
         tracing::warn!(
-            total_in_flight,
+            remaining = tasks.len(),
             "stopped with attempts still in flight; they will be sent again after restart"
         );
     }
 }
 
-fn release(shared: &Shared, webhook_id: i64) {
-    let mut m = shared.in_flight.lock().unwrap();
-    if let Some(n) = m.get_mut(&webhook_id) {
+fn free_slot(in_flight: &mut HashMap<i64, usize>, total: &mut usize, webhook_id: i64) {
+    *total -= 1;
+    if let Some(n) = in_flight.get_mut(&webhook_id) {
         *n -= 1;
         if *n == 0 {
-            m.remove(&webhook_id);
+            in_flight.remove(&webhook_id);
         }
     }
 }
 
-/// Claims due deliveries, at most `free_total` in all and `per` per webhook (minus what is
-/// in flight). Returns the claims and the earliest future due time of unclaimed work.
+/// Claims due deliveries: at most `budget` in all and `room` per webhook (minus `busy`),
+/// starting at a different webhook each round. Fetches the claimed events' bodies and the
+/// rows of active webhooks whose version differs from `known`.
 fn claim(
     c: &Connection,
     now: i64,
-    free_total: usize,
-    per: usize,
+    budget: usize,
+    room: usize,
     busy: &HashMap<i64, usize>,
     start: usize,
-) -> Result<(Vec<Claim>, Option<i64>), DbError> {
-    let mut claims = Vec::new();
-    let mut next_due: Option<i64> = None;
-    let webhooks: Vec<i64> = c
-        .prepare_cached("SELECT id FROM webhooks WHERE is_active = 1")?
-        .query_map([], |r| r.get(0))?
+    known: &HashMap<i64, i64>,
+) -> Result<ClaimResult, DbError> {
+    let active: Vec<(i64, i64)> = c
+        .prepare_cached("SELECT id, updated_at FROM webhooks WHERE is_active = 1 ORDER BY id")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
+    let mut changed = Vec::new();
+    for (id, version) in &active {
+        if known.get(id) != Some(version) {
+            if let Some(row) = hooks::get_webhook_any(c, *id)? {
+                changed.push(row);
+            }
+        }
+    }
     let lease_until = now + 10 * 60 * 1000;
     let mut pick = c.prepare_cached(
         "UPDATE deliveries SET lease_until = ?3 WHERE id IN (
             SELECT id FROM deliveries WHERE webhook_id = ?1 AND next_attempt_at <= ?2 AND lease_until IS NULL
             ORDER BY next_attempt_at LIMIT ?4)
-         RETURNING id, webhook_id, event_id",
+         RETURNING id, event_id, attempt_count",
     )?;
     let mut earliest = c.prepare_cached(
         "SELECT min(next_attempt_at) FROM deliveries WHERE webhook_id = ?1 AND next_attempt_at IS NOT NULL AND lease_until IS NULL",
     )?;
-    let n = webhooks.len();
+    let mut event = c.prepare_cached("SELECT public_id, type, body FROM events WHERE id = ?1")?;
+    let mut jobs = Vec::new();
+    let mut next_due: Option<i64> = None;
+    let n = active.len();
     for i in 0..n {
-        let wid = webhooks[(start + i) % n];
-        let room = per
+        let wid = active[(start + i) % n].0;
+        let free = room
             .saturating_sub(busy.get(&wid).copied().unwrap_or(0))
-            .min(free_total - claims.len());
-        if room > 0 {
-            let got = pick
-                .query_map(params![wid, now, lease_until, room as i64], |r| {
-                    Ok(Claim {
-                        delivery_id: r.get(0)?,
-                        webhook_id: r.get(1)?,
-                        event_id: r.get(2)?,
-                    })
+            .min(budget - jobs.len());
+        if free > 0 {
+            let picked: Vec<(i64, i64, i64)> = pick
+                .query_map(params![wid, now, lease_until, free as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                 })?
-                .collect::<Result<Vec<_>, _>>()?;
-            claims.extend(got);
+                .collect::<Result<_, _>>()?;
+            for (delivery_id, event_id, attempt_count) in picked {
+                let (event_public_id, event_type, body): (String, String, String) =
+                    event.query_row([event_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                jobs.push(Job {
+                    delivery_id,
+                    webhook_id: wid,
+                    event_public_id,
+                    event_type,
+                    body: bytes::Bytes::from(body),
+                    attempt_count,
+                });
+            }
         }
         let due: Option<i64> = earliest
             .query_row([wid], |r| r.get(0))
             .optional()?
             .flatten();
         if let Some(d) = due {
-            // Due-now work left behind (webhook at its limit) waits for a slot to free up,
-            // which wakes the dispatcher; only future work sets the timer.
+            // Due work left behind (its webhook is at its limit) is claimed when a slot frees;
+            // only future work sets the timer.
             let d = if d <= now { now + 1000 } else { d };
-            next_due = Some(next_due.map_or(d, |n: i64| n.min(d)));
+            next_due = Some(next_due.map_or(d, |x: i64| x.min(d)));
         }
-        if claims.len() >= free_total {
+        if jobs.len() >= budget {
             break;
         }
     }
-    Ok((claims, next_due))
+    Ok(ClaimResult {
+        jobs,
+        next_due,
+        active,
+        changed,
+    })
 }
 
-/// Everything needed to send one attempt, read in one go.
-struct Prepared {
-    webhook: WebhookRow,
-    event_public_id: String,
-    event_type: String,
-    body: String,
-    attempt_count: i64,
-}
-
-async fn attempt(
+/// Sends one attempt and records it. `slot` hears as soon as the HTTP exchange is over.
+async fn run_job(
     shared: &Shared,
-    cl: Claim,
+    hook: Arc<CachedWebhook>,
+    job: Job,
     final_attempt: bool,
+    slot: Option<mpsc::UnboundedSender<i64>>,
 ) -> Result<AttemptSummary, DbError> {
-    let (did, wid, eid) = (cl.delivery_id, cl.webhook_id, cl.event_id);
-    let prepared = shared
-        .db
-        .read(move |c| {
-            let Some(webhook) = hooks::get_webhook_any(c, wid)? else {
-                return Ok(None);
-            };
-            let ev: Option<(String, String, String)> = c
-                .query_row(
-                    "SELECT public_id, type, body FROM events WHERE id = ?1",
-                    [eid],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .optional()?;
-            let Some((event_public_id, event_type, body)) = ev else {
-                return Ok(None);
-            };
-            let attempt_count: i64 = c.query_row(
-                "SELECT attempt_count FROM deliveries WHERE id = ?1",
-                [did],
-                |r| r.get(0),
-            )?;
-            Ok(Some(Prepared {
-                webhook,
-                event_public_id,
-                event_type,
-                body,
-                attempt_count,
-            }))
-        })
-        .await?;
-    let Some(p) = prepared else {
-        // The webhook or event was deleted meanwhile: nothing to send.
-        shared.db.write(move |c| Ok(c.execute("UPDATE deliveries SET lease_until = NULL, next_attempt_at = NULL WHERE id = ?1", [did])?)).await?;
-        return Ok(AttemptSummary {
-            delivery_id: did,
-            success: false,
-            response_status: None,
-            duration_ms: 0,
-            error: Some("webhook or event deleted".into()),
-            response_body: String::new(),
-        });
-    };
-
     let started_at = now_ms();
-    let headers = build_headers(shared, &p, did, started_at / 1000)?;
-    let outcome = match url::Url::parse(&p.webhook.url) {
+    let headers = build_headers(shared, &hook, &job, started_at / 1000);
+    let outcome = match url::Url::parse(&hook.row.url) {
         Ok(url) => {
             shared
                 .sender
                 .send(OutgoingRequest {
                     url,
                     headers: headers.clone(),
-                    body: bytes::Bytes::from(p.body.clone()),
-                    timeout: Duration::from_secs(p.webhook.timeout_seconds as u64),
+                    body: job.body.clone(),
+                    timeout: Duration::from_secs(hook.row.timeout_seconds as u64),
                 })
                 .await
         }
@@ -403,8 +509,11 @@ async fn attempt(
             ..Outcome::default()
         },
     };
+    if let Some(tx) = slot {
+        let _ = tx.send(job.webhook_id);
+    }
     let summary = AttemptSummary {
-        delivery_id: did,
+        delivery_id: job.delivery_id,
         success: outcome.is_success(),
         response_status: outcome.status,
         duration_ms: outcome.duration_ms,
@@ -412,16 +521,11 @@ async fn attempt(
         response_body: String::from_utf8_lossy(&outcome.response_body).into_owned(),
     };
     let cfg = shared.config.auto_disable_after_ms;
-    let (webhook_id, webhook_name, webhook_url, email) = (
-        p.webhook.id,
-        p.webhook.name.clone(),
-        p.webhook.url.clone(),
-        p.webhook.notification_email.clone(),
-    );
     let rec = Record {
-        delivery_id: did,
-        webhook: p.webhook,
-        attempt_number: p.attempt_count + 1,
+        delivery_id: job.delivery_id,
+        webhook_id: hook.row.id,
+        retry_schedule: hook.row.retry_schedule.clone(),
+        attempt_number: job.attempt_count + 1,
         started_at,
         headers,
         outcome,
@@ -431,74 +535,68 @@ async fn attempt(
     if let Some((kind, disabled_reason)) = notice {
         let notice = crate::notify::Notice {
             kind,
-            webhook_id,
-            webhook_name,
-            webhook_url,
+            webhook_id: hook.row.id,
+            webhook_name: hook.row.name.clone(),
+            webhook_url: hook.row.url.clone(),
             workspace_slug: String::new(),
-            event_id: p.event_public_id,
-            event_type: p.event_type,
-            delivery_id: did,
+            event_id: job.event_public_id,
+            event_type: job.event_type,
+            delivery_id: job.delivery_id,
             last_error: summary
                 .error
                 .clone()
                 .unwrap_or_else(|| format!("HTTP {}", summary.response_status.unwrap_or(0))),
             disabled_reason,
         };
-        notify(shared, notice, email).await?;
+        notify(shared, notice, hook.row.notification_email.clone()).await?;
     }
     Ok(summary)
 }
 
 fn build_headers(
     shared: &Shared,
-    p: &Prepared,
-    delivery_id: i64,
+    hook: &CachedWebhook,
+    job: &Job,
     ts: i64,
-) -> Result<Vec<(String, String)>, DbError> {
-    let current = sign::Secret::parse_any_length(&shared.secrets.open(&p.webhook.secret_enc)?)
-        .map_err(|e| DbError::Sqlite(format!("stored secret unusable: {e}")))?;
-    let previous = match (
-        &p.webhook.previous_secret_enc,
-        p.webhook.previous_secret_expires_at,
-    ) {
-        (Some(enc), Some(exp)) if exp > now_ms() => {
-            sign::Secret::parse_any_length(&shared.secrets.open(enc)?).ok()
+) -> Vec<(String, String)> {
+    let body = &job.body[..];
+    let mut secrets = vec![&hook.current];
+    if let Some((prev, until)) = &hook.previous {
+        if *until > now_ms() {
+            secrets.push(prev);
         }
-        _ => None,
-    };
-    let body = p.body.as_bytes();
-    let mut secrets = vec![&current];
-    if let Some(prev) = &previous {
-        secrets.push(prev);
     }
-    let mut h = vec![
-        ("content-type".to_string(), "application/json".to_string()),
-        (
-            "user-agent".to_string(),
-            format!("Hookline/{}", crate::VERSION),
-        ),
-        ("webhook-id".to_string(), p.event_public_id.clone()),
-        ("webhook-timestamp".to_string(), ts.to_string()),
-        (
-            "webhook-signature".to_string(),
-            sign::signature_header(&secrets, &p.event_public_id, ts, body),
-        ),
-        (
-            shared.config.signature_header.clone(),
-            sign::hex_signature(current.as_str(), body),
-        ),
-        ("X-Hookline-Event".to_string(), p.event_type.clone()),
-        ("X-Hookline-Delivery".to_string(), delivery_id.to_string()),
-    ];
-    for (k, v) in &p.webhook.headers {
+    let mut h = Vec::with_capacity(8 + hook.row.headers.len());
+    h.push(("content-type".to_string(), "application/json".to_string()));
+    h.push((
+        "user-agent".to_string(),
+        format!("Hookline/{}", crate::VERSION),
+    ));
+    h.push(("webhook-id".to_string(), job.event_public_id.clone()));
+    h.push(("webhook-timestamp".to_string(), ts.to_string()));
+    h.push((
+        "webhook-signature".to_string(),
+        sign::signature_header(&secrets, &job.event_public_id, ts, body),
+    ));
+    h.push((
+        shared.config.signature_header.clone(),
+        sign::hex_signature(hook.current.as_str(), body),
+    ));
+    h.push(("X-Hookline-Event".to_string(), job.event_type.clone()));
+    h.push((
+        "X-Hookline-Delivery".to_string(),
+        job.delivery_id.to_string(),
+    ));
+    for (k, v) in &hook.row.headers {
         h.push((k.clone(), v.clone()));
     }
-    Ok(h)
+    h
 }
 
 struct Record {
     delivery_id: i64,
-    webhook: WebhookRow,
+    webhook_id: i64,
+    retry_schedule: Vec<u32>,
     attempt_number: i64,
     started_at: i64,
     headers: Vec<(String, String)>,
@@ -555,6 +653,37 @@ async fn notify(
         .await
 }
 
+fn insert_attempt(
+    c: &Connection,
+    r: &Record,
+    resp_headers: Option<String>,
+    error: Option<String>,
+) -> Result<(), DbError> {
+    let o = &r.outcome;
+    let req_headers: BTreeMap<&str, &str> = r
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    c.prepare_cached(
+        "INSERT INTO attempts (delivery_id, attempt_number, started_at, duration_ms, request_headers, response_status,
+             response_headers, response_body, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        r.delivery_id,
+        r.attempt_number,
+        r.started_at,
+        o.duration_ms,
+        serde_json::to_string(&req_headers)?,
+        o.status,
+        resp_headers,
+        o.status.map(|_| o.response_body.as_slice()),
+        error
+    ])?;
+    Ok(())
+}
+
 /// Writes an attempt and moves its delivery and webhook on. Returns the notice to send, if
 /// one is due (a delivery failed for good, or the webhook was disabled) and the webhook's
 /// owner was not told within the last hour.
@@ -565,11 +694,6 @@ fn record(
 ) -> Result<Option<(crate::notify::NoticeKind, Option<String>)>, DbError> {
     let now = now_ms();
     let o = &r.outcome;
-    let req_headers: BTreeMap<&str, &str> = r
-        .headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
     let resp_headers: Option<String> = o.status.map(|_| {
         let m: BTreeMap<&str, &str> = o
             .response_headers
@@ -590,35 +714,22 @@ fn record(
             }),
             _ => None,
         });
-    c.prepare_cached(
-        "INSERT INTO attempts (delivery_id, attempt_number, started_at, duration_ms, request_headers, response_status,
-             response_headers, response_body, error)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?
-    .execute(params![
-        r.delivery_id,
-        r.attempt_number,
-        r.started_at,
-        o.duration_ms,
-        serde_json::to_string(&req_headers)?,
-        o.status,
-        resp_headers,
-        o.status.map(|_| o.response_body.as_slice()),
-        error
-    ])?;
-    let w = &r.webhook;
     if o.is_success() {
-        c.prepare_cached(
+        let updated = c.prepare_cached(
             "UPDATE deliveries SET status = 'succeeded', attempt_count = ?2, next_attempt_at = NULL, lease_until = NULL,
                  last_status_code = ?3, last_duration_ms = ?4, last_error = NULL, updated_at = ?5 WHERE id = ?1",
         )?
         .execute(params![r.delivery_id, r.attempt_number, o.status, o.duration_ms, now])?;
+        if updated == 0 {
+            return Ok(None); // deleted with its webhook meanwhile
+        }
+        insert_attempt(c, &r, resp_headers, error)?;
         c.prepare_cached("UPDATE webhooks SET last_success_at = ?2, failure_count = 0, failing_since = NULL WHERE id = ?1")?
-            .execute(params![w.id, now])?;
+            .execute(params![r.webhook_id, now])?;
         return Ok(None);
     }
     // A failure: schedule the next attempt, or give up.
-    let schedule = &w.retry_schedule;
+    let schedule = &r.retry_schedule;
     let gone = o.status == Some(410);
     let retries_used = r.attempt_number - 1;
     let next = if gone || r.final_attempt {
@@ -635,20 +746,24 @@ fn record(
         })
     };
     let status = if next.is_some() { "retrying" } else { "failed" };
-    c.prepare_cached(
+    let updated = c.prepare_cached(
         "UPDATE deliveries SET status = ?2, attempt_count = ?3, next_attempt_at = ?4, lease_until = NULL,
              last_status_code = ?5, last_duration_ms = ?6, last_error = ?7, updated_at = ?8 WHERE id = ?1",
     )?
     .execute(params![r.delivery_id, status, r.attempt_number, next, o.status, o.duration_ms, error, now])?;
+    if updated == 0 {
+        return Ok(None); // deleted with its webhook meanwhile
+    }
+    insert_attempt(c, &r, resp_headers, error)?;
     c.prepare_cached(
         "UPDATE webhooks SET last_failure_at = ?2, failure_count = failure_count + 1, failing_since = coalesce(failing_since, ?2)
          WHERE id = ?1",
     )?
-    .execute(params![w.id, now])?;
+    .execute(params![r.webhook_id, now])?;
     let failing_since: Option<i64> = c
         .query_row(
             "SELECT failing_since FROM webhooks WHERE id = ?1",
-            [w.id],
+            [r.webhook_id],
             |r| r.get(0),
         )
         .optional()?
@@ -667,10 +782,10 @@ fn record(
     if let Some(reason) = &reason {
         let n = c.execute(
             "UPDATE webhooks SET is_active = 0, disabled_at = ?2, disabled_reason = ?3, updated_at = ?2 WHERE id = ?1 AND is_active = 1",
-            params![w.id, now, reason],
+            params![r.webhook_id, now, reason],
         )?;
         if n == 1 {
-            tracing::warn!(webhook_id = w.id, %reason, "webhook disabled");
+            tracing::warn!(webhook_id = r.webhook_id, %reason, "webhook disabled");
             kind = Some(crate::notify::NoticeKind::WebhookDisabled);
         }
     }
@@ -681,7 +796,7 @@ fn record(
     // At most one notice an hour per webhook: claim the slot atomically with this record.
     let due = c.execute(
         "UPDATE webhooks SET last_notified_at = ?2 WHERE id = ?1 AND (last_notified_at IS NULL OR last_notified_at <= ?3)",
-        params![w.id, now, now - NOTICE_INTERVAL_MS],
+        params![r.webhook_id, now, now - NOTICE_INTERVAL_MS],
     )? == 1;
     Ok(due.then_some((
         kind,
@@ -727,26 +842,44 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let c = crate::db::open_and_migrate(dir.path()).unwrap();
         seed(&c, 3, 10, 1000);
-        let owners = |claims: &[Claim]| claims.iter().map(|c| c.webhook_id).collect::<Vec<_>>();
+        let owners = |claims: &[Job]| claims.iter().map(|c| c.webhook_id).collect::<Vec<_>>();
         // Per-webhook limit 2, global 4: two webhooks get two each, starting where told.
-        let (claims, next) = claim(&c, 5000, 4, 2, &HashMap::new(), 0).unwrap();
+        let r = claim(&c, 5000, 4, 2, &HashMap::new(), 0, &HashMap::new()).unwrap();
+        assert_eq!(r.changed.len(), 3, "unknown webhooks come with their rows");
+        assert_eq!(
+            &r.jobs[0].body[..],
+            b"{}",
+            "the event body comes with the claim"
+        );
+        let known: HashMap<i64, i64> = r.active.iter().copied().collect();
+        let (claims, next) = (r.jobs, r.next_due);
         assert_eq!(owners(&claims), vec![1, 1, 2, 2]);
+        let again = claim(&c, 5000, 1, 1, &HashMap::new(), 0, &known).unwrap();
+        assert!(
+            again.changed.is_empty(),
+            "known versions are not sent again"
+        );
         assert_eq!(
             next,
             Some(6000),
             "due work left behind is looked at again soon"
         );
-        let (claims, _) = claim(&c, 5000, 4, 2, &HashMap::new(), 2).unwrap();
+        let claims = claim(&c, 5000, 4, 2, &HashMap::new(), 2, &HashMap::new())
+            .unwrap()
+            .jobs;
         assert_eq!(owners(&claims), vec![3, 3, 1, 1]);
         // What is in flight counts against the per-webhook limit; leased rows are not reclaimed.
         let busy = HashMap::from([(2, 2usize)]);
-        let (claims, _) = claim(&c, 5000, 10, 2, &busy, 1).unwrap();
+        let claims = claim(&c, 5000, 10, 2, &busy, 1, &HashMap::new())
+            .unwrap()
+            .jobs;
         assert_eq!(owners(&claims), vec![3, 3, 1, 1]);
         // Nothing due yet: no claims, and the timer is set for the earliest due time.
         let dir2 = tempfile::tempdir().unwrap();
         let c2 = crate::db::open_and_migrate(dir2.path()).unwrap();
         seed(&c2, 1, 1, 9000);
-        let (claims, next) = claim(&c2, 5000, 4, 2, &HashMap::new(), 0).unwrap();
+        let r = claim(&c2, 5000, 4, 2, &HashMap::new(), 0, &HashMap::new()).unwrap();
+        let (claims, next) = (r.jobs, r.next_due);
         assert!(claims.is_empty());
         assert_eq!(next, Some(9000));
     }
