@@ -109,6 +109,14 @@ pub struct ServeArgs {
     /// Disable a webhook whose deliveries all failed for this many days.
     #[arg(long, env = "HOOKLINE_AUTO_DISABLE_DAYS", value_name = "DAYS")]
     pub auto_disable_days: Option<String>,
+    /// Require `Authorization: Bearer <token>` on GET /metrics.
+    #[arg(
+        long,
+        env = "HOOKLINE_METRICS_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -313,6 +321,7 @@ fn serve(data_dir: PathBuf, a: ServeArgs) -> Result<(), Failure> {
         max_in_flight: a.max_in_flight,
         max_in_flight_per_webhook: a.max_in_flight_per_webhook,
         auto_disable_days: a.auto_disable_days,
+        metrics_token: a.metrics_token,
     })
     .map_err(|e| Failure::Usage(e.to_string()))?;
     crate::telemetry::init(config.log_format);

@@ -31,6 +31,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { env: "HOOKLINE_LOG_FORMAT", flag: "--log-format", default: "text", help: "Log output: `text` or `json`." },
     Setting { env: "HOOKLINE_MAX_IN_FLIGHT", flag: "--max-in-flight", default: "256", help: "Most delivery attempts in flight at once (1–10000)." },
     Setting { env: "HOOKLINE_MAX_IN_FLIGHT_PER_WEBHOOK", flag: "--max-in-flight-per-webhook", default: "16", help: "Most attempts in flight to one webhook, so a slow receiver only holds its own slots (1–1000)." },
+    Setting { env: "HOOKLINE_METRICS_TOKEN", flag: "--metrics-token", default: "(none)", help: "If set, `GET /metrics` requires `Authorization: Bearer <token>`." },
     Setting { env: "HOOKLINE_AUTO_DISABLE_DAYS", flag: "--auto-disable-days", default: "5", help: "Disable a webhook whose deliveries all failed for this many days (1–365)." },
 ];
 
@@ -81,6 +82,7 @@ pub struct RawConfig {
     pub max_in_flight: Option<String>,
     pub max_in_flight_per_webhook: Option<String>,
     pub auto_disable_days: Option<String>,
+    pub metrics_token: Option<String>,
 }
 
 /// Validated configuration of a running server.
@@ -101,6 +103,7 @@ pub struct Config {
     pub max_in_flight: usize,
     pub max_in_flight_per_webhook: usize,
     pub auto_disable_days: u32,
+    pub metrics_token: Option<String>,
 }
 
 /// Empty strings count as unset, so `HOOKLINE_SMTP_URL=` in a unit file means "no SMTP".
@@ -305,6 +308,7 @@ impl Config {
             max_in_flight,
             max_in_flight_per_webhook,
             auto_disable_days,
+            metrics_token: set(&raw.metrics_token).map(str::to_string),
         })
     }
 

@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod db;
 pub mod delivery;
 pub mod domain;
+pub mod metrics;
 pub mod notify;
 pub mod retention;
 pub mod startup;

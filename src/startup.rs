@@ -129,6 +129,7 @@ impl Application {
                 })
                 .route("/healthz", web::get().to(healthz))
                 .route("/api/v1/healthz", web::get().to(healthz))
+                .route("/metrics", web::get().to(metrics))
                 .configure(crate::api::configure)
                 .configure(crate::ui::configure)
         })
@@ -245,6 +246,35 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
             actix_web::ResponseError::error_response(&e)
         }
     }
+}
+
+/// `GET /metrics`: Prometheus/OpenMetrics text. Queue gauges are read at scrape time.
+async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Some(token) = &state.config.metrics_token {
+        let given = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !crate::auth::tokens_equal(given.trim(), token) {
+            let e = crate::api::ApiError::unauthorized(
+                "send the metrics token as 'Authorization: Bearer <token>'",
+            );
+            return actix_web::ResponseError::error_response(&e);
+        }
+    }
+    let now = crate::clock::now_ms();
+    if let Err(e) = state
+        .db
+        .read(move |c| Ok(crate::metrics::refresh_queue(c, now)?))
+        .await
+    {
+        tracing::warn!(error = %e, "metrics: cannot read the queue");
+    }
+    HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(crate::metrics::global().encode())
 }
 
 /// Parses a base URL; used by the UI to check `Origin`.

@@ -231,6 +231,9 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, inner: std::sync::Weak
         if commit.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
+        let m = crate::metrics::global();
+        m.db_commit_seconds.observe(started.elapsed().as_secs_f64());
+        m.db_batch_jobs.observe(completions.len() as f64);
         if let Some(inner) = inner.upgrade() {
             let mut s = inner.stats.lock().unwrap();
             s.commits += 1;

@@ -107,6 +107,8 @@ struct Job {
     event_type: String,
     body: bytes::Bytes,
     attempt_count: i64,
+    /// When the event was published (unix ms), for the publish-to-delivery metric.
+    created_at: i64,
 }
 
 /// What one claim round found.
@@ -196,7 +198,7 @@ impl Engine {
                 let Some(row) = hooks::get_webhook_any(c, webhook_id)? else { return Ok(None) };
                 let job = c
                     .query_row(
-                        "SELECT e.public_id, e.type, e.body, d.attempt_count FROM deliveries d JOIN events e ON e.id = d.event_id
+                        "SELECT e.public_id, e.type, e.body, d.attempt_count, e.created_at FROM deliveries d JOIN events e ON e.id = d.event_id
                          WHERE d.id = ?1 AND e.id = ?2",
                         params![delivery_id, event_id],
                         |r| {
@@ -207,6 +209,7 @@ impl Engine {
                                 event_type: r.get(1)?,
                                 body: bytes::Bytes::from(r.get::<_, String>(2)?),
                                 attempt_count: r.get(3)?,
+                                created_at: r.get(4)?,
                             })
                         },
                     )
@@ -429,7 +432,8 @@ fn claim(
     let mut earliest = c.prepare_cached(
         "SELECT min(next_attempt_at) FROM deliveries WHERE webhook_id = ?1 AND next_attempt_at IS NOT NULL AND lease_until IS NULL",
     )?;
-    let mut event = c.prepare_cached("SELECT public_id, type, body FROM events WHERE id = ?1")?;
+    let mut event =
+        c.prepare_cached("SELECT public_id, type, body, created_at FROM events WHERE id = ?1")?;
     let mut jobs = Vec::new();
     let mut next_due: Option<i64> = None;
     let n = active.len();
@@ -445,8 +449,10 @@ fn claim(
                 })?
                 .collect::<Result<_, _>>()?;
             for (delivery_id, event_id, attempt_count) in picked {
-                let (event_public_id, event_type, body): (String, String, String) =
-                    event.query_row([event_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                let (event_public_id, event_type, body, created_at): (String, String, String, i64) =
+                    event.query_row([event_id], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    })?;
                 jobs.push(Job {
                     delivery_id,
                     webhook_id: wid,
@@ -454,6 +460,7 @@ fn claim(
                     event_type,
                     body: bytes::Bytes::from(body),
                     attempt_count,
+                    created_at,
                 });
             }
         }
@@ -511,6 +518,23 @@ async fn run_job(
     };
     if let Some(tx) = slot {
         let _ = tx.send(job.webhook_id);
+    }
+    let metrics = crate::metrics::global();
+    metrics.attempt(
+        outcome.status,
+        outcome.error.as_ref().map(|e| e.kind.as_str()),
+        outcome.duration_ms as f64 / 1000.0,
+    );
+    if outcome.is_success() {
+        metrics
+            .deliveries
+            .get_or_create(&crate::metrics::OutcomeLabel {
+                outcome: "succeeded",
+            })
+            .inc();
+        metrics
+            .publish_to_delivery_seconds
+            .observe((now_ms() - job.created_at).max(0) as f64 / 1000.0);
     }
     let summary = AttemptSummary {
         delivery_id: job.delivery_id,
@@ -746,6 +770,12 @@ fn record(
         })
     };
     let status = if next.is_some() { "retrying" } else { "failed" };
+    if next.is_none() {
+        crate::metrics::global()
+            .deliveries
+            .get_or_create(&crate::metrics::OutcomeLabel { outcome: "failed" })
+            .inc();
+    }
     let updated = c.prepare_cached(
         "UPDATE deliveries SET status = ?2, attempt_count = ?3, next_attempt_at = ?4, lease_until = NULL,
              last_status_code = ?5, last_duration_ms = ?6, last_error = ?7, updated_at = ?8 WHERE id = ?1",
@@ -787,6 +817,7 @@ fn record(
         if n == 1 {
             tracing::warn!(webhook_id = r.webhook_id, %reason, "webhook disabled");
             kind = Some(crate::notify::NoticeKind::WebhookDisabled);
+            crate::metrics::global().webhooks_disabled.inc();
         }
     }
     if kind.is_none() && next.is_none() && !r.final_attempt {

@@ -486,15 +486,11 @@ fn api_keys_are_listed_by_prefix_and_revoked_from_the_cli() {
         None,
     );
     let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let list = String::from_utf8(
-        run_cli(
-            dir.path(),
-            &["api-key", "list", "--workspace", "acme"],
-            None,
-        )
-        .stdout,
-    )
-    .unwrap();
+    let list = ok_stdout(run_cli(
+        dir.path(),
+        &["api-key", "list", "--workspace", "acme"],
+        None,
+    ));
     assert!(
         list.contains(&key[..11]) && list.contains("active") && list.contains("ci"),
         "{list}"
@@ -515,15 +511,11 @@ fn api_keys_are_listed_by_prefix_and_revoked_from_the_cli() {
     )
     .status
     .success());
-    let list = String::from_utf8(
-        run_cli(
-            dir.path(),
-            &["api-key", "list", "--workspace", "acme"],
-            None,
-        )
-        .stdout,
-    )
-    .unwrap();
+    let list = ok_stdout(run_cli(
+        dir.path(),
+        &["api-key", "list", "--workspace", "acme"],
+        None,
+    ));
     assert!(list.contains("revoked"), "{list}");
     let out = run_cli(
         dir.path(),
@@ -537,4 +529,15 @@ fn api_keys_are_listed_by_prefix_and_revoked_from_the_cli() {
         Some(2),
         "a workspace key is not an instance key"
     );
+}
+
+/// Standard output of a successful command; otherwise fails showing its standard error.
+fn ok_stdout(out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }

@@ -7,6 +7,7 @@ mod crash;
 mod delivery;
 mod events_api;
 mod helpers;
+mod metrics;
 mod receiver;
 mod smtp;
 mod ui_auth;

@@ -1,0 +1,190 @@
+//! Prometheus metrics (`GET /metrics`, OpenMetrics text) with the `prometheus-client` crate.
+//! Counters and histograms are updated where things happen; queue gauges are read from the
+//! database at scrape time. Set `HOOKLINE_METRICS_TOKEN` to require
+//! `Authorization: Bearer <token>`.
+
+use std::sync::OnceLock;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClassLabel {
+    pub class: &'static str,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub events_published: Counter,
+    /// Deliveries that reached a final state: succeeded, failed.
+    pub deliveries: Family<OutcomeLabel, Counter>,
+    /// Attempts by response class: 2xx, 3xx, 4xx, 5xx, or the error kind.
+    pub attempts: Family<ClassLabel, Counter>,
+    pub attempt_seconds: Histogram,
+    /// From the event's creation to a successful delivery.
+    pub publish_to_delivery_seconds: Histogram,
+    pub webhooks_disabled: Counter,
+    pub db_commit_seconds: Histogram,
+    pub db_batch_jobs: Histogram,
+    pub queue_due: Gauge,
+    pub queue_scheduled: Gauge,
+    pub queue_in_flight: Gauge,
+    pub oldest_due_seconds: Gauge,
+    pub webhooks_inactive: Gauge,
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("hookline");
+        let m = Metrics {
+            events_published: Counter::default(),
+            deliveries: Family::default(),
+            attempts: Family::default(),
+            attempt_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 17)),
+            publish_to_delivery_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 22)),
+            webhooks_disabled: Counter::default(),
+            db_commit_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
+            db_batch_jobs: Histogram::new(exponential_buckets(1.0, 2.0, 11)),
+            queue_due: Gauge::default(),
+            queue_scheduled: Gauge::default(),
+            queue_in_flight: Gauge::default(),
+            oldest_due_seconds: Gauge::default(),
+            webhooks_inactive: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "events_published",
+            "Events accepted by the API",
+            m.events_published.clone(),
+        );
+        registry.register(
+            "deliveries",
+            "Deliveries that reached a final state, by outcome",
+            m.deliveries.clone(),
+        );
+        registry.register(
+            "attempts",
+            "Delivery attempts by response class or error kind",
+            m.attempts.clone(),
+        );
+        registry.register(
+            "attempt_duration_seconds",
+            "Duration of delivery attempts",
+            m.attempt_seconds.clone(),
+        );
+        registry.register(
+            "publish_to_delivery_seconds",
+            "Time from publishing an event to its successful delivery",
+            m.publish_to_delivery_seconds.clone(),
+        );
+        registry.register(
+            "webhooks_disabled",
+            "Webhooks disabled automatically (410 Gone, days of failures)",
+            m.webhooks_disabled.clone(),
+        );
+        registry.register(
+            "db_commit_duration_seconds",
+            "Duration of a group commit",
+            m.db_commit_seconds.clone(),
+        );
+        registry.register(
+            "db_commit_batch_jobs",
+            "Write jobs folded into one commit",
+            m.db_batch_jobs.clone(),
+        );
+        registry.register(
+            "queue_due",
+            "Deliveries due now and not in flight",
+            m.queue_due.clone(),
+        );
+        registry.register(
+            "queue_scheduled",
+            "Deliveries scheduled for later",
+            m.queue_scheduled.clone(),
+        );
+        registry.register(
+            "queue_in_flight",
+            "Deliveries claimed and in flight",
+            m.queue_in_flight.clone(),
+        );
+        registry.register(
+            "queue_oldest_due_age_seconds",
+            "Age of the oldest due delivery",
+            m.oldest_due_seconds.clone(),
+        );
+        registry.register(
+            "webhooks_inactive",
+            "Webhooks switched off (by people or automatically)",
+            m.webhooks_inactive.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// The OpenMetrics text.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    /// Records one attempt's outcome.
+    pub fn attempt(&self, status: Option<u16>, error_kind: Option<&'static str>, seconds: f64) {
+        let class = match (status, error_kind) {
+            (_, Some(kind)) => kind,
+            (Some(s), None) if (200..300).contains(&s) => "2xx",
+            (Some(s), None) if (300..400).contains(&s) => "3xx",
+            (Some(s), None) if (400..500).contains(&s) => "4xx",
+            (Some(_), None) => "5xx",
+            (None, None) => "other",
+        };
+        self.attempts.get_or_create(&ClassLabel { class }).inc();
+        self.attempt_seconds.observe(seconds);
+    }
+}
+
+static METRICS: OnceLock<Metrics> = OnceLock::new();
+
+/// The process-wide metrics.
+pub fn global() -> &'static Metrics {
+    METRICS.get_or_init(Metrics::new)
+}
+
+/// Refreshes the queue gauges from the database.
+pub fn refresh_queue(conn: &rusqlite::Connection, now_ms: i64) -> rusqlite::Result<()> {
+    let m = global();
+    let (due, scheduled, in_flight, oldest): (i64, i64, i64, Option<i64>) = conn.query_row(
+        "SELECT
+            count(*) FILTER (WHERE next_attempt_at <= ?1 AND lease_until IS NULL),
+            count(*) FILTER (WHERE next_attempt_at > ?1),
+            count(*) FILTER (WHERE lease_until IS NOT NULL),
+            min(next_attempt_at) FILTER (WHERE lease_until IS NULL)
+         FROM deliveries WHERE next_attempt_at IS NOT NULL",
+        [now_ms],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
+    m.queue_due.set(due);
+    m.queue_scheduled.set(scheduled);
+    m.queue_in_flight.set(in_flight);
+    m.oldest_due_seconds.set(
+        oldest
+            .filter(|t| *t <= now_ms)
+            .map(|t| (now_ms - t) / 1000)
+            .unwrap_or(0),
+    );
+    let inactive: i64 = conn.query_row(
+        "SELECT count(*) FROM webhooks WHERE is_active = 0",
+        [],
+        |r| r.get(0),
+    )?;
+    m.webhooks_inactive.set(inactive);
+    Ok(())
+}
