@@ -300,6 +300,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Backup { file } => {
             db::backup(&data_dir, &file)?;
             println!("backup written to {}", file.display());
+            eprintln!(
+                "note: webhook secrets in it are encrypted with {}; keep a copy of that file (it never changes) to restore",
+                crate::crypto::key_path(&data_dir).display()
+            );
             Ok(())
         }
     }

@@ -519,6 +519,27 @@ async fn run_job(
     if let Some(tx) = slot {
         let _ = tx.send(job.webhook_id);
     }
+    // One line per attempt at debug, per failure at info. Never the payload, headers or secret.
+    match &outcome.error {
+        None if outcome.is_success() => tracing::debug!(
+            delivery_id = job.delivery_id,
+            webhook_id = job.webhook_id,
+            status = outcome.status,
+            duration_ms = outcome.duration_ms,
+            "attempt succeeded"
+        ),
+        error => tracing::info!(
+            delivery_id = job.delivery_id,
+            webhook_id = job.webhook_id,
+            status = outcome.status,
+            duration_ms = outcome.duration_ms,
+            error = error
+                .as_ref()
+                .map(|e| e.message.as_str())
+                .unwrap_or("non-2xx status"),
+            "attempt failed"
+        ),
+    }
     let metrics = crate::metrics::global();
     metrics.attempt(
         outcome.status,

@@ -541,3 +541,275 @@ fn ok_stdout(out: std::process::Output) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// deploy/README.md's backup and restore procedure, step by step, while events are published.
+#[tokio::test]
+async fn backup_while_publishing_then_restore() {
+    let dir = tempfile::tempdir().unwrap();
+    ok_stdout(run_cli(dir.path(), &["workspace", "create", "acme"], None));
+    ok_stdout(run_cli(
+        dir.path(),
+        &["event-type", "create", "order.paid"],
+        None,
+    ));
+    let key = ok_stdout(run_cli(
+        dir.path(),
+        &[
+            "api-key",
+            "create",
+            "--workspace",
+            "acme",
+            "--scopes",
+            "webhooks,events",
+        ],
+        None,
+    ));
+    let key = key.trim().to_string();
+    let server = start_server(dir.path(), &[]);
+    let http = reqwest::Client::new();
+    let w: serde_json::Value = http
+        .post(format!("{}/api/v1/webhooks", server.base))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"url": "https://example.invalid/hook", "events": ["*"], "is_active": false}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = w["data"]["secret"].as_str().unwrap().to_string();
+    let wid = w["data"]["id"].as_i64().unwrap();
+
+    // Publish in the background while the backup runs.
+    let publish = |n: usize| {
+        let (http, base, key) = (http.clone(), server.base.clone(), key.clone());
+        async move {
+            let mut ids = Vec::new();
+            for i in 0..n {
+                let r: serde_json::Value = http
+                    .post(format!("{base}/api/v1/events"))
+                    .bearer_auth(&key)
+                    .json(&serde_json::json!({"type": "order.paid", "data": {"i": i}}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                ids.push(r["data"]["id"].as_str().unwrap().to_string());
+            }
+            ids
+        }
+    };
+    let before = publish(50).await;
+    let during = tokio::spawn(publish(200));
+    let backup = dir.path().join("nightly.db");
+    let out = run_cli(dir.path(), &["backup", backup.to_str().unwrap()], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("secret.key"),
+        "the backup reminds about the key"
+    );
+    during.await.unwrap();
+    drop(server);
+
+    // Restore: a new data directory with the backup as hookline.db and the key beside it.
+    let restored = tempfile::tempdir().unwrap();
+    std::fs::copy(&backup, hookline::db::db_path(restored.path())).unwrap();
+    std::fs::copy(
+        hookline::crypto::key_path(dir.path()),
+        hookline::crypto::key_path(restored.path()),
+    )
+    .unwrap();
+    let server = start_server(restored.path(), &[]);
+    for id in &before {
+        let r = http
+            .get(format!("{}/api/v1/events/{id}", server.base))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            200,
+            "event {id} acknowledged before the backup is in it"
+        );
+    }
+    let w: serde_json::Value = http
+        .get(format!("{}/api/v1/webhooks/{wid}", server.base))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        w["data"]["secret"],
+        secret.as_str(),
+        "the secret decrypts with the restored key"
+    );
+}
+
+/// Logs (JSON, debug level) carry attempts and failures but never keys, secrets,
+/// passwords or payloads.
+#[tokio::test]
+async fn logs_never_contain_secrets_keys_or_payloads() {
+    let dir = tempfile::tempdir().unwrap();
+    ok_stdout(run_cli(dir.path(), &["workspace", "create", "acme"], None));
+    ok_stdout(run_cli(
+        dir.path(),
+        &["event-type", "create", "order.paid"],
+        None,
+    ));
+    let password = "Tr0ub4dor&3-never-logged";
+    ok_stdout(run_cli(
+        dir.path(),
+        &[
+            "user",
+            "create",
+            "--email",
+            "a@acme.io",
+            "--password-stdin",
+            "--workspace",
+            "acme",
+            "--role",
+            "owner",
+        ],
+        Some(&format!("{password}\n")),
+    ));
+    let key = ok_stdout(run_cli(
+        dir.path(),
+        &[
+            "api-key",
+            "create",
+            "--workspace",
+            "acme",
+            "--scopes",
+            "webhooks,events",
+        ],
+        None,
+    ))
+    .trim()
+    .to_string();
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = bin()
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--log-format",
+            "json",
+        ])
+        .env("HOOKLINE_DATA_DIR", dir.path())
+        .env("RUST_LOG", "debug")
+        .env("HOOKLINE_ALLOW_HTTP", "true")
+        .env("HOOKLINE_ALLOWED_NETWORKS", "127.0.0.0/8")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while http.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let rx =
+        crate::receiver::Receiver::start(|n| if n == 0 { (500, vec![]) } else { (200, vec![]) })
+            .await;
+    let w: serde_json::Value = http
+        .post(format!("{base}/api/v1/webhooks"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"url": rx.url, "events": ["*"], "retry_schedule": [1], "headers": {"X-Api-Key": "custom-header-secret"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = w["data"]["secret"].as_str().unwrap().to_string();
+    http.post(format!("{base}/api/v1/events"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"type": "order.paid", "data": {"card": "payload-marker-4242"}}))
+        .send()
+        .await
+        .unwrap();
+    // A failed login too.
+    let page = http
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let _ = csrf_of(&page);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while rx.count() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the retry never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let wid = w["data"]["id"].as_i64().unwrap();
+    loop {
+        let d: serde_json::Value = http
+            .get(format!("{base}/api/v1/webhooks/{wid}/deliveries"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if d["data"][0]["status"] == "succeeded" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the retry never succeeded"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    let not_json: Vec<&str> = logs
+        .lines()
+        .filter(|l| serde_json::from_str::<serde_json::Value>(l).is_err())
+        .collect();
+    assert!(
+        not_json.is_empty(),
+        "every line is JSON; these are not: {not_json:?}"
+    );
+    assert!(
+        logs.contains("attempt failed") && logs.contains("attempt succeeded"),
+        "{logs}"
+    );
+    for needle in [
+        key.as_str(),
+        &secret,
+        &secret["whsec_".len()..],
+        password,
+        "payload-marker-4242",
+        "custom-header-secret",
+    ] {
+        assert!(!logs.contains(needle), "the logs contain {needle:?}");
+    }
+}
