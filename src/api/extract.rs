@@ -182,26 +182,58 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
-        let limit = req
-            .app_data::<BodyLimit>()
-            .map(|l| l.0)
-            .unwrap_or(DEFAULT_BODY_LIMIT);
-        let mut payload = payload.take();
+        let body = read_body(req, payload);
         Box::pin(async move {
-            let mut body = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| {
-                    ApiError::bad_request(format!("could not read the request body: {e}"))
-                })?;
-                if body.len() + chunk.len() > limit {
-                    return Err(too_large(limit));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            let raw = body.freeze();
+            let raw = body.await?;
             let value = parse_json(&raw)?;
             Ok(ApiJson { value, raw })
         })
+    }
+}
+
+/// An optional JSON body: an empty (or all-whitespace) body is `T::default()`, anything else
+/// is parsed like [`ApiJson`], with the same enveloped 400, 413 and 422.
+pub struct OptionalJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default + 'static> FromRequest for OptionalJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let body = read_body(req, payload);
+        Box::pin(async move {
+            let raw = body.await?;
+            if raw.iter().all(|b| b.is_ascii_whitespace()) {
+                return Ok(OptionalJson(T::default()));
+            }
+            Ok(OptionalJson(parse_json(&raw)?))
+        })
+    }
+}
+
+/// Reads the whole body up to the route's [`BodyLimit`]; every failure is an enveloped 4xx
+/// (never the framework's plain-text error).
+fn read_body(
+    req: &HttpRequest,
+    payload: &mut actix_web::dev::Payload,
+) -> impl Future<Output = Result<web::Bytes, ApiError>> + 'static {
+    let limit = req
+        .app_data::<BodyLimit>()
+        .map(|l| l.0)
+        .unwrap_or(DEFAULT_BODY_LIMIT);
+    let mut payload = payload.take();
+    async move {
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| {
+                ApiError::bad_request(format!("could not read the request body: {e}"))
+            })?;
+            if body.len() + chunk.len() > limit {
+                return Err(too_large(limit));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
     }
 }
 

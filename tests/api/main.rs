@@ -6,6 +6,7 @@ mod binary;
 mod delivery;
 mod events_api;
 mod helpers;
+mod openapi;
 mod receiver;
 mod ui_auth;
 mod webhooks_api;
