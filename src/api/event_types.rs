@@ -93,7 +93,7 @@ pub struct CreateEventType {
     #[serde(default)]
     #[schema(max_length = 1000)]
     pub description: String,
-    /// An example `data` object, or `null`.
+    /// An example `data` object (at most 256 KiB), or `null`.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub example: Option<serde_json::Value>,
@@ -122,7 +122,21 @@ impl NewEventType {
         }
         let example = match example {
             None | Some(serde_json::Value::Null) => None,
-            Some(v @ serde_json::Value::Object(_)) => Some(v.to_string()),
+            Some(v @ serde_json::Value::Object(_)) => {
+                let example = v.to_string();
+                // It is sent as an event's `data` by Send Test: the same limit applies.
+                if example.len() > super::events::MAX_DATA_BYTES {
+                    return Err(crate::domain::ValidationError::new(
+                        "example",
+                        format!(
+                            "the example payload is {} KiB; the limit is {} KiB",
+                            example.len() / 1024,
+                            super::events::MAX_DATA_BYTES / 1024
+                        ),
+                    ));
+                }
+                Some(example)
+            }
             Some(_) => {
                 return Err(crate::domain::ValidationError::new(
                     "example",

@@ -253,8 +253,9 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
         ));
     }
     // Syntax first, so a truncated body is reported as malformed even when its first
-    // values already have the wrong type. `IgnoredAny` validates without allocating.
-    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(raw) {
+    // values already have the wrong type. This also holds parts kept raw (an event's `data`)
+    // to serde_json's nesting limit (128) and to numbers it can represent.
+    if let Err(e) = serde_json::from_slice::<Checked>(raw) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "malformed_json",
@@ -293,6 +294,55 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
                 )),
             }
         }
+    }
+}
+
+/// Walks a whole JSON document without keeping it. Unlike `serde::de::IgnoredAny` (which
+/// serde_json skips over iteratively, without its recursion limit and without reading
+/// numbers), every value goes through `deserialize_any`, so nesting deeper than 128 levels,
+/// numbers out of `f64` range, invalid UTF-8 and lone surrogates are all errors. The walk
+/// recurses at most 128 levels: deep input cannot exhaust the stack.
+struct Checked;
+
+impl<'de> serde::Deserialize<'de> for Checked {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(CheckedVisitor)
+    }
+}
+
+struct CheckedVisitor;
+
+impl<'de> serde::de::Visitor<'de> for CheckedVisitor {
+    type Value = Checked;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_unit<E>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+        while seq.next_element::<Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+        while map.next_entry::<Checked, Checked>()?.is_some() {}
+        Ok(Checked)
     }
 }
 

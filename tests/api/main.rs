@@ -2,6 +2,7 @@
 //! application on 127.0.0.1:0 with its own temporary data directory.
 
 mod api_auth;
+mod bad_input;
 mod binary;
 mod delivery;
 mod events_api;
