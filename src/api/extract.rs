@@ -104,9 +104,13 @@ impl FromRequest for Caller {
                 ),
             };
             let hash = token_hash(&token);
-            let found = state
-                .db
-                .read(move |conn| {
+            // The lookup runs as its own task: when another extractor of the same request
+            // fails first (a malformed body), actix drops this future, and a read dropped
+            // mid-way gives its pool permit back before its connection, so a concurrent
+            // read could find the pool empty (a spurious 503).
+            let db = state.db.clone();
+            let found = tokio::spawn(async move {
+                db.read(move |conn| {
                     let Some(key) = repo::api_key_by_hash(conn, &hash)? else {
                         return Ok(Lookup::NoKey);
                     };
@@ -124,7 +128,17 @@ impl FromRequest for Caller {
                     };
                     Ok(Lookup::Found(key, ws))
                 })
-                .await?;
+                .await
+            })
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "API key lookup failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "an internal error occurred; it has been logged",
+                )
+            })??;
             let (key, workspace) = match found {
                 Lookup::NoKey => {
                     return Err(ApiError::unauthorized(
