@@ -6,28 +6,50 @@ use std::collections::BTreeMap;
 use actix_web::http::StatusCode;
 use actix_web::web;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
+use super::openapi::WorkspaceHeader;
 use super::pagination::{decode_cursor, encode_cursor, parse_limit};
 use super::webhooks::path_id;
-use super::{envelope, page, ApiError, ApiResult, Caller};
+use super::{envelope, page, ApiError, ApiResult, Caller, Envelope, ErrorEnvelope, Page};
 use crate::clock::rfc3339;
 use crate::db::hooks::{self, AttemptRow, DeliveryRow, STATUSES};
 use crate::domain::{EventTypeName, Scope};
 use crate::startup::AppState;
 
-#[derive(Serialize)]
+/// One event to one webhook.
+#[derive(Serialize, ToSchema)]
 pub struct DeliveryOut {
     pub id: i64,
     pub webhook_id: i64,
+    #[schema(example = "evt_2vN7bL1sWz3kTMd9xYpQ2vN7bL1")]
     pub event_id: String,
+    #[schema(example = "project.created")]
     pub event_type: String,
+    #[schema(
+        example = "succeeded",
+        pattern = "^(pending|retrying|succeeded|failed)$"
+    )]
     pub status: String,
+    /// Attempts made so far.
     pub attempts: i64,
+    /// The HTTP status of the last attempt's answer.
+    #[schema(required = true)]
     pub response_status: Option<i64>,
+    /// The duration of the last attempt.
+    #[schema(required = true)]
     pub response_time_ms: Option<i64>,
+    /// Why the last attempt failed, when it did.
+    #[schema(required = true)]
     pub last_error: Option<String>,
+    /// When the next attempt is due (RFC 3339), while one is.
+    #[schema(required = true, format = DateTime)]
     pub next_attempt_at: Option<String>,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
     pub created_at: String,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
     pub updated_at: String,
 }
 
@@ -50,14 +72,41 @@ impl From<DeliveryRow> for DeliveryOut {
     }
 }
 
-#[derive(Deserialize)]
+/// Filters and pagination of a webhook's deliveries.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeliveriesQuery {
+    /// Only deliveries in this status: `pending`, `retrying`, `succeeded` or `failed`.
+    #[param(pattern = "^(pending|retrying|succeeded|failed)$")]
     pub status: Option<String>,
+    /// Only deliveries of this event type.
+    #[param(example = "project.created")]
     pub event_type: Option<String>,
+    /// Page size, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
+    /// `meta.next_cursor` of the previous page, as it is.
     pub cursor: Option<String>,
 }
 
+/// Lists a webhook's deliveries, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/webhooks/{id}/deliveries",
+    tag = "deliveries",
+    operation_id = "list_deliveries",
+    params(("id" = i64, Path, description = "The webhook's id", minimum = 1), DeliveriesQuery, WorkspaceHeader),
+    responses(
+        (status = 200, description = "A page of deliveries", body = Page<DeliveryOut>),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 404, description = "No such webhook in this workspace, or the workspace named by `Hookline-Workspace` does not exist", body = ErrorEnvelope),
+        (status = 422, description = "A filter, `limit` or `cursor` is not valid (`validation_failed`, with `field`)", body = ErrorEnvelope),
+        (status = 500, response = super::openapi::Internal),
+        (status = 503, response = super::openapi::Unavailable),
+    )
+)]
 pub async fn list(
     caller: Caller,
     state: web::Data<AppState>,
@@ -123,25 +172,37 @@ pub async fn list(
     ))
 }
 
-#[derive(Serialize)]
+/// One HTTP try of a delivery.
+#[derive(Serialize, ToSchema)]
 pub struct AttemptOut {
+    /// 1 for the first attempt.
     pub attempt: i64,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
     pub started_at: String,
+    #[schema(required = true)]
     pub duration_ms: Option<i64>,
     pub request: RequestOut,
+    /// The receiver's answer, when there was one.
+    #[schema(required = true)]
     pub response: Option<ResponseOut>,
+    /// Why the attempt failed (timeout, connection refused, TLS, DNS, blocked address, …).
+    #[schema(required = true)]
     pub error: Option<String>,
 }
 
-#[derive(Serialize)]
+/// The request of an attempt (its body is the delivery's `payload`).
+#[derive(Serialize, ToSchema)]
 pub struct RequestOut {
     pub headers: BTreeMap<String, String>,
 }
 
-#[derive(Serialize)]
+/// The receiver's answer to an attempt.
+#[derive(Serialize, ToSchema)]
 pub struct ResponseOut {
     pub status: i64,
     pub headers: BTreeMap<String, String>,
+    /// The start of the body (at most 64 KiB are read), as text.
     pub body: String,
 }
 
@@ -165,15 +226,97 @@ impl From<AttemptRow> for AttemptOut {
     }
 }
 
-#[derive(Serialize)]
-struct DeliveryDetail {
-    #[serde(flatten)]
-    delivery: DeliveryOut,
+/// A delivery with its payload and attempts: the fields of a delivery, except that
+/// `attempts` is the list of attempts rather than their number.
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryDetail {
+    id: i64,
+    webhook_id: i64,
+    #[schema(example = "evt_2vN7bL1sWz3kTMd9xYpQ2vN7bL1")]
+    event_id: String,
+    #[schema(example = "project.created")]
+    event_type: String,
+    #[schema(
+        example = "succeeded",
+        pattern = "^(pending|retrying|succeeded|failed)$"
+    )]
+    status: String,
+    /// The HTTP status of the last attempt's answer.
+    #[schema(required = true)]
+    response_status: Option<i64>,
+    /// The duration of the last attempt.
+    #[schema(required = true)]
+    response_time_ms: Option<i64>,
+    /// Why the last attempt failed, when it did.
+    #[schema(required = true)]
+    last_error: Option<String>,
+    /// When the next attempt is due (RFC 3339), while one is.
+    #[schema(required = true, format = DateTime)]
+    next_attempt_at: Option<String>,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
+    created_at: String,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
+    updated_at: String,
     /// The request body sent on every attempt (byte-identical to what was signed).
     payload: String,
+    /// Every attempt, oldest first.
     attempts: Vec<AttemptOut>,
 }
 
+impl DeliveryDetail {
+    fn new(d: DeliveryOut, payload: String, attempts: Vec<AttemptOut>) -> Self {
+        // Exhaustive: a field added to `DeliveryOut` must be decided on here too.
+        let DeliveryOut {
+            id,
+            webhook_id,
+            event_id,
+            event_type,
+            status,
+            attempts: _count,
+            response_status,
+            response_time_ms,
+            last_error,
+            next_attempt_at,
+            created_at,
+            updated_at,
+        } = d;
+        DeliveryDetail {
+            id,
+            webhook_id,
+            event_id,
+            event_type,
+            status,
+            response_status,
+            response_time_ms,
+            last_error,
+            next_attempt_at,
+            created_at,
+            updated_at,
+            payload,
+            attempts,
+        }
+    }
+}
+
+/// Reads one delivery, with the payload and every attempt.
+#[utoipa::path(
+    get,
+    path = "/api/v1/deliveries/{id}",
+    tag = "deliveries",
+    operation_id = "get_delivery",
+    params(("id" = i64, Path, description = "The delivery's id", minimum = 1), WorkspaceHeader),
+    responses(
+        (status = 200, description = "The delivery", body = Envelope<DeliveryDetail>),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 404, description = "No such delivery in this workspace, or the workspace named by `Hookline-Workspace` does not exist", body = ErrorEnvelope),
+        (status = 500, response = super::openapi::Internal),
+        (status = 503, response = super::openapi::Unavailable),
+    )
+)]
 pub async fn get(caller: Caller, state: web::Data<AppState>, id: web::Path<String>) -> ApiResult {
     let ws = caller.workspace(Scope::Webhooks)?.id;
     let id = path_id(&id, "delivery")?;
@@ -191,14 +334,32 @@ pub async fn get(caller: Caller, state: web::Data<AppState>, id: web::Path<Strin
     let (d, payload, attempts) = found.ok_or_else(|| ApiError::not_found("delivery"))?;
     Ok(envelope(
         StatusCode::OK,
-        DeliveryDetail {
-            delivery: d.into(),
+        DeliveryDetail::new(
+            d.into(),
             payload,
-            attempts: attempts.into_iter().map(AttemptOut::from).collect(),
-        },
+            attempts.into_iter().map(AttemptOut::from).collect(),
+        ),
     ))
 }
 
+/// Schedules another attempt of a delivery now (a finished one goes back to `retrying`).
+/// Any request body is ignored.
+#[utoipa::path(
+    post,
+    path = "/api/v1/deliveries/{id}/retry",
+    tag = "deliveries",
+    operation_id = "retry_delivery",
+    params(("id" = i64, Path, description = "The delivery's id", minimum = 1), WorkspaceHeader),
+    responses(
+        (status = 202, description = "Scheduled; the delivery as it is now", body = Envelope<DeliveryOut>),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 404, description = "No such delivery in this workspace, or the workspace named by `Hookline-Workspace` does not exist", body = ErrorEnvelope),
+        (status = 500, response = super::openapi::Internal),
+        (status = 503, response = super::openapi::Unavailable),
+    )
+)]
 pub async fn retry(caller: Caller, state: web::Data<AppState>, id: web::Path<String>) -> ApiResult {
     let ws = caller.workspace(Scope::Webhooks)?.id;
     let id = path_id(&id, "delivery")?;

@@ -5,7 +5,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
-use serde_json::json;
+use utoipa::ToSchema;
 
 use crate::db::DbError;
 use crate::domain::ValidationError;
@@ -109,27 +109,101 @@ impl ResponseError for ApiError {
         self.status
     }
     fn error_response(&self) -> HttpResponse {
-        let mut err = json!({ "code": self.code, "message": self.message });
-        if let Some(f) = &self.field {
-            err["field"] = json!(f);
-        }
-        HttpResponse::build(self.status)
-            .json(json!({ "error": err, "meta": { "request_id": request_id() } }))
+        HttpResponse::build(self.status).json(ErrorEnvelope {
+            error: ErrorBody {
+                code: self.code.to_string(),
+                message: self.message.clone(),
+                field: self.field.clone(),
+            },
+            meta: Meta::now(),
+        })
     }
+}
+
+// The envelopes below are what every answer is serialized through, and also what the
+// OpenAPI document describes: the two cannot disagree.
+
+/// Metadata of every answer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Meta {
+    /// The id of this request (`req_…`), also sent as the `X-Request-Id` header.
+    #[schema(example = "req_3kTMd9xYpQ2vN7bL1sWz")]
+    pub request_id: String,
+}
+
+impl Meta {
+    pub fn now() -> Meta {
+        Meta {
+            request_id: request_id(),
+        }
+    }
+}
+
+/// Metadata of a page of a list.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PageMeta {
+    /// The id of this request (`req_…`), also sent as the `X-Request-Id` header.
+    #[schema(example = "req_3kTMd9xYpQ2vN7bL1sWz")]
+    pub request_id: String,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    #[schema(required = true)]
+    pub next_cursor: Option<String>,
+}
+
+/// A successful answer: `{"data": …, "meta": {"request_id": …}}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Envelope<T> {
+    pub data: T,
+    pub meta: Meta,
+}
+
+/// A page of a list: `{"data": [...], "meta": {"request_id": …, "next_cursor": …}}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub meta: PageMeta,
+}
+
+/// What went wrong.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// A stable machine-readable code, e.g. `validation_failed`, `not_found`, `unauthorized`.
+    #[schema(example = "validation_failed")]
+    pub code: String,
+    /// A human-readable explanation that says what to do instead.
+    #[schema(example = "use a timeout from 1 to 60 seconds")]
+    pub message: String,
+    /// The input at fault (a body field path such as `events[2].type`, a query parameter or a
+    /// header name), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "timeout_seconds")]
+    pub field: Option<String>,
+}
+
+/// Every error answer: `{"error": {"code", "message", "field"?}, "meta": {"request_id": …}}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorEnvelope {
+    pub error: ErrorBody,
+    pub meta: Meta,
 }
 
 /// `{"data": data, "meta": {"request_id": …}}` with the given status.
 pub fn envelope<T: Serialize>(status: StatusCode, data: T) -> HttpResponse {
-    HttpResponse::build(status)
-        .json(json!({ "data": data, "meta": { "request_id": request_id() } }))
+    HttpResponse::build(status).json(Envelope {
+        data,
+        meta: Meta::now(),
+    })
 }
 
 /// A page of a list, with `meta.next_cursor` when there is more.
 pub fn page<T: Serialize>(data: Vec<T>, next_cursor: Option<String>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({
-        "data": data,
-        "meta": { "request_id": request_id(), "next_cursor": next_cursor },
-    }))
+    HttpResponse::Ok().json(Page {
+        data,
+        meta: PageMeta {
+            request_id: request_id(),
+            next_cursor,
+        },
+    })
 }
 
 pub type ApiResult = Result<HttpResponse, ApiError>;

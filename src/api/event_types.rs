@@ -3,18 +3,27 @@
 use actix_web::http::StatusCode;
 use actix_web::web;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::{envelope, ApiError, ApiJson, ApiResult, Caller};
+use super::openapi::WorkspaceHeader;
+use super::{envelope, ApiError, ApiJson, ApiResult, Caller, Envelope, ErrorEnvelope};
 use crate::clock::rfc3339;
 use crate::db::repo::{self, EventTypeRow};
 use crate::domain::EventTypeName;
 use crate::startup::AppState;
 
-#[derive(Serialize)]
+/// An event type that events can be published as and webhooks can subscribe to.
+#[derive(Serialize, ToSchema)]
 pub struct EventTypeOut {
+    /// `[a-zA-Z0-9_]` segments joined by dots.
+    #[schema(example = "project.created")]
     pub name: String,
     pub description: String,
+    /// An example `data` object (sent by Send Test with this type), or `null`.
+    #[schema(value_type = Option<Object>, required = true)]
     pub example: Option<serde_json::Value>,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
@@ -29,7 +38,22 @@ impl From<EventTypeRow> for EventTypeOut {
     }
 }
 
-/// Any valid key may list the instance's event types.
+/// Lists the instance's event types. Any valid key may.
+#[utoipa::path(
+    get,
+    path = "/api/v1/event-types",
+    tag = "event-types",
+    operation_id = "list_event_types",
+    params(WorkspaceHeader),
+    responses(
+        (status = 200, description = "Every event type, by name", body = Envelope<Vec<EventTypeOut>>),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 404, description = "The workspace named by `Hookline-Workspace` does not exist", body = ErrorEnvelope),
+        (status = 500, response = super::openapi::Internal),
+        (status = 503, response = super::openapi::Unavailable),
+    )
+)]
 pub async fn list(_caller: Caller, state: web::Data<AppState>) -> ApiResult {
     let rows = state.db.read(repo::list_event_types).await?;
     Ok(envelope(
@@ -38,13 +62,40 @@ pub async fn list(_caller: Caller, state: web::Data<AppState>) -> ApiResult {
     ))
 }
 
-#[derive(Deserialize)]
+/// The same list, where webhook subscribers look for it (seed 004).
+#[utoipa::path(
+    get,
+    path = "/api/v1/webhooks/events",
+    tag = "webhooks",
+    operation_id = "list_webhook_event_types",
+    params(WorkspaceHeader),
+    responses(
+        (status = 200, description = "Every event type, by name", body = Envelope<Vec<EventTypeOut>>),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 404, description = "The workspace named by `Hookline-Workspace` does not exist", body = ErrorEnvelope),
+        (status = 500, response = super::openapi::Internal),
+        (status = 503, response = super::openapi::Unavailable),
+    )
+)]
+pub async fn list_for_webhooks(caller: Caller, state: web::Data<AppState>) -> ApiResult {
+    list(caller, state).await
+}
+
+/// The body of `POST /event-types`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateEventType {
+    /// `[a-zA-Z0-9_]` segments joined by dots, at most 128 characters.
+    #[schema(example = "project.created", max_length = 128)]
     pub name: String,
+    /// At most 1000 characters.
     #[serde(default)]
+    #[schema(max_length = 1000)]
     pub description: String,
+    /// An example `data` object (at most 256 KiB), or `null`.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub example: Option<serde_json::Value>,
 }
 
@@ -71,7 +122,21 @@ impl NewEventType {
         }
         let example = match example {
             None | Some(serde_json::Value::Null) => None,
-            Some(v @ serde_json::Value::Object(_)) => Some(v.to_string()),
+            Some(v @ serde_json::Value::Object(_)) => {
+                let example = v.to_string();
+                // It is sent as an event's `data` by Send Test: the same limit applies.
+                if example.len() > super::events::MAX_DATA_BYTES {
+                    return Err(crate::domain::ValidationError::new(
+                        "example",
+                        format!(
+                            "the example payload is {} KiB; the limit is {} KiB",
+                            example.len() / 1024,
+                            super::events::MAX_DATA_BYTES / 1024
+                        ),
+                    ));
+                }
+                Some(example)
+            }
             Some(_) => {
                 return Err(crate::domain::ValidationError::new(
                     "example",
@@ -87,6 +152,27 @@ impl NewEventType {
     }
 }
 
+/// Defines a new event type. Needs an instance key.
+#[utoipa::path(
+    post,
+    path = "/api/v1/event-types",
+    tag = "event-types",
+    operation_id = "create_event_type",
+    params(WorkspaceHeader),
+    request_body = CreateEventType,
+    responses(
+        (status = 201, description = "Created", body = Envelope<EventTypeOut>),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, description = "Not an instance key", body = ErrorEnvelope),
+        (status = 404, description = "The workspace named by `Hookline-Workspace` does not exist", body = ErrorEnvelope),
+        (status = 409, description = "An event type of this name already exists (`conflict`)", body = ErrorEnvelope),
+        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 422, description = "A field is missing, of the wrong type or invalid (`validation_failed`, with `field`)", body = ErrorEnvelope),
+        (status = 500, response = super::openapi::Internal),
+        (status = 503, response = super::openapi::Unavailable),
+    )
+)]
 pub async fn create(
     caller: Caller,
     state: web::Data<AppState>,

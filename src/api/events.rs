@@ -8,9 +8,11 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
 
 use super::deliveries::DeliveryOut;
-use super::{envelope, ApiError, ApiJson, ApiResult, Caller};
+use super::openapi::{IdempotencyHeader, WorkspaceHeader};
+use super::{envelope, ApiError, ApiJson, ApiResult, Caller, Envelope, ErrorEnvelope, Meta};
 use crate::clock::{now_ms, random_token, rfc3339};
 use crate::db::hooks::{self, Idempotent, NewEvent};
 use crate::db::repo;
@@ -24,17 +26,24 @@ pub const MAX_BATCH: usize = 1000;
 pub const SINGLE_BODY_LIMIT: usize = MAX_DATA_BYTES + 16 * 1024;
 pub const BATCH_BODY_LIMIT: usize = 32 * 1024 * 1024;
 
-#[derive(Deserialize)]
+/// An event to publish.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventIn {
+    /// A defined event type (see `GET /api/v1/event-types`).
     #[serde(rename = "type")]
+    #[schema(example = "project.created")]
     pub event_type: String,
+    /// The payload: a JSON object of at most 256 KiB, delivered byte for byte.
+    #[schema(value_type = Object, example = json!({"id": 42, "name": "Apollo"}))]
     pub data: Box<RawValue>,
 }
 
-#[derive(Deserialize)]
+/// Events to publish together (1–1000), stored in one transaction.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchIn {
+    #[schema(min_items = 1, max_items = 1000)]
     pub events: Vec<EventIn>,
 }
 
@@ -92,12 +101,27 @@ fn prepare(e: &EventIn, field: &str) -> Result<Prepared, ApiError> {
     })
 }
 
-#[derive(Serialize)]
+/// A stored event.
+#[derive(Serialize, ToSchema)]
 pub struct PublishedOut {
+    #[schema(example = "evt_2vN7bL1sWz3kTMd9xYpQ2vN7bL1")]
     pub id: String,
     #[serde(rename = "type")]
+    #[schema(example = "project.created")]
     pub event_type: String,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
     pub timestamp: String,
+    /// The number of deliveries created: one per subscribed active webhook.
+    pub deliveries: usize,
+}
+
+/// Stored events of a batch.
+#[derive(Serialize, ToSchema)]
+pub struct BatchOut {
+    /// In the order sent.
+    pub events: Vec<PublishedOut>,
+    /// The number of deliveries created for all of them.
     pub deliveries: usize,
 }
 
@@ -167,7 +191,8 @@ async fn publish(
                 stored.push((e, n));
             }
             let data = respond(&stored);
-            let full = serde_json::json!({ "data": data, "meta": { "request_id": request_id } });
+            let full = serde_json::to_value(Envelope { data, meta: Meta { request_id } })
+                .unwrap_or_default();
             if let Some(k) = &key {
                 hooks::idempotency_store(c, ws, route, k, &hash, 202, &full.to_string())?;
             }
@@ -188,6 +213,28 @@ async fn publish(
     }
 }
 
+/// Publishes one event: stores it with one delivery per subscribed active webhook, then
+/// answers 202.
+#[utoipa::path(
+    post,
+    path = "/api/v1/events",
+    tag = "events",
+    operation_id = "publish_event",
+    params(IdempotencyHeader, WorkspaceHeader),
+    request_body = EventIn,
+    responses(
+        (status = 202, description = "Stored; deliveries are under way", body = Envelope<PublishedOut>,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same Idempotency-Key"))),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 404, description = "The workspace named by `Hookline-Workspace` does not exist", body = ErrorEnvelope),
+        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 422, description = "A field is missing, unknown or invalid, the event type is not defined, or the Idempotency-Key is invalid or was used with another body (`validation_failed`, with `field`)", body = ErrorEnvelope),
+        (status = 500, response = super::openapi::Internal),
+        (status = 503, response = super::openapi::Unavailable),
+    )
+)]
 pub async fn create(
     req: HttpRequest,
     caller: Caller,
@@ -218,6 +265,27 @@ pub async fn create(
     .await
 }
 
+/// Publishes 1–1000 events in one transaction: all are stored or none.
+#[utoipa::path(
+    post,
+    path = "/api/v1/events/batch",
+    tag = "events",
+    operation_id = "publish_events",
+    params(IdempotencyHeader, WorkspaceHeader),
+    request_body = BatchIn,
+    responses(
+        (status = 202, description = "All stored; deliveries are under way", body = Envelope<BatchOut>,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same Idempotency-Key"))),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 404, description = "The workspace named by `Hookline-Workspace` does not exist", body = ErrorEnvelope),
+        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 422, description = "A field is missing, unknown or invalid (the `field` names the event, e.g. `events[3].type`), there are no or too many events, or the Idempotency-Key is invalid or was used with another body (`validation_failed`)", body = ErrorEnvelope),
+        (status = 500, response = super::openapi::Internal),
+        (status = 503, response = super::openapi::Unavailable),
+    )
+)]
 pub async fn batch(
     req: HttpRequest,
     caller: Caller,
@@ -256,22 +324,49 @@ pub async fn batch(
                     deliveries: *n,
                 })
                 .collect();
-            serde_json::json!({ "events": events, "deliveries": total })
+            serde_json::to_value(BatchOut {
+                events,
+                deliveries: total,
+            })
+            .unwrap_or_default()
         },
     )
     .await
 }
 
-#[derive(Serialize)]
-struct EventOut {
+/// A published event with its deliveries.
+#[derive(Serialize, ToSchema)]
+pub struct EventOut {
+    #[schema(example = "evt_2vN7bL1sWz3kTMd9xYpQ2vN7bL1")]
     id: String,
     #[serde(rename = "type")]
+    #[schema(example = "project.created")]
     event_type: String,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
     timestamp: String,
+    #[schema(value_type = Object)]
     data: serde_json::Value,
     deliveries: Vec<DeliveryOut>,
 }
 
+/// Reads a published event and its deliveries. Needs the `webhooks` or the `events` scope.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events/{id}",
+    tag = "events",
+    operation_id = "get_event",
+    params(("id" = String, Path, description = "The event's id", example = "evt_2vN7bL1sWz3kTMd9xYpQ2vN7bL1"), WorkspaceHeader),
+    responses(
+        (status = 200, description = "The event", body = Envelope<EventOut>),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 404, description = "No such event in this workspace, or the workspace named by `Hookline-Workspace` does not exist", body = ErrorEnvelope),
+        (status = 500, response = super::openapi::Internal),
+        (status = 503, response = super::openapi::Unavailable),
+    )
+)]
 pub async fn get(caller: Caller, state: web::Data<AppState>, id: web::Path<String>) -> ApiResult {
     // Reading events is part of reading deliveries: the `webhooks` scope; publishers may too.
     let ws = if caller.key.scopes.has(Scope::Webhooks) {

@@ -104,9 +104,13 @@ impl FromRequest for Caller {
                 ),
             };
             let hash = token_hash(&token);
-            let found = state
-                .db
-                .read(move |conn| {
+            // The lookup runs as its own task: when another extractor of the same request
+            // fails first (a malformed body), actix drops this future, and a read dropped
+            // mid-way gives its pool permit back before its connection, so a concurrent
+            // read could find the pool empty (a spurious 503).
+            let db = state.db.clone();
+            let found = tokio::spawn(async move {
+                db.read(move |conn| {
                     let Some(key) = repo::api_key_by_hash(conn, &hash)? else {
                         return Ok(Lookup::NoKey);
                     };
@@ -124,7 +128,17 @@ impl FromRequest for Caller {
                     };
                     Ok(Lookup::Found(key, ws))
                 })
-                .await?;
+                .await
+            })
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "API key lookup failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "an internal error occurred; it has been logged",
+                )
+            })??;
             let (key, workspace) = match found {
                 Lookup::NoKey => {
                     return Err(ApiError::unauthorized(
@@ -182,26 +196,58 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
-        let limit = req
-            .app_data::<BodyLimit>()
-            .map(|l| l.0)
-            .unwrap_or(DEFAULT_BODY_LIMIT);
-        let mut payload = payload.take();
+        let body = read_body(req, payload);
         Box::pin(async move {
-            let mut body = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| {
-                    ApiError::bad_request(format!("could not read the request body: {e}"))
-                })?;
-                if body.len() + chunk.len() > limit {
-                    return Err(too_large(limit));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            let raw = body.freeze();
+            let raw = body.await?;
             let value = parse_json(&raw)?;
             Ok(ApiJson { value, raw })
         })
+    }
+}
+
+/// An optional JSON body: an empty (or all-whitespace) body is `T::default()`, anything else
+/// is parsed like [`ApiJson`], with the same enveloped 400, 413 and 422.
+pub struct OptionalJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default + 'static> FromRequest for OptionalJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let body = read_body(req, payload);
+        Box::pin(async move {
+            let raw = body.await?;
+            if raw.iter().all(|b| b.is_ascii_whitespace()) {
+                return Ok(OptionalJson(T::default()));
+            }
+            Ok(OptionalJson(parse_json(&raw)?))
+        })
+    }
+}
+
+/// Reads the whole body up to the route's [`BodyLimit`]; every failure is an enveloped 4xx
+/// (never the framework's plain-text error).
+fn read_body(
+    req: &HttpRequest,
+    payload: &mut actix_web::dev::Payload,
+) -> impl Future<Output = Result<web::Bytes, ApiError>> + 'static {
+    let limit = req
+        .app_data::<BodyLimit>()
+        .map(|l| l.0)
+        .unwrap_or(DEFAULT_BODY_LIMIT);
+    let mut payload = payload.take();
+    async move {
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| {
+                ApiError::bad_request(format!("could not read the request body: {e}"))
+            })?;
+            if body.len() + chunk.len() > limit {
+                return Err(too_large(limit));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
     }
 }
 
@@ -221,8 +267,9 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
         ));
     }
     // Syntax first, so a truncated body is reported as malformed even when its first
-    // values already have the wrong type. `IgnoredAny` validates without allocating.
-    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(raw) {
+    // values already have the wrong type. This also holds parts kept raw (an event's `data`)
+    // to serde_json's nesting limit (128) and to numbers it can represent.
+    if let Err(e) = serde_json::from_slice::<Checked>(raw) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "malformed_json",
@@ -261,6 +308,55 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
                 )),
             }
         }
+    }
+}
+
+/// Walks a whole JSON document without keeping it. Unlike `serde::de::IgnoredAny` (which
+/// serde_json skips over iteratively, without its recursion limit and without reading
+/// numbers), every value goes through `deserialize_any`, so nesting deeper than 128 levels,
+/// numbers out of `f64` range, invalid UTF-8 and lone surrogates are all errors. The walk
+/// recurses at most 128 levels: deep input cannot exhaust the stack.
+struct Checked;
+
+impl<'de> serde::Deserialize<'de> for Checked {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(CheckedVisitor)
+    }
+}
+
+struct CheckedVisitor;
+
+impl<'de> serde::de::Visitor<'de> for CheckedVisitor {
+    type Value = Checked;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_unit<E>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+        while seq.next_element::<Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+        while map.next_entry::<Checked, Checked>()?.is_some() {}
+        Ok(Checked)
     }
 }
 

@@ -5,94 +5,114 @@ pub mod error;
 pub mod event_types;
 pub mod events;
 pub mod extract;
+pub mod openapi;
 pub mod pagination;
 pub mod webhooks;
 
-use actix_web::http::StatusCode;
+use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 
-pub use error::{envelope, page, ApiError, ApiResult};
+pub use error::{envelope, page, ApiError, ApiResult, Envelope, ErrorEnvelope, Meta, Page};
 pub use extract::{ApiJson, Caller};
 
-/// Registers every `/api/v1` route.
+/// Where the REST API lives.
+pub const PREFIX: &str = "/api/v1";
+
+/// One route of the API: an HTTP method, a path under [`PREFIX`], and the handler attached
+/// to it. [`ROUTES`] is the registration itself: [`configure`] registers exactly these, and
+/// the OpenAPI test checks that each one is documented.
+pub struct ApiRoute {
+    pub method: &'static str,
+    pub path: &'static str,
+    /// The largest request body of the route's resource, when not the default.
+    pub body_limit: Option<usize>,
+    attach: fn(actix_web::Route) -> actix_web::Route,
+}
+
+const fn route(
+    method: &'static str,
+    path: &'static str,
+    attach: fn(actix_web::Route) -> actix_web::Route,
+) -> ApiRoute {
+    ApiRoute {
+        method,
+        path,
+        body_limit: None,
+        attach,
+    }
+}
+
+impl ApiRoute {
+    const fn with_body_limit(mut self, limit: usize) -> ApiRoute {
+        self.body_limit = Some(limit);
+        self
+    }
+}
+
+/// Every `/api/v1` route, in matching order (`/webhooks/events` before `/webhooks/{id}`).
+pub const ROUTES: &[ApiRoute] = &[
+    route("GET", "/openapi.json", |r| r.to(openapi::serve)),
+    route("GET", "/event-types", |r| r.to(event_types::list)),
+    route("POST", "/event-types", |r| r.to(event_types::create)),
+    route("GET", "/webhooks/events", |r| {
+        r.to(event_types::list_for_webhooks)
+    }),
+    route("GET", "/webhooks", |r| r.to(webhooks::list)),
+    route("POST", "/webhooks", |r| r.to(webhooks::create)),
+    route("GET", "/webhooks/{id}", |r| r.to(webhooks::get)),
+    route("PATCH", "/webhooks/{id}", |r| r.to(webhooks::update)),
+    route("DELETE", "/webhooks/{id}", |r| r.to(webhooks::delete)),
+    route("POST", "/webhooks/{id}/rotate-secret", |r| {
+        r.to(webhooks::rotate_secret)
+    }),
+    route("POST", "/webhooks/{id}/test", |r| r.to(webhooks::send_test)),
+    route("GET", "/webhooks/{id}/deliveries", |r| {
+        r.to(deliveries::list)
+    }),
+    route("GET", "/deliveries/{id}", |r| r.to(deliveries::get)),
+    route("POST", "/deliveries/{id}/retry", |r| {
+        r.to(deliveries::retry)
+    }),
+    route("POST", "/events", |r| r.to(events::create)).with_body_limit(events::SINGLE_BODY_LIMIT),
+    route("POST", "/events/batch", |r| r.to(events::batch))
+        .with_body_limit(events::BATCH_BODY_LIMIT),
+    route("GET", "/events/{id}", |r| r.to(events::get)),
+];
+
+/// Registers every `/api/v1` route of [`ROUTES`]: one resource per path, in the table's
+/// order, answering 405 to the methods it does not have.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/api/v1")
-            .app_data(
-                web::PathConfig::default()
-                    .error_handler(|_, _| ApiError::not_found("resource").into()),
-            )
-            .app_data(web::QueryConfig::default().error_handler(|e, _| {
+    let mut scope = web::scope(PREFIX)
+        .app_data(
+            web::PathConfig::default().error_handler(|_, _| ApiError::not_found("resource").into()),
+        )
+        .app_data(
+            web::QueryConfig::default().error_handler(|e, _| {
                 ApiError::bad_request(format!("bad query string: {e}")).into()
-            }))
-            .service(
-                web::resource("/event-types")
-                    .route(web::get().to(event_types::list))
-                    .route(web::post().to(event_types::create))
-                    .default_service(web::to(method_not_allowed)),
-            )
-            .service(
-                web::resource("/webhooks/events")
-                    .route(web::get().to(event_types::list))
-                    .default_service(web::to(method_not_allowed)),
-            )
-            .service(
-                web::resource("/webhooks")
-                    .route(web::get().to(webhooks::list))
-                    .route(web::post().to(webhooks::create))
-                    .default_service(web::to(method_not_allowed)),
-            )
-            .service(
-                web::resource("/webhooks/{id}")
-                    .route(web::get().to(webhooks::get))
-                    .route(web::patch().to(webhooks::update))
-                    .route(web::delete().to(webhooks::delete))
-                    .default_service(web::to(method_not_allowed)),
-            )
-            .service(
-                web::resource("/webhooks/{id}/rotate-secret")
-                    .route(web::post().to(webhooks::rotate_secret))
-                    .default_service(web::to(method_not_allowed)),
-            )
-            .service(
-                web::resource("/webhooks/{id}/test")
-                    .route(web::post().to(webhooks::send_test))
-                    .default_service(web::to(method_not_allowed)),
-            )
-            .service(
-                web::resource("/webhooks/{id}/deliveries")
-                    .route(web::get().to(deliveries::list))
-                    .default_service(web::to(method_not_allowed)),
-            )
-            .service(
-                web::resource("/deliveries/{id}")
-                    .route(web::get().to(deliveries::get))
-                    .default_service(web::to(method_not_allowed)),
-            )
-            .service(
-                web::resource("/deliveries/{id}/retry")
-                    .route(web::post().to(deliveries::retry))
-                    .default_service(web::to(method_not_allowed)),
-            )
-            .service(
-                web::resource("/events")
-                    .app_data(extract::BodyLimit(events::SINGLE_BODY_LIMIT))
-                    .route(web::post().to(events::create))
-                    .default_service(web::to(method_not_allowed)),
-            )
-            .service(
-                web::resource("/events/batch")
-                    .app_data(extract::BodyLimit(events::BATCH_BODY_LIMIT))
-                    .route(web::post().to(events::batch))
-                    .default_service(web::to(method_not_allowed)),
-            )
-            .service(
-                web::resource("/events/{id}")
-                    .route(web::get().to(events::get))
-                    .default_service(web::to(method_not_allowed)),
-            )
-            .default_service(web::to(not_found)),
-    );
+            }),
+        );
+    let mut paths: Vec<&'static str> = Vec::new();
+    for r in ROUTES {
+        if !paths.contains(&r.path) {
+            paths.push(r.path);
+        }
+    }
+    for path in paths {
+        let mut resource = web::resource(path);
+        if let Some(limit) = ROUTES
+            .iter()
+            .filter(|r| r.path == path)
+            .find_map(|r| r.body_limit)
+        {
+            resource = resource.app_data(extract::BodyLimit(limit));
+        }
+        for r in ROUTES.iter().filter(|r| r.path == path) {
+            let method = Method::from_bytes(r.method.as_bytes()).expect("a valid HTTP method");
+            resource = resource.route((r.attach)(web::route().method(method)));
+        }
+        scope = scope.service(resource.default_service(web::to(method_not_allowed)));
+    }
+    cfg.service(scope.default_service(web::to(not_found)));
 }
 
 pub async fn not_found(req: HttpRequest) -> ApiResult {

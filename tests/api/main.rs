@@ -2,12 +2,14 @@
 //! application on 127.0.0.1:0 with its own temporary data directory.
 
 mod api_auth;
+mod bad_input;
 mod binary;
 mod crash;
 mod delivery;
 mod events_api;
 mod helpers;
 mod metrics;
+mod openapi;
 mod receiver;
 mod smtp;
 mod ui_auth;

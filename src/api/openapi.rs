@@ -1,0 +1,270 @@
+//! `GET /api/v1/openapi.json`: the OpenAPI 3.1 document of the REST API, generated from the
+//! `#[utoipa::path]` annotations on the handlers and the `ToSchema` types they answer with.
+
+use std::sync::OnceLock;
+
+use actix_web::HttpResponse;
+use serde::Serialize;
+use utoipa::openapi::schema::{Schema, SchemaType, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{RefOr, Required};
+use utoipa::{IntoParams, Modify, OpenApi, ToResponse, ToSchema};
+
+use super::error::{Envelope, ErrorEnvelope};
+use super::{deliveries, event_types, events, webhooks};
+
+/// The document: every path below, the schemas they use, the `bearer` security scheme.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Hookline REST API",
+        description = "Self-hosted webhook delivery. Every answer is JSON: \
+`{\"data\": …, \"meta\": {\"request_id\": \"req_…\"}}` on success (lists add `meta.next_cursor`), \
+`{\"error\": {\"code\", \"message\", \"field\"?}, \"meta\": {\"request_id\"}}` on failure. \
+Authenticate with `Authorization: Bearer <key>`. A workspace key acts in its workspace; an \
+instance key acts in the workspace named by the `Hookline-Workspace` header. Scopes: `webhooks` \
+(manage webhooks, read deliveries) and `events` (publish). A method a path does not document \
+answers 405 (`method_not_allowed`), a path that does not exist 404 (`not_found`), both in the \
+error envelope.",
+        license(name = "MIT")
+    ),
+    paths(
+        health,
+        api_health,
+        serve,
+        event_types::list,
+        event_types::list_for_webhooks,
+        event_types::create,
+        webhooks::list,
+        webhooks::create,
+        webhooks::get,
+        webhooks::update,
+        webhooks::delete,
+        webhooks::rotate_secret,
+        webhooks::send_test,
+        deliveries::list,
+        deliveries::get,
+        deliveries::retry,
+        events::create,
+        events::batch,
+        events::get,
+    ),
+    components(
+        schemas(ErrorEnvelope),
+        responses(
+            BadRequest,
+            Unauthorized,
+            Forbidden,
+            MethodNotAllowed,
+            PayloadTooLarge,
+            Unavailable,
+            Internal
+        )
+    ),
+    modifiers(&BearerScheme, &OptionalBodies),
+    security(("bearer" = [])),
+    tags(
+        (name = "webhooks", description = "Endpoints that receive events"),
+        (name = "events", description = "Publishing events"),
+        (name = "deliveries", description = "Delivery history and retries"),
+        (name = "event-types", description = "The instance's event types"),
+        (name = "meta", description = "Health and this document"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Adds the `bearer` security scheme the operations refer to.
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API key made with `hookline api-key create`, sent as \
+                         `Authorization: Bearer <key>`.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// An `Option<T>` request body means the body may be left out, not that it may be `null`
+/// (which is refused like any non-object): describe it as a `T` that is not required.
+struct OptionalBodies;
+
+impl Modify for OptionalBodies {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let is_null = |s: &RefOr<Schema>| matches!(s, RefOr::T(Schema::Object(o)) if o.schema_type == SchemaType::Type(Type::Null));
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in operations.into_iter().flatten() {
+                let Some(body) = op.request_body.as_mut() else {
+                    continue;
+                };
+                if body.required == Some(Required::True) {
+                    continue;
+                }
+                for content in body.content.values_mut() {
+                    if let Some(RefOr::T(Schema::OneOf(one))) = &content.schema {
+                        if let [a, b] = one.items.as_slice() {
+                            match (is_null(a), is_null(b)) {
+                                (true, false) => content.schema = Some(b.clone()),
+                                (false, true) => content.schema = Some(a.clone()),
+                                _ => {}
+                            }
+                        }
+                    }
+                }
+                body.required = Some(Required::False);
+            }
+        }
+    }
+}
+
+/// The document as JSON, built once.
+pub fn document() -> &'static str {
+    static DOC: OnceLock<String> = OnceLock::new();
+    DOC.get_or_init(|| {
+        ApiDoc::openapi()
+            .to_pretty_json()
+            .expect("the OpenAPI document serializes")
+    })
+}
+
+/// The OpenAPI document itself (not wrapped in the data envelope). No key needed.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    tag = "meta",
+    operation_id = "openapi",
+    security(()),
+    responses(
+        (status = 200, description = "This OpenAPI 3.1 document",
+            content_type = "application/json", body = Object),
+    )
+)]
+pub async fn serve() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(document())
+}
+
+/// What `/healthz` reports.
+#[derive(Serialize, ToSchema)]
+pub struct HealthOut {
+    /// Always `ok` in a 200.
+    #[schema(example = "ok")]
+    pub status: String,
+    /// Hookline's version.
+    #[schema(example = "0.1.0")]
+    pub version: String,
+}
+
+// The health checks are registered by `startup` (outside the API scope); these two only
+// describe them.
+
+/// Liveness and database check. No key needed.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "meta",
+    operation_id = "healthz",
+    security(()),
+    responses(
+        (status = 200, description = "Up, and the database answers", body = Envelope<HealthOut>),
+        (status = 503, description = "The database does not answer (`unhealthy`)",
+            body = ErrorEnvelope),
+    )
+)]
+#[allow(dead_code)]
+fn health() {}
+
+/// The same check under the API prefix. No key needed.
+#[utoipa::path(
+    get,
+    path = "/api/v1/healthz",
+    tag = "meta",
+    operation_id = "api_healthz",
+    security(()),
+    responses(
+        (status = 200, description = "Up, and the database answers", body = Envelope<HealthOut>),
+        (status = 503, description = "The database does not answer (`unhealthy`)",
+            body = ErrorEnvelope),
+    )
+)]
+#[allow(dead_code)]
+fn api_health() {}
+
+// Reusable error responses. Each is the error envelope; the description says when it is sent.
+
+/// Bad request (`bad_request` or `malformed_json`): the body is empty or not valid JSON, the
+/// query string cannot be parsed, or an instance key did not name a workspace with the
+/// `Hookline-Workspace` header (or sent it as non-text).
+#[derive(ToResponse)]
+pub struct BadRequest(pub ErrorEnvelope);
+
+/// Missing, malformed, revoked or mistyped API key (`unauthorized`).
+#[derive(ToResponse)]
+pub struct Unauthorized(pub ErrorEnvelope);
+
+/// The API key lacks the scope this operation needs, or the operation needs an instance key
+/// (`forbidden`).
+#[derive(ToResponse)]
+pub struct Forbidden(pub ErrorEnvelope);
+
+/// The path exists but not with this method (`method_not_allowed`). Sent for any method a
+/// path does not document.
+#[derive(ToResponse)]
+pub struct MethodNotAllowed(pub ErrorEnvelope);
+
+/// The request body, or an event's `data`, is larger than the limit (`payload_too_large`).
+#[derive(ToResponse)]
+pub struct PayloadTooLarge(pub ErrorEnvelope);
+
+/// The database cannot take the request now: the disk is full (`storage_full`) or Hookline is
+/// shutting down (`shutting_down`). Nothing was stored; retry later.
+#[derive(ToResponse)]
+pub struct Unavailable(pub ErrorEnvelope);
+
+/// An unexpected internal error (`internal`), logged on the server.
+#[derive(ToResponse)]
+pub struct Internal(pub ErrorEnvelope);
+
+/// The `Hookline-Workspace` header of operations that act in a workspace.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct WorkspaceHeader {
+    /// With an instance key: the slug of the workspace to act in (required then). With a
+    /// workspace key: optional, and it must be that key's workspace. An unknown workspace
+    /// answers 404.
+    #[param(rename = "Hookline-Workspace", required = false, example = "acme")]
+    pub workspace: String,
+}
+
+/// The `Idempotency-Key` header of the publishing operations.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyHeader {
+    /// 1–255 visible characters. The same key with the same body within 24 hours returns the
+    /// first answer again (with `Idempotent-Replayed: true`); the same key with another body
+    /// is a 422.
+    #[param(
+        rename = "Idempotency-Key",
+        required = false,
+        max_length = 255,
+        min_length = 1
+    )]
+    pub idempotency_key: String,
+}
