@@ -8,4 +8,5 @@ mod events_api;
 mod helpers;
 mod receiver;
 mod ui_auth;
+mod ui_pages;
 mod webhooks_api;
