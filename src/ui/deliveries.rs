@@ -232,14 +232,65 @@ impl AttemptView {
     }
 }
 
-/// Pretty-prints JSON; anything else is shown as it is.
+/// Pretty-prints JSON keeping its key order (what was sent); anything else is shown as it is.
 fn pretty(s: &str) -> String {
-    match serde_json::from_str::<serde_json::Value>(s) {
-        Ok(v) if v.is_object() || v.is_array() => {
-            serde_json::to_string_pretty(&v).unwrap_or_else(|_| s.to_string())
-        }
-        _ => s.to_string(),
+    let t = s.trim_start();
+    if !(t.starts_with('{') || t.starts_with('['))
+        || serde_json::from_str::<serde::de::IgnoredAny>(s).is_err()
+    {
+        return s.to_string();
     }
+    let mut out = String::with_capacity(s.len() + s.len() / 4);
+    let (mut depth, mut in_str, mut escaped) = (0usize, false, false);
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        out.push_str(&"  ".repeat(depth));
+    };
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if in_str {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_str = true;
+                out.push(c);
+            }
+            '{' | '[' => {
+                out.push(c);
+                let close = if c == '{' { '}' } else { ']' };
+                while chars.peek().is_some_and(|n| n.is_whitespace()) {
+                    chars.next();
+                }
+                if chars.peek() == Some(&close) {
+                    out.push(chars.next().unwrap_or(close));
+                } else {
+                    depth += 1;
+                    newline(&mut out, depth);
+                }
+            }
+            '}' | ']' => {
+                depth = depth.saturating_sub(1);
+                newline(&mut out, depth);
+                out.push(c);
+            }
+            ',' => {
+                out.push(c);
+                newline(&mut out, depth);
+            }
+            ':' => out.push_str(": "),
+            c if c.is_whitespace() => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Bodies up to this size are repeated in every attempt; larger ones are shown once.
@@ -332,4 +383,33 @@ pub async fn retry(
         &ctx.path(&format!("/deliveries/{id}")),
         Flash::Notice("Retry scheduled: a new attempt starts now. Reload to see it.".into()),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pretty_keeps_key_order_and_strings() {
+        let s = r#"{"id":"evt_1","type":"a.b","data":{"x":[1,2],"s":"a,b:{c}\"","e":{},"l":[]}}"#;
+        let p = pretty(s);
+        assert_eq!(
+            p,
+            "{\n  \"id\": \"evt_1\",\n  \"type\": \"a.b\",\n  \"data\": {\n    \"x\": [\n      1,\n      2\n    ],\n    \"s\": \"a,b:{c}\\\"\",\n    \"e\": {},\n    \"l\": []\n  }\n}"
+        );
+        // Still the same JSON.
+        let a: serde_json::Value = serde_json::from_str(s).unwrap();
+        let b: serde_json::Value = serde_json::from_str(&p).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(pretty("not json"), "not json");
+        assert_eq!(pretty("{\"broken\":"), "{\"broken\":");
+    }
+
+    #[test]
+    fn previews_show_the_data() {
+        assert_eq!(
+            preview_of(r#"{"id":"evt_1","type":"a","timestamp":"t","data":{"n":1}}"#),
+            r#"{"n":1}}"#
+        );
+    }
 }
