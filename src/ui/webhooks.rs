@@ -461,7 +461,7 @@ struct DeletePage {
 
 #[derive(Deserialize)]
 pub struct AfterQuery {
-    after: Option<i64>,
+    after: Option<String>,
 }
 
 pub async fn list(
@@ -473,7 +473,13 @@ pub async fn list(
 ) -> Result<HttpResponse, UiError> {
     let ctx = WsCtx::load(&state, user, &slug).await?;
     let ws = ctx.id();
-    let after = q.after.unwrap_or(0).max(0);
+    // A malformed position is just the first page.
+    let after = q
+        .after
+        .as_deref()
+        .and_then(|a| a.parse::<i64>().ok())
+        .unwrap_or(0)
+        .max(0);
     let (mut rows, last) = state
         .db
         .read(move |c| {

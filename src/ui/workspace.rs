@@ -13,8 +13,6 @@ pub struct WsCtx {
     pub ws: Workspace,
     /// The role the user acts with: their membership's, or owner for an instance admin.
     pub role: Role,
-    /// `false` for an instance admin acting in a workspace they do not belong to.
-    pub is_member: bool,
 }
 
 impl WsCtx {
@@ -34,18 +32,13 @@ impl WsCtx {
         let Some((ws, role)) = found else {
             return Err(UiError::NotFound);
         };
-        let (role, is_member) = match (role, user.is_instance_admin) {
-            (Some(r), false) => (r, true),
-            (Some(_), true) => (Role::Owner, true),
-            (None, true) => (Role::Owner, false),
+        // Instance admins act as owners in every workspace.
+        let role = match (role, user.is_instance_admin) {
+            (_, true) => Role::Owner,
+            (Some(r), false) => r,
             (None, false) => return Err(UiError::NotFound),
         };
-        Ok(WsCtx {
-            user,
-            ws,
-            role,
-            is_member,
-        })
+        Ok(WsCtx { user, ws, role })
     }
 
     pub fn can_manage(&self) -> bool {
@@ -80,10 +73,10 @@ impl WsCtx {
             slug: self.ws.slug.clone(),
             name: self.ws.name.clone(),
             section,
-            role: if self.is_member {
-                self.role.as_str()
-            } else {
+            role: if self.user.is_instance_admin {
                 "instance admin"
+            } else {
+                self.role.as_str()
             },
         });
         c
