@@ -693,21 +693,39 @@ async fn scenario() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    // The list at phone width.
+    // The list, and every main page at phone width without sideways scrolling.
     p.goto("/w/acme/webhooks").await;
     p.screenshot("webhooks", 1280).await;
     p.screenshot("webhooks-phone", 390).await;
-    let overflow = p
-        .js(
-            "return document.documentElement.scrollWidth <= window.innerWidth + 1",
-            vec![],
-        )
-        .await;
-    assert_eq!(
-        overflow,
-        Value::Bool(true),
-        "the page scrolls sideways on a phone"
-    );
+    p.c.set_window_size(390, 844).await.unwrap();
+    for path in [
+        "/w/acme/webhooks".to_string(),
+        "/w/acme/webhooks/new".into(),
+        page.clone(),
+        format!("{page}/deliveries"),
+        delivery.clone(),
+        "/w/acme/api-keys".into(),
+        "/w/acme/members".into(),
+    ] {
+        p.goto(&path).await;
+        let fits = p
+            .js(
+                "return document.documentElement.scrollWidth <= window.innerWidth + 1",
+                vec![],
+            )
+            .await;
+        if fits != Value::Bool(true) {
+            let wide = p
+                .js(
+                    "return Array.from(document.querySelectorAll('body *')).filter(function (e) { \
+                       return !(e.parentElement && e.parentElement.closest('.table-wrap, pre')) && e.getBoundingClientRect().right > window.innerWidth + 1; }).slice(0, 8) \
+                       .map(function (e) { return e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right); }).concat(['inner=' + window.innerWidth, 'scroll=' + document.documentElement.scrollWidth])",
+                    vec![],
+                )
+                .await;
+            panic!("{path} scrolls sideways on a phone; too wide: {wide}");
+        }
+    }
     p.c.set_window_size(1280, 900).await.unwrap();
 
     // Delete, through the confirmation.
