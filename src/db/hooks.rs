@@ -517,3 +517,20 @@ pub fn event_body(conn: &Connection, event_id: i64) -> Result<Option<String>, Db
         })
         .optional()?)
 }
+
+/// The newest delivery of every webhook of a workspace: webhook id → (status, last HTTP
+/// status code). One query; each webhook's lookup walks the `deliveries_webhook` index.
+pub fn last_delivery_by_webhook(
+    conn: &Connection,
+    workspace_id: i64,
+) -> Result<std::collections::HashMap<i64, (String, Option<i64>)>, DbError> {
+    let mut st = conn.prepare_cached(
+        "SELECT w.id, d.status, d.last_status_code FROM webhooks w
+         JOIN deliveries d ON d.id = (SELECT max(x.id) FROM deliveries x WHERE x.webhook_id = w.id)
+         WHERE w.workspace_id = ?1",
+    )?;
+    let rows = st
+        .query_map([workspace_id], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}

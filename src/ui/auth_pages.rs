@@ -1,4 +1,4 @@
-//! Login, logout, first-run setup and the home page.
+//! Login, logout and first-run setup.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -325,39 +325,4 @@ pub async fn setup(
             Ok(resp)
         }
     }
-}
-
-#[derive(Template)]
-#[template(path = "home.html")]
-struct HomePage {
-    chrome: Chrome,
-    workspaces: Vec<(repo::Workspace, String)>,
-}
-
-pub async fn home(state: web::Data<AppState>, user: CurrentUser) -> Result<HttpResponse, UiError> {
-    let uid = user.id;
-    let admin = user.is_instance_admin;
-    let workspaces = state
-        .db
-        .read(move |c| {
-            let mine = repo::memberships_of(c, uid)?;
-            let mut out: Vec<(repo::Workspace, String)> = mine
-                .iter()
-                .map(|m| (m.workspace.clone(), m.role.as_str().to_string()))
-                .collect();
-            if admin {
-                for w in repo::list_workspaces(c)? {
-                    if !out.iter().any(|(x, _)| x.id == w.id) {
-                        out.push((w, "instance admin".into()));
-                    }
-                }
-                out.sort_by(|a, b| a.0.slug.cmp(&b.0.slug));
-            }
-            Ok(out)
-        })
-        .await?;
-    Ok(render(&HomePage {
-        chrome: Chrome::for_user(&user),
-        workspaces,
-    }))
 }

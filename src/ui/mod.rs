@@ -1,9 +1,18 @@
 //! The server-rendered settings UI. Works without JavaScript; every form carries a CSRF token
 //! and every state change is a POST whose `Origin` (when sent) must be our own.
 
+mod account;
+mod api_keys;
 mod assets;
 mod auth_pages;
+mod deliveries;
+mod flash;
+mod form;
+mod home;
+mod members;
 mod session;
+mod webhooks;
+mod workspace;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpResponse, ResponseError};
@@ -20,8 +29,93 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/logout", web::post().to(auth_pages::logout))
         .route("/setup", web::get().to(auth_pages::setup_form))
         .route("/setup", web::post().to(auth_pages::setup))
-        .route("/", web::get().to(auth_pages::home))
+        .route("/", web::get().to(home::home))
+        .route("/workspaces", web::post().to(home::create_workspace))
+        .route("/event-types", web::get().to(home::event_types))
+        .route("/event-types", web::post().to(home::create_event_type))
+        .route("/account/password", web::get().to(account::password_form))
+        .route(
+            "/account/password",
+            web::post().to(account::change_password),
+        )
+        .route("/w/{slug}", web::get().to(workspace::index))
+        .route("/w/{slug}/webhooks", web::get().to(webhooks::list))
+        .route("/w/{slug}/webhooks", web::post().to(webhooks::create))
+        .route("/w/{slug}/webhooks/new", web::get().to(webhooks::new_form))
+        .route("/w/{slug}/webhooks/{id}", web::get().to(webhooks::show))
+        .route(
+            "/w/{slug}/webhooks/{id}/edit",
+            web::get().to(webhooks::edit_form),
+        )
+        .route(
+            "/w/{slug}/webhooks/{id}/edit",
+            web::post().to(webhooks::update),
+        )
+        .route(
+            "/w/{slug}/webhooks/{id}/active",
+            web::post().to(webhooks::set_active),
+        )
+        .route(
+            "/w/{slug}/webhooks/{id}/test",
+            web::post().to(webhooks::send_test),
+        )
+        .route(
+            "/w/{slug}/webhooks/{id}/rotate",
+            web::post().to(webhooks::rotate),
+        )
+        .route(
+            "/w/{slug}/webhooks/{id}/reveal",
+            web::post().to(webhooks::reveal),
+        )
+        .route(
+            "/w/{slug}/webhooks/{id}/delete",
+            web::get().to(webhooks::delete_form),
+        )
+        .route(
+            "/w/{slug}/webhooks/{id}/delete",
+            web::post().to(webhooks::delete),
+        )
+        .route(
+            "/w/{slug}/webhooks/{id}/deliveries",
+            web::get().to(deliveries::list),
+        )
+        .route("/w/{slug}/deliveries/{id}", web::get().to(deliveries::show))
+        .route(
+            "/w/{slug}/deliveries/{id}/retry",
+            web::post().to(deliveries::retry),
+        )
+        .route("/w/{slug}/api-keys", web::get().to(api_keys::list))
+        .route("/w/{slug}/api-keys", web::post().to(api_keys::create))
+        .route(
+            "/w/{slug}/api-keys/{id}/revoke",
+            web::post().to(api_keys::revoke),
+        )
+        .route("/w/{slug}/members", web::get().to(members::list))
+        .route("/w/{slug}/members", web::post().to(members::add))
+        .route(
+            "/w/{slug}/members/{id}/role",
+            web::post().to(members::change_role),
+        )
+        .route(
+            "/w/{slug}/members/{id}/remove",
+            web::post().to(members::remove),
+        )
         .default_service(web::to(not_found_page));
+}
+
+/// The workspace part of the frame: name, sections, and what the user may do there.
+pub struct WsNav {
+    pub slug: String,
+    pub name: String,
+    /// `webhooks`, `api-keys` or `members`: the highlighted section.
+    pub section: &'static str,
+    pub role: &'static str,
+}
+
+/// A one-line message at the top of a page (after a redirect).
+pub struct Notice {
+    pub ok: bool,
+    pub text: String,
 }
 
 /// Everything a page needs for the frame around it.
@@ -29,6 +123,8 @@ pub struct Chrome {
     pub user_email: Option<String>,
     pub csrf: String,
     pub is_instance_admin: bool,
+    pub ws: Option<WsNav>,
+    pub notice: Option<Notice>,
 }
 
 impl Chrome {
@@ -37,6 +133,8 @@ impl Chrome {
             user_email: None,
             csrf,
             is_instance_admin: false,
+            ws: None,
+            notice: None,
         }
     }
     pub fn for_user(u: &CurrentUser) -> Chrome {
@@ -44,7 +142,13 @@ impl Chrome {
             user_email: Some(u.email.clone()),
             csrf: u.csrf.clone(),
             is_instance_admin: u.is_instance_admin,
+            ws: None,
+            notice: None,
         }
+    }
+    /// Is `section` the current workspace section? (for `aria-current`)
+    pub fn is_section(&self, section: &str) -> bool {
+        self.ws.as_ref().is_some_and(|w| w.section == section)
     }
 }
 
@@ -67,10 +171,23 @@ pub enum UiError {
     Forbidden(String),
     #[error("bad request: {0}")]
     BadRequest(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
     #[error("too many attempts")]
     TooManyRequests(String),
     #[error(transparent)]
     Db(#[from] DbError),
+}
+
+impl UiError {
+    /// The refusal a viewer gets for any change.
+    pub fn read_only() -> UiError {
+        UiError::Forbidden(
+            "Your role in this workspace is viewer: you can look at everything but change nothing. \
+             Ask an owner or admin of the workspace for the admin role."
+                .into(),
+        )
+    }
 }
 
 impl ResponseError for UiError {
@@ -80,6 +197,7 @@ impl ResponseError for UiError {
             UiError::NotFound => StatusCode::NOT_FOUND,
             UiError::Forbidden(_) => StatusCode::FORBIDDEN,
             UiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            UiError::Conflict(_) => StatusCode::CONFLICT,
             UiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             UiError::Db(DbError::Full | DbError::Closed) => StatusCode::SERVICE_UNAVAILABLE,
             UiError::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -99,6 +217,7 @@ impl ResponseError for UiError {
             ),
             UiError::Forbidden(m) => ("Not allowed", m.clone()),
             UiError::BadRequest(m) => ("Bad request", m.clone()),
+            UiError::Conflict(m) => ("That cannot be done", m.clone()),
             UiError::TooManyRequests(m) => ("Too many attempts", m.clone()),
             UiError::Db(DbError::Full) => (
                 "Disk full",
@@ -166,5 +285,50 @@ pub fn safe_next(next: Option<&str>) -> String {
             n.to_string()
         }
         _ => "/".to_string(),
+    }
+}
+
+/// A timestamp for display: `2026-11-22 05:31:07 UTC`, with the RFC 3339 form for `<time>`.
+pub struct Ts {
+    pub iso: String,
+    pub human: String,
+}
+
+impl Ts {
+    pub fn new(ms: i64) -> Ts {
+        let iso = crate::clock::rfc3339(ms);
+        let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let human = t
+            .format(time::macros::format_description!(
+                "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
+            ))
+            .unwrap_or_default();
+        Ts { iso, human }
+    }
+    pub fn opt(ms: Option<i64>) -> Option<Ts> {
+        ms.map(Ts::new)
+    }
+}
+
+impl std::fmt::Display for Ts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.human)
+    }
+}
+
+/// Parses a numeric id from a path; anything else is simply not found.
+pub fn path_id(raw: &str) -> Result<i64, UiError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|i| *i > 0)
+        .ok_or(UiError::NotFound)
+}
+
+/// Cuts `s` to at most `max` characters, marking the cut.
+pub fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_string(),
+        Some((i, _)) => format!("{}…", &s[..i]),
     }
 }

@@ -13,4 +13,5 @@ mod openapi;
 mod receiver;
 mod smtp;
 mod ui_auth;
+mod ui_pages;
 mod webhooks_api;

@@ -1,0 +1,175 @@
+//! A workspace's API keys: listed by prefix, created (the key is shown once), revoked.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+
+use super::flash::{self, Flash};
+use super::form::{Errors, Post};
+use super::workspace::WsCtx;
+use super::{path_id, render, render_status, Chrome, CurrentUser, Ts, UiError};
+use crate::db::repo;
+use crate::domain::Scopes;
+use crate::startup::AppState;
+
+pub struct KeyView {
+    pub id: i64,
+    pub name: String,
+    pub prefix: String,
+    pub scopes: String,
+    pub created: Ts,
+    pub last_used: Option<Ts>,
+    pub revoked: Option<Ts>,
+}
+
+#[derive(Template)]
+#[template(path = "ws/api_keys.html")]
+struct KeysPage {
+    chrome: Chrome,
+    base: String,
+    can_manage: bool,
+    keys: Vec<KeyView>,
+    new_key: Option<String>,
+    name: String,
+    scope_webhooks: bool,
+    scope_events: bool,
+    errors: Errors,
+}
+
+async fn page(
+    state: &AppState,
+    ctx: &WsCtx,
+    new_key: Option<String>,
+    name: String,
+    scopes: (bool, bool),
+    errors: Errors,
+) -> Result<KeysPage, UiError> {
+    let ws = ctx.id();
+    let rows = state
+        .db
+        .read(move |c| repo::list_api_keys(c, Some(ws)))
+        .await?;
+    Ok(KeysPage {
+        chrome: ctx.chrome("api-keys"),
+        base: ctx.path(""),
+        can_manage: ctx.can_manage(),
+        keys: rows
+            .into_iter()
+            .map(|k| KeyView {
+                id: k.id,
+                name: k.name,
+                prefix: k.prefix,
+                scopes: k.scopes.list().join(", "),
+                created: Ts::new(k.created_at),
+                last_used: Ts::opt(k.last_used_at),
+                revoked: Ts::opt(k.revoked_at),
+            })
+            .collect(),
+        new_key,
+        name,
+        scope_webhooks: scopes.0,
+        scope_events: scopes.1,
+        errors,
+    })
+}
+
+pub async fn list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, UiError> {
+    let ctx = WsCtx::load(&state, user, &slug).await?;
+    let fl = flash::take(&req, &state);
+    let new_key = match &fl {
+        Some(Flash::ApiKey { key, .. }) if ctx.can_manage() => Some(key.clone()),
+        _ => None,
+    };
+    let mut p = page(
+        &state,
+        &ctx,
+        new_key,
+        String::new(),
+        (true, true),
+        Errors::default(),
+    )
+    .await?;
+    p.chrome.notice = flash::notice_of(&fl);
+    Ok(flash::finish(render(&p), &state, fl.is_some()))
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    post: Post,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, UiError> {
+    let ctx = WsCtx::load(&state, post.user, &slug).await?;
+    ctx.require_manage()?;
+    let f = &post.form;
+    let name = f.get("name").trim().to_string();
+    let chosen = f.all("scopes");
+    let (wh, ev) = (
+        chosen.iter().any(|s| s == "webhooks"),
+        chosen.iter().any(|s| s == "events"),
+    );
+    let mut errors = Errors::default();
+    if name.chars().count() > 100 {
+        errors.add("name", "use at most 100 characters");
+    }
+    let scopes = Scopes::parse(&chosen.join(","))
+        .map_err(|e| errors.push(e))
+        .ok();
+    let Some(scopes) = scopes.filter(|_| errors.is_empty()) else {
+        let p = page(&state, &ctx, None, name, (wh, ev), errors).await?;
+        return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &p));
+    };
+    let key = crate::auth::new_api_key();
+    let (prefix, hash) = (key.prefix.clone(), key.hash.clone());
+    let (ws, uid) = (ctx.id(), ctx.user.id);
+    let id = state
+        .db
+        .write(move |c| repo::create_api_key(c, Some(ws), &name, &prefix, &hash, scopes, Some(uid)))
+        .await?;
+    tracing::info!(key_id = id, workspace = %ctx.ws.slug, user = %ctx.user.email, "API key created in the UI");
+    Ok(flash::redirect_with(
+        &state,
+        &ctx.path("/api-keys"),
+        Flash::ApiKey { id, key: key.key },
+    ))
+}
+
+pub async fn revoke(
+    state: web::Data<AppState>,
+    post: Post,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, UiError> {
+    let (slug, id) = path.into_inner();
+    let id = path_id(&id)?;
+    let ctx = WsCtx::load(&state, post.user, &slug).await?;
+    let ws = ctx.id();
+    let exists = state
+        .db
+        .read(move |c| {
+            Ok(repo::list_api_keys(c, Some(ws))?
+                .into_iter()
+                .find(|k| k.id == id))
+        })
+        .await?
+        .ok_or(UiError::NotFound)?;
+    ctx.require_manage()?;
+    if exists.revoked_at.is_none() {
+        state
+            .db
+            .write(move |c| repo::revoke_api_key(c, Some(ws), id))
+            .await?;
+    }
+    tracing::info!(key_id = id, workspace = %ctx.ws.slug, user = %ctx.user.email, "API key revoked in the UI");
+    Ok(flash::redirect_with(
+        &state,
+        &ctx.path("/api-keys"),
+        Flash::Notice(format!(
+            "Key {}… revoked: requests with it now get 401.",
+            exists.prefix
+        )),
+    ))
+}

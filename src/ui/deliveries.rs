@@ -1,0 +1,415 @@
+//! A webhook's Deliveries tab, the delivery page (every attempt's request and response) and
+//! its Retry button.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+use super::flash::{self, Flash};
+use super::form::Post;
+use super::webhooks::title_of;
+use super::workspace::WsCtx;
+use super::{path_id, render, truncate, url_encode, Chrome, CurrentUser, Ts, UiError};
+use crate::api::pagination::{decode_cursor, encode_cursor};
+use crate::db::hooks::{self, AttemptRow, DeliveryRow, STATUSES};
+use crate::db::repo;
+use crate::domain::EventTypeName;
+use crate::startup::AppState;
+
+const PAGE_SIZE: usize = 50;
+
+pub struct DeliveryView {
+    pub id: i64,
+    pub created: Ts,
+    pub event_id: String,
+    pub event_type: String,
+    pub status: String,
+    pub attempts: i64,
+    pub code: Option<i64>,
+    pub duration_ms: Option<i64>,
+    pub error: Option<String>,
+    pub next_attempt: Option<Ts>,
+    pub preview: String,
+}
+
+impl DeliveryView {
+    fn from_row(d: DeliveryRow) -> DeliveryView {
+        DeliveryView {
+            id: d.id,
+            created: Ts::new(d.created_at),
+            preview: preview_of(&d.preview),
+            event_id: d.event_public_id,
+            event_type: d.event_type,
+            status: d.status,
+            attempts: d.attempt_count,
+            code: d.last_status_code,
+            duration_ms: d.last_duration_ms,
+            error: d.last_error,
+            next_attempt: Ts::opt(d.next_attempt_at),
+        }
+    }
+}
+
+/// The `data` part of an event body's first bytes, shortened for a table cell.
+fn preview_of(head: &str) -> String {
+    let data = head
+        .find(r#""data":"#)
+        .map(|i| &head[i + 7..])
+        .unwrap_or(head);
+    truncate(data, 120)
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    status: Option<String>,
+    event_type: Option<String>,
+    cursor: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "ws/deliveries.html")]
+struct ListPage {
+    chrome: Chrome,
+    base: String,
+    webhook_id: i64,
+    webhook_title: String,
+    is_active: bool,
+    rows: Vec<DeliveryView>,
+    status: String,
+    event_type: String,
+    statuses: Vec<&'static str>,
+    event_types: Vec<String>,
+    filter_error: Option<String>,
+    older: Option<String>,
+    newest: Option<String>,
+}
+
+impl ListPage {
+    fn is_status(&self, s: &str) -> bool {
+        self.status == s
+    }
+    fn is_type(&self, t: &str) -> bool {
+        self.event_type == t
+    }
+}
+
+pub async fn list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<(String, String)>,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, UiError> {
+    let (slug, id) = path.into_inner();
+    let webhook = path_id(&id)?;
+    let ctx = WsCtx::load(&state, user, &slug).await?;
+    let q = q.into_inner();
+    let mut filter_error = None;
+    let status = match q.status.as_deref().map(str::trim).unwrap_or("") {
+        "" => None,
+        s if STATUSES.contains(&s) => Some(s.to_string()),
+        _ => {
+            filter_error =
+                Some("Unknown status: choose pending, retrying, succeeded or failed.".to_string());
+            None
+        }
+    };
+    let event_type = match q.event_type.as_deref().map(str::trim).unwrap_or("") {
+        "" => None,
+        t => match EventTypeName::parse(t) {
+            Ok(n) => Some(n.to_string()),
+            Err(e) => {
+                filter_error = Some(format!("Event type: {}", e.message));
+                None
+            }
+        },
+    };
+    let before = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
+        None => i64::MAX,
+        Some(c) => decode_cursor(c).map_err(|e| UiError::BadRequest(e.message))?,
+    };
+    let ws = ctx.id();
+    let (st, et) = (status.clone(), event_type.clone());
+    let found = state
+        .db
+        .read(move |c| {
+            let Some(w) = hooks::get_webhook(c, ws, webhook)? else {
+                return Ok(None);
+            };
+            let rows = hooks::list_deliveries(
+                c,
+                ws,
+                webhook,
+                st.as_deref(),
+                et.as_deref(),
+                before,
+                PAGE_SIZE + 1,
+            )?;
+            let types = repo::list_event_types(c)?;
+            Ok(Some((w, rows, types)))
+        })
+        .await?;
+    let (w, mut rows, types) = found.ok_or(UiError::NotFound)?;
+    let here = ctx.path(&format!("/webhooks/{webhook}/deliveries"));
+    let filters = |cursor: Option<String>| {
+        let mut parts = vec![];
+        if let Some(s) = &status {
+            parts.push(format!("status={}", url_encode(s)));
+        }
+        if let Some(t) = &event_type {
+            parts.push(format!("event_type={}", url_encode(t)));
+        }
+        if let Some(c) = cursor {
+            parts.push(format!("cursor={}", url_encode(&c)));
+        }
+        if parts.is_empty() {
+            here.clone()
+        } else {
+            format!("{here}?{}", parts.join("&"))
+        }
+    };
+    let older = (rows.len() > PAGE_SIZE).then(|| {
+        rows.truncate(PAGE_SIZE);
+        filters(Some(encode_cursor(rows.last().map(|r| r.id).unwrap_or(0))))
+    });
+    let newest = (before != i64::MAX).then(|| filters(None));
+    let mut event_types: Vec<String> = types.into_iter().map(|t| t.name).collect();
+    event_types.push("webhook.test".into());
+    if let Some(t) = &event_type {
+        if !event_types.contains(t) {
+            event_types.push(t.clone());
+        }
+    }
+    let fl = flash::take(&req, &state);
+    let mut chrome = ctx.chrome("webhooks");
+    chrome.notice = flash::notice_of(&fl);
+    let page = ListPage {
+        chrome,
+        base: ctx.path(""),
+        webhook_id: webhook,
+        webhook_title: title_of(&w),
+        is_active: w.is_active,
+        rows: rows.into_iter().map(DeliveryView::from_row).collect(),
+        status: status.unwrap_or_default(),
+        event_type: event_type.unwrap_or_default(),
+        statuses: STATUSES.to_vec(),
+        event_types,
+        filter_error,
+        older,
+        newest,
+    };
+    Ok(flash::finish(render(&page), &state, fl.is_some()))
+}
+
+pub struct AttemptView {
+    pub number: i64,
+    pub started: Ts,
+    pub duration_ms: Option<i64>,
+    pub request_headers: Vec<(String, String)>,
+    pub response_status: Option<i64>,
+    pub response_headers: Vec<(String, String)>,
+    pub response_body: String,
+    pub error: Option<String>,
+    pub ok: bool,
+}
+
+impl AttemptView {
+    fn from_row(a: AttemptRow) -> AttemptView {
+        let ok = a.response_status.is_some_and(|s| (200..300).contains(&s));
+        AttemptView {
+            number: a.attempt_number,
+            started: Ts::new(a.started_at),
+            duration_ms: a.duration_ms,
+            request_headers: a.request_headers.into_iter().collect(),
+            response_status: a.response_status,
+            response_headers: a.response_headers.unwrap_or_default().into_iter().collect(),
+            response_body: pretty(&String::from_utf8_lossy(
+                a.response_body.as_deref().unwrap_or_default(),
+            )),
+            error: a.error,
+            ok,
+        }
+    }
+}
+
+/// Pretty-prints JSON keeping its key order (what was sent); anything else is shown as it is.
+fn pretty(s: &str) -> String {
+    let t = s.trim_start();
+    if !(t.starts_with('{') || t.starts_with('['))
+        || serde_json::from_str::<serde::de::IgnoredAny>(s).is_err()
+    {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + s.len() / 4);
+    let (mut depth, mut in_str, mut escaped) = (0usize, false, false);
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        out.push_str(&"  ".repeat(depth));
+    };
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if in_str {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_str = true;
+                out.push(c);
+            }
+            '{' | '[' => {
+                out.push(c);
+                let close = if c == '{' { '}' } else { ']' };
+                while chars.peek().is_some_and(|n| n.is_whitespace()) {
+                    chars.next();
+                }
+                if chars.peek() == Some(&close) {
+                    out.push(chars.next().unwrap_or(close));
+                } else {
+                    depth += 1;
+                    newline(&mut out, depth);
+                }
+            }
+            '}' | ']' => {
+                depth = depth.saturating_sub(1);
+                newline(&mut out, depth);
+                out.push(c);
+            }
+            ',' => {
+                out.push(c);
+                newline(&mut out, depth);
+            }
+            ':' => out.push_str(": "),
+            c if c.is_whitespace() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Bodies up to this size are repeated in every attempt; larger ones are shown once.
+const INLINE_BODY_MAX: usize = 4096;
+
+#[derive(Template)]
+#[template(path = "ws/delivery.html")]
+struct DeliveryPage {
+    chrome: Chrome,
+    base: String,
+    can_manage: bool,
+    d: DeliveryView,
+    webhook_id: i64,
+    webhook_title: String,
+    payload: String,
+    payload_bytes: usize,
+    inline_body: bool,
+    attempts: Vec<AttemptView>,
+}
+
+pub async fn show(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, UiError> {
+    let (slug, id) = path.into_inner();
+    let id = path_id(&id)?;
+    let ctx = WsCtx::load(&state, user, &slug).await?;
+    let ws = ctx.id();
+    let found = state
+        .db
+        .read(move |c| {
+            let Some(d) = hooks::get_delivery(c, ws, id)? else {
+                return Ok(None);
+            };
+            let w = hooks::get_webhook(c, ws, d.webhook_id)?;
+            let body = hooks::event_body(c, d.event_id)?.unwrap_or_default();
+            let attempts = hooks::attempts_of(c, d.id)?;
+            Ok(Some((d, w, body, attempts)))
+        })
+        .await?;
+    let (d, w, body, attempts) = found.ok_or(UiError::NotFound)?;
+    let w = w.ok_or(UiError::NotFound)?;
+    let fl = flash::take(&req, &state);
+    let mut chrome = ctx.chrome("webhooks");
+    chrome.notice = flash::notice_of(&fl);
+    let page = DeliveryPage {
+        chrome,
+        base: ctx.path(""),
+        can_manage: ctx.can_manage(),
+        webhook_id: w.id,
+        webhook_title: title_of(&w),
+        d: DeliveryView::from_row(d),
+        payload: pretty(&body),
+        payload_bytes: body.len(),
+        inline_body: body.len() <= INLINE_BODY_MAX,
+        attempts: attempts.into_iter().map(AttemptView::from_row).collect(),
+    };
+    Ok(flash::finish(render(&page), &state, fl.is_some()))
+}
+
+pub async fn retry(
+    state: web::Data<AppState>,
+    post: Post,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, UiError> {
+    let (slug, id) = path.into_inner();
+    let id = path_id(&id)?;
+    let ctx = WsCtx::load(&state, post.user, &slug).await?;
+    let ws = ctx.id();
+    let exists = state
+        .db
+        .read(move |c| Ok(hooks::get_delivery(c, ws, id)?.is_some()))
+        .await?;
+    if !exists {
+        return Err(UiError::NotFound);
+    }
+    ctx.require_manage()?;
+    if !state
+        .db
+        .write(move |c| hooks::schedule_retry_now(c, ws, id))
+        .await?
+    {
+        return Err(UiError::NotFound);
+    }
+    state.wake.notify_one();
+    Ok(flash::redirect_with(
+        &state,
+        &ctx.path(&format!("/deliveries/{id}")),
+        Flash::Notice("Retry scheduled: a new attempt starts now. Reload to see it.".into()),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pretty_keeps_key_order_and_strings() {
+        let s = r#"{"id":"evt_1","type":"a.b","data":{"x":[1,2],"s":"a,b:{c}\"","e":{},"l":[]}}"#;
+        let p = pretty(s);
+        assert_eq!(
+            p,
+            "{\n  \"id\": \"evt_1\",\n  \"type\": \"a.b\",\n  \"data\": {\n    \"x\": [\n      1,\n      2\n    ],\n    \"s\": \"a,b:{c}\\\"\",\n    \"e\": {},\n    \"l\": []\n  }\n}"
+        );
+        // Still the same JSON.
+        let a: serde_json::Value = serde_json::from_str(s).unwrap();
+        let b: serde_json::Value = serde_json::from_str(&p).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(pretty("not json"), "not json");
+        assert_eq!(pretty("{\"broken\":"), "{\"broken\":");
+    }
+
+    #[test]
+    fn previews_show_the_data() {
+        assert_eq!(
+            preview_of(r#"{"id":"evt_1","type":"a","timestamp":"t","data":{"n":1}}"#),
+            r#"{"n":1}}"#
+        );
+    }
+}

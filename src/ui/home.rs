@@ -1,0 +1,259 @@
+//! The start page (workspace switcher; instance admins also create workspaces) and the
+//! instance's event types (everyone reads them; instance admins add them).
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+
+use super::flash::{self, Flash};
+use super::form::{Errors, Post};
+use super::{render, render_status, Chrome, CurrentUser, UiError};
+use crate::api::event_types::NewEventType;
+use crate::db::repo;
+use crate::domain::Slug;
+use crate::startup::AppState;
+
+pub struct WorkspaceItem {
+    pub slug: String,
+    pub name: String,
+    pub role: String,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    chrome: Chrome,
+    workspaces: Vec<WorkspaceItem>,
+    slug: String,
+    name: String,
+    errors: Errors,
+}
+
+async fn home_page(
+    state: &AppState,
+    user: &CurrentUser,
+    slug: String,
+    name: String,
+    errors: Errors,
+) -> Result<HomePage, UiError> {
+    let uid = user.id;
+    let admin = user.is_instance_admin;
+    let workspaces = state
+        .db
+        .read(move |c| {
+            let mine = repo::memberships_of(c, uid)?;
+            let mut out: Vec<WorkspaceItem> = mine
+                .into_iter()
+                .map(|m| WorkspaceItem {
+                    slug: m.workspace.slug,
+                    name: m.workspace.name,
+                    role: m.role.as_str().to_string(),
+                })
+                .collect();
+            if admin {
+                for w in repo::list_workspaces(c)? {
+                    if !out.iter().any(|x| x.slug == w.slug) {
+                        out.push(WorkspaceItem {
+                            slug: w.slug,
+                            name: w.name,
+                            role: "instance admin".into(),
+                        });
+                    }
+                }
+                out.sort_by(|a, b| a.slug.cmp(&b.slug));
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(HomePage {
+        chrome: Chrome::for_user(user),
+        workspaces,
+        slug,
+        name,
+        errors,
+    })
+}
+
+pub async fn home(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+) -> Result<HttpResponse, UiError> {
+    let fl = flash::take(&req, &state);
+    let mut page = home_page(
+        &state,
+        &user,
+        String::new(),
+        String::new(),
+        Errors::default(),
+    )
+    .await?;
+    page.chrome.notice = flash::notice_of(&fl);
+    Ok(flash::finish(render(&page), &state, fl.is_some()))
+}
+
+fn admin_only() -> UiError {
+    UiError::Forbidden("Only instance admins may do this.".into())
+}
+
+pub async fn create_workspace(
+    state: web::Data<AppState>,
+    post: Post,
+) -> Result<HttpResponse, UiError> {
+    if !post.user.is_instance_admin {
+        return Err(admin_only());
+    }
+    let slug_in = post.form.get("slug").trim().to_string();
+    let name_in = post.form.get("name").trim().to_string();
+    let mut errors = Errors::default();
+    let slug = Slug::parse(&slug_in).map_err(|e| errors.push(e)).ok();
+    if name_in.chars().count() > 100 {
+        errors.add("name", "use at most 100 characters");
+    }
+    if let (Some(slug), true) = (slug, errors.is_empty()) {
+        let name = if name_in.is_empty() {
+            slug.to_string()
+        } else {
+            name_in.clone()
+        };
+        let created = state
+            .db
+            .write(move |c| repo::create_workspace(c, &slug, &name))
+            .await?;
+        if let Some(ws) = created {
+            tracing::info!(workspace = %ws.slug, by = %post.user.email, "workspace created in the UI");
+            return Ok(flash::redirect_with(
+                &state,
+                "/",
+                Flash::Notice(format!(
+                    "Workspace “{}” created. Open it to add webhooks and members.",
+                    ws.name
+                )),
+            ));
+        }
+        errors.add("slug", format!("a workspace '{slug_in}' already exists"));
+    }
+    let page = home_page(&state, &post.user, slug_in, name_in, errors).await?;
+    Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
+}
+
+pub struct EventTypeView {
+    pub name: String,
+    pub description: String,
+    pub example: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "event_types.html")]
+struct EventTypesPage {
+    chrome: Chrome,
+    types: Vec<EventTypeView>,
+    name: String,
+    description: String,
+    example: String,
+    errors: Errors,
+}
+
+async fn types_page(
+    state: &AppState,
+    user: &CurrentUser,
+    name: String,
+    description: String,
+    example: String,
+    errors: Errors,
+) -> Result<EventTypesPage, UiError> {
+    let rows = state.db.read(repo::list_event_types).await?;
+    Ok(EventTypesPage {
+        chrome: Chrome::for_user(user),
+        types: rows
+            .into_iter()
+            .map(|r| EventTypeView {
+                name: r.name,
+                description: r.description,
+                example: r.example.map(|e| {
+                    serde_json::from_str::<serde_json::Value>(&e)
+                        .ok()
+                        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+                        .unwrap_or(e)
+                }),
+            })
+            .collect(),
+        name,
+        description,
+        example,
+        errors,
+    })
+}
+
+pub async fn event_types(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: CurrentUser,
+) -> Result<HttpResponse, UiError> {
+    let fl = flash::take(&req, &state);
+    let mut page = types_page(
+        &state,
+        &user,
+        String::new(),
+        String::new(),
+        String::new(),
+        Errors::default(),
+    )
+    .await?;
+    page.chrome.notice = flash::notice_of(&fl);
+    Ok(flash::finish(render(&page), &state, fl.is_some()))
+}
+
+pub async fn create_event_type(
+    state: web::Data<AppState>,
+    post: Post,
+) -> Result<HttpResponse, UiError> {
+    if !post.user.is_instance_admin {
+        return Err(admin_only());
+    }
+    let f = &post.form;
+    let (name, description, example) = (
+        f.get("name").trim().to_string(),
+        f.get("description").to_string(),
+        f.get("example").to_string(),
+    );
+    let mut errors = Errors::default();
+    let example_json = match example.trim() {
+        "" => None,
+        e => match serde_json::from_str::<serde_json::Value>(e) {
+            Ok(v) => Some(v),
+            Err(err) => {
+                errors.add("example", format!("not valid JSON: {err}"));
+                None
+            }
+        },
+    };
+    if errors.is_empty() {
+        match NewEventType::parse(&name, &description, example_json.as_ref()) {
+            Err(e) => errors.push(e),
+            Ok(new) => {
+                let created = state
+                    .db
+                    .write(move |c| {
+                        repo::create_event_type(
+                            c,
+                            &new.name,
+                            &new.description,
+                            new.example.as_deref(),
+                        )
+                    })
+                    .await?;
+                if created.is_some() {
+                    return Ok(flash::redirect_with(
+                        &state,
+                        "/event-types",
+                        Flash::Notice(format!("Event type {name} created.")),
+                    ));
+                }
+                errors.add("name", format!("event type '{name}' already exists"));
+            }
+        }
+    }
+    let page = types_page(&state, &post.user, name, description, example, errors).await?;
+    Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
+}
