@@ -1,8 +1,8 @@
 //! The settings UI in a real browser: headless Chromium (Debian's `/usr/bin/chromium`) driven
 //! over WebDriver through `/usr/bin/chromedriver`. It walks the main scenario (log in, add a
 //! webhook, toggle it, Send Test, read deliveries with failures in red, retry one, delete)
-//! and saves screenshots of the main pages to `test-artifacts/screenshots/` and
-//! `docs/screenshots/`.
+//! and saves screenshots of the main pages to `test-artifacts/screenshots/` (and, with
+//! `HOOKLINE_UPDATE_SCREENSHOTS=1`, to the README's `docs/screenshots/`).
 //!
 //! Without Chromium the test is skipped, except with `CI=true`, where it fails.
 
@@ -329,12 +329,15 @@ impl Page<'_> {
     }
 }
 
-fn screenshot_dirs() -> [PathBuf; 2] {
+/// Always `test-artifacts/screenshots`; also the README's `docs/screenshots` when
+/// `HOOKLINE_UPDATE_SCREENSHOTS=1`, so ordinary runs leave the work tree clean.
+fn screenshot_dirs() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    [
-        root.join("test-artifacts/screenshots"),
-        root.join("docs/screenshots"),
-    ]
+    let mut dirs = vec![root.join("test-artifacts/screenshots")];
+    if std::env::var("HOOKLINE_UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1") {
+        dirs.push(root.join("docs/screenshots"));
+    }
+    dirs
 }
 
 /// `rgb(180, 35, 24)` → (180, 35, 24).

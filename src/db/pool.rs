@@ -58,7 +58,7 @@ struct Inner {
     writer: Mutex<Option<mpsc::Sender<Job>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
-    reader_permits: Semaphore,
+    reader_permits: Arc<Semaphore>,
     stats: Mutex<WriteStats>,
 }
 
@@ -95,7 +95,7 @@ impl Db {
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(None),
             readers: Mutex::new(readers),
-            reader_permits: Semaphore::new(READERS),
+            reader_permits: Arc::new(Semaphore::new(READERS)),
             stats: Mutex::new(WriteStats::default()),
         });
         let weak = Arc::downgrade(&inner);
@@ -157,10 +157,13 @@ impl Db {
         F: FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
-        let _permit = self
+        // The permit travels with the blocking task and is released only after the
+        // connection is back in the pool, even if this future is dropped midway.
+        let permit = self
             .inner
             .reader_permits
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|_| DbError::Closed)?;
         let inner = self.inner.clone();
@@ -168,6 +171,7 @@ impl Db {
             let conn = inner.readers.lock().unwrap().pop().ok_or(DbError::Closed)?;
             let result = f(&conn);
             inner.readers.lock().unwrap().push(conn);
+            drop(permit);
             result
         })
         .await

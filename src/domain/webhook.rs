@@ -239,6 +239,12 @@ pub fn parse_timeout(t: Option<i64>) -> Result<u32, ValidationError> {
 
 pub fn parse_name(s: &str) -> Result<String, ValidationError> {
     let s = s.trim();
+    if s.chars().any(char::is_control) {
+        return Err(ValidationError::new(
+            "name",
+            "use a single line of text without control characters",
+        ));
+    }
     if s.chars().count() > 100 {
         return Err(ValidationError::new("name", "use at most 100 characters"));
     }
@@ -247,6 +253,14 @@ pub fn parse_name(s: &str) -> Result<String, ValidationError> {
 
 pub fn parse_description(s: &str) -> Result<String, ValidationError> {
     let s = s.trim();
+    if s.chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+    {
+        return Err(ValidationError::new(
+            "description",
+            "remove the control characters",
+        ));
+    }
     if s.chars().count() > 1000 {
         return Err(ValidationError::new(
             "description",
@@ -288,6 +302,18 @@ mod tests {
             let e = WebhookUrl::parse(bad, false).unwrap_err();
             assert_eq!(e.field, "url", "{bad}");
         }
+    }
+
+    #[test]
+    fn names_and_descriptions_refuse_control_characters() {
+        assert!(parse_name("CRM sync").is_ok());
+        assert_eq!(parse_name("a\nb").unwrap_err().field, "name");
+        assert_eq!(parse_name("a\0b").unwrap_err().field, "name");
+        assert!(parse_description("line one\nline two").is_ok());
+        assert_eq!(
+            parse_description("bell\u{7}").unwrap_err().field,
+            "description"
+        );
     }
 
     #[test]
