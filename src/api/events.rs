@@ -143,7 +143,7 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 
 /// The result of the write job: either an answer to send or a domain error.
 enum Published {
-    Fresh(serde_json::Value),
+    Fresh(serde_json::Value, usize),
     Replay(u16, String),
 }
 
@@ -196,11 +196,15 @@ async fn publish(
             if let Some(k) = &key {
                 hooks::idempotency_store(c, ws, route, k, &hash, 202, &full.to_string())?;
             }
-            Ok(Published::Fresh(full))
+            Ok(Published::Fresh(full, stored.len()))
         })
         .await?;
     match outcome {
-        Published::Fresh(full) => {
+        Published::Fresh(full, count) => {
+            // Counted after the commit: only events that were really accepted.
+            crate::metrics::global()
+                .events_published
+                .inc_by(count as u64);
             state.wake.notify_one();
             Ok(HttpResponse::Accepted().json(full))
         }

@@ -56,6 +56,7 @@ async fn metrics_count_deliveries_attempts_and_the_queue() {
         .unwrap()
         .starts_with("application/openmetrics-text"));
     let text = r.text().await.unwrap();
+    assert_eq!(value(&text, "hookline_events_published_total"), 3.0);
     assert!(value(&text, "hookline_attempts_total{class=\"2xx\"}") >= 3.0);
     assert!(value(&text, "hookline_attempts_total{class=\"5xx\"}") >= 3.0);
     assert!(value(&text, "hookline_deliveries_total{outcome=\"succeeded\"}") >= 3.0);
