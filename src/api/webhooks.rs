@@ -575,8 +575,6 @@ pub struct TestIn {
     pub event_type: Option<String>,
 }
 
-/// `POST /webhooks/{id}/test`: sends one event to this webhook now and answers with the
-/// attempt's outcome. The test is recorded like any delivery but never retried.
 /// Sends one event to this webhook now and answers with the attempt's outcome. Recorded like
 /// any delivery, never retried.
 #[utoipa::path(

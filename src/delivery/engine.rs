@@ -729,7 +729,9 @@ fn insert_attempt(
     Ok(())
 }
 
-/// Writes an attempt and moves its delivery and webhook on. Returns the notice to send, if
+/// Writes an attempt and moves its delivery and webhook on. A healthy webhook's
+/// `last_success_at` is rewritten at most once a second, so a busy webhook does not dirty
+/// its row on every delivery. Returns the notice to send, if
 /// one is due (a delivery failed for good, or the webhook was disabled) and the webhook's
 /// owner was not told within the last hour.
 fn record(
@@ -769,7 +771,8 @@ fn record(
             return Ok(None); // deleted with its webhook meanwhile
         }
         insert_attempt(c, &r, resp_headers, error)?;
-        c.prepare_cached("UPDATE webhooks SET last_success_at = ?2, failure_count = 0, failing_since = NULL WHERE id = ?1")?
+        c.prepare_cached("UPDATE webhooks SET last_success_at = ?2, failure_count = 0, failing_since = NULL WHERE id = ?1
+               AND (failure_count != 0 OR failing_since IS NOT NULL OR last_success_at IS NULL OR last_success_at < ?2 - 1000)")?
             .execute(params![r.webhook_id, now])?;
         return Ok(None);
     }
