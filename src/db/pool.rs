@@ -198,15 +198,23 @@ fn in_savepoint<T, E: From<DbError>>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> Result<T, E>,
 ) -> Result<T, E> {
-    conn.execute_batch("SAVEPOINT job")
+    // Cached statements: these run for every job, so parse them once.
+    conn.prepare_cached("SAVEPOINT job")
+        .and_then(|mut st| st.execute([]))
         .map_err(|e| E::from(e.into()))?;
     let result = f(conn);
     let end = if result.is_ok() {
-        "RELEASE job"
+        conn.prepare_cached("RELEASE job")
+            .and_then(|mut st| st.execute([]))
     } else {
-        "ROLLBACK TO job; RELEASE job"
+        conn.prepare_cached("ROLLBACK TO job")
+            .and_then(|mut st| st.execute([]))
+            .and_then(|_| {
+                conn.prepare_cached("RELEASE job")
+                    .and_then(|mut st| st.execute([]))
+            })
     };
-    if let Err(e) = conn.execute_batch(end) {
+    if let Err(e) = end {
         return Err(E::from(e.into()));
     }
     result

@@ -572,7 +572,9 @@ async fn run_job(
         retry_schedule: hook.row.retry_schedule.clone(),
         attempt_number: job.attempt_count + 1,
         started_at,
-        headers,
+        request_headers_json: json_map(&headers),
+        response_headers_json: outcome.status.map(|_| json_map(&outcome.response_headers)),
+        error: attempt_error(&outcome),
         outcome,
         final_attempt,
     };
@@ -644,7 +646,10 @@ struct Record {
     retry_schedule: Vec<u32>,
     attempt_number: i64,
     started_at: i64,
-    headers: Vec<(String, String)>,
+    /// Serialised off the writer thread.
+    request_headers_json: String,
+    response_headers_json: Option<String>,
+    error: Option<String>,
     outcome: Outcome,
     /// Send Test: one attempt, never retried.
     final_attempt: bool,
@@ -698,6 +703,30 @@ async fn notify(
         .await
 }
 
+/// A header list as a JSON object (sorted by name).
+fn json_map(headers: &[(String, String)]) -> String {
+    let m: BTreeMap<&str, &str> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    serde_json::to_string(&m).unwrap_or_default()
+}
+
+/// The error text of an attempt: the transport error, or what a non-2xx status means.
+fn attempt_error(o: &Outcome) -> Option<String> {
+    o.error
+        .as_ref()
+        .map(|e| e.message.clone())
+        .or_else(|| match o.status {
+            Some(s) if !(200..300).contains(&s) => Some(if (300..400).contains(&s) {
+                format!("HTTP {s}: redirects are not followed; point the webhook at the final URL")
+            } else {
+                format!("HTTP {s}")
+            }),
+            _ => None,
+        })
+}
+
 fn insert_attempt(
     c: &Connection,
     r: &Record,
@@ -705,11 +734,6 @@ fn insert_attempt(
     error: Option<String>,
 ) -> Result<(), DbError> {
     let o = &r.outcome;
-    let req_headers: BTreeMap<&str, &str> = r
-        .headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
     c.prepare_cached(
         "INSERT INTO attempts (delivery_id, attempt_number, started_at, duration_ms, request_headers, response_status,
              response_headers, response_body, error)
@@ -720,7 +744,7 @@ fn insert_attempt(
         r.attempt_number,
         r.started_at,
         o.duration_ms,
-        serde_json::to_string(&req_headers)?,
+        r.request_headers_json,
         o.status,
         resp_headers,
         o.status.map(|_| o.response_body.as_slice()),
@@ -741,26 +765,8 @@ fn record(
 ) -> Result<Option<(crate::notify::NoticeKind, Option<String>)>, DbError> {
     let now = now_ms();
     let o = &r.outcome;
-    let resp_headers: Option<String> = o.status.map(|_| {
-        let m: BTreeMap<&str, &str> = o
-            .response_headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        serde_json::to_string(&m).unwrap_or_default()
-    });
-    let error = o
-        .error
-        .as_ref()
-        .map(|e| e.message.clone())
-        .or_else(|| match o.status {
-            Some(s) if !(200..300).contains(&s) => Some(if (300..400).contains(&s) {
-                format!("HTTP {s}: redirects are not followed; point the webhook at the final URL")
-            } else {
-                format!("HTTP {s}")
-            }),
-            _ => None,
-        });
+    let resp_headers = r.response_headers_json.clone();
+    let error = r.error.clone();
     if o.is_success() {
         let updated = c.prepare_cached(
             "UPDATE deliveries SET status = 'succeeded', attempt_count = ?2, next_attempt_at = NULL, lease_until = NULL,
