@@ -11,6 +11,7 @@ mod helpers;
 mod metrics;
 mod openapi;
 mod receiver;
+mod reliability;
 mod smtp;
 mod ui_auth;
 mod ui_pages;

@@ -1,0 +1,165 @@
+//! Reliability: at-least-once across many crashes.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::binary::start_server;
+use crate::helpers::run_cli;
+use crate::receiver::Receiver;
+use serde_json::json;
+
+/// Publish 20,000 events while SIGKILLing the server at random moments (at least 10 times)
+/// and restarting it: every event acknowledged with 202 reaches the receiver at least once.
+#[tokio::test]
+async fn twenty_thousand_events_through_ten_sigkills() {
+    const EVENTS: usize = 20_000;
+    const KILLS: usize = 10;
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::start(Receiver::always(200)).await;
+    assert!(run_cli(dir.path(), &["workspace", "create", "acme"], None)
+        .status
+        .success());
+    assert!(
+        run_cli(dir.path(), &["event-type", "create", "order.paid"], None)
+            .status
+            .success()
+    );
+    let out = run_cli(
+        dir.path(),
+        &[
+            "api-key",
+            "create",
+            "--workspace",
+            "acme",
+            "--scopes",
+            "webhooks,events",
+        ],
+        None,
+    );
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let env = [
+        ("HOOKLINE_ALLOW_HTTP", "true"),
+        ("HOOKLINE_ALLOWED_NETWORKS", "127.0.0.0/8"),
+        ("HOOKLINE_LISTEN", listen.as_str()),
+    ];
+    let server = Arc::new(Mutex::new(Some(start_server(dir.path(), &env))));
+    let base = format!("http://{listen}");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let r = http
+        .post(format!("{base}/api/v1/webhooks"))
+        .bearer_auth(&key)
+        .json(&json!({"url": rx.url, "events": ["*"], "retry_schedule": [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    // Publishers: 16 at a time until 20,000 events are acknowledged; refused or cut-off
+    // requests (the server is down) are simply tried again as new events.
+    let acked = Arc::new(Mutex::new(HashSet::new()));
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut publishers = Vec::new();
+    for _ in 0..16 {
+        let (http, base, key, acked, next) = (
+            http.clone(),
+            base.clone(),
+            key.clone(),
+            acked.clone(),
+            next.clone(),
+        );
+        publishers.push(tokio::spawn(async move {
+            while next.fetch_add(1, Ordering::SeqCst) < EVENTS {
+                loop {
+                    let r = http
+                        .post(format!("{base}/api/v1/events"))
+                        .bearer_auth(&key)
+                        .json(&json!({"type": "order.paid", "data": {"n": 1}}))
+                        .send()
+                        .await;
+                    if let Ok(r) = r {
+                        if r.status() == 202 {
+                            if let Ok(b) = r.json::<serde_json::Value>().await {
+                                acked
+                                    .lock()
+                                    .unwrap()
+                                    .insert(b["data"]["id"].as_str().unwrap().to_string());
+                                break;
+                            }
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }));
+    }
+
+    // The killer: seeded pseudo-random pauses, SIGKILL, restart.
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut kills = 0;
+    let started = Instant::now();
+    while kills < KILLS {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        tokio::time::sleep(Duration::from_millis(150 + seed % 400)).await;
+        let mut s = server.lock().unwrap().take().unwrap();
+        s.child.kill().unwrap();
+        s.child.wait().unwrap();
+        drop(s);
+        kills += 1;
+        *server.lock().unwrap() = Some(start_server(dir.path(), &env));
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the kill loop took too long"
+        );
+    }
+    for p in publishers {
+        tokio::time::timeout(Duration::from_secs(120), p)
+            .await
+            .expect("publishers finish")
+            .unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert_eq!(acked.len(), EVENTS);
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let got: HashSet<String> = rx
+            .all()
+            .into_iter()
+            .map(|r| r.headers["webhook-id"].clone())
+            .collect();
+        let missing = acked.difference(&got).count();
+        if missing == 0 {
+            let total = rx.count();
+            eprintln!(
+                "reliability: {EVENTS} events acknowledged through {kills} SIGKILLs; {total} requests received, {} duplicates ({:.2}%)",
+                total - got.len(),
+                (total - got.len()) as f64 * 100.0 / EVENTS as f64
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{missing} acknowledged events never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(server.lock().unwrap().take());
+    let conn = rusqlite::Connection::open(hookline::db::db_path(dir.path())).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}
