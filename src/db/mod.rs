@@ -70,21 +70,47 @@ pub fn open_and_migrate(data_dir: &Path) -> Result<Connection, OpenError> {
     let path = db_path(data_dir);
     let mut conn = Connection::open(&path).map_err(|e| OpenError::Open(path.clone(), e))?;
     configure(&conn).map_err(|e| OpenError::Open(path.clone(), e))?;
+    migrate_with(&mut conn, data_dir, &migrations(), latest_version())?;
+    Ok(conn)
+}
+
+/// Where automatic pre-migration backups go.
+pub const BACKUP_DIR: &str = "backups";
+
+/// Brings `conn` to `latest` with `migrations`. A database already in use (schema > 0) that
+/// needs migrating is first copied to `<data-dir>/backups/pre-migration-v<old>-to-v<new>-<ts>.db`,
+/// so an upgrade can always be undone by restoring it with the older binary.
+fn migrate_with(
+    conn: &mut Connection,
+    data_dir: &Path,
+    migrations: &Migrations,
+    latest: usize,
+) -> Result<(), OpenError> {
+    let path = db_path(data_dir);
     let found: usize = conn
         .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
         .map_err(|e| OpenError::Open(path.clone(), e))? as usize;
-    if found > latest_version() {
+    if found > latest {
         return Err(OpenError::TooNew {
             path,
             found,
-            known: latest_version(),
+            known: latest,
             version: crate::VERSION,
         });
     }
-    migrations()
-        .to_latest(&mut conn)
-        .map_err(|e| OpenError::Migrate(path.clone(), e))?;
-    Ok(conn)
+    if found > 0 && found < latest {
+        let dir = data_dir.join(BACKUP_DIR);
+        std::fs::create_dir_all(&dir).map_err(|e| OpenError::DataDir(dir.clone(), e))?;
+        let stamp = crate::clock::rfc3339(crate::clock::now_ms()).replace([':', '.'], "-");
+        let dest = dir.join(format!("pre-migration-v{found}-to-v{latest}-{stamp}.db"));
+        let dest_str = dest.to_string_lossy().to_string();
+        conn.execute("VACUUM INTO ?1", [dest_str])
+            .map_err(|e| OpenError::Open(dest.clone(), e))?;
+        tracing::info!(backup = %dest.display(), from = found, to = latest, "backed up the database before migrating it");
+    }
+    migrations
+        .to_latest(conn)
+        .map_err(|e| OpenError::Migrate(path.clone(), e))
 }
 
 #[cfg(unix)]
@@ -147,6 +173,50 @@ mod tests {
         drop(conn);
         let err = open_and_migrate(dir.path()).unwrap_err().to_string();
         assert!(err.contains("newer Hookline"), "{err}");
+    }
+
+    #[test]
+    fn a_migration_of_a_used_database_backs_it_up_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let v1 = [M::up(
+            "CREATE TABLE a (x INTEGER); INSERT INTO a VALUES (42);",
+        )];
+        let v2 = [
+            M::up("CREATE TABLE a (x INTEGER); INSERT INTO a VALUES (42);"),
+            M::up("ALTER TABLE a ADD COLUMN y TEXT;"),
+        ];
+        let mut conn = Connection::open(db_path(dir.path())).unwrap();
+        // A fresh database (schema 0) is not backed up.
+        migrate_with(&mut conn, dir.path(), &Migrations::from_slice(&v1), 1).unwrap();
+        assert!(!dir.path().join(BACKUP_DIR).exists());
+        migrate_with(&mut conn, dir.path(), &Migrations::from_slice(&v2), 2).unwrap();
+        let backups: Vec<_> = std::fs::read_dir(dir.path().join(BACKUP_DIR))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(backups.len(), 1);
+        assert!(backups[0]
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("pre-migration-v1-to-v2-"));
+        let old = Connection::open(&backups[0]).unwrap();
+        let version: i64 = old
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 1, "the backup is the database as it was before");
+        let x: i64 = old.query_row("SELECT x FROM a", [], |r| r.get(0)).unwrap();
+        assert_eq!(x, 42);
+        assert!(old.prepare("SELECT y FROM a").is_err());
+        conn.prepare("SELECT y FROM a").unwrap();
+        // Up to date: no further backups.
+        migrate_with(&mut conn, dir.path(), &Migrations::from_slice(&v2), 2).unwrap();
+        assert_eq!(
+            std::fs::read_dir(dir.path().join(BACKUP_DIR))
+                .unwrap()
+                .count(),
+            1
+        );
     }
 
     #[test]

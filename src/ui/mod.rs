@@ -31,6 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/setup", web::post().to(auth_pages::setup))
         .route("/", web::get().to(home::home))
         .route("/workspaces", web::post().to(home::create_workspace))
+        .route("/backup", web::post().to(home::download_backup))
         .route("/event-types", web::get().to(home::event_types))
         .route("/event-types", web::post().to(home::create_event_type))
         .route("/account/password", web::get().to(account::password_form))

@@ -274,3 +274,103 @@ async fn static_assets_have_etags() {
         .unwrap();
     assert_eq!(r.status(), 304);
 }
+
+#[tokio::test]
+async fn instance_admins_download_a_consistent_backup() {
+    let app = spawn_app().await;
+    let ws = app.workspace("acme").await;
+    app.user("root@example.com", "correct horse battery", true, None)
+        .await;
+    app.user(
+        "ann@example.com",
+        "correct horse battery",
+        false,
+        Some((ws, hookline::domain::Role::Owner)),
+    )
+    .await;
+
+    let admin = app.browser();
+    assert_eq!(
+        app.login(&admin, "root@example.com", "correct horse battery")
+            .await
+            .status(),
+        303
+    );
+    let home = admin
+        .get(app.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(home.contains("Download backup"));
+    let csrf = csrf_of(&home);
+    let r = admin
+        .post(app.url("/backup"))
+        .form(&[("csrf", "wrong")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = admin
+        .post(app.url("/backup"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment; filename=\"hookline-"));
+    let bytes = r.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"SQLite format 3\0"));
+    let copy = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(copy.path(), &bytes).unwrap();
+    let c = rusqlite::Connection::open(copy.path()).unwrap();
+    let check: String = c
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let n: i64 = c
+        .query_row(
+            "SELECT count(*) FROM workspaces WHERE slug = 'acme'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    // Nothing left behind in the data directory.
+    let leftovers: Vec<_> = std::fs::read_dir(app.data_path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".backup-download")
+        })
+        .collect();
+    assert!(leftovers.is_empty());
+
+    // A workspace owner is not an instance admin.
+    let owner = app.browser();
+    app.login(&owner, "ann@example.com", "correct horse battery")
+        .await;
+    let home = owner
+        .get(app.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!home.contains("Download backup"));
+    let r = owner
+        .post(app.url("/backup"))
+        .form(&[("csrf", csrf_of(&home).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}
