@@ -9,14 +9,28 @@ venv=.venv
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import standardwebhooks' 2>/dev/null; then
   echo "==> setting up $venv with the standardwebhooks verifier"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r examples/python/requirements.txt
 fi
 export HOOKLINE_TEST_PYTHON="$PWD/$venv/bin/python"
+
+# The Node receiver guide (examples/node) verifies deliveries with the standardwebhooks package.
+if command -v npm >/dev/null 2>&1; then
+  if [ ! -d examples/node/node_modules/standardwebhooks ]; then
+    echo "==> npm ci in examples/node"
+    (cd examples/node && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+elif [ "${CI:-}" = "true" ]; then
+  echo "CI=true but npm is missing: the Node receiver example cannot be tested" >&2
+  exit 1
+fi
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
+
+echo "==> examples"
+cargo build --locked --examples
 
 echo "==> tests"
 if cargo nextest --version >/dev/null 2>&1; then

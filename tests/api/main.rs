@@ -7,6 +7,7 @@ mod binary;
 mod crash;
 mod delivery;
 mod events_api;
+mod examples;
 mod helpers;
 mod metrics;
 mod openapi;

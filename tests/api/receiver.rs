@@ -121,7 +121,8 @@ pub fn python_with_standardwebhooks() -> Option<String> {
     None
 }
 
-/// `tests/receivers/standardwebhooks_receiver.py`, killed when dropped.
+/// `examples/python/receiver.py`, killed when dropped.
+/// One of the example receivers in `examples/` (same protocol for all), killed when dropped.
 pub struct PyReceiver {
     child: Child,
     pub url: String,
@@ -129,24 +130,28 @@ pub struct PyReceiver {
 }
 
 impl PyReceiver {
+    /// `examples/python/receiver.py` under the given interpreter.
     pub fn start(python: &str, secret: &str) -> PyReceiver {
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/receivers/standardwebhooks_receiver.py"
-        );
-        let mut child = Command::new(python)
-            .args([script, secret])
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/python/receiver.py");
+        PyReceiver::spawn(Command::new(python).arg(script), secret)
+    }
+
+    /// Any example receiver: it is given the secret, prints `PORT <n>`, then one JSON line a
+    /// request.
+    pub fn spawn(cmd: &mut Command, secret: &str) -> PyReceiver {
+        let mut child = cmd
+            .arg(secret)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
-            .expect("start the Python receiver");
+            .expect("start the example receiver");
         let mut out = BufReader::new(child.stdout.take().unwrap());
         let mut first = String::new();
         out.read_line(&mut first).unwrap();
         let port: u16 = first
             .trim()
             .strip_prefix("PORT ")
-            .expect("receiver prints its port")
+            .unwrap_or_else(|| panic!("receiver prints its port, got {first:?}"))
             .parse()
             .unwrap();
         let lines = Arc::new(Mutex::new(Vec::new()));

@@ -1,6 +1,6 @@
 """A webhook receiver that verifies every request with the `standardwebhooks` package.
 
-Usage: python standardwebhooks_receiver.py SECRET [HEX_HEADER_NAME]
+Usage: python receiver.py SECRET [HEX_HEADER_NAME]   (pip install -r requirements.txt)
 Listens on 127.0.0.1 on a free port and prints `PORT <n>` on stdout. Answers 204 to a POST
 whose Standard Webhooks signature verifies, and 400 otherwise. Each request is logged to
 stdout as one JSON line: `ok` (Standard Webhooks), `hex_ok` (the plain hex HMAC header,
