@@ -109,6 +109,9 @@ pub struct ServeArgs {
     /// Disable a webhook whose deliveries all failed for this many days.
     #[arg(long, env = "HOOKLINE_AUTO_DISABLE_DAYS", value_name = "DAYS")]
     pub auto_disable_days: Option<String>,
+    /// CIDRs of reverse proxies whose X-Forwarded-For names the real client.
+    #[arg(long, env = "HOOKLINE_TRUSTED_PROXIES", value_name = "CIDRS")]
+    pub trusted_proxies: Option<String>,
     /// Require `Authorization: Bearer <token>` on GET /metrics.
     #[arg(
         long,
@@ -326,6 +329,7 @@ fn serve(data_dir: PathBuf, a: ServeArgs) -> Result<(), Failure> {
         max_in_flight_per_webhook: a.max_in_flight_per_webhook,
         auto_disable_days: a.auto_disable_days,
         metrics_token: a.metrics_token,
+        trusted_proxies: a.trusted_proxies,
     })
     .map_err(|e| Failure::Usage(e.to_string()))?;
     crate::telemetry::init(config.log_format);

@@ -31,6 +31,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { env: "HOOKLINE_LOG_FORMAT", flag: "--log-format", default: "text", help: "Log output: `text` or `json`." },
     Setting { env: "HOOKLINE_MAX_IN_FLIGHT", flag: "--max-in-flight", default: "256", help: "Most delivery attempts in flight at once (1–10000)." },
     Setting { env: "HOOKLINE_MAX_IN_FLIGHT_PER_WEBHOOK", flag: "--max-in-flight-per-webhook", default: "16", help: "Most attempts in flight to one webhook, so a slow receiver only holds its own slots (1–1000)." },
+    Setting { env: "HOOKLINE_TRUSTED_PROXIES", flag: "--trusted-proxies", default: "(none)", help: "Comma-separated CIDRs of reverse proxies whose `X-Forwarded-For` names the real client (for login throttling and session records), e.g. `127.0.0.1/32`." },
     Setting { env: "HOOKLINE_METRICS_TOKEN", flag: "--metrics-token", default: "(none)", help: "If set, `GET /metrics` requires `Authorization: Bearer <token>`." },
     Setting { env: "HOOKLINE_AUTO_DISABLE_DAYS", flag: "--auto-disable-days", default: "5", help: "Disable a webhook whose deliveries all failed for this many days (1–365)." },
 ];
@@ -83,6 +84,7 @@ pub struct RawConfig {
     pub max_in_flight_per_webhook: Option<String>,
     pub auto_disable_days: Option<String>,
     pub metrics_token: Option<String>,
+    pub trusted_proxies: Option<String>,
 }
 
 /// Validated configuration of a running server.
@@ -104,6 +106,7 @@ pub struct Config {
     pub max_in_flight_per_webhook: usize,
     pub auto_disable_days: u32,
     pub metrics_token: Option<String>,
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 /// Empty strings count as unset, so `HOOKLINE_SMTP_URL=` in a unit file means "no SMTP".
@@ -117,6 +120,27 @@ pub fn parse_bool(env: &'static str, v: &str) -> Result<bool, ConfigError> {
         "false" | "0" | "no" | "off" => Ok(false),
         _ => Err(bad(env, v, "write true or false")),
     }
+}
+
+/// A comma-separated list of CIDRs (a bare address means just that address).
+fn parse_networks(env: &'static str, v: &Option<String>) -> Result<Vec<IpNet>, ConfigError> {
+    let mut out = Vec::new();
+    if let Some(v) = set(v) {
+        for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let net = part
+                .parse::<IpNet>()
+                .or_else(|_| part.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    bad(
+                        env,
+                        part,
+                        "write comma-separated CIDRs, e.g. 127.0.0.0/8,::1/128",
+                    )
+                })?;
+            out.push(net.trunc());
+        }
+    }
+    Ok(out)
 }
 
 impl Config {
@@ -172,22 +196,7 @@ impl Config {
             None => false,
             Some(v) => parse_bool("HOOKLINE_ALLOW_HTTP", v)?,
         };
-        let mut allowed_networks = Vec::new();
-        if let Some(v) = set(&raw.allowed_networks) {
-            for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                let net = part
-                    .parse::<IpNet>()
-                    .or_else(|_| part.parse::<std::net::IpAddr>().map(IpNet::from))
-                    .map_err(|_| {
-                        bad(
-                            "HOOKLINE_ALLOWED_NETWORKS",
-                            part,
-                            "write comma-separated CIDRs, e.g. 127.0.0.0/8,::1/128",
-                        )
-                    })?;
-                allowed_networks.push(net.trunc());
-            }
-        }
+        let allowed_networks = parse_networks("HOOKLINE_ALLOWED_NETWORKS", &raw.allowed_networks)?;
         let extra_ca_file = match set(&raw.extra_ca_file) {
             None => None,
             Some(v) => {
@@ -283,6 +292,7 @@ impl Config {
                     .ok_or_else(|| bad(env, x, format!("write a whole number from 1 to {max}"))),
             }
         };
+        let trusted_proxies = parse_networks("HOOKLINE_TRUSTED_PROXIES", &raw.trusted_proxies)?;
         let max_in_flight =
             number("HOOKLINE_MAX_IN_FLIGHT", &raw.max_in_flight, 256, 10_000)? as usize;
         let max_in_flight_per_webhook = number(
@@ -309,6 +319,7 @@ impl Config {
             max_in_flight_per_webhook,
             auto_disable_days,
             metrics_token: set(&raw.metrics_token).map(str::to_string),
+            trusted_proxies,
         })
     }
 
@@ -344,6 +355,13 @@ mod tests {
     #[test]
     fn each_bad_value_names_the_setting_and_the_fix() {
         let cases: Vec<(RawConfig, &str)> = vec![
+            (
+                RawConfig {
+                    trusted_proxies: Some("proxy.local".into()),
+                    ..raw()
+                },
+                "HOOKLINE_TRUSTED_PROXIES",
+            ),
             (
                 RawConfig {
                     listen: Some("8080".into()),

@@ -149,7 +149,82 @@ pub fn check_origin(req: &HttpRequest, state: &AppState) -> Result<(), UiError> 
 
 /// The client's address, for login throttling.
 pub fn client_address(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".into())
+    let Some(peer) = req.peer_addr().map(|a| a.ip()) else {
+        return "unknown".into();
+    };
+    let trusted = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.config.trusted_proxies.clone())
+        .unwrap_or_default();
+    client_ip(
+        peer,
+        req.headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok()),
+        &trusted,
+    )
+    .to_string()
+}
+
+/// The client behind trusted proxies: walk `X-Forwarded-For` from the right while the hop is a
+/// trusted proxy; the first untrusted address is the client. Headers from untrusted peers are
+/// ignored, so nobody can choose the address they are throttled under.
+pub fn client_ip(
+    peer: std::net::IpAddr,
+    forwarded_for: Option<&str>,
+    trusted: &[ipnet::IpNet],
+) -> std::net::IpAddr {
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let mut client = peer;
+    for hop in forwarded_for.unwrap_or("").rsplit(',').map(str::trim) {
+        match hop.parse::<std::net::IpAddr>() {
+            Ok(ip) => {
+                client = ip;
+                if !is_trusted(&ip) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    client
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_counts_only_behind_trusted_proxies() {
+        let proxy: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let trusted = vec![
+            "127.0.0.0/8".parse().unwrap(),
+            "10.0.0.0/8".parse().unwrap(),
+        ];
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert_eq!(
+            client_ip(proxy, Some("203.0.113.9"), &trusted),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            client_ip(proxy, Some("198.51.100.1, 203.0.113.9, 10.1.1.1"), &trusted),
+            ip("203.0.113.9"),
+            "rightmost untrusted hop"
+        );
+        assert_eq!(client_ip(proxy, None, &trusted), proxy);
+        assert_eq!(client_ip(proxy, Some("garbage"), &trusted), proxy);
+        assert_eq!(
+            client_ip(ip("203.0.113.50"), Some("1.2.3.4"), &trusted),
+            ip("203.0.113.50"),
+            "untrusted peers cannot choose"
+        );
+        assert_eq!(
+            client_ip(proxy, Some("1.2.3.4"), &[]),
+            proxy,
+            "no trusted proxies configured"
+        );
+    }
 }

@@ -374,3 +374,54 @@ async fn instance_admins_download_a_consistent_backup() {
         .unwrap();
     assert_eq!(r.status(), 403);
 }
+
+/// Behind a trusted proxy the throttle counts per real client (X-Forwarded-For); from an
+/// untrusted peer the header is ignored.
+#[tokio::test]
+async fn login_throttle_uses_forwarded_for_only_from_trusted_proxies() {
+    async fn fail_from(app: &TestApp, b: &reqwest::Client, account: &str, xff: &str) -> u16 {
+        let page = b
+            .get(app.url("/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let csrf = csrf_of(&page);
+        b.post(app.url("/login"))
+            .header("x-forwarded-for", xff)
+            .form(&[
+                ("email", account),
+                ("password", "wrong password!"),
+                ("csrf", csrf.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+    for (trusted, other_client_locked) in [(Some("127.0.0.0/8"), false), (None, true)] {
+        let app = spawn_app_with(|r| r.trusted_proxies = trusted.map(String::from)).await;
+        let b = app.browser();
+        // 20 failures (for different accounts, under the per-account limit) from one client.
+        for i in 0..20 {
+            assert_eq!(
+                fail_from(&app, &b, &format!("u{i}@example.com"), "203.0.113.1").await,
+                401
+            );
+        }
+        assert_eq!(
+            fail_from(&app, &b, "x@example.com", "203.0.113.1").await,
+            429,
+            "that client is locked"
+        );
+        let other = fail_from(&app, &b, "y@example.com", "203.0.113.2").await;
+        assert_eq!(
+            other == 429,
+            other_client_locked,
+            "trusted={trusted:?}: another client got {other}"
+        );
+    }
+}
