@@ -34,7 +34,14 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts an app, letting the test adjust the raw configuration first.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut RawConfig)) -> TestApp {
-    let data_dir = tempfile::tempdir().expect("temp dir");
+    spawn_app_in(tempfile::tempdir().expect("temp dir"), adjust).await
+}
+
+/// Starts an app on an existing data directory.
+pub async fn spawn_app_in(
+    data_dir: tempfile::TempDir,
+    adjust: impl FnOnce(&mut RawConfig),
+) -> TestApp {
     let mut raw = raw_config(data_dir.path());
     adjust(&mut raw);
     let config = Config::parse(raw).expect("valid test config");

@@ -16,4 +16,5 @@ mod reliability;
 mod smtp;
 mod ui_auth;
 mod ui_pages;
+mod upgrade;
 mod webhooks_api;
