@@ -619,3 +619,89 @@ mod tests {
         assert!(addrs.iter().all(|a| a.ip().is_loopback()));
     }
 }
+
+/// Seeded property runs: random addresses and URLs never panic the guard, and its verdicts
+/// agree with themselves across address forms.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    struct XorShift(u64);
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+    }
+
+    #[test]
+    fn random_addresses_classify_consistently() {
+        let mut rng = XorShift(0x5eed_1234_abcd_ef01);
+        let guard = Guard::new(vec![]);
+        for _ in 0..200_000 {
+            let v4 = Ipv4Addr::from(rng.next() as u32);
+            let reason = forbidden_reason(IpAddr::V4(v4));
+            // The IPv4-mapped IPv6 form is judged exactly like the IPv4 address.
+            let mapped = IpAddr::V6(v4.to_ipv6_mapped());
+            assert_eq!(
+                forbidden_reason(mapped).is_some(),
+                reason.is_some(),
+                "{v4} vs {mapped}"
+            );
+            assert_eq!(guard.check(IpAddr::V4(v4)).is_err(), reason.is_some());
+            if v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_multicast()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+            {
+                assert!(reason.is_some(), "{v4} must be refused");
+            }
+            let v6 = Ipv6Addr::from(((rng.next() as u128) << 64) | rng.next() as u128);
+            let _ = forbidden_reason(IpAddr::V6(v6));
+            if v6.is_loopback()
+                || v6.is_multicast()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+            {
+                assert!(
+                    forbidden_reason(IpAddr::V6(v6)).is_some(),
+                    "{v6} must be refused"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn random_urls_and_secrets_never_panic() {
+        let mut rng = XorShift(0xdead_beef_cafe_f00d);
+        let guard = Guard::new(vec!["10.0.0.0/8".parse().unwrap()]);
+        let alphabet: &[u8] = b"htps:/[]:.0123456789abcdefx%@?#-_~ \\\t\n\xff";
+        let seeds = [
+            "https://",
+            "http://[::ffff:",
+            "https://127.",
+            "https://0x7f.",
+            "https://[fe80::1%25",
+            "whsec_",
+        ];
+        for _ in 0..100_000 {
+            let mut s = seeds[(rng.next() % seeds.len() as u64) as usize]
+                .as_bytes()
+                .to_vec();
+            for _ in 0..(rng.next() % 40) {
+                s.push(alphabet[(rng.next() % alphabet.len() as u64) as usize]);
+            }
+            let s = String::from_utf8_lossy(&s).into_owned();
+            if let Ok(u) = url::Url::parse(&s) {
+                let _ = guard.check_url(&u);
+            }
+            let _ = crate::domain::WebhookUrl::parse(&s, rng.next() % 2 == 0);
+            let _ = crate::domain::WebhookSecret::parse(&s);
+        }
+    }
+}
