@@ -163,3 +163,119 @@ async fn twenty_thousand_events_through_ten_sigkills() {
         .unwrap();
     assert_eq!(check, "ok");
 }
+
+/// A listener that answers every connection with a TCP reset.
+async fn resetting_listener() -> (String, tokio::task::JoinHandle<()>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            let _ = s.set_zero_linger();
+            drop(s);
+        }
+    });
+    (format!("http://127.0.0.1:{port}/hook"), task)
+}
+
+/// A listener that sends headers, then one body byte every 100 ms, forever.
+async fn trickling_listener() -> (String, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n")
+                    .await;
+                for _ in 0..600 {
+                    if s.write_all(b"x").await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            });
+        }
+    });
+    (format!("http://127.0.0.1:{port}/hook"), task)
+}
+
+/// Deliveries to a healthy webhook keep their pace beside webhooks whose receivers hang,
+/// reset connections, or trickle their answer.
+#[tokio::test]
+async fn broken_receivers_do_not_slow_a_healthy_one() {
+    let f = crate::webhooks_api::fixture_with(|r| {
+        r.allow_http = Some("true".into());
+        r.allowed_networks = Some("127.0.0.0/8".into());
+    })
+    .await;
+    // The healthy receiver is the bottleneck on purpose (serial, 2 ms a request), so this
+    // measures isolation between webhooks, not the machine's CPU.
+    let healthy = Receiver::start(|_| {
+        std::thread::sleep(Duration::from_millis(2));
+        (200, vec![])
+    })
+    .await;
+    let w = f
+        .create_webhook(json!({"url": healthy.url, "events": ["project.created"]}))
+        .await;
+    let wid = w["id"].as_i64().unwrap();
+    const N: usize = 600;
+    let drain = |n_before: usize| {
+        let (f, healthy) = (&f, &healthy);
+        async move {
+            let started = Instant::now();
+            for chunk in 0..(N / 200) {
+                let events: Vec<_> = (0..200)
+                    .map(|i| json!({"type": "project.created", "data": {"i": chunk * 200 + i}}))
+                    .collect();
+                let (s, _) = f
+                    .call(
+                        reqwest::Method::POST,
+                        "/api/v1/events/batch",
+                        Some(json!({"events": events})),
+                    )
+                    .await;
+                assert_eq!(s, 202);
+            }
+            while healthy.count() < n_before + N {
+                assert!(
+                    started.elapsed() < Duration::from_secs(60),
+                    "healthy deliveries stalled"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            started.elapsed()
+        }
+    };
+    let alone = drain(0).await;
+
+    let hang = Receiver::start(|_| {
+        std::thread::sleep(Duration::from_secs(5));
+        (200, vec![])
+    })
+    .await;
+    let (reset_url, _reset) = resetting_listener().await;
+    let (trickle_url, _trickle) = trickling_listener().await;
+    for url in [&hang.url, &reset_url, &trickle_url] {
+        f.create_webhook(json!({"url": url, "events": ["project.created"], "timeout_seconds": 3, "retry_schedule": [60]})).await;
+    }
+    let beside = drain(N).await;
+    eprintln!(
+        "healthy webhook: {N} deliveries alone in {alone:?}, beside broken receivers in {beside:?}"
+    );
+    assert!(
+        beside.as_secs_f64() <= alone.as_secs_f64() * 1.10 + 0.3,
+        "the healthy webhook slowed from {alone:?} to {beside:?}"
+    );
+    let (_, list) = f
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/webhooks/{wid}/deliveries?status=succeeded&limit=1"),
+            None,
+        )
+        .await;
+    assert_eq!(list["data"][0]["status"], "succeeded");
+}
