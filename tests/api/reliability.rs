@@ -279,3 +279,136 @@ async fn broken_receivers_do_not_slow_a_healthy_one() {
         .await;
     assert_eq!(list["data"][0]["status"], "succeeded");
 }
+
+/// A tmpfs of a few MiB mounted for one test, unmounted on drop.
+struct SmallFs {
+    dir: Option<tempfile::TempDir>,
+    path: std::path::PathBuf,
+}
+
+impl SmallFs {
+    fn mount(mib: u32) -> Option<SmallFs> {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("CI=true but a tmpfs cannot be mounted (the disk-full test needs root)");
+            }
+            eprintln!("SKIPPED: cannot mount a tmpfs (not root?)");
+            return None;
+        }
+        let path = dir.path().to_path_buf();
+        Some(SmallFs {
+            dir: Some(dir),
+            path,
+        })
+    }
+
+    fn grow(&self, mib: u32) {
+        let ok = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={mib}m")])
+            .arg(&self.path)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.path)
+            .status();
+        drop(self.dir.take());
+    }
+}
+
+/// On a full disk publishing fails with 503 and a clear message, nothing acknowledged is
+/// lost, and once space is freed publishing works again by itself.
+#[tokio::test]
+async fn a_full_disk_refuses_with_503_and_recovers() {
+    let Some(fs) = SmallFs::mount(4) else { return };
+    let data = tempfile::Builder::new().tempdir_in(&fs.path).unwrap();
+    let app = crate::helpers::spawn_app_in(data, |_| {}).await;
+    let ws = app.workspace("acme").await;
+    let admin = app.api_key(None, "webhooks,events").await;
+    let (s, _) = app
+        .api(
+            reqwest::Method::POST,
+            "/api/v1/event-types",
+            Some(&admin),
+            Some(json!({"name": "blob.stored"})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let key = app.api_key(Some(ws), "webhooks,events").await;
+    let filler = "x".repeat(16 * 1024);
+    let mut acked = Vec::new();
+    let mut refused = None;
+    for i in 0..2000 {
+        let (s, b) = app
+            .api(
+                reqwest::Method::POST,
+                "/api/v1/events",
+                Some(&key),
+                Some(json!({"type": "blob.stored", "data": {"i": i, "filler": filler}})),
+            )
+            .await;
+        match s {
+            202 => acked.push(b["data"]["id"].as_str().unwrap().to_string()),
+            _ => {
+                refused = Some((s, b));
+                break;
+            }
+        }
+    }
+    let (status, body) = refused.expect("the 4 MiB disk filled up");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "storage_full", "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("disk"),
+        "{body}"
+    );
+    assert!(!acked.is_empty());
+
+    // Space comes back: publishing works again without a restart.
+    fs.grow(64);
+    let mut recovered = false;
+    for _ in 0..50 {
+        let (s, _) = app
+            .api(
+                reqwest::Method::POST,
+                "/api/v1/events",
+                Some(&key),
+                Some(json!({"type": "blob.stored", "data": {"after": true}})),
+            )
+            .await;
+        if s == 202 {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        recovered,
+        "publishing did not recover after space was freed"
+    );
+    for id in &acked {
+        let (s, _) = app
+            .api(
+                reqwest::Method::GET,
+                &format!("/api/v1/events/{id}"),
+                Some(&key),
+                None,
+            )
+            .await;
+        assert_eq!(s, 200, "acknowledged event {id} was lost");
+    }
+    let (s, _) = app.api(reqwest::Method::GET, "/healthz", None, None).await;
+    assert_eq!(s, 200);
+}
