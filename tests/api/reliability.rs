@@ -412,3 +412,80 @@ async fn a_full_disk_refuses_with_503_and_recovers() {
     let (s, _) = app.api(reqwest::Method::GET, "/healthz", None, None).await;
     assert_eq!(s, 200);
 }
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Publishing much faster than the receiver accepts: the backlog lives in SQLite, memory
+/// stays bounded, and every acknowledged event is kept.
+#[tokio::test]
+async fn overload_keeps_the_backlog_on_disk_not_in_memory() {
+    let f = crate::webhooks_api::fixture_with(|r| {
+        r.allow_http = Some("true".into());
+        r.allowed_networks = Some("127.0.0.0/8".into());
+    })
+    .await;
+    let stuck = Receiver::start(|_| {
+        std::thread::sleep(Duration::from_secs(30));
+        (200, vec![])
+    })
+    .await;
+    f.create_webhook(json!({"url": stuck.url, "events": ["*"], "timeout_seconds": 30}))
+        .await;
+    // Warm up, then measure the growth of this whole test process (app included).
+    let events: Vec<_> = (0..1000)
+        .map(|i| json!({"type": "project.created", "data": {"i": i, "pad": "p".repeat(200)}}))
+        .collect();
+    let (s, _) = f
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/events/batch",
+            Some(json!({"events": events.clone()})),
+        )
+        .await;
+    assert_eq!(s, 202);
+    let before = rss_kib();
+    const BATCHES: usize = 50;
+    for _ in 0..BATCHES {
+        let (s, _) = f
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/events/batch",
+                Some(json!({"events": events.clone()})),
+            )
+            .await;
+        assert_eq!(s, 202);
+    }
+    let grown_mib = rss_kib().saturating_sub(before) as f64 / 1024.0;
+    let stored: i64 = f
+        .app
+        .db
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM deliveries WHERE status = 'pending'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    eprintln!(
+        "overload: {} events queued for a stuck receiver; process RSS grew {grown_mib:.1} MiB",
+        (BATCHES + 1) * 1000
+    );
+    assert!(
+        stored >= (BATCHES * 1000) as i64,
+        "the backlog is in SQLite: {stored} pending"
+    );
+    assert!(
+        grown_mib < 64.0,
+        "memory grew {grown_mib:.1} MiB for a 50,000-delivery backlog"
+    );
+}
