@@ -140,6 +140,7 @@ pub enum WorkspaceCommand {
 pub enum UserCommand {
     /// Create a user, reading the password from standard input.
     Create {
+        /// The user's email address, which is also their login.
         #[arg(long)]
         email: String,
         /// Read the password from the first line of standard input.
@@ -208,6 +209,7 @@ pub enum EventTypeCommand {
     /// Define an event type, e.g. project.created.
     Create {
         name: String,
+        /// What the event means, shown to webhook owners when they choose events.
         #[arg(long, default_value = "")]
         description: String,
         /// An example payload (a JSON object), shown to webhook owners and sent by Send Test.
