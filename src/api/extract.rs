@@ -104,13 +104,9 @@ impl FromRequest for Caller {
                 ),
             };
             let hash = token_hash(&token);
-            // The lookup runs as its own task: when another extractor of the same request
-            // fails first (a malformed body), actix drops this future, and a read dropped
-            // mid-way gives its pool permit back before its connection, so a concurrent
-            // read could find the pool empty (a spurious 503).
-            let db = state.db.clone();
-            let found = tokio::spawn(async move {
-                db.read(move |conn| {
+            let found = state
+                .db
+                .read(move |conn| {
                     let Some(key) = repo::api_key_by_hash(conn, &hash)? else {
                         return Ok(Lookup::NoKey);
                     };
@@ -128,17 +124,7 @@ impl FromRequest for Caller {
                     };
                     Ok(Lookup::Found(key, ws))
                 })
-                .await
-            })
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "API key lookup failed");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "an internal error occurred; it has been logged",
-                )
-            })??;
+                .await?;
             let (key, workspace) = match found {
                 Lookup::NoKey => {
                     return Err(ApiError::unauthorized(
