@@ -274,6 +274,44 @@ mod tests {
         }
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_dropped_midway_never_leave_the_pool_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        // Start more slow reads than there are connections and drop them all while running.
+        for _ in 0..3 {
+            let mut slow = Vec::new();
+            for _ in 0..READERS * 2 {
+                let db = db.clone();
+                slow.push(tokio::spawn(async move {
+                    let _ = tokio::time::timeout(
+                        std::time::Duration::from_millis(20),
+                        db.read(|_| {
+                            std::thread::sleep(std::time::Duration::from_millis(60));
+                            Ok(())
+                        }),
+                    )
+                    .await;
+                }));
+            }
+            for t in slow {
+                t.await.unwrap();
+            }
+            // Every read started now gets a connection, none sees "closed".
+            let mut fast = Vec::new();
+            for _ in 0..READERS * 4 {
+                let db = db.clone();
+                fast.push(tokio::spawn(async move {
+                    db.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+                        .await
+                }));
+            }
+            for t in fast {
+                assert_eq!(t.await.unwrap().unwrap(), 1);
+            }
+        }
+    }
+
     #[tokio::test]
     async fn a_failing_job_rolls_back_only_itself_and_batches_commit() {
         let dir = tempfile::tempdir().unwrap();
