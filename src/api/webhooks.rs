@@ -349,10 +349,7 @@ pub struct ListQuery {
 
 /// Parses a numeric id from the path; anything else is simply not found.
 pub fn path_id(raw: &str, what: &str) -> Result<i64, ApiError> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|i| *i > 0)
-        .ok_or_else(|| ApiError::not_found(what))
+    crate::domain::parse_id(raw).ok_or_else(|| ApiError::not_found(what))
 }
 
 async fn load(state: &AppState, ws: i64, id: i64) -> Result<WebhookRow, ApiError> {

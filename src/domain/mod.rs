@@ -26,6 +26,11 @@ impl ValidationError {
     }
 }
 
+/// A row id taken from a URL path: a positive integer, or `None` (callers answer 404).
+pub fn parse_id(raw: &str) -> Option<i64> {
+    raw.parse::<i64>().ok().filter(|i| *i > 0)
+}
+
 /// Headers Hookline sets itself on every delivery; custom webhook headers may not override
 /// them, and the signature header may not be named like one of them.
 pub const RESERVED_HEADERS: &[&str] = &[

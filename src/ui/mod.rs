@@ -320,10 +320,7 @@ impl std::fmt::Display for Ts {
 
 /// Parses a numeric id from a path; anything else is simply not found.
 pub fn path_id(raw: &str) -> Result<i64, UiError> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|i| *i > 0)
-        .ok_or(UiError::NotFound)
+    crate::domain::parse_id(raw).ok_or(UiError::NotFound)
 }
 
 /// Cuts `s` to at most `max` characters, marking the cut.
