@@ -80,6 +80,7 @@ impl Application {
             allowed_networks: config.allowed_networks.clone(),
             extra_ca_pem,
             connect_timeout: std::time::Duration::from_secs(10),
+            max_idle_per_host: config.max_in_flight,
         })?;
         let mailer = crate::notify::Mailer::new(&config, &base_url)?;
         let engine = crate::delivery::engine::Engine::start(

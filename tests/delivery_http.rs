@@ -272,6 +272,7 @@ fn loopback_sender() -> Sender {
         allowed_networks: vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()],
         extra_ca_pem: None,
         connect_timeout: Duration::from_secs(2),
+        ..SenderConfig::default()
     })
     .unwrap()
 }
@@ -281,6 +282,7 @@ fn strict_sender() -> Sender {
         allowed_networks: vec![],
         extra_ca_pem: None,
         connect_timeout: Duration::from_secs(2),
+        ..SenderConfig::default()
     })
     .unwrap()
 }
@@ -725,6 +727,7 @@ async fn https_with_trusted_extra_ca() {
             allowed_networks: vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()],
             extra_ca_pem: Some(pki.ca_pem.clone().into_bytes()),
             connect_timeout: Duration::from_secs(2),
+            ..SenderConfig::default()
         })
         .unwrap();
         for host in ["localhost", "127.0.0.1"] {

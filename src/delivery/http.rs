@@ -25,6 +25,10 @@ pub struct SenderConfig {
     pub extra_ca_pem: Option<Vec<u8>>,
     /// Bound on DNS + TCP connect + TLS handshake (the attempt's timeout bounds everything).
     pub connect_timeout: Duration,
+    /// Idle keep-alive connections kept per receiver host. Many webhooks often share one
+    /// host, so this should cover every attempt that can be in flight at once; fewer means a
+    /// fresh TCP (and TLS) connection for every attempt beyond it.
+    pub max_idle_per_host: usize,
 }
 
 impl Default for SenderConfig {
@@ -33,6 +37,7 @@ impl Default for SenderConfig {
             allowed_networks: Vec::new(),
             extra_ca_pem: None,
             connect_timeout: Duration::from_secs(10),
+            max_idle_per_host: 256,
         }
     }
 }
@@ -192,7 +197,7 @@ impl Sender {
             .referer(false)
             .dns_resolver(Arc::new(GuardedResolver::new(guard.clone())))
             .connect_timeout(cfg.connect_timeout)
-            .pool_max_idle_per_host(8)
+            .pool_max_idle_per_host(cfg.max_idle_per_host)
             .pool_idle_timeout(Duration::from_secs(60))
             .tcp_nodelay(true)
             .http1_only()
