@@ -8,7 +8,9 @@
 //! the event bodies and any changed webhook settings in the same job, and start at a different
 //! webhook each round. A claimed delivery carries a lease; at start every lease is dropped, so
 //! work in flight at a crash is attempted again (at-least-once). A slot frees as soon as its
-//! HTTP exchange ends; the result is then written through the group-commit writer.
+//! HTTP exchange ends; the result then goes to the recorder, which writes the results that
+//! arrived meanwhile as one job of the group-commit writer (one savepoint for many attempts
+//! instead of one each).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +19,7 @@ use std::time::Duration;
 
 use rand::Rng;
 use rusqlite::{params, Connection, OptionalExtension};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 
 use super::http::{Outcome, OutgoingRequest, Sender};
 use super::sign;
@@ -52,6 +54,7 @@ impl Default for EngineConfig {
 
 struct Shared {
     db: Db,
+    recorder: mpsc::UnboundedSender<(Record, oneshot::Sender<RecordResult>)>,
     sender: Sender,
     mailer: crate::notify::Mailer,
     secrets: SecretBox,
@@ -146,8 +149,16 @@ impl Engine {
                 "re-queued deliveries that were in flight when Hookline last stopped"
             );
         }
+        let (recorder, records) = mpsc::unbounded_channel();
+        tokio::spawn(record_in_batches(
+            db.clone(),
+            config.auto_disable_after_ms,
+            records,
+            wake.clone(),
+        ));
         let shared = Arc::new(Shared {
             db,
+            recorder,
             sender,
             mailer,
             secrets,
@@ -565,7 +576,6 @@ async fn run_job(
         error: outcome.error.as_ref().map(|e| e.message.clone()),
         response_body: String::from_utf8_lossy(&outcome.response_body).into_owned(),
     };
-    let cfg = shared.config.auto_disable_after_ms;
     let rec = Record {
         delivery_id: job.delivery_id,
         webhook_id: hook.row.id,
@@ -578,7 +588,12 @@ async fn run_job(
         outcome,
         final_attempt,
     };
-    let notice = shared.db.write(move |c| record(c, rec, cfg)).await?;
+    let (tx, rx) = oneshot::channel();
+    shared
+        .recorder
+        .send((rec, tx))
+        .map_err(|_| DbError::Closed)?;
+    let notice = rx.await.map_err(|_| DbError::Closed)??;
     if let Some((kind, disabled_reason)) = notice {
         let notice = crate::notify::Notice {
             kind,
@@ -653,6 +668,71 @@ struct Record {
     outcome: Outcome,
     /// Send Test: one attempt, never retried.
     final_attempt: bool,
+}
+
+/// What recording one attempt came to: the notice to send, if one is due.
+type RecordResult = Result<Option<(crate::notify::NoticeKind, Option<String>)>, DbError>;
+
+/// Most attempt results written in one job.
+const RECORD_BATCH: usize = 512;
+/// Record jobs queued at the writer at once. While they commit, new results gather into the
+/// next job, so under load each job carries many results; when idle, one.
+const RECORD_JOBS_IN_FLIGHT: usize = 2;
+
+/// The recorder: writes attempt results in batches, each batch one write job (one savepoint,
+/// prepared statements reused across its rows). A failed job fails every result in it, and
+/// their deliveries keep their leases, so they are attempted again after a restart. A batch
+/// that scheduled retries wakes the dispatcher, whose claim round may have run before the
+/// batch was written and so not know when they fall due.
+async fn record_in_batches(
+    db: Db,
+    auto_disable_after_ms: i64,
+    mut rx: mpsc::UnboundedReceiver<(Record, oneshot::Sender<RecordResult>)>,
+    wake: Arc<Notify>,
+) {
+    let permits = Arc::new(Semaphore::new(RECORD_JOBS_IN_FLIGHT));
+    while let Some(first) = rx.recv().await {
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
+        };
+        let mut batch = vec![first];
+        while batch.len() < RECORD_BATCH {
+            match rx.try_recv() {
+                Ok(more) => batch.push(more),
+                Err(_) => break,
+            }
+        }
+        let (db, wake) = (db.clone(), wake.clone());
+        tokio::spawn(async move {
+            let (records, waiters): (Vec<Record>, Vec<_>) = batch.into_iter().unzip();
+            let retries = records.iter().any(|r| !r.outcome.is_success());
+            let written = db
+                .write(move |c| {
+                    let mut touched = Vec::new();
+                    records
+                        .into_iter()
+                        .map(|r| record(c, r, auto_disable_after_ms, &mut touched))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .await;
+            drop(permit);
+            if retries {
+                wake.notify_one();
+            }
+            match written {
+                Ok(notices) => {
+                    for (tx, notice) in waiters.into_iter().zip(notices) {
+                        let _ = tx.send(Ok(notice));
+                    }
+                }
+                Err(e) => {
+                    for tx in waiters {
+                        let _ = tx.send(Err(e.clone()));
+                    }
+                }
+            }
+        });
+    }
 }
 
 /// How often a webhook's owner may be emailed.
@@ -755,14 +835,16 @@ fn insert_attempt(
 
 /// Writes an attempt and moves its delivery and webhook on. A healthy webhook's
 /// `last_success_at` is rewritten at most once a second, so a busy webhook does not dirty
-/// its row on every delivery. Returns the notice to send, if
+/// its row on every delivery (nor more than once per batch: `touched` lists the webhooks this
+/// batch already marked healthy). Returns the notice to send, if
 /// one is due (a delivery failed for good, or the webhook was disabled) and the webhook's
 /// owner was not told within the last hour.
 fn record(
     c: &Connection,
     r: Record,
     auto_disable_after_ms: i64,
-) -> Result<Option<(crate::notify::NoticeKind, Option<String>)>, DbError> {
+    touched: &mut Vec<i64>,
+) -> RecordResult {
     let now = now_ms();
     let o = &r.outcome;
     let resp_headers = r.response_headers_json.clone();
@@ -777,6 +859,10 @@ fn record(
             return Ok(None); // deleted with its webhook meanwhile
         }
         insert_attempt(c, &r, resp_headers, error)?;
+        if touched.contains(&r.webhook_id) {
+            return Ok(None);
+        }
+        touched.push(r.webhook_id);
         c.prepare_cached("UPDATE webhooks SET last_success_at = ?2, failure_count = 0, failing_since = NULL WHERE id = ?1
                AND (failure_count != 0 OR failing_since IS NOT NULL OR last_success_at IS NULL OR last_success_at < ?2 - 1000)")?
             .execute(params![r.webhook_id, now])?;
@@ -815,6 +901,8 @@ fn record(
         return Ok(None); // deleted with its webhook meanwhile
     }
     insert_attempt(c, &r, resp_headers, error)?;
+    // A failure after a success in the same batch: the success's mark must not stand alone.
+    touched.retain(|&w| w != r.webhook_id);
     c.prepare_cached(
         "UPDATE webhooks SET last_failure_at = ?2, failure_count = failure_count + 1, failing_since = coalesce(failing_since, ?2)
          WHERE id = ?1",
