@@ -175,21 +175,26 @@ async fn publish(
                 }
             }
             let mut stored = Vec::with_capacity(events.len());
+            let mut writer = hooks::EventWriter::new(c, ws)?;
+            let mut known_types: Vec<String> = Vec::new();
             for (i, e) in events.into_iter().enumerate() {
-                if repo::event_type_by_name(c, &e.event_type)?.is_none() {
-                    let field = if route == "events.batch" { format!("events[{i}].type") } else { "type".into() };
-                    return Err(ApiError::unprocessable(
-                        field,
-                        format!("unknown event type '{}'; define it first (hookline event-type create) or see GET /api/v1/event-types", e.event_type),
-                    ));
+                if !known_types.contains(&e.event_type) {
+                    if repo::event_type_by_name(c, &e.event_type)?.is_none() {
+                        let field = if route == "events.batch" { format!("events[{i}].type") } else { "type".into() };
+                        return Err(ApiError::unprocessable(
+                            field,
+                            format!("unknown event type '{}'; define it first (hookline event-type create) or see GET /api/v1/event-types", e.event_type),
+                        ));
+                    }
+                    known_types.push(e.event_type.clone());
                 }
-                let (_, n) = hooks::insert_event_with_deliveries(
+                let (_, n) = writer.insert(
                     c,
-                    ws,
                     &NewEvent { public_id: &e.public_id, event_type: &e.event_type, body: &e.body, created_at: e.created_at },
                 )?;
                 stored.push((e, n));
             }
+            writer.finish(c)?;
             let data = respond(&stored);
             let full = serde_json::to_value(Envelope { data, meta: Meta { request_id } })
                 .unwrap_or_default();
