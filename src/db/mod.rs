@@ -39,6 +39,19 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    stable_plans(conn)?;
+    Ok(())
+}
+
+/// Turns on the query planner stability guarantee. Without it SQLite re-prepares a cached
+/// statement whenever a bound value that could change its plan changes (a `LIMIT ?`, for
+/// one): profiling the delivery engine's claim showed 5% of the writer thread re-preparing.
+/// No query here depends on value-specific plans (no ANALYZE data, no `LIKE ?`).
+pub fn stable_plans(conn: &Connection) -> rusqlite::Result<()> {
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     Ok(())
 }
 
