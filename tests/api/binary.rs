@@ -703,7 +703,8 @@ async fn logs_never_contain_secrets_keys_or_payloads() {
         .local_addr()
         .unwrap()
         .port();
-    let mut child = bin()
+    // In a `Server`, so a failing assertion does not leave it running.
+    let child = bin()
         .args([
             "serve",
             "--listen",
@@ -720,6 +721,11 @@ async fn logs_never_contain_secrets_keys_or_payloads() {
         .spawn()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
+    let mut server = Server {
+        child,
+        base: base.clone(),
+        banner: String::new(),
+    };
     let http = reqwest::Client::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while http.get(format!("{base}/healthz")).send().await.is_err() {
@@ -786,9 +792,9 @@ async fn logs_never_contain_secrets_keys_or_payloads() {
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     let _ = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &server.child.id().to_string()])
         .status();
-    let _ = child.wait();
+    let _ = server.child.wait();
     let logs = std::fs::read_to_string(&log_path).unwrap();
     let not_json: Vec<&str> = logs
         .lines()
