@@ -7,6 +7,10 @@
 //! `bench-results/latest.json`).
 //!
 //!     cargo build --release && target/release/hookline-bench [--quick] [--skip-million]
+//!
+//! `--only NAME[,NAME…]` runs some scenarios only (for profiling one of them): `baseline`,
+//! `single`, `batch`, `fanout10`, `latency`, `million`. `--fanout10-events N` sets how many
+//! events the fan-out-10 scenario publishes (default 10,000).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -169,6 +173,35 @@ impl Hookline {
         )
     }
 
+    /// CPU seconds (user + system) used so far: the whole process, and its writer thread.
+    fn cpu_seconds(&self) -> (f64, f64) {
+        let ticks = |stat: &str| -> f64 {
+            // Fields after the parenthesised command name; utime and stime are 14 and 15.
+            let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let t = |i: usize| {
+                f.get(i - 3)
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .unwrap_or(0.0)
+            };
+            (t(14) + t(15)) / 100.0
+        };
+        let pid = self.child.id();
+        let total =
+            ticks(&std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default());
+        let mut writer = 0.0;
+        if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+            for t in tasks.flatten() {
+                let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+                if comm.trim() == "hookline-db-wri" {
+                    writer +=
+                        ticks(&std::fs::read_to_string(t.path().join("stat")).unwrap_or_default());
+                }
+            }
+        }
+        (total, writer)
+    }
+
     fn rss_kib(&self, field: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default();
@@ -206,6 +239,51 @@ async fn post(http: &reqwest::Client, url: &str, key: &str, body: &Value) -> Val
     let v: Value = r.json().await.unwrap_or(Value::Null);
     assert!(status.is_success(), "{url}: {status} {v}");
     v
+}
+
+/// The writer's counters from `/metrics`: (commits, jobs, seconds committing).
+async fn writer_counters(http: &reqwest::Client, base: &str) -> (f64, f64, f64) {
+    let text = match http.get(format!("{base}/metrics")).send().await {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (
+        value("hookline_db_commit_duration_seconds_count"),
+        value("hookline_db_commit_batch_jobs_sum"),
+        value("hookline_db_commit_duration_seconds_sum"),
+    )
+}
+
+/// Prints (not into the results) what the writer did between two readings of its counters.
+fn print_writer(
+    before: (f64, f64, f64),
+    after: (f64, f64, f64),
+    elapsed: Duration,
+    cpu: ((f64, f64), (f64, f64)),
+    deliveries: usize,
+) {
+    let commits = after.0 - before.0;
+    if commits <= 0.0 {
+        return;
+    }
+    let per = |a: f64, b: f64| 1e6 * (b - a) / deliveries as f64;
+    println!(
+        "    hookline CPU per delivery: {:.0} µs, of which the writer thread {:.0} µs",
+        per(cpu.0 .0, cpu.1 .0),
+        per(cpu.0 .1, cpu.1 .1)
+    );
+    println!(
+        "    writer: {:.0} commits/s, {:.1} jobs per commit, {:.2} ms per commit, busy {:.0}%",
+        commits / elapsed.as_secs_f64(),
+        (after.1 - before.1) / commits,
+        1000.0 * (after.2 - before.2) / commits,
+        100.0 * (after.2 - before.2) / elapsed.as_secs_f64()
+    );
 }
 
 fn percentile(sorted: &[u64], p: f64) -> f64 {
@@ -328,6 +406,18 @@ async fn main() {
         .cloned()
         .unwrap_or_else(|| "bench-results/latest.json".into());
     let scale = if quick { 5 } else { 1 };
+    let only: Option<Vec<String>> = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.split(',').map(str::to_string).collect());
+    let run = |name: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == name));
+    let fanout10_events: usize = args
+        .iter()
+        .position(|a| a == "--fanout10-events")
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.parse().expect("--fanout10-events takes a number"))
+        .unwrap_or(10_000 / scale);
     let bin = std::env::current_exe().unwrap().with_file_name("hookline");
     assert!(
         bin.exists(),
@@ -364,7 +454,7 @@ async fn main() {
     let (rx_url, _rx) = start_receiver(sink.clone(), false).await;
 
     // Baseline: the same HTTP client straight to the same receiver.
-    {
+    if run("baseline") {
         let n = 20_000 / scale;
         let started = Instant::now();
         let sem = Arc::new(tokio::sync::Semaphore::new(64));
@@ -387,7 +477,11 @@ async fn main() {
         );
         sink.arrivals.store(0, Ordering::Relaxed);
     }
-    let baseline = results.scenarios[0].1.as_f64().unwrap();
+    let baseline = results
+        .scenarios
+        .first()
+        .and_then(|s| s.1.as_f64())
+        .unwrap_or(f64::NAN);
 
     let data_dir = tmp.path().join("data");
     let (h, _) = Hookline::start(&bin, &data_dir).await;
@@ -399,7 +493,7 @@ async fn main() {
 
     // Single publishes, fan-out 1.
     let one = setup(&h, "one", 1, &rx_url, &http).await;
-    {
+    if run("single") {
         let n = 5_000 / scale;
         let started = Instant::now();
         let sem = Arc::new(tokio::sync::Semaphore::new(64));
@@ -443,8 +537,10 @@ async fn main() {
     }
 
     // Batch publishes, fan-out 1: publish rate and sustained delivery rate at saturation.
-    {
+    if run("batch") {
         let n = 50_000 / scale;
+        let writer_before = writer_counters(&http, &h.base).await;
+        let cpu_before = h.cpu_seconds();
         let started = Instant::now();
         publish_batches(&http, &h.base, &one.key, n, 500, 4).await;
         let publish = started.elapsed();
@@ -454,6 +550,13 @@ async fn main() {
             &mut results,
             "publish: POST /events/batch of 500 (events/s)",
             json!(n as f64 / publish.as_secs_f64()),
+        );
+        print_writer(
+            writer_before,
+            writer_counters(&http, &h.base).await,
+            total,
+            (cpu_before, h.cpu_seconds()),
+            n,
         );
         let e2e = n as f64 / total.as_secs_f64();
         row(
@@ -478,13 +581,22 @@ async fn main() {
     }
 
     // Batch publishes, fan-out 10.
-    {
+    if run("fanout10") {
         let ten = setup(&h, "ten", 10, &rx_url, &http).await;
-        let n = 10_000 / scale;
+        let n = fanout10_events;
+        let writer_before = writer_counters(&http, &h.base).await;
+        let cpu_before = h.cpu_seconds();
         let started = Instant::now();
         publish_batches(&http, &h.base, &ten.key, n, 500, 4).await;
         wait_arrivals(&sink, (n * 10) as u64, Duration::from_secs(180)).await;
         let total = started.elapsed();
+        print_writer(
+            writer_before,
+            writer_counters(&http, &h.base).await,
+            total,
+            (cpu_before, h.cpu_seconds()),
+            n * 10,
+        );
         row(
             &mut results,
             "end-to-end: batch publish, fan-out 10 (deliveries/s)",
@@ -495,7 +607,7 @@ async fn main() {
     }
 
     // Latency at a fixed offered rate of 200 events/s.
-    {
+    if run("latency") {
         let secs = if quick { 3 } else { 10 };
         let n = 200 * secs;
         let mut tick = tokio::time::interval(Duration::from_millis(5));
@@ -547,7 +659,7 @@ async fn main() {
     );
     h.stop().await;
 
-    if !skip_million {
+    if !skip_million && run("million") {
         million(&bin, tmp.path(), &http, &mut results, quick).await;
     }
 
