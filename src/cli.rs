@@ -248,6 +248,7 @@ impl From<db::OpenError> for Failure {
 }
 
 pub fn main() -> ExitCode {
+    crate::db::tune_process();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

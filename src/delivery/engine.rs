@@ -74,6 +74,8 @@ pub struct Engine {
 /// A webhook as the engine uses it: its row and its opened secrets, cached by `updated_at`.
 struct CachedWebhook {
     row: WebhookRow,
+    /// The row's URL, parsed once per version rather than once per attempt.
+    url: Result<url::Url, url::ParseError>,
     current: sign::Secret,
     /// The rotated-out secret and until when it still signs.
     previous: Option<(sign::Secret, i64)>,
@@ -94,6 +96,7 @@ impl CachedWebhook {
             _ => None,
         };
         Ok(CachedWebhook {
+            url: url::Url::parse(&row.url),
             row,
             current,
             previous,
@@ -446,6 +449,9 @@ fn claim(
     let mut event =
         c.prepare_cached("SELECT public_id, type, body, created_at FROM events WHERE id = ?1")?;
     let mut jobs = Vec::new();
+    // With fan-out, one event is claimed for several webhooks in the same round: read it
+    // (and copy its body) once.
+    let mut events: HashMap<i64, (String, String, bytes::Bytes, i64)> = HashMap::new();
     let mut next_due: Option<i64> = None;
     let n = active.len();
     for i in 0..n {
@@ -460,16 +466,27 @@ fn claim(
                 })?
                 .collect::<Result<_, _>>()?;
             for (delivery_id, event_id, attempt_count) in picked {
-                let (event_public_id, event_type, body, created_at): (String, String, String, i64) =
-                    event.query_row([event_id], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                    })?;
+                let (event_public_id, event_type, body, created_at) = match events.get(&event_id) {
+                    Some(e) => e.clone(),
+                    None => {
+                        let e = event.query_row([event_id], |r| {
+                            Ok((
+                                r.get::<_, String>(0)?,
+                                r.get::<_, String>(1)?,
+                                bytes::Bytes::from(r.get::<_, String>(2)?),
+                                r.get::<_, i64>(3)?,
+                            ))
+                        })?;
+                        events.insert(event_id, e.clone());
+                        e
+                    }
+                };
                 jobs.push(Job {
                     delivery_id,
                     webhook_id: wid,
                     event_public_id,
                     event_type,
-                    body: bytes::Bytes::from(body),
+                    body,
                     attempt_count,
                     created_at,
                 });
@@ -507,13 +524,15 @@ async fn run_job(
 ) -> Result<AttemptSummary, DbError> {
     let started_at = now_ms();
     let headers = build_headers(shared, &hook, &job, started_at / 1000);
-    let outcome = match url::Url::parse(&hook.row.url) {
+    // Serialised here, off the writer thread, so the headers can move into the request.
+    let request_headers_json = json_map(&headers);
+    let outcome = match &hook.url {
         Ok(url) => {
             shared
                 .sender
                 .send(OutgoingRequest {
-                    url,
-                    headers: headers.clone(),
+                    url: url.clone(),
+                    headers,
                     body: job.body.clone(),
                     timeout: Duration::from_secs(hook.row.timeout_seconds as u64),
                 })
@@ -582,7 +601,7 @@ async fn run_job(
         retry_schedule: hook.row.retry_schedule.clone(),
         attempt_number: job.attempt_count + 1,
         started_at,
-        request_headers_json: json_map(&headers),
+        request_headers_json,
         response_headers_json: outcome.status.map(|_| json_map(&outcome.response_headers)),
         error: attempt_error(&outcome),
         outcome,
