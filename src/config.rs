@@ -29,7 +29,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { env: "HOOKLINE_SMTP_FROM", flag: "--smtp-from", default: "hookline@<public host>", help: "Sender address of notification emails." },
     Setting { env: "HOOKLINE_RETENTION_DAYS", flag: "--retention-days", default: "30", help: "Days to keep events, deliveries and attempts (1–3650)." },
     Setting { env: "HOOKLINE_LOG_FORMAT", flag: "--log-format", default: "text", help: "Log output: `text` or `json`." },
-    Setting { env: "HOOKLINE_MAX_IN_FLIGHT", flag: "--max-in-flight", default: "256", help: "Most delivery attempts in flight at once (1–10000)." },
+    Setting { env: "HOOKLINE_MAX_IN_FLIGHT", flag: "--max-in-flight", default: "256", help: "Most delivery attempts in flight at once (1–10000); also the idle keep-alive connections kept per receiver host." },
     Setting { env: "HOOKLINE_MAX_IN_FLIGHT_PER_WEBHOOK", flag: "--max-in-flight-per-webhook", default: "16", help: "Most attempts in flight to one webhook, so a slow receiver only holds its own slots (1–1000)." },
     Setting { env: "HOOKLINE_TRUSTED_PROXIES", flag: "--trusted-proxies", default: "(none)", help: "Comma-separated CIDRs of reverse proxies whose `X-Forwarded-For` names the real client (for login throttling and session records), e.g. `127.0.0.1/32`." },
     Setting { env: "HOOKLINE_METRICS_TOKEN", flag: "--metrics-token", default: "(none)", help: "If set, `GET /metrics` requires `Authorization: Bearer <token>`." },
