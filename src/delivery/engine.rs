@@ -1005,6 +1005,56 @@ mod tests {
         }
     }
 
+    fn result(delivery_id: i64, status: u16) -> Record {
+        Record {
+            delivery_id,
+            webhook_id: 1,
+            retry_schedule: vec![60],
+            attempt_number: 1,
+            started_at: 0,
+            request_headers_json: "{}".into(),
+            response_headers_json: Some("{}".into()),
+            error: (status >= 300).then(|| format!("HTTP {status}")),
+            outcome: Outcome {
+                status: Some(status),
+                ..Outcome::default()
+            },
+            final_attempt: false,
+        }
+    }
+
+    #[test]
+    fn a_batch_marks_webhook_health_in_arrival_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = crate::db::open_and_migrate(dir.path()).unwrap();
+        seed(&c, 1, 4, 1000);
+        let health = |c: &Connection| -> (i64, Option<i64>, Option<i64>) {
+            c.query_row(
+                "SELECT failure_count, failing_since, last_success_at FROM webhooks WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap()
+        };
+        let day = 24 * 3600 * 1000;
+        // Success, failure, success in one batch: the last success clears the failure,
+        // although the first one already marked the webhook healthy in this batch.
+        let mut touched = Vec::new();
+        for r in [result(1, 200), result(2, 500), result(3, 204)] {
+            record(&c, r, day, &mut touched).unwrap();
+        }
+        let (failures, since, success) = health(&c);
+        assert_eq!((failures, since), (0, None));
+        assert!(success.is_some());
+        // Success then failure: the failure stands.
+        let mut touched = Vec::new();
+        record(&c, result(4, 200), day, &mut touched).unwrap();
+        record(&c, result(1, 503), day, &mut touched).unwrap();
+        let (failures, since, _) = health(&c);
+        assert_eq!(failures, 1);
+        assert!(since.is_some());
+    }
+
     #[test]
     fn claims_respect_limits_and_rotate_between_webhooks() {
         let dir = tempfile::tempdir().unwrap();
