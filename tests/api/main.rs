@@ -3,6 +3,7 @@
 
 mod api_auth;
 mod bad_input;
+mod bench;
 mod binary;
 mod crash;
 mod delivery;

@@ -1,0 +1,56 @@
+//! The benchmark program keeps working: a `--smoke` run (every scenario, counts divided by
+//! 100) against the real binary, writing its JSON. Speed is not judged here (debug build,
+//! shared machine); `hookline-bench` itself reports the targets on a release build.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+#[test]
+fn every_bench_scenario_runs_and_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let json_path = dir.path().join("bench.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_hookline-bench"))
+        .args(["--smoke", "--json"])
+        .arg(&json_path)
+        .output()
+        .expect("run hookline-bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "hookline-bench --smoke failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("targets (2-core machine"), "{stdout}");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    let s = &v["scenarios"];
+    for (scenario, metric) in [
+        ("baseline", "requests_per_s"),
+        ("single", "publish_events_per_s"),
+        ("single", "deliveries_per_s"),
+        ("batch", "publish_events_per_s"),
+        ("batch", "deliveries_per_s"),
+        ("batch", "ratio_to_baseline"),
+        ("batch", "latency_p99_ms"),
+        ("batch", "cpu_us_per_delivery"),
+        ("fanout10", "deliveries_per_s"),
+        ("latency", "p50_ms"),
+        ("latency", "p99_ms"),
+        ("rss", "peak_mib"),
+        ("million", "startup_ms"),
+        ("million", "rss_mib"),
+        ("million", "api_list_page1_ms"),
+        ("million", "api_list_page1000_ms"),
+        ("million", "ui_list_page1_ms"),
+        ("million", "ui_list_page1000_ms"),
+    ] {
+        let x = s[scenario][metric].as_f64();
+        assert!(
+            x.is_some_and(|x| x.is_finite() && x > 0.0),
+            "{scenario}.{metric} = {:?} in {v}",
+            s[scenario][metric]
+        );
+    }
+    let targets = v["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 9, "every target is compared: {v}");
+}
