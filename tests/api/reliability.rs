@@ -262,9 +262,19 @@ async fn broken_receivers_do_not_slow_a_healthy_one() {
     for url in [&hang.url, &reset_url, &trickle_url] {
         f.create_webhook(json!({"url": url, "events": ["project.created"], "timeout_seconds": 3, "retry_schedule": [60]})).await;
     }
+    let rss_before = rss_kib();
     let beside = drain(N).await;
+    // Let the broken receivers' attempts (3 s timeouts) run their course, then take the
+    // process's peak: memory must stay bounded while they hang, reset and trickle.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let peak_growth_mib = status_kib("VmHWM:").saturating_sub(rss_before) as f64 / 1024.0;
     eprintln!(
-        "healthy webhook: {N} deliveries alone in {alone:?}, beside broken receivers in {beside:?}"
+        "healthy webhook: {N} deliveries alone in {alone:?}, beside broken receivers in {beside:?}; peak memory {peak_growth_mib:.1} MiB above the start"
+    );
+    assert!(
+        peak_growth_mib < 64.0,
+        "memory grew {peak_growth_mib:.1} MiB beside {} broken receivers' deliveries",
+        3 * N
     );
     assert!(
         beside.as_secs_f64() <= alone.as_secs_f64() * 1.10 + 0.3,
@@ -414,10 +424,15 @@ async fn a_full_disk_refuses_with_503_and_recovers() {
 }
 
 fn rss_kib() -> u64 {
+    status_kib("VmRSS:")
+}
+
+/// A memory figure of this test process (app included) from /proc/self/status, in KiB.
+fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .unwrap_or_default()
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))
+        .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
