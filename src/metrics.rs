@@ -161,15 +161,21 @@ pub fn global() -> &'static Metrics {
 /// Refreshes the queue gauges from the database.
 pub fn refresh_queue(conn: &rusqlite::Connection, now_ms: i64) -> rusqlite::Result<()> {
     let m = global();
-    let (due, scheduled, in_flight, oldest): (i64, i64, i64, Option<i64>) = conn.query_row(
+    // Two queries, each answered by its own partial index (deliveries_due holds the rows
+    // waiting for an attempt, deliveries_leased the ones in flight).
+    let (due, scheduled, oldest): (i64, i64, Option<i64>) = conn.query_row(
         "SELECT
-            count(*) FILTER (WHERE next_attempt_at <= ?1 AND lease_until IS NULL),
+            count(*) FILTER (WHERE next_attempt_at <= ?1),
             count(*) FILTER (WHERE next_attempt_at > ?1),
-            count(*) FILTER (WHERE lease_until IS NOT NULL),
-            min(next_attempt_at) FILTER (WHERE lease_until IS NULL)
-         FROM deliveries WHERE next_attempt_at IS NOT NULL",
+            min(next_attempt_at)
+         FROM deliveries WHERE next_attempt_at IS NOT NULL AND lease_until IS NULL",
         [now_ms],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    let in_flight: i64 = conn.query_row(
+        "SELECT count(*) FROM deliveries WHERE lease_until IS NOT NULL",
+        [],
+        |r| r.get(0),
     )?;
     m.queue_due.set(due);
     m.queue_scheduled.set(scheduled);

@@ -20,7 +20,10 @@ pub const DB_FILE: &str = "hookline.db";
 pub fn migrations() -> Migrations<'static> {
     Migrations::from_slice(MIGRATIONS)
 }
-const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(include_str!("migrations/0001_init.sql")),
+    M::up(include_str!("migrations/0002_due_index_without_leased.sql")),
+];
 
 /// The schema version this binary writes.
 pub fn latest_version() -> usize {

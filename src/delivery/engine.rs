@@ -1,8 +1,9 @@
 //! The delivery engine: turns committed deliveries into signed POSTs until they succeed or
 //! their schedule runs out, and records every attempt.
 //!
-//! SQLite is the queue. A dispatcher claims due deliveries per active webhook (index
-//! `deliveries_due (webhook_id, next_attempt_at)`) into small per-webhook ready queues, and
+//! SQLite is the queue. A dispatcher claims due deliveries per active webhook (partial index
+//! `deliveries_due (webhook_id, next_attempt_at)` of the unleased rows waiting for an attempt;
+//! leased rows sit in `deliveries_leased`) into small per-webhook ready queues, and
 //! starts them within the global and the per-webhook limits, so one slow or dead receiver only
 //! ever holds its own slots. Claim rounds run beside the attempts (never blocking them), fetch
 //! the event bodies and any changed webhook settings in the same job, and start at a different
@@ -415,6 +416,17 @@ fn free_slot(in_flight: &mut HashMap<i64, usize>, total: &mut usize, webhook_id:
 /// Claims due deliveries: at most `budget` in all and `room` per webhook (minus `busy`),
 /// starting at a different webhook each round. Fetches the claimed events' bodies and the
 /// rows of active webhooks whose version differs from `known`.
+/// Leases up to ?4 of webhook ?1's deliveries due by ?2, until ?3. Reads only the partial
+/// index `deliveries_due`, which holds unleased rows: leased ones leave it as they are picked.
+const CLAIM_PICK: &str = "UPDATE deliveries SET lease_until = ?3 WHERE id IN (
+        SELECT id FROM deliveries WHERE webhook_id = ?1 AND next_attempt_at <= ?2 AND lease_until IS NULL
+        ORDER BY next_attempt_at LIMIT ?4)
+     RETURNING id, event_id, attempt_count";
+
+/// When webhook ?1's next unleased delivery is due.
+const CLAIM_EARLIEST: &str = "SELECT min(next_attempt_at) FROM deliveries
+     WHERE webhook_id = ?1 AND next_attempt_at IS NOT NULL AND lease_until IS NULL";
+
 fn claim(
     c: &Connection,
     now: i64,
@@ -437,15 +449,8 @@ fn claim(
         }
     }
     let lease_until = now + 10 * 60 * 1000;
-    let mut pick = c.prepare_cached(
-        "UPDATE deliveries SET lease_until = ?3 WHERE id IN (
-            SELECT id FROM deliveries WHERE webhook_id = ?1 AND next_attempt_at <= ?2 AND lease_until IS NULL
-            ORDER BY next_attempt_at LIMIT ?4)
-         RETURNING id, event_id, attempt_count",
-    )?;
-    let mut earliest = c.prepare_cached(
-        "SELECT min(next_attempt_at) FROM deliveries WHERE webhook_id = ?1 AND next_attempt_at IS NOT NULL AND lease_until IS NULL",
-    )?;
+    let mut pick = c.prepare_cached(CLAIM_PICK)?;
+    let mut earliest = c.prepare_cached(CLAIM_EARLIEST)?;
     let mut event =
         c.prepare_cached("SELECT public_id, type, body, created_at FROM events WHERE id = ?1")?;
     let mut jobs = Vec::new();
@@ -1053,6 +1058,79 @@ mod tests {
         let (failures, since, _) = health(&c);
         assert_eq!(failures, 1);
         assert!(since.is_some());
+    }
+
+    #[test]
+    fn the_queue_reads_its_partial_indexes_and_leases_move_rows_between_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = crate::db::open_and_migrate(dir.path()).unwrap();
+        seed(&c, 1, 3, 1000);
+        let plan = |sql: &str, n: usize| -> String {
+            let params: Vec<i64> = vec![1; n];
+            c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(rusqlite::params_from_iter(params), |r| {
+                    r.get::<_, String>(3)
+                })
+                .unwrap()
+                .map(Result::unwrap)
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        for (sql, n) in [(CLAIM_PICK, 4), (CLAIM_EARLIEST, 1)] {
+            let p = plan(sql, n);
+            assert!(
+                p.contains("USING INDEX deliveries_due") && !p.contains("SCAN deliveries"),
+                "{p}"
+            );
+        }
+        let p = plan(
+            "UPDATE deliveries SET lease_until = NULL WHERE lease_until IS NOT NULL",
+            0,
+        );
+        assert!(p.contains("deliveries_leased"), "{p}");
+        let in_index = |index: &str| -> i64 {
+            c.query_row(
+                &format!(
+                    "SELECT count(*) FROM deliveries INDEXED BY {index} WHERE {}",
+                    {
+                        if index == "deliveries_due" {
+                            "next_attempt_at IS NOT NULL AND lease_until IS NULL"
+                        } else {
+                            "lease_until IS NOT NULL"
+                        }
+                    }
+                ),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        // Two claimed: they leave the due index for the leased one, and count as in flight.
+        let jobs = claim(&c, 5000, 2, 2, &HashMap::new(), 0, &HashMap::new())
+            .unwrap()
+            .jobs;
+        assert_eq!(jobs.len(), 2);
+        assert_eq!(
+            (in_index("deliveries_due"), in_index("deliveries_leased")),
+            (1, 2)
+        );
+        crate::metrics::refresh_queue(&c, 5000).unwrap();
+        let m = crate::metrics::global();
+        assert_eq!((m.queue_in_flight.get(), m.queue_due.get()), (2, 1));
+        // One succeeds (gone from both), one fails with a retry left (due again later).
+        let mut touched = Vec::new();
+        record(&c, result(jobs[0].delivery_id, 200), 1 << 40, &mut touched).unwrap();
+        record(&c, result(jobs[1].delivery_id, 500), 1 << 40, &mut touched).unwrap();
+        assert_eq!(
+            (in_index("deliveries_due"), in_index("deliveries_leased")),
+            (2, 0)
+        );
+        let later = now_ms() + 2 * 3600 * 1000; // past the retry, whatever its jitter
+        let again = claim(&c, later, 10, 10, &HashMap::new(), 0, &HashMap::new())
+            .unwrap()
+            .jobs;
+        assert_eq!(again.len(), 2, "the retry and the unclaimed one");
     }
 
     #[test]
