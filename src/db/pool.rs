@@ -302,7 +302,11 @@ fn writer_loop(
             continue;
         }
         completions.push(first(Some(&conn)));
-        while completions.len() < MAX_BATCH {
+        // SQLite may roll the whole transaction back on its own after some errors (a full
+        // disk, I/O errors): a job run after that would commit on its own (its SAVEPOINT
+        // opening a transaction of its own) and then hear that the batch's COMMIT failed. So
+        // the batch ends there; the failed COMMIT reports the rollback to the jobs in it.
+        while completions.len() < MAX_BATCH && !conn.is_autocommit() {
             match rx.try_recv() {
                 Ok(job) => completions.push(job(Some(&conn))),
                 Err(_) => break,
@@ -439,5 +443,57 @@ mod tests {
         assert!(stats.commits <= stats.jobs);
         db.close();
         assert!(matches!(db.write(ins("late")).await, Err(DbError::Closed)));
+    }
+
+    /// A job whose transaction SQLite rolled back (simulated here by the job itself) ends its
+    /// batch: the jobs queued behind it run in the next transaction, so none of them commits
+    /// on its own while being told that the batch failed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_transaction_rolled_back_under_a_job_ends_its_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        let first = {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.write(|c| {
+                    // Let the others queue up behind this job, then lose the transaction.
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    c.execute_batch("ROLLBACK")?;
+                    Ok(())
+                })
+                .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        let mut behind = Vec::new();
+        for i in 0..5 {
+            let db = db.clone();
+            behind.push(tokio::spawn(async move {
+                db.write(move |c| {
+                    c.execute(
+                        "INSERT INTO workspaces (slug, name, created_at) VALUES (?1, ?1, 0)",
+                        [format!("behind{i}")],
+                    )?;
+                    Ok(())
+                })
+                .await
+            }));
+        }
+        assert!(first.await.unwrap().is_err(), "its savepoint is gone");
+        for (i, t) in behind.into_iter().enumerate() {
+            let told = t.await.unwrap();
+            let stored: i64 = db
+                .read(move |c| {
+                    Ok(c.query_row(
+                        "SELECT count(*) FROM workspaces WHERE slug = ?1",
+                        [format!("behind{i}")],
+                        |r| r.get(0),
+                    )?)
+                })
+                .await
+                .unwrap();
+            assert!(told.is_ok(), "job {i} behind the rollback: {told:?}");
+            assert_eq!(stored, 1, "job {i} is stored once, as it was told");
+        }
     }
 }
