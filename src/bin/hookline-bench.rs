@@ -660,9 +660,36 @@ targets (2-core machine, synchronous=FULL):"
     Value::Array(out)
 }
 
+const USAGE: &str = "usage: hookline-bench [--quick | --smoke] [--skip-million] [--check]
+                      [--only baseline,single,batch,fanout10,latency,million]
+                      [--fanout10-events N] [--json PATH]
+Build first: cargo build --release (the bench starts the hookline binary beside it).";
+
+/// Exits with the usage on `--help` or on an argument it does not know, rather than run the
+/// whole benchmark with a typo ignored.
+fn check_args(args: &[String]) {
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            "--quick" | "--smoke" | "--skip-million" | "--check" => {}
+            "--only" | "--fanout10-events" | "--json" if i + 1 < args.len() => i += 1,
+            other => {
+                eprintln!("hookline-bench: unknown or incomplete argument '{other}'\n{USAGE}");
+                std::process::exit(2);
+            }
+        }
+        i += 1;
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
+    check_args(&args[1..]);
     let quick = args.iter().any(|a| a == "--quick");
     // --smoke: tiny counts, only to prove every scenario still runs (the test suite uses it).
     let smoke = args.iter().any(|a| a == "--smoke");
@@ -686,6 +713,20 @@ async fn main() {
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1))
         .map(|v| v.split(',').map(str::to_string).collect());
+    const SCENARIOS: [&str; 6] = [
+        "baseline", "single", "batch", "fanout10", "latency", "million",
+    ];
+    if let Some(bad) = only
+        .iter()
+        .flatten()
+        .find(|n| !SCENARIOS.contains(&n.as_str()))
+    {
+        eprintln!(
+            "hookline-bench: no scenario '{bad}'; --only takes {}",
+            SCENARIOS.join(",")
+        );
+        std::process::exit(2);
+    }
     let run = |name: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == name));
     let fanout10_events: usize = args
         .iter()

@@ -54,3 +54,22 @@ fn every_bench_scenario_runs_and_reports() {
     let targets = v["targets"].as_array().unwrap();
     assert_eq!(targets.len(), 9, "every target is compared: {v}");
 }
+
+#[test]
+fn bench_refuses_arguments_it_does_not_know() {
+    for args in [&["--fanout", "3"][..], &["--only", "fanout"], &["--only"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_hookline-bench"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("hookline-bench:"), "{args:?}: {err}");
+    }
+    let help = Command::new(env!("CARGO_BIN_EXE_hookline-bench"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--only"));
+}
