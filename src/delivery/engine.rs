@@ -413,9 +413,6 @@ fn free_slot(in_flight: &mut HashMap<i64, usize>, total: &mut usize, webhook_id:
     }
 }
 
-/// Claims due deliveries: at most `budget` in all and `room` per webhook (minus `busy`),
-/// starting at a different webhook each round. Fetches the claimed events' bodies and the
-/// rows of active webhooks whose version differs from `known`.
 /// Leases up to ?4 of webhook ?1's deliveries due by ?2, until ?3. Reads only the partial
 /// index `deliveries_due`, which holds unleased rows: leased ones leave it as they are picked.
 const CLAIM_PICK: &str = "UPDATE deliveries SET lease_until = ?3 WHERE id IN (
@@ -427,6 +424,9 @@ const CLAIM_PICK: &str = "UPDATE deliveries SET lease_until = ?3 WHERE id IN (
 const CLAIM_EARLIEST: &str = "SELECT min(next_attempt_at) FROM deliveries
      WHERE webhook_id = ?1 AND next_attempt_at IS NOT NULL AND lease_until IS NULL";
 
+/// Claims due deliveries: at most `budget` in all and `room` per webhook (minus `busy`),
+/// starting at a different webhook each round. Fetches the claimed events' bodies and the
+/// rows of active webhooks whose version differs from `known`.
 fn claim(
     c: &Connection,
     now: i64,
@@ -1089,32 +1089,32 @@ mod tests {
             0,
         );
         assert!(p.contains("deliveries_leased"), "{p}");
-        let in_index = |index: &str| -> i64 {
-            c.query_row(
-                &format!(
-                    "SELECT count(*) FROM deliveries INDEXED BY {index} WHERE {}",
-                    {
-                        if index == "deliveries_due" {
-                            "next_attempt_at IS NOT NULL AND lease_until IS NULL"
-                        } else {
-                            "lease_until IS NOT NULL"
-                        }
-                    }
+        // (rows in deliveries_due, rows in deliveries_leased)
+        let in_indexes = || -> (i64, i64) {
+            let count = |index: &str, condition: &str| -> i64 {
+                c.query_row(
+                    &format!(
+                        "SELECT count(*) FROM deliveries INDEXED BY {index} WHERE {condition}"
+                    ),
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap()
+            };
+            (
+                count(
+                    "deliveries_due",
+                    "next_attempt_at IS NOT NULL AND lease_until IS NULL",
                 ),
-                [],
-                |r| r.get(0),
+                count("deliveries_leased", "lease_until IS NOT NULL"),
             )
-            .unwrap()
         };
         // Two claimed: they leave the due index for the leased one, and count as in flight.
         let jobs = claim(&c, 5000, 2, 2, &HashMap::new(), 0, &HashMap::new())
             .unwrap()
             .jobs;
         assert_eq!(jobs.len(), 2);
-        assert_eq!(
-            (in_index("deliveries_due"), in_index("deliveries_leased")),
-            (1, 2)
-        );
+        assert_eq!(in_indexes(), (1, 2));
         crate::metrics::refresh_queue(&c, 5000).unwrap();
         let m = crate::metrics::global();
         assert_eq!((m.queue_in_flight.get(), m.queue_due.get()), (2, 1));
@@ -1122,10 +1122,7 @@ mod tests {
         let mut touched = Vec::new();
         record(&c, result(jobs[0].delivery_id, 200), 1 << 40, &mut touched).unwrap();
         record(&c, result(jobs[1].delivery_id, 500), 1 << 40, &mut touched).unwrap();
-        assert_eq!(
-            (in_index("deliveries_due"), in_index("deliveries_leased")),
-            (2, 0)
-        );
+        assert_eq!(in_indexes(), (2, 0));
         let later = now_ms() + 2 * 3600 * 1000; // past the retry, whatever its jitter
         let again = claim(&c, later, 10, 10, &HashMap::new(), 0, &HashMap::new())
             .unwrap()
