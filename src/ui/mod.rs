@@ -265,9 +265,13 @@ pub fn render_status(status: StatusCode, t: &impl Template) -> HttpResponse {
     }
 }
 
+/// A 303 to `to`. A target that is not a valid header value (it never should be: targets are
+/// built from our own paths or [`safe_next`]) goes to `/` rather than failing the response.
 pub fn redirect(to: &str) -> HttpResponse {
+    let location =
+        header::HeaderValue::from_str(to).unwrap_or_else(|_| header::HeaderValue::from_static("/"));
     HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, to))
+        .insert_header((header::LOCATION, location))
         .finish()
 }
 
@@ -279,14 +283,41 @@ pub fn url_encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-/// Only same-site, absolute-path redirects after login (no `//evil.example`).
+/// Where to go after login: a path on this site, as the browser would read it, else `/`.
+///
+/// `next` is resolved the way a browser resolves a `Location` header (the WHATWG URL rules
+/// of the `url` crate: tabs and newlines anywhere are dropped, leading and trailing control
+/// characters and spaces are trimmed, `\` counts as `/`, dot segments are folded). Only a
+/// result on our own origin is kept, and it is returned in its serialised, percent-encoded
+/// form, so it is always a valid header value and means the same to every browser. A path
+/// that would serialise as `//host…` (a scheme-relative URL once it is a `Location`) is
+/// refused too.
 pub fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") => {
-            n.to_string()
-        }
-        _ => "/".to_string(),
+    const BASE: &str = "http://hookline.invalid/";
+    let Some(next) = next else {
+        return "/".to_string();
+    };
+    // Only relative references that start with a slash: no scheme, no host of their own.
+    let trimmed = next.trim_matches(|c: char| c <= ' ');
+    let stripped: String = trimmed
+        .chars()
+        .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+        .collect();
+    if !(stripped.starts_with('/') || stripped.starts_with('\\')) {
+        return "/".to_string();
     }
+    let base = url::Url::parse(BASE).expect("a valid base URL");
+    let Ok(u) = base.join(next) else {
+        return "/".to_string();
+    };
+    if u.origin() != base.origin() || u.username() != "" || u.password().is_some() {
+        return "/".to_string();
+    }
+    let out = &u[url::Position::BeforePath..];
+    if !out.starts_with('/') || out.starts_with("//") || out.contains('\\') {
+        return "/".to_string();
+    }
+    out.to_string()
 }
 
 /// A timestamp for display: `2026-11-22 05:31:07 UTC`, with the RFC 3339 form for `<time>`.
@@ -328,5 +359,100 @@ pub fn truncate(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
         None => s.to_string(),
         Some((i, _)) => format!("{}…", &s[..i]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a browser does with a `Location` header on our page: the URL it goes to.
+    fn followed(location: &str) -> url::Url {
+        url::Url::parse("https://hooks.example.com/login")
+            .unwrap()
+            .join(location)
+            .unwrap()
+    }
+
+    #[test]
+    fn next_stays_on_this_site_whatever_it_holds() {
+        let hostile = [
+            "//evil.example",
+            "//evil.example/path",
+            "/\t/evil.example/",
+            "/\n/evil.example/",
+            "/\r\n/evil.example/",
+            "\t//evil.example",
+            " //evil.example",
+            "\u{0}//evil.example",
+            "/\u{0}/evil.example",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "/\\/evil.example",
+            "\\/evil.example",
+            "/..//evil.example",
+            "/./../..//evil.example",
+            "/%2e%2e//evil.example",
+            "https://evil.example/",
+            "http:evil.example",
+            "HTTPS://evil.example",
+            "javascript:alert(1)",
+            " javascript:alert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "//user@evil.example",
+            "///evil.example",
+            "/\t\t/evil.example",
+            "\u{1f}/\u{1f}/evil.example",
+            "//\u{3000}evil.example",
+            "//evil%2eexample",
+        ];
+        for n in hostile {
+            let out = safe_next(Some(n));
+            let to = followed(&out);
+            assert_eq!(
+                to.host_str(),
+                Some("hooks.example.com"),
+                "{n:?} led to {out:?}"
+            );
+            assert!(
+                header::HeaderValue::from_str(&out).is_ok(),
+                "{n:?} gave an invalid header value {out:?}"
+            );
+            assert!(!out.starts_with("//"), "{n:?} gave {out:?}");
+        }
+    }
+
+    #[test]
+    fn next_keeps_our_own_paths_and_encodes_the_rest() {
+        assert_eq!(safe_next(None), "/");
+        assert_eq!(safe_next(Some("")), "/");
+        assert_eq!(safe_next(Some("/")), "/");
+        assert_eq!(
+            safe_next(Some("/w/acme/webhooks?status=failed")),
+            "/w/acme/webhooks?status=failed"
+        );
+        assert_eq!(safe_next(Some("/w/acme/../x")), "/w/x");
+        // Control characters, spaces and non-ASCII come out percent-encoded (or dropped, as
+        // a browser drops tabs and newlines): always a valid header value.
+        assert_eq!(safe_next(Some("/w/a\tb")), "/w/ab");
+        assert_eq!(safe_next(Some("/w/a b")), "/w/a%20b");
+        assert_eq!(safe_next(Some("/w/\u{7f}")), "/w/%7F");
+        assert_eq!(safe_next(Some("/w/ü")), "/w/%C3%BC");
+        // Relative references and other sites' URLs go home.
+        for n in [
+            "webhooks",
+            "?x=1",
+            "#top",
+            "https://hooks.example.com/w/acme",
+        ] {
+            assert_eq!(safe_next(Some(n)), "/", "{n:?}");
+        }
+    }
+
+    #[test]
+    fn redirects_never_fail_on_their_target() {
+        let r = redirect("/a\nb");
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(r.headers().get(header::LOCATION).unwrap(), "/");
     }
 }

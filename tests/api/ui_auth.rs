@@ -250,6 +250,75 @@ async fn open_redirects_are_not_followed_after_login() {
     assert_eq!(r.headers()["location"], "/");
 }
 
+/// `next` as a browser would follow it: whatever it holds (control characters, backslashes,
+/// dot segments, other schemes), the login form keeps it on this site and never fails.
+#[tokio::test]
+async fn next_never_leaves_the_site_nor_fails() {
+    let app = spawn_app().await;
+    app.user("ann@example.com", "correct horse battery", false, None)
+        .await;
+    let hostile = [
+        "//evil.example",
+        "/\t/evil.example/",
+        "/\n/evil.example/",
+        "/\r\n/evil.example",
+        "\t//evil.example",
+        " //evil.example",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "/..//evil.example",
+        "/%2e%2e//evil.example",
+        "https://evil.example/",
+        "javascript:alert(1)",
+        "/\u{0}/evil.example",
+        "/\u{7f}",
+        "/caf\u{e9}",
+        "/w/a\"><script>alert(1)</script>",
+        "",
+    ];
+    let base = url::Url::parse(&app.base).unwrap();
+    let stays_here = |location: &str, next: &str| {
+        let to = base.join(location).unwrap();
+        assert_eq!(
+            to.origin(),
+            base.origin(),
+            "next {next:?} redirected to {location:?}"
+        );
+        assert!(!location.starts_with("//"), "{next:?} gave {location:?}");
+    };
+    for next in hostile {
+        let b = app.browser();
+        // The form carries the cleaned value, never the raw one.
+        let r = b
+            .get(app.url("/login"))
+            .query(&[("next", next)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "GET /login?next={next:?}");
+        let page = r.text().await.unwrap();
+        assert!(!page.contains("<script>alert"), "{next:?}");
+        let field = "name=\"next\" value=\"";
+        let i = page.find(field).expect("a next field") + field.len();
+        let kept = &page[i..i + page[i..].find('"').unwrap()];
+        stays_here(&kept.replace("&#x2f;", "/").replace("&amp;", "&"), next);
+        let csrf = csrf_of(&page);
+        let r = b
+            .post(app.url("/login"))
+            .form(&[
+                ("email", "ann@example.com"),
+                ("password", "correct horse battery"),
+                ("csrf", csrf.as_str()),
+                ("next", next),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "POST /login with next {next:?}");
+        stays_here(r.headers()["location"].to_str().unwrap(), next);
+    }
+}
+
 #[tokio::test]
 async fn static_assets_have_etags() {
     let app = spawn_app().await;
