@@ -1,5 +1,10 @@
 //! Login throttling, per account and per client address, in memory. A burst of wrong
 //! passwords locks that account (or address) out for a while; a success clears the account.
+//!
+//! The limit holds under concurrency: [`Throttle::begin`] reserves a verification before any
+//! password is hashed, and a reservation counts against the limit until its outcome is known.
+//! Forty wrong passwords sent at once therefore run at most `per_account` verifications; the
+//! rest are refused before hashing.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -9,13 +14,74 @@ pub struct Throttle {
     window: Duration,
     per_account: u32,
     per_address: u32,
-    state: Mutex<HashMap<String, (u32, Instant)>>,
+    state: Mutex<HashMap<String, Entry>>,
+}
+
+/// What is known of one account or address within the window.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    failures: u32,
+    /// Verifications reserved and not yet finished.
+    in_flight: u32,
+    since: Instant,
+}
+
+impl Entry {
+    fn used(&self, window: Duration) -> u32 {
+        let failures = if self.since.elapsed() < window {
+            self.failures
+        } else {
+            0
+        };
+        failures + self.in_flight
+    }
 }
 
 impl Default for Throttle {
     fn default() -> Self {
         Throttle::new(Duration::from_secs(15 * 60), 5, 20)
     }
+}
+
+/// A reserved password verification. Say how it went with [`LoginAttempt::succeeded`] or
+/// [`LoginAttempt::failed`]; one dropped without an outcome (the request was cancelled
+/// mid-way) counts as a failure.
+#[must_use = "report the verification's outcome"]
+pub struct LoginAttempt<'a> {
+    throttle: &'a Throttle,
+    account: String,
+    address: String,
+    settled: bool,
+}
+
+impl LoginAttempt<'_> {
+    /// The password was right: the account's failures are forgotten.
+    pub fn succeeded(mut self) {
+        self.settled = true;
+        self.throttle.settle(&self.account, &self.address, false);
+    }
+
+    /// The password was wrong: one more failure for the account and the address.
+    pub fn failed(mut self) {
+        self.settled = true;
+        self.throttle.settle(&self.account, &self.address, true);
+    }
+}
+
+impl Drop for LoginAttempt<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.throttle.settle(&self.account, &self.address, true);
+        }
+    }
+}
+
+fn account_key(account: &str) -> String {
+    format!("a:{}", account.to_lowercase())
+}
+
+fn address_key(address: &str) -> String {
+    format!("i:{address}")
 }
 
 impl Throttle {
@@ -28,45 +94,77 @@ impl Throttle {
         }
     }
 
-    fn count(&self, key: &str) -> u32 {
-        let map = self.state.lock().unwrap();
-        match map.get(key) {
-            Some((n, since)) if since.elapsed() < self.window => *n,
-            _ => 0,
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        // A panic elsewhere while holding the lock leaves counts that are still usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reserves one password verification for `account` from `address`, or `Err(wait)` when
+    /// the account or the address has used its allowance (failures plus verifications still
+    /// running) and the attempt must be refused without hashing anything.
+    pub fn begin(&self, account: &str, address: &str) -> Result<LoginAttempt<'_>, Duration> {
+        let (acc, addr) = (account_key(account), address_key(address));
+        let mut map = self.lock();
+        let used = |map: &HashMap<String, Entry>, key: &str| {
+            map.get(key).map_or(0, |e| e.used(self.window))
+        };
+        if used(&map, &acc) >= self.per_account || used(&map, &addr) >= self.per_address {
+            return Err(self.window);
         }
-    }
-
-    /// `Some(wait)` if a login for this account or from this address must be refused now.
-    pub fn check(&self, account: &str, address: &str) -> Option<Duration> {
-        let acc = self.count(&format!("a:{}", account.to_lowercase())) >= self.per_account;
-        let addr = self.count(&format!("i:{address}")) >= self.per_address;
-        (acc || addr).then_some(self.window)
-    }
-
-    pub fn failure(&self, account: &str, address: &str) {
-        let mut map = self.state.lock().unwrap();
-        let now = Instant::now();
         if map.len() > 100_000 {
             // Bound memory under a spray of addresses.
-            map.retain(|_, (_, since)| since.elapsed() < self.window);
+            let window = self.window;
+            map.retain(|_, e| e.in_flight > 0 || e.since.elapsed() < window);
         }
-        for key in [
-            format!("a:{}", account.to_lowercase()),
-            format!("i:{address}"),
-        ] {
-            let e = map.entry(key).or_insert((0, now));
-            if e.1.elapsed() >= self.window {
-                *e = (0, now);
-            }
-            e.0 += 1;
+        let now = Instant::now();
+        for key in [&acc, &addr] {
+            let e = map.entry(key.clone()).or_insert(Entry {
+                failures: 0,
+                in_flight: 0,
+                since: now,
+            });
+            e.in_flight += 1;
         }
+        Ok(LoginAttempt {
+            throttle: self,
+            account: acc,
+            address: addr,
+            settled: false,
+        })
     }
 
-    pub fn success(&self, account: &str) {
-        self.state
-            .lock()
-            .unwrap()
-            .remove(&format!("a:{}", account.to_lowercase()));
+    fn settle(&self, acc: &str, addr: &str, failed: bool) {
+        let mut map = self.lock();
+        let now = Instant::now();
+        for key in [acc, addr] {
+            if let Some(e) = map.get_mut(key) {
+                e.in_flight = e.in_flight.saturating_sub(1);
+                if failed {
+                    if e.since.elapsed() >= self.window {
+                        e.failures = 0;
+                        e.since = now;
+                    }
+                    e.failures += 1;
+                }
+            }
+        }
+        if !failed {
+            // A right password clears the account (not the address: one good login from an
+            // address does not excuse a spray of guesses at other accounts).
+            if let Some(e) = map.get_mut(acc) {
+                e.failures = 0;
+                e.since = now;
+            }
+        }
+        map.retain(|_, e| e.in_flight > 0 || e.failures > 0);
+    }
+
+    /// Whether a login for this account or from this address would be refused now.
+    pub fn is_locked(&self, account: &str, address: &str) -> bool {
+        let map = self.lock();
+        let used = |key: &str| map.get(key).map_or(0, |e| e.used(self.window));
+        used(&account_key(account)) >= self.per_account
+            || used(&address_key(address)) >= self.per_address
     }
 }
 
@@ -78,20 +176,77 @@ mod tests {
     fn locks_account_then_address() {
         let t = Throttle::new(Duration::from_secs(60), 3, 5);
         for _ in 0..3 {
-            assert!(t.check("ann@x.io", "1.1.1.1").is_none());
-            t.failure("ann@x.io", "1.1.1.1");
+            t.begin("ann@x.io", "1.1.1.1").unwrap().failed();
         }
         assert!(
-            t.check("ANN@x.io", "2.2.2.2").is_some(),
+            t.begin("ANN@x.io", "2.2.2.2").is_err(),
             "account locked from any address"
         );
-        assert!(t.check("bob@x.io", "2.2.2.2").is_none());
-        t.failure("bob@x.io", "1.1.1.1");
-        t.failure("cat@x.io", "1.1.1.1");
+        t.begin("bob@x.io", "2.2.2.2").unwrap().succeeded();
+        t.begin("bob@x.io", "1.1.1.1").unwrap().failed();
+        t.begin("cat@x.io", "1.1.1.1").unwrap().failed();
         assert!(
-            t.check("dan@x.io", "1.1.1.1").is_some(),
+            t.begin("dan@x.io", "1.1.1.1").is_err(),
             "address locked for any account"
         );
-        t.success("bob@x.io");
+        assert!(t.is_locked("dan@x.io", "1.1.1.1"));
+        assert!(!t.is_locked("dan@x.io", "3.3.3.3"));
+    }
+
+    #[test]
+    fn verifications_in_flight_count_against_the_limit() {
+        let t = Throttle::new(Duration::from_secs(60), 5, 20);
+        let held: Vec<_> = (0..5)
+            .map(|_| t.begin("ann@x.io", "1.1.1.1").expect("within the limit"))
+            .collect();
+        // Five verifications are running: a sixth is refused before it starts.
+        assert!(t.begin("ann@x.io", "1.1.1.1").is_err());
+        assert!(t.begin("ann@x.io", "9.9.9.9").is_err());
+        // They all fail: still locked, now by failures.
+        for a in held {
+            a.failed();
+        }
+        assert!(t.begin("ann@x.io", "1.1.1.1").is_err());
+    }
+
+    #[test]
+    fn a_success_frees_the_account_and_a_dropped_attempt_counts_as_failed() {
+        let t = Throttle::new(Duration::from_secs(60), 2, 20);
+        t.begin("ann@x.io", "1.1.1.1").unwrap().failed();
+        t.begin("ann@x.io", "1.1.1.1").unwrap().succeeded();
+        t.begin("ann@x.io", "1.1.1.1").unwrap().failed();
+        drop(t.begin("ann@x.io", "1.1.1.1").unwrap());
+        assert!(t.begin("ann@x.io", "1.1.1.1").is_err());
+    }
+
+    #[test]
+    fn failures_expire_with_the_window() {
+        let t = Throttle::new(Duration::from_millis(50), 1, 20);
+        t.begin("ann@x.io", "1.1.1.1").unwrap().failed();
+        assert!(t.begin("ann@x.io", "1.1.1.1").is_err());
+        std::thread::sleep(Duration::from_millis(60));
+        t.begin("ann@x.io", "1.1.1.1").unwrap().failed();
+    }
+
+    #[test]
+    fn many_threads_never_exceed_the_limit() {
+        let t = std::sync::Arc::new(Throttle::new(Duration::from_secs(60), 5, 1000));
+        let started = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let threads: Vec<_> = (0..40)
+            .map(|_| {
+                let (t, started) = (t.clone(), started.clone());
+                std::thread::spawn(move || {
+                    if let Ok(a) = t.begin("ann@x.io", "1.1.1.1") {
+                        started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(20));
+                        a.failed();
+                    }
+                })
+            })
+            .collect();
+        for th in threads {
+            th.join().unwrap();
+        }
+        assert!(started.load(std::sync::atomic::Ordering::SeqCst) <= 5);
     }
 }

@@ -43,11 +43,11 @@ pub async fn change_password(
     let user = post.user;
     let f = &post.form;
     let addr = client_address(&req);
-    if state.throttle.check(&user.email, &addr).is_some() {
+    let Ok(attempt) = state.throttle.begin(&user.email, &addr) else {
         return Err(UiError::TooManyRequests(
             "Too many wrong passwords. Wait 15 minutes and try again.".into(),
         ));
-    }
+    };
     let mut errors = Errors::default();
     let uid = user.id;
     let stored = state
@@ -56,8 +56,10 @@ pub async fn change_password(
         .await?
         .ok_or_else(|| UiError::LoginRequired("/account/password".into()))?
         .password_hash;
-    if !password::verify(f.get("current_password").to_string(), stored).await {
-        state.throttle.failure(&user.email, &addr);
+    if password::verify(f.get("current_password").to_string(), stored).await {
+        attempt.succeeded();
+    } else {
+        attempt.failed();
         errors.add("current_password", "this is not your current password");
     }
     let new = match Password::parse(f.get("new_password")) {
@@ -77,7 +79,6 @@ pub async fn change_password(
         };
         return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
     };
-    state.throttle.success(&user.email);
     let hash = password::hash(new).await;
     let keep = user.session_id;
     state

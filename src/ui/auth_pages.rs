@@ -85,12 +85,13 @@ pub async fn login(
         };
         Ok(render_status(status, &page))
     };
-    if state.throttle.check(&email, &addr).is_some() {
+    // Reserved before any hashing, so concurrent guesses cannot outrun the limit.
+    let Ok(attempt) = state.throttle.begin(&email, &addr) else {
         return fail(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many failed logins. Wait 15 minutes and try again, or ask an admin to reset your password.".into(),
         );
-    }
+    };
     let lookup = email.clone();
     let user = state
         .db
@@ -103,10 +104,10 @@ pub async fn login(
         .unwrap_or_else(|| password::DUMMY_HASH.to_string());
     let ok = password::verify(form.password.clone(), stored).await;
     let Some(user) = user.filter(|_| ok) else {
-        state.throttle.failure(&email, &addr);
+        attempt.failed();
         return fail(StatusCode::UNAUTHORIZED, "Wrong email or password.".into());
     };
-    state.throttle.success(&email);
+    attempt.succeeded();
     let cookie = start_session(&state, &req, user.id).await?;
     let mut resp = redirect(&next);
     let _ = resp.add_cookie(&cookie);

@@ -221,6 +221,73 @@ async fn repeated_failures_throttle_the_account() {
     assert!(r.text().await.unwrap().contains("Too many failed logins"));
 }
 
+/// Sends a wrong password for each of `emails`, all at once, from one browser; returns the
+/// statuses.
+async fn concurrent_wrong_logins(app: &TestApp, emails: Vec<String>) -> Vec<u16> {
+    let b = app.browser();
+    let page = b
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = csrf_of(&page);
+    let tries = emails.into_iter().map(|email| {
+        let (b, csrf, url) = (b.clone(), csrf.clone(), app.url("/login"));
+        async move {
+            b.post(url)
+                .form(&[
+                    ("email", email.as_str()),
+                    ("password", "wrong password!"),
+                    ("csrf", csrf.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    });
+    futures_util::future::join_all(tries).await
+}
+
+/// Forty wrong passwords for one account sent at once: at most the allowed five reach the
+/// password check (401); the others are refused before any hashing (429). The same holds for
+/// one address spraying many accounts (twenty allowed).
+#[tokio::test]
+async fn the_login_limit_holds_under_concurrent_attempts() {
+    let app = spawn_app().await;
+    app.user("ann@example.com", "correct horse battery", false, None)
+        .await;
+    let got = concurrent_wrong_logins(&app, vec!["ann@example.com".to_string(); 40]).await;
+    let checked = got.iter().filter(|&&s| s == 401).count();
+    let refused = got.iter().filter(|&&s| s == 429).count();
+    assert_eq!(checked + refused, 40, "only 401 and 429: {got:?}");
+    assert!(
+        (1..=5).contains(&checked),
+        "{checked} of 40 concurrent guesses were checked"
+    );
+    // The right password is refused too while the account is locked.
+    let r = app
+        .login(&app.browser(), "ann@example.com", "correct horse battery")
+        .await;
+    assert_eq!(r.status(), 429);
+
+    // One address, many accounts: the address allowance (20) holds as well.
+    let app = spawn_app().await;
+    let got =
+        concurrent_wrong_logins(&app, (0..60).map(|i| format!("u{i}@example.com")).collect()).await;
+    let checked = got.iter().filter(|&&s| s == 401).count();
+    let refused = got.iter().filter(|&&s| s == 429).count();
+    assert_eq!(checked + refused, 60, "only 401 and 429: {got:?}");
+    assert!(
+        (1..=20).contains(&checked),
+        "{checked} of 60 sprayed guesses were checked"
+    );
+}
+
 #[tokio::test]
 async fn open_redirects_are_not_followed_after_login() {
     let app = spawn_app().await;
