@@ -252,13 +252,13 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
 /// `GET /metrics`: Prometheus/OpenMetrics text. Queue gauges are read at scrape time.
 async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     if let Some(token) = &state.config.metrics_token {
-        let given = req
-            .headers()
-            .get(actix_web::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if !crate::auth::tokens_equal(given.trim(), token) {
+        let given = crate::auth::bearer_token(
+            req.headers()
+                .get_all(actix_web::http::header::AUTHORIZATION)
+                .map(|v| v.as_bytes()),
+        )
+        .unwrap_or("");
+        if !crate::auth::tokens_equal(given, token) {
             let e = crate::api::ApiError::unauthorized(
                 "send the metrics token as 'Authorization: Bearer <token>'",
             );

@@ -64,20 +64,13 @@ impl Caller {
 }
 
 fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
-    let header = req
+    let values = req
         .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .ok_or_else(|| {
-            ApiError::unauthorized("send your API key as 'Authorization: Bearer <key>'")
-        })?;
-    let value = header
-        .to_str()
-        .map_err(|_| ApiError::unauthorized("the Authorization header is not valid text"))?;
-    let (scheme, token) = value.trim().split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err(ApiError::unauthorized("use 'Authorization: Bearer <key>'"));
-    }
-    Ok(token.trim().to_string())
+        .get_all(actix_web::http::header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    crate::auth::bearer_token(values)
+        .map(str::to_string)
+        .map_err(|e| ApiError::unauthorized(e.message()))
 }
 
 impl FromRequest for Caller {

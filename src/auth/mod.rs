@@ -45,6 +45,70 @@ pub struct ApiCaller {
     pub scopes: Scopes,
 }
 
+/// Why an `Authorization` header does not carry a usable bearer token; each message says
+/// what to send instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BearerError {
+    Missing,
+    Repeated,
+    NotText,
+    NotBearer,
+    NoToken,
+    BadToken,
+}
+
+impl BearerError {
+    pub fn message(self) -> &'static str {
+        match self {
+            BearerError::Missing => "send your API key as 'Authorization: Bearer <key>'",
+            BearerError::Repeated => "send one Authorization header, not several",
+            BearerError::NotText => {
+                "the Authorization header holds bytes that are not ASCII; send 'Authorization: Bearer <key>'"
+            }
+            BearerError::NotBearer => {
+                "use the Bearer scheme, separated from the key by a space: 'Authorization: Bearer <key>'"
+            }
+            BearerError::NoToken => "the Authorization header has no key after 'Bearer '",
+            BearerError::BadToken => {
+                "the key after 'Bearer ' holds characters a key never has (spaces, tabs, punctuation); send it as printed"
+            }
+        }
+    }
+}
+
+/// The token of `Authorization` header values, by RFC 6750 §2.1: `Bearer` (any case),
+/// one or more spaces, then a b64token (`A-Z a-z 0-9 - . _ ~ + /`, then `=` padding). The
+/// HTTP parser has already trimmed the value's surrounding whitespace. Anything else (a tab
+/// after the scheme, a second word, another scheme, several headers) is refused, the same
+/// way every time.
+pub fn bearer_token<'a>(
+    mut values: impl Iterator<Item = &'a [u8]>,
+) -> Result<&'a str, BearerError> {
+    let value = values.next().ok_or(BearerError::Missing)?;
+    if values.next().is_some() {
+        return Err(BearerError::Repeated);
+    }
+    let value = std::str::from_utf8(value)
+        .ok()
+        .filter(|v| v.is_ascii())
+        .ok_or(BearerError::NotText)?;
+    let value = value.trim_matches([' ', '\t']);
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(BearerError::NotBearer);
+    }
+    let token = rest.trim_start_matches(' ');
+    if token.is_empty() {
+        return Err(BearerError::NoToken);
+    }
+    let body = token.trim_end_matches('=');
+    let b64 = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '+' | '/');
+    if body.is_empty() || !body.chars().all(b64) {
+        return Err(BearerError::BadToken);
+    }
+    Ok(token)
+}
+
 /// Constant-time comparison for CSRF tokens.
 pub fn tokens_equal(a: &str, b: &str) -> bool {
     use subtle::ConstantTimeEq;
@@ -64,6 +128,47 @@ mod tests {
         assert!(k.key.starts_with(&k.prefix));
         assert_eq!(k.hash, token_hash(&k.key));
         assert_ne!(new_api_key().key, k.key);
+    }
+
+    #[test]
+    fn bearer_tokens_follow_rfc_6750() {
+        let one = |v: &'static [u8]| bearer_token(std::iter::once(v));
+        for ok in [
+            &b"Bearer hk_abc"[..],
+            b"bearer hk_abc",
+            b"BEARER hk_abc",
+            b"Bearer   hk_abc",
+            b"Bearer hk_abc\t",
+            b" Bearer hk_abc ",
+            b"Bearer a.b-c~d+e/f==",
+        ] {
+            assert!(one(ok).is_ok(), "{:?}", String::from_utf8_lossy(ok));
+        }
+        assert_eq!(one(b"Bearer   hk_abc").unwrap(), "hk_abc");
+        let cases: [(&[u8], BearerError); 14] = [
+            (b"Bearer\thk_abc", BearerError::NotBearer),
+            (b"Bearerhk_abc", BearerError::NotBearer),
+            (b"Basic YWxhZGRpbjpvcGVu", BearerError::NotBearer),
+            (b"Token hk_abc", BearerError::NotBearer),
+            (b"", BearerError::NotBearer),
+            (b"Bearer", BearerError::NoToken),
+            (b"Bearer ", BearerError::NoToken),
+            (b"Bearer \thk_abc", BearerError::BadToken),
+            (b"Bearer hk_abc extra", BearerError::BadToken),
+            (b"Bearer hk_abc,", BearerError::BadToken),
+            (b"Bearer ===", BearerError::BadToken),
+            (b"Bearer \"hk_abc\"", BearerError::BadToken),
+            (b"Bearer hk_\xc3\xa9", BearerError::NotText),
+            (b"Bearer \xff", BearerError::NotText),
+        ];
+        for (v, want) in cases {
+            assert_eq!(one(v), Err(want), "{:?}", String::from_utf8_lossy(v));
+        }
+        assert_eq!(bearer_token(std::iter::empty()), Err(BearerError::Missing));
+        assert_eq!(
+            bearer_token([&b"Bearer a"[..], b"Bearer b"].into_iter()),
+            Err(BearerError::Repeated)
+        );
     }
 
     #[test]

@@ -56,6 +56,103 @@ async fn missing_malformed_and_unknown_keys_are_401() {
     assert_error(&b, "unauthorized");
 }
 
+/// Sends one raw HTTP/1.1 request with `authorization` as the header's exact bytes; returns
+/// the status and the body.
+async fn raw_get(base: &str, path: &str, authorization: &[u8]) -> (u16, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut req =
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: ")
+            .into_bytes();
+    req.extend_from_slice(authorization);
+    req.extend_from_slice(b"\r\n\r\n");
+    s.write_all(&req).await.unwrap();
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).await.unwrap();
+    let end = resp
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8_lossy(&resp[..end]).to_string();
+    let status = head[9..12].parse().unwrap();
+    (status, resp[end + 4..].to_vec())
+}
+
+/// Every `Authorization` value that is not `Bearer <key>` by RFC 6750 (tabs, missing or
+/// extra parts, other schemes, non-ASCII bytes) is a 401 with the error envelope, never a
+/// 400 or an empty body; what RFC 6750 allows (any case, several spaces) works.
+#[tokio::test]
+async fn malformed_authorization_headers_are_enveloped_401s() {
+    let app = spawn_app().await;
+    let ws = app.workspace("acme").await;
+    let key = app.api_key(Some(ws), "webhooks").await;
+    let k = key.as_bytes();
+    let with = |pre: &[u8], post: &[u8]| [pre, k, post].concat();
+    let refused: Vec<Vec<u8>> = vec![
+        with(b"Bearer\t", b""),
+        with(b"Bearer \t", b""),
+        with(b"Bearer\t\t", b""),
+        with(b"Bearer", b""),
+        with(b"Bearer=", b""),
+        with(b"Bearer,", b""),
+        with(b"Bearer:", b""),
+        with(b"Bearer ", b" extra"),
+        with(b"Bearer ", b"\tmore"),
+        with(b"Bearer ", b","),
+        with(b"Bearer \"", b"\""),
+        with(b"Bearer ", "é".as_bytes()),
+        with(b"Bearer \xff", b""),
+        with("Bearer\u{a0}".as_bytes(), b""),
+        with(b"Bearer ", b"\x80\x81"),
+        with(b"Basic ", b""),
+        with(b"Token ", b""),
+        with(b"Bearerr ", b""),
+        b"Bearer".to_vec(),
+        b"Bearer ".to_vec(),
+        b"Bearer    ".to_vec(),
+        b"".to_vec(),
+        b"hk_only".to_vec(),
+        vec![b'a'; 6000],
+        [b"Bearer ".as_slice(), &[b'x'; 6000]].concat(),
+    ];
+    for auth in &refused {
+        let (status, body) = raw_get(&app.base, "/api/v1/webhooks", auth).await;
+        let shown = String::from_utf8_lossy(auth);
+        assert_eq!(status, 401, "{shown:?}");
+        let body: serde_json::Value = serde_json::from_slice(&body)
+            .unwrap_or_else(|_| panic!("{shown:?}: not JSON: {}", String::from_utf8_lossy(&body)));
+        assert_error(&body, "unauthorized");
+    }
+    for auth in [
+        with(b"Bearer ", b""),
+        with(b"bearer ", b""),
+        with(b"BEARER ", b""),
+        with(b"bEaReR ", b""),
+        with(b"Bearer    ", b""),
+        with(b" Bearer ", b" "),
+        with(b"\tBearer ", b"\t"),
+    ] {
+        let (status, body) = raw_get(&app.base, "/api/v1/webhooks", &auth).await;
+        assert_eq!(
+            status,
+            200,
+            "{:?}: {}",
+            String::from_utf8_lossy(&auth),
+            String::from_utf8_lossy(&body)
+        );
+    }
+    // Control characters other than tab are not allowed in an HTTP field value at all
+    // (RFC 9110 §5.5): the HTTP parser refuses the message with 400 before it is routed, and
+    // the server goes on serving.
+    for ctl in [b"\x00", b"\x01", b"\x0b", b"\x1f", b"\x7f"] {
+        let (status, _) = raw_get(&app.base, "/api/v1/webhooks", &with(b"Bearer ", ctl)).await;
+        assert_eq!(status, 400);
+    }
+    let (status, _) = raw_get(&app.base, "/api/v1/webhooks", &with(b"Bearer ", b"")).await;
+    assert_eq!(status, 200);
+}
+
 #[tokio::test]
 async fn revoked_key_is_401() {
     let app = spawn_app().await;
