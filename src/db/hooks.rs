@@ -420,12 +420,16 @@ pub struct DeliveryRow {
     pub last_error: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
-    /// The first bytes of the payload, for previews.
+    /// The first [`PREVIEW_HEAD`] characters of the event body, for previews; one more when
+    /// the body is longer, so a reader can tell a whole body from a cut one.
     pub preview: String,
 }
 
+/// How many characters of an event body a delivery row carries for its preview.
+pub const PREVIEW_HEAD: usize = 300;
+
 const DELIVERY_COLS: &str = "d.id, d.webhook_id, d.event_id, e.public_id, d.event_type, d.status, d.attempt_count, \
-    d.next_attempt_at, d.last_status_code, d.last_duration_ms, d.last_error, d.created_at, d.updated_at, substr(e.body, 1, 300)";
+    d.next_attempt_at, d.last_status_code, d.last_duration_ms, d.last_error, d.created_at, d.updated_at, substr(e.body, 1, 301)";
 
 fn map_delivery(r: &rusqlite::Row) -> rusqlite::Result<DeliveryRow> {
     Ok(DeliveryRow {

@@ -50,13 +50,26 @@ impl DeliveryView {
     }
 }
 
-/// The `data` part of an event body's first bytes, shortened for a table cell.
+/// Most characters of `data` a table cell shows.
+const PREVIEW_CHARS: usize = 120;
+
+/// The start of an event's `data`, for a table cell: always a prefix of the `data` JSON as
+/// published (marked `…` when cut). `head` is the body's first [`hooks::PREVIEW_HEAD`]
+/// characters, plus one when there is more. A body is
+/// `{"id":…,"type":…,"timestamp":…,"data":<data>}` (ids and type names hold no quotes), so a
+/// whole body ends with the one `}` that closes it, which is not part of `data`.
 fn preview_of(head: &str) -> String {
-    let data = head
-        .find(r#""data":"#)
-        .map(|i| &head[i + 7..])
-        .unwrap_or(head);
-    truncate(data, 120)
+    let Some(i) = head.find(r#""data":"#) else {
+        return String::new();
+    };
+    let whole = head.chars().count() <= hooks::PREVIEW_HEAD;
+    let data = &head[i + 7..];
+    let data = if whole {
+        data.strip_suffix('}').unwrap_or(data)
+    } else {
+        data
+    };
+    truncate(data, PREVIEW_CHARS)
 }
 
 #[derive(Deserialize)]
@@ -405,11 +418,71 @@ mod tests {
         assert_eq!(pretty("{\"broken\":"), "{\"broken\":");
     }
 
+    /// What the database hands the preview: the body's first PREVIEW_HEAD + 1 characters.
+    fn head_of(body: &str) -> String {
+        body.chars().take(hooks::PREVIEW_HEAD + 1).collect()
+    }
+
     #[test]
     fn previews_show_the_data() {
-        assert_eq!(
-            preview_of(r#"{"id":"evt_1","type":"a","timestamp":"t","data":{"n":1}}"#),
-            r#"{"n":1}}"#
-        );
+        let body = crate::api::events::event_body("evt_1", "a", 0, r#"{"project_id":7}"#);
+        assert_eq!(preview_of(&head_of(&body)), r#"{"project_id":7}"#);
+        let body = crate::api::events::event_body("evt_1", "a", 0, "[]");
+        assert_eq!(preview_of(&head_of(&body)), "[]");
+        assert_eq!(preview_of("not an event body"), "");
+    }
+
+    /// Every preview, cut or whole, is a prefix of the published `data` (once its `…` is
+    /// taken off), whatever the data and however long the body.
+    #[test]
+    fn previews_are_prefixes_of_the_data() {
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let atoms = [
+            "1",
+            "-2.5e3",
+            "true",
+            "null",
+            r#""}""#,
+            r#""a\"}""#,
+            r#""é€😀""#,
+            "{}",
+            "[]",
+            r#""\"data\":""#,
+            r#""}}}}""#,
+        ];
+        for round in 0..2000 {
+            // A list of atoms, wrapped in up to three arrays or objects, sometimes long.
+            let items = 1 + next(if round % 10 == 0 { 200 } else { 5 });
+            let list: Vec<&str> = (0..items)
+                .map(|_| atoms[next(atoms.len() as u64) as usize])
+                .collect();
+            let mut data = format!("[{}]", list.join(","));
+            for _ in 0..next(4) {
+                data = if next(2) == 0 {
+                    format!("[{data}]")
+                } else {
+                    format!(r#"{{"k":{data}}}"#)
+                };
+            }
+            serde_json::from_str::<serde_json::Value>(&data).expect("the test builds valid JSON");
+            let event_type = "a".repeat(1 + next(150) as usize);
+            let body = crate::api::events::event_body("evt_1", &event_type, 0, &data);
+            let shown = preview_of(&head_of(&body));
+            let shown = shown.strip_suffix('…').unwrap_or(&shown);
+            assert!(
+                data.starts_with(shown),
+                "preview {shown:?} is not a prefix of {data:?}"
+            );
+            if data.chars().count() <= PREVIEW_CHARS && body.chars().count() <= hooks::PREVIEW_HEAD
+            {
+                assert_eq!(shown, data, "a short body is shown whole");
+            }
+        }
     }
 }

@@ -749,7 +749,10 @@ async fn deliveries_tab_marks_failures_filters_and_pages() {
     assert_eq!(html.matches("data-status=\"succeeded\"").count(), 3);
     assert_eq!(html.matches("class=\"delivery status-failed\"").count(), 3);
     assert!(html.contains(">500<") && html.contains(">200<") && html.contains(" ms<"));
-    assert!(html.contains("{\"i\":5}"), "payload preview");
+    assert!(
+        html.contains("<code>{\"i\":5}</code>"),
+        "the payload preview is the data, nothing after it"
+    );
     assert!(html.contains("project.deleted"));
     // Filters.
     let (_, html) = ui.viewer.get(&format!("{tab}?status=failed")).await;
