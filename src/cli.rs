@@ -236,6 +236,11 @@ impl From<ValidationError> for Failure {
         Failure::Usage(e.to_string())
     }
 }
+impl From<crate::domain::ValidationErrors> for Failure {
+    fn from(e: crate::domain::ValidationErrors) -> Self {
+        Failure::Usage(e.to_string())
+    }
+}
 impl From<db::DbError> for Failure {
     fn from(e: db::DbError) -> Self {
         Failure::Other(e.into())
@@ -546,11 +551,7 @@ fn event_type(data_dir: PathBuf, cmd: EventTypeCommand) -> Result<(), Failure> {
                     ))
                 })?),
             };
-            let new = crate::api::event_types::NewEventType::parse(
-                &name,
-                &description,
-                example.as_ref(),
-            )?;
+            let new = crate::domain::NewEventType::parse(&name, &description, example.as_ref())?;
             let conn = open(&data_dir)?;
             let row = repo::create_event_type(
                 &conn,

@@ -77,6 +77,16 @@ impl ApiError {
     }
 }
 
+/// The API names one field per error: the first of several.
+impl From<crate::domain::ValidationErrors> for ApiError {
+    fn from(e: crate::domain::ValidationErrors) -> Self {
+        match e.into_iter().next() {
+            Some(first) => first.into(),
+            None => ApiError::unprocessable("body", "the input is not valid"),
+        }
+    }
+}
+
 impl From<ValidationError> for ApiError {
     fn from(e: ValidationError) -> Self {
         ApiError::unprocessable(e.field, e.message)

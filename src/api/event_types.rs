@@ -9,7 +9,7 @@ use super::openapi::WorkspaceHeader;
 use super::{envelope, ApiError, ApiJson, ApiResult, Caller, Envelope, ErrorEnvelope};
 use crate::clock::rfc3339;
 use crate::db::repo::{self, EventTypeRow};
-use crate::domain::EventTypeName;
+use crate::domain::NewEventType;
 use crate::startup::AppState;
 
 /// An event type that events can be published as and webhooks can subscribe to.
@@ -97,59 +97,6 @@ pub struct CreateEventType {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub example: Option<serde_json::Value>,
-}
-
-/// Parsed, valid input for a new event type (shared by the API, the UI and the CLI).
-pub struct NewEventType {
-    pub name: EventTypeName,
-    pub description: String,
-    pub example: Option<String>,
-}
-
-impl NewEventType {
-    pub fn parse(
-        name: &str,
-        description: &str,
-        example: Option<&serde_json::Value>,
-    ) -> Result<Self, crate::domain::ValidationError> {
-        let name = EventTypeName::parse(name.trim())?;
-        let description = description.trim();
-        if description.len() > 1000 {
-            return Err(crate::domain::ValidationError::new(
-                "description",
-                "use at most 1000 characters",
-            ));
-        }
-        let example = match example {
-            None | Some(serde_json::Value::Null) => None,
-            Some(v @ serde_json::Value::Object(_)) => {
-                let example = v.to_string();
-                // It is sent as an event's `data` by Send Test: the same limit applies.
-                if example.len() > super::events::MAX_DATA_BYTES {
-                    return Err(crate::domain::ValidationError::new(
-                        "example",
-                        format!(
-                            "the example payload is {} KiB; the limit is {} KiB",
-                            example.len() / 1024,
-                            super::events::MAX_DATA_BYTES / 1024
-                        ),
-                    ));
-                }
-                Some(example)
-            }
-            Some(_) => {
-                return Err(crate::domain::ValidationError::new(
-                    "example",
-                    "the example payload must be a JSON object",
-                ))
-            }
-        };
-        Ok(NewEventType {
-            name,
-            description: description.to_string(),
-            example,
-        })
-    }
 }
 
 /// Defines a new event type. Needs an instance key.

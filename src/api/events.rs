@@ -20,7 +20,7 @@ use crate::domain::{EventTypeName, Scope};
 use crate::startup::AppState;
 
 /// Largest `data` of one event.
-pub const MAX_DATA_BYTES: usize = 256 * 1024;
+pub use crate::domain::event_type::MAX_DATA_BYTES;
 pub const MAX_BATCH: usize = 1000;
 /// Largest body of `POST /events` and of `POST /events/batch`.
 pub const SINGLE_BODY_LIMIT: usize = MAX_DATA_BYTES + 16 * 1024;

@@ -1,10 +1,12 @@
 //! Domain types. Input is parsed into these once, at the edge (API, UI, CLI); the rest of
 //! the code can rely on them being valid.
 
+pub mod event_type;
 mod names;
 mod people;
 pub mod webhook;
 
+pub use event_type::NewEventType;
 pub use names::{EventTypeName, Slug};
 pub use people::{Email, Password, Role, Scope, Scopes};
 pub use webhook::{EventFilter, WebhookSecret, WebhookUrl};
@@ -25,6 +27,58 @@ impl ValidationError {
         }
     }
 }
+
+/// Every problem found in one input, in the order of its fields. Parsers of whole inputs
+/// (a form, a request body) collect into this instead of stopping at the first error, so a
+/// form can mark every wrong field at once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ValidationErrors(Vec<ValidationError>);
+
+impl ValidationErrors {
+    pub fn push(&mut self, e: ValidationError) {
+        self.0.push(e);
+    }
+    /// The value, or `None` with its error kept.
+    pub fn take<T>(&mut self, r: Result<T, ValidationError>) -> Option<T> {
+        r.map_err(|e| self.push(e)).ok()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn iter(&self) -> std::slice::Iter<'_, ValidationError> {
+        self.0.iter()
+    }
+    /// The first problem (for answers that name one field).
+    pub fn first(&self) -> Option<&ValidationError> {
+        self.0.first()
+    }
+}
+
+impl IntoIterator for ValidationErrors {
+    type Item = ValidationError;
+    type IntoIter = std::vec::IntoIter<ValidationError>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl From<ValidationError> for ValidationErrors {
+    fn from(e: ValidationError) -> Self {
+        ValidationErrors(vec![e])
+    }
+}
+
+impl std::fmt::Display for ValidationErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(|e| e.to_string()).collect();
+        f.write_str(&parts.join("; "))
+    }
+}
+
+impl std::error::Error for ValidationErrors {}
 
 /// A row id taken from a URL path: a positive integer, or `None` (callers answer 404).
 pub fn parse_id(raw: &str) -> Option<i64> {

@@ -98,8 +98,19 @@ impl Errors {
             self.0.push((field, message.into()));
         }
     }
+    /// Replaces the field's message (or adds it).
+    pub fn set(&mut self, field: &str, message: impl Into<String>) {
+        self.0.retain(|(f, _)| f != field);
+        self.add(field, message);
+    }
     pub fn push(&mut self, e: ValidationError) {
         self.add(e.field, e.message)
+    }
+    /// Every error of a whole input.
+    pub fn extend(&mut self, errors: crate::domain::ValidationErrors) {
+        for e in errors {
+            self.push(e);
+        }
     }
     pub fn get(&self, field: &str) -> Option<&str> {
         self.0

@@ -8,8 +8,8 @@ use askama::Template;
 use super::flash::{self, Flash};
 use super::form::{Errors, Post};
 use super::{render, render_status, Chrome, CurrentUser, UiError};
-use crate::api::event_types::NewEventType;
 use crate::db::repo;
+use crate::domain::NewEventType;
 use crate::domain::Slug;
 use crate::startup::AppState;
 
@@ -228,30 +228,25 @@ pub async fn create_event_type(
             }
         },
     };
-    if errors.is_empty() {
-        match NewEventType::parse(&name, &description, example_json.as_ref()) {
-            Err(e) => errors.push(e),
-            Ok(new) => {
-                let created = state
-                    .db
-                    .write(move |c| {
-                        repo::create_event_type(
-                            c,
-                            &new.name,
-                            &new.description,
-                            new.example.as_deref(),
-                        )
-                    })
-                    .await?;
-                if created.is_some() {
-                    return Ok(flash::redirect_with(
-                        &state,
-                        "/event-types",
-                        Flash::Notice(format!("Event type {name} created.")),
-                    ));
-                }
-                errors.add("name", format!("event type '{name}' already exists"));
+    // The other fields are checked even when the example is not JSON: every error at once.
+    match NewEventType::parse(&name, &description, example_json.as_ref()) {
+        Err(e) => errors.extend(e),
+        Ok(_) if !errors.is_empty() => {}
+        Ok(new) => {
+            let created = state
+                .db
+                .write(move |c| {
+                    repo::create_event_type(c, &new.name, &new.description, new.example.as_deref())
+                })
+                .await?;
+            if created.is_some() {
+                return Ok(flash::redirect_with(
+                    &state,
+                    "/event-types",
+                    Flash::Notice(format!("Event type {name} created.")),
+                ));
             }
+            errors.add("name", format!("event type '{name}' already exists"));
         }
     }
     let page = types_page(&state, &post.user, name, description, example, errors).await?;

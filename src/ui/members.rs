@@ -111,6 +111,21 @@ pub async fn add(
     let mut errors = Errors::default();
     let email = Email::parse(&email_in).map_err(|e| errors.push(e)).ok();
     let role = Role::parse(&role_in).map_err(|e| errors.push(e)).ok();
+    // A password is needed only for a new account, but one given is checked now, so a form
+    // with a bad email and a short password shows both.
+    let password_in = f.get("password");
+    let password = match Password::parse(password_in) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            if !password_in.is_empty() {
+                errors.add(
+                    "password",
+                    format!("an initial password must {}", e.message),
+                );
+            }
+            None
+        }
+    };
     if role == Some(Role::Owner) && !ctx.is_owner() {
         return Err(owner_only());
     }
@@ -141,18 +156,16 @@ pub async fn add(
                 .await?
         }
         None => {
-            let pw = match Password::parse(f.get("password")) {
-                Ok(p) => p,
-                Err(e) => {
-                    errors.add(
-                        "password",
-                        format!(
-                            "{email} has no account yet: give an initial password for it ({})",
-                            e.message
-                        ),
-                    );
-                    return fail(errors).await;
-                }
+            let Some(pw) = password else {
+                let why = Password::parse(password_in)
+                    .err()
+                    .map(|e| e.message)
+                    .unwrap_or_default();
+                errors.set(
+                    "password",
+                    format!("{email} has no account yet: give an initial password for it ({why})"),
+                );
+                return fail(errors).await;
             };
             let hash = password::hash(pw).await;
             state

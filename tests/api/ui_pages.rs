@@ -977,6 +977,22 @@ async fn members_are_added_changed_and_removed_under_the_owner_rules() {
     let html = unescape(&r.text().await.unwrap());
     assert!(html.contains("id=\"email-error\">enter an email address"));
     assert!(html.contains("value=\"nope\""));
+    // Every wrong field at once.
+    let r = ui
+        .admin
+        .post(
+            "/w/acme/members",
+            &[("email", "nope"), ("role", "boss"), ("password", "short")],
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let html = unescape(&r.text().await.unwrap());
+    for field in ["email", "role", "password"] {
+        assert!(
+            html.contains(&format!("id=\"{field}-error\">")),
+            "no error shown for {field}"
+        );
+    }
     let r = ui
         .admin
         .post(
@@ -1305,8 +1321,29 @@ async fn event_types_are_listed_for_all_and_created_by_instance_admins() {
         .await;
     assert_eq!(r.status(), 422);
     let html = unescape(&r.text().await.unwrap());
+    // Every wrong field at once: the name is checked although the example is not JSON.
     assert!(html.contains("id=\"example-error\">not valid JSON"));
+    assert!(html.contains("id=\"name-error\">use segments of letters"));
     assert!(html.contains("value=\"bad name\"") && html.contains(">{\"a\":</textarea>"));
+    let long = "d".repeat(1001);
+    let r = root
+        .post(
+            "/event-types",
+            &[("name", "x..y"), ("description", &long), ("example", "[1]")],
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let html = unescape(&r.text().await.unwrap());
+    for field in ["name", "description", "example"] {
+        assert!(
+            html.contains(&format!("id=\"{field}-error\">")),
+            "no error shown for {field}"
+        );
+        assert!(
+            html.contains(&format!("href=\"#{field}\"")),
+            "summary links {field}"
+        );
+    }
     let r = root
         .post("/event-types", &[("name", "bad name"), ("example", "")])
         .await;
