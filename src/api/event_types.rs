@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::openapi::WorkspaceHeader;
-use super::{envelope, ApiError, ApiJson, ApiResult, Caller, Envelope, ErrorEnvelope};
+use super::pagination::{decode_name_cursor, encode_name_cursor, parse_limit, ListQuery};
+use super::{envelope, page, ApiError, ApiJson, ApiResult, Caller, Envelope, ErrorEnvelope, Page};
 use crate::clock::rfc3339;
 use crate::db::repo::{self, EventTypeRow};
 use crate::domain::NewEventType;
@@ -38,27 +39,41 @@ impl From<EventTypeRow> for EventTypeOut {
     }
 }
 
-/// Lists the instance's event types. Any valid key may.
+/// Lists the instance's event types by name. Any valid key may.
 #[utoipa::path(
     get,
     path = "/api/v1/event-types",
     tag = "event-types",
     operation_id = "list_event_types",
-    params(WorkspaceHeader),
+    params(ListQuery, WorkspaceHeader),
     responses(
-        (status = 200, description = "Every event type, by name", body = Envelope<Vec<EventTypeOut>>),
+        (status = 200, description = "A page of event types, by name", body = Page<EventTypeOut>),
         (status = 400, response = super::openapi::BadRequest),
         (status = 401, response = super::openapi::Unauthorized),
         (status = 404, description = "The workspace named by `Hookline-Workspace` does not exist", body = ErrorEnvelope),
+        (status = 422, description = "`limit` out of range or `cursor` not valid (`validation_failed`, with `field`)", body = ErrorEnvelope),
         (status = 500, response = super::openapi::Internal),
         (status = 503, response = super::openapi::Unavailable),
     )
 )]
-pub async fn list(_caller: Caller, state: web::Data<AppState>) -> ApiResult {
-    let rows = state.db.read(repo::list_event_types).await?;
-    Ok(envelope(
-        StatusCode::OK,
-        rows.into_iter().map(EventTypeOut::from).collect::<Vec<_>>(),
+pub async fn list(
+    _caller: Caller,
+    state: web::Data<AppState>,
+    q: web::Query<ListQuery>,
+) -> ApiResult {
+    let limit = parse_limit(q.limit)?;
+    let after = q.cursor.as_deref().map(decode_name_cursor).transpose()?;
+    let mut rows = state
+        .db
+        .read(move |c| repo::list_event_types_after(c, after.as_deref(), limit + 1))
+        .await?;
+    let next = (rows.len() > limit).then(|| {
+        rows.truncate(limit);
+        encode_name_cursor(rows.last().map(|r| r.name.as_str()).unwrap_or(""))
+    });
+    Ok(page(
+        rows.into_iter().map(EventTypeOut::from).collect(),
+        next,
     ))
 }
 
@@ -68,18 +83,23 @@ pub async fn list(_caller: Caller, state: web::Data<AppState>) -> ApiResult {
     path = "/api/v1/webhooks/events",
     tag = "webhooks",
     operation_id = "list_webhook_event_types",
-    params(WorkspaceHeader),
+    params(ListQuery, WorkspaceHeader),
     responses(
-        (status = 200, description = "Every event type, by name", body = Envelope<Vec<EventTypeOut>>),
+        (status = 200, description = "A page of event types, by name", body = Page<EventTypeOut>),
         (status = 400, response = super::openapi::BadRequest),
         (status = 401, response = super::openapi::Unauthorized),
         (status = 404, description = "The workspace named by `Hookline-Workspace` does not exist", body = ErrorEnvelope),
+        (status = 422, description = "`limit` out of range or `cursor` not valid (`validation_failed`, with `field`)", body = ErrorEnvelope),
         (status = 500, response = super::openapi::Internal),
         (status = 503, response = super::openapi::Unavailable),
     )
 )]
-pub async fn list_for_webhooks(caller: Caller, state: web::Data<AppState>) -> ApiResult {
-    list(caller, state).await
+pub async fn list_for_webhooks(
+    caller: Caller,
+    state: web::Data<AppState>,
+    q: web::Query<ListQuery>,
+) -> ApiResult {
+    list(caller, state, q).await
 }
 
 /// The body of `POST /event-types`.

@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 use actix_web::http::StatusCode;
 use actix_web::web;
 use serde::{Deserialize, Deserializer, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::extract::OptionalJson;
 use super::openapi::WorkspaceHeader;
-use super::pagination::{decode_cursor, encode_cursor, parse_limit};
+use super::pagination::{decode_cursor, encode_cursor, parse_limit, ListQuery};
 use super::{envelope, page, ApiError, ApiJson, ApiResult, Caller, Envelope, ErrorEnvelope, Page};
 use crate::clock::{now_ms, rfc3339};
 use crate::db::hooks::{self, WebhookRow, WebhookSettings};
@@ -334,17 +334,6 @@ pub async fn list(
             .collect(),
         next,
     ))
-}
-
-/// Pagination of a list.
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// Page size, 1–100 (default 20).
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<i64>,
-    /// `meta.next_cursor` of the previous page, as it is.
-    pub cursor: Option<String>,
 }
 
 /// Parses a numeric id from the path; anything else is simply not found.

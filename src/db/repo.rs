@@ -499,6 +499,22 @@ pub fn list_event_types(conn: &Connection) -> Result<Vec<EventTypeRow>, DbError>
     Ok(rows)
 }
 
+/// A page of event types by name, after the name `after`.
+pub fn list_event_types_after(
+    conn: &Connection,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<EventTypeRow>, DbError> {
+    let mut st = conn.prepare_cached(
+        "SELECT id, name, description, example, created_at FROM event_types
+         WHERE archived_at IS NULL AND name > ?1 ORDER BY name LIMIT ?2",
+    )?;
+    let rows = st
+        .query_map(params![after.unwrap_or(""), limit as i64], map_event_type)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
 pub fn event_type_by_name(conn: &Connection, name: &str) -> Result<Option<EventTypeRow>, DbError> {
     Ok(conn
         .query_row(

@@ -222,6 +222,72 @@ async fn instance_key_creates_and_lists_event_types() {
     }
 }
 
+/// Both event-type lists paginate like every list: `limit`, an opaque `cursor`, and
+/// `meta.next_cursor` until the last page.
+#[tokio::test]
+async fn event_type_lists_paginate_like_every_list() {
+    let app = spawn_app().await;
+    let key = app.api_key(None, "webhooks").await;
+    let mut names: Vec<String> = (0..25).map(|i| format!("t{i:02}.created")).collect();
+    for n in &names {
+        let (s, _) = app
+            .api(
+                Method::POST,
+                "/api/v1/event-types",
+                Some(&key),
+                Some(json!({"name": n})),
+            )
+            .await;
+        assert_eq!(s, 201);
+    }
+    names.sort();
+    let ws = app.workspace("acme").await;
+    let ws_key = app.api_key(Some(ws), "webhooks").await;
+    for path in ["/api/v1/event-types", "/api/v1/webhooks/events"] {
+        let (s, b) = app.api(Method::GET, path, Some(&ws_key), None).await;
+        assert_eq!(s, 200);
+        assert_eq!(b["data"].as_array().unwrap().len(), 20, "default limit 20");
+        assert!(b["meta"]["next_cursor"].is_string());
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let url = match &cursor {
+                None => format!("{path}?limit=10"),
+                Some(c) => format!("{path}?limit=10&cursor={c}"),
+            };
+            let (s, b) = app.api(Method::GET, &url, Some(&ws_key), None).await;
+            assert_eq!(s, 200, "{b}");
+            pages += 1;
+            for t in b["data"].as_array().unwrap() {
+                seen.push(t["name"].as_str().unwrap().to_string());
+            }
+            match b["meta"]["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => break,
+            }
+        }
+        assert_eq!(pages, 3, "{path}");
+        assert_eq!(seen, names, "{path}: every type once, by name");
+        // Bad limits and cursors, including another list's cursor, are 422 naming the field.
+        let foreign = hookline::api::pagination::encode_cursor(3);
+        for (query, field) in [
+            ("limit=0", "limit"),
+            ("limit=101", "limit"),
+            ("limit=-1", "limit"),
+            ("cursor=nope", "cursor"),
+            ("cursor=", "cursor"),
+            (&*format!("cursor={foreign}"), "cursor"),
+        ] {
+            let (s, b) = app
+                .api(Method::GET, &format!("{path}?{query}"), Some(&ws_key), None)
+                .await;
+            assert_eq!(s, 422, "{path}?{query}: {b}");
+            assert_eq!(b["error"]["field"], field, "{path}?{query}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn unknown_workspace_header_is_404() {
     let app = spawn_app().await;
