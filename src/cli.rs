@@ -253,6 +253,7 @@ impl From<db::OpenError> for Failure {
 }
 
 pub fn main() -> ExitCode {
+    crate::db::private_umask();
     crate::db::tune_process();
     let cli = Cli::parse();
     match run(cli) {

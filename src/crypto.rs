@@ -30,7 +30,12 @@ impl SecretBox {
     pub fn load_or_create(data_dir: &Path) -> anyhow::Result<SecretBox> {
         let path = key_path(data_dir);
         let key = match std::fs::read(&path) {
-            Ok(k) => k,
+            Ok(k) => {
+                // A key copied in (a restore) may have come with a looser mode.
+                crate::db::private_file(&path)
+                    .with_context(|| format!("restricting {} to its owner", path.display()))?;
+                k
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = crate::clock::random_bytes::<32>();
                 write_private(&path, &key)

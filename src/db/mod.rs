@@ -101,8 +101,17 @@ pub fn open_and_migrate(data_dir: &Path) -> Result<Connection, OpenError> {
     std::fs::create_dir_all(data_dir).map_err(|e| OpenError::DataDir(data_dir.to_path_buf(), e))?;
     restrict_permissions(data_dir);
     let path = db_path(data_dir);
+    // SQLite gives the -wal and -shm files the database file's mode: make that owner-only
+    // before the first connection creates them, and tighten files an older version left open.
+    private_file(&path).map_err(|e| OpenError::DataDir(path.clone(), e))?;
     let mut conn = Connection::open(&path).map_err(|e| OpenError::Open(path.clone(), e))?;
     configure(&conn).map_err(|e| OpenError::Open(path.clone(), e))?;
+    for suffix in ["-wal", "-shm"] {
+        let side = data_dir.join(format!("{DB_FILE}{suffix}"));
+        if side.exists() {
+            private_file(&side).map_err(|e| OpenError::DataDir(side.clone(), e))?;
+        }
+    }
     migrate_with(&mut conn, data_dir, &migrations(), latest_version())?;
     Ok(conn)
 }
@@ -134,16 +143,62 @@ fn migrate_with(
     if found > 0 && found < latest {
         let dir = data_dir.join(BACKUP_DIR);
         std::fs::create_dir_all(&dir).map_err(|e| OpenError::DataDir(dir.clone(), e))?;
+        restrict_permissions(&dir);
         let stamp = crate::clock::rfc3339(crate::clock::now_ms()).replace([':', '.'], "-");
         let dest = dir.join(format!("pre-migration-v{found}-to-v{latest}-{stamp}.db"));
+        new_private_file(&dest).map_err(|e| OpenError::DataDir(dest.clone(), e))?;
         let dest_str = dest.to_string_lossy().to_string();
-        conn.execute("VACUUM INTO ?1", [dest_str])
-            .map_err(|e| OpenError::Open(dest.clone(), e))?;
+        if let Err(e) = conn.execute("VACUUM INTO ?1", [dest_str]) {
+            let _ = std::fs::remove_file(&dest);
+            return Err(OpenError::Open(dest, e));
+        }
         tracing::info!(backup = %dest.display(), from = found, to = latest, "backed up the database before migrating it");
     }
     migrations
         .to_latest(conn)
         .map_err(|e| OpenError::Migrate(path.clone(), e))
+}
+
+/// Makes `path` a file only its owner may read and write (mode 0600): creates it empty if
+/// it is missing, and takes group and other permissions away from one that exists.
+pub fn private_file(path: &Path) -> std::io::Result<()> {
+    match new_private_file(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        other => return other,
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates `path` as a new, empty file with mode 0600; fails if it exists. SQLite's
+/// `VACUUM INTO` writes into an empty file it finds there, keeping its mode.
+pub fn new_private_file(path: &Path) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path).map(drop)
+}
+
+/// Hookline's files hold password hashes, API-key hashes, payloads and sealed secrets: make
+/// every file the process creates owner-only (umask 077), whoever started it. Called first
+/// by the binary; the files the library creates itself are made private explicitly too.
+pub fn private_umask() {
+    #[cfg(unix)]
+    // SAFETY: umask only sets the process's file-creation mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
 }
 
 #[cfg(unix)]
@@ -163,20 +218,25 @@ pub fn backup(data_dir: &Path, dest: &Path) -> anyhow::Result<()> {
     if !src.exists() {
         anyhow::bail!("no database at {}; check --data-dir", src.display());
     }
-    if dest.exists() {
-        anyhow::bail!(
-            "{} already exists; choose a new file name so no backup is overwritten",
-            dest.display()
-        );
-    }
     let conn = Connection::open_with_flags(&src, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
         .with_context(|| format!("opening {}", src.display()))?;
+    // Created first, owner-only and empty, so the copy of the secrets is never readable by
+    // others, not even while it is written; an existing file is never overwritten.
+    match new_private_file(dest) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => anyhow::bail!(
+            "{} already exists; choose a new file name so no backup is overwritten",
+            dest.display()
+        ),
+        other => other.with_context(|| format!("creating {}", dest.display()))?,
+    }
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
     let dest_str = dest
         .to_str()
         .context("the backup path must be valid UTF-8")?;
-    conn.execute("VACUUM INTO ?1", [dest_str])
-        .with_context(|| format!("writing the backup to {}", dest.display()))?;
+    if let Err(e) = conn.execute("VACUUM INTO ?1", [dest_str]) {
+        let _ = std::fs::remove_file(dest);
+        return Err(e).with_context(|| format!("writing the backup to {}", dest.display()));
+    }
     let copy = Connection::open(dest)?;
     let check: String = copy.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
     if check != "ok" {

@@ -819,3 +819,114 @@ async fn logs_never_contain_secrets_keys_or_payloads() {
         assert!(!logs.contains(needle), "the logs contain {needle:?}");
     }
 }
+
+/// The mode bits of a file or directory.
+fn mode_of(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// Everything Hookline writes (the database with its -wal and -shm, the secret key, CLI
+/// backups and pre-migration copies) is readable by its owner only, even when it is started
+/// with the usual umask 022; files an older version left readable are tightened.
+#[tokio::test]
+async fn data_files_and_backups_are_owner_only() {
+    // SAFETY: sets this test process's file-creation mask (nextest runs each test in a
+    // process of its own); the children inherit it, as they would from a login shell.
+    unsafe {
+        libc::umask(0o022);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert!(run_cli(&data, &["workspace", "create", "acme"], None)
+        .status
+        .success());
+    assert!(run_cli(&data, &["event-type", "create", "a.b"], None)
+        .status
+        .success());
+    let key = String::from_utf8(
+        run_cli(
+            &data,
+            &[
+                "api-key",
+                "create",
+                "--workspace",
+                "acme",
+                "--scopes",
+                "events",
+            ],
+            None,
+        )
+        .stdout,
+    )
+    .unwrap();
+    let server = start_server(&data, &[]);
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/events", server.base))
+        .bearer_auth(key.trim())
+        .json(&serde_json::json!({"type": "a.b", "data": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let backup = dir.path().join("backup.db");
+    let out = run_cli(&data, &["backup", backup.to_str().unwrap()], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(mode_of(&data), 0o700, "data directory");
+    for f in [
+        "hookline.db",
+        "hookline.db-wal",
+        "hookline.db-shm",
+        "secret.key",
+    ] {
+        assert_eq!(mode_of(&data.join(f)), 0o600, "{f}");
+    }
+    assert_eq!(mode_of(&backup), 0o600, "hookline backup FILE");
+    // A second backup to the same file is refused and leaves the first one alone.
+    let out = run_cli(&data, &["backup", backup.to_str().unwrap()], None);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+    assert!(std::fs::metadata(&backup).unwrap().len() > 0);
+    drop(server);
+
+    // An older database, left readable by others, upgraded: the pre-migration copy is
+    // owner-only and the database is tightened.
+    use std::os::unix::fs::PermissionsExt;
+    let old = dir.path().join("old");
+    std::fs::create_dir(&old).unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schema-v1");
+    for f in ["hookline.db", "secret.key"] {
+        std::fs::copy(fixture.join(f), old.join(f)).unwrap();
+        std::fs::set_permissions(old.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let out = run_cli(&old, &["workspace", "list"], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(mode_of(&old.join("hookline.db")), 0o600);
+    let _ = run_cli(
+        &old,
+        &["api-key", "create", "--instance", "--scopes", "webhooks"],
+        None,
+    );
+    let server = start_server(&old, &[]);
+    drop(server);
+    assert_eq!(mode_of(&old.join("secret.key")), 0o600);
+    let copies: Vec<_> = std::fs::read_dir(old.join("backups"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(copies.len(), 1);
+    assert_eq!(mode_of(&copies[0]), 0o600, "pre-migration copy");
+    assert_eq!(mode_of(&old.join("backups")), 0o700);
+}
