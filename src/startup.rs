@@ -41,11 +41,15 @@ pub struct Application {
     db: Db,
     engine: crate::delivery::engine::Engine,
     retention_days: u32,
+    /// This server's hold on the data directory, released when it has stopped.
+    _lock: crate::data_dir_lock::DataDirLock,
 }
 
 impl Application {
     /// Opens the database (migrating it), binds the listener and prepares the server.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
+        // Before anything touches the queue: a second server must not take over the leases.
+        let lock = crate::data_dir_lock::DataDirLock::acquire(&config.data_dir)?;
         let data_dir = config.data_dir.clone();
         let db = tokio::task::spawn_blocking(move || Db::open(&data_dir)).await??;
         let secrets = crate::crypto::SecretBox::load_or_create(&config.data_dir)?;
@@ -145,6 +149,7 @@ impl Application {
             db,
             engine,
             retention_days,
+            _lock: lock,
         })
     }
 

@@ -700,7 +700,7 @@ mod fuzz {
             if let Ok(u) = url::Url::parse(&s) {
                 let _ = guard.check_url(&u);
             }
-            let _ = crate::domain::WebhookUrl::parse(&s, rng.next() % 2 == 0);
+            let _ = crate::domain::WebhookUrl::parse(&s, rng.next().is_multiple_of(2));
             let _ = crate::domain::WebhookSecret::parse(&s);
         }
     }

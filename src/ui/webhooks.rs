@@ -96,9 +96,9 @@ pub fn title_of(r: &WebhookRow) -> String {
 }
 
 fn human_seconds(s: u32) -> String {
-    if s >= 3600 && s % 3600 == 0 {
+    if s >= 3600 && s.is_multiple_of(3600) {
         format!("{} h", s / 3600)
-    } else if s >= 60 && s % 60 == 0 {
+    } else if s >= 60 && s.is_multiple_of(60) {
         format!("{} min", s / 60)
     } else {
         format!("{s} s")

@@ -930,3 +930,40 @@ async fn data_files_and_backups_are_owner_only() {
     assert_eq!(mode_of(&copies[0]), 0o600, "pre-migration copy");
     assert_eq!(mode_of(&old.join("backups")), 0o700);
 }
+
+/// A second `serve` on a data directory in use is refused and names the first one's PID;
+/// the first keeps serving, the other commands keep working beside it, and once it is gone
+/// (even by SIGKILL) a new server starts.
+#[tokio::test]
+async fn a_second_server_on_one_data_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = start_server(dir.path(), &[]);
+    let out = bin()
+        .arg("serve")
+        .env("HOOKLINE_DATA_DIR", dir.path())
+        .env("HOOKLINE_LISTEN", "127.0.0.1:0")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the second server must not start");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("(PID {})", first.child.id())) && err.contains("already using"),
+        "{err}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("is running"));
+    let r = reqwest::get(format!("{}/healthz", first.base))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the first server is untouched");
+    let out = run_cli(dir.path(), &["workspace", "create", "acme"], None);
+    assert!(out.status.success(), "CLI beside a running server");
+    let mut first = first;
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    let second = start_server(dir.path(), &[]);
+    let r = reqwest::get(format!("{}/healthz", second.base))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
