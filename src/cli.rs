@@ -66,6 +66,12 @@ pub enum Command {
         /// Where to write the copy; must not exist yet.
         file: PathBuf,
     },
+    /// Print a shell completion script, e.g. `hookline completion bash > /etc/bash_completion.d/hookline`.
+    Completion {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Args, Debug, Default)]
@@ -309,6 +315,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 },
         } => api_key_revoke(data_dir, id, workspace, instance),
         Command::EventType { command } => event_type(data_dir, command),
+        Command::Completion { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "hookline", &mut std::io::stdout());
+            Ok(())
+        }
         Command::Backup { file } => {
             db::backup(&data_dir, &file)?;
             println!("backup written to {}", file.display());

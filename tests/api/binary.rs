@@ -967,3 +967,44 @@ async fn a_second_server_on_one_data_directory_is_refused() {
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+/// `hookline completion SHELL` prints a script the shell loads: bash completes subcommands
+/// and flags with it; zsh and fish get their own formats.
+#[test]
+fn shell_completion_scripts_complete_commands() {
+    let script = |shell: &str| {
+        let out = bin().args(["completion", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let bash = script("bash");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hookline.bash");
+    std::fs::write(&file, &bash).unwrap();
+    let complete = |words: &str| {
+        let cmd = format!(
+            "source {}; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
+             _hookline hookline \"${{COMP_WORDS[-1]}}\" \"${{COMP_WORDS[-2]}}\"; echo \"${{COMPREPLY[*]}}\"",
+            file.display()
+        );
+        let out = std::process::Command::new("bash")
+            .args(["-c", &cmd])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(complete("hookline ser").trim(), "serve");
+    assert!(complete("hookline api-key cr").contains("create"));
+    assert!(complete("hookline serve --retention").contains("--retention-days"));
+    assert!(complete("hookline completion z").contains("zsh"));
+    assert!(script("zsh").starts_with("#compdef hookline"));
+    assert!(script("fish").contains("complete -c hookline"));
+    let out = bin().args(["completion", "tcsh"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("possible values"));
+}
