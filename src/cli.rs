@@ -82,6 +82,9 @@ pub struct ServeArgs {
     /// Public base URL, used in links (e.g. https://hooks.example.com).
     #[arg(long, env = "HOOKLINE_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
+    /// Development mode: allow http:// webhooks and receivers on 127.0.0.0/8 and ::1 (never in production).
+    #[arg(long, env = "HOOKLINE_DEV", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub dev: Option<String>,
     /// Allow http:// webhook URLs (development only): true or false.
     #[arg(long, env = "HOOKLINE_ALLOW_HTTP", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub allow_http: Option<String>,
@@ -337,6 +340,7 @@ fn serve(data_dir: PathBuf, a: ServeArgs) -> Result<(), Failure> {
         data_dir,
         listen: a.listen,
         public_url: a.public_url,
+        dev: a.dev,
         allow_http: a.allow_http,
         allowed_networks: a.allowed_networks,
         extra_ca_file: a.extra_ca_file,

@@ -21,6 +21,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { env: "HOOKLINE_DATA_DIR", flag: "--data-dir", default: "./hookline-data", help: "Directory holding the SQLite database and the secret-encryption key." },
     Setting { env: "HOOKLINE_LISTEN", flag: "--listen", default: "127.0.0.1:8080", help: "Address and port the HTTP server binds to." },
     Setting { env: "HOOKLINE_PUBLIC_URL", flag: "--public-url", default: "http://<listen address>", help: "URL people use to reach Hookline (links in the banner and in emails; `https://` turns on Secure cookies)." },
+    Setting { env: "HOOKLINE_DEV", flag: "--dev", default: "false", help: "Development mode: allows `http://` webhook URLs and deliveries to `127.0.0.0/8` and `::1` (receivers on this machine), and says so loudly at start. Refused with an `https://` public URL." },
     Setting { env: "HOOKLINE_ALLOW_HTTP", flag: "--allow-http", default: "false", help: "Allow `http://` webhook URLs (development only)." },
     Setting { env: "HOOKLINE_ALLOWED_NETWORKS", flag: "--allowed-networks", default: "(none)", help: "Comma-separated CIDRs that deliveries may reach although private, e.g. `127.0.0.0/8,10.1.0.0/16`." },
     Setting { env: "HOOKLINE_EXTRA_CA_FILE", flag: "--extra-ca-file", default: "(none)", help: "PEM file with extra CA certificates to trust for HTTPS deliveries." },
@@ -35,6 +36,9 @@ pub const SETTINGS: &[Setting] = &[
     Setting { env: "HOOKLINE_METRICS_TOKEN", flag: "--metrics-token", default: "(none)", help: "If set, `GET /metrics` requires `Authorization: Bearer <token>`." },
     Setting { env: "HOOKLINE_AUTO_DISABLE_DAYS", flag: "--auto-disable-days", default: "5", help: "Disable a webhook whose deliveries all failed for this many days (1–365)." },
 ];
+
+/// What development mode lets deliveries reach: receivers on this machine.
+pub const DEV_NETWORKS: &[&str] = &["127.0.0.0/8", "::1/128"];
 
 /// A bad configuration value.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +76,7 @@ pub struct RawConfig {
     pub data_dir: PathBuf,
     pub listen: Option<String>,
     pub public_url: Option<String>,
+    pub dev: Option<String>,
     pub allow_http: Option<String>,
     pub allowed_networks: Option<String>,
     pub extra_ca_file: Option<String>,
@@ -94,6 +99,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `None` means "derive from the bound address" (useful with port 0).
     pub public_url: Option<Url>,
+    /// Development mode (`--dev`): http and loopback receivers allowed; the banner says so.
+    pub dev: bool,
     pub allow_http: bool,
     pub allowed_networks: Vec<IpNet>,
     pub extra_ca_file: Option<PathBuf>,
@@ -192,11 +199,33 @@ impl Config {
                 Some(u)
             }
         };
-        let allow_http = match set(&raw.allow_http) {
+        let dev = match set(&raw.dev) {
             None => false,
-            Some(v) => parse_bool("HOOKLINE_ALLOW_HTTP", v)?,
+            Some(v) => parse_bool("HOOKLINE_DEV", v)?,
         };
-        let allowed_networks = parse_networks("HOOKLINE_ALLOWED_NETWORKS", &raw.allowed_networks)?;
+        if dev && public_url.as_ref().is_some_and(|u| u.scheme() == "https") {
+            return Err(bad(
+                "HOOKLINE_DEV",
+                raw.dev.as_deref().unwrap_or("true"),
+                "development mode allows http:// and loopback receivers, which has no place on an https:// deployment; \
+                 drop --dev, or unset HOOKLINE_PUBLIC_URL for a local try",
+            ));
+        }
+        let allow_http = dev
+            || match set(&raw.allow_http) {
+                None => false,
+                Some(v) => parse_bool("HOOKLINE_ALLOW_HTTP", v)?,
+            };
+        let mut allowed_networks =
+            parse_networks("HOOKLINE_ALLOWED_NETWORKS", &raw.allowed_networks)?;
+        if dev {
+            for net in DEV_NETWORKS {
+                let net: IpNet = net.parse().expect("a valid CIDR");
+                if !allowed_networks.contains(&net) {
+                    allowed_networks.push(net);
+                }
+            }
+        }
         let extra_ca_file = match set(&raw.extra_ca_file) {
             None => None,
             Some(v) => {
@@ -307,6 +336,7 @@ impl Config {
             data_dir: raw.data_dir,
             listen,
             public_url,
+            dev,
             allow_http,
             allowed_networks,
             extra_ca_file,
@@ -350,6 +380,42 @@ mod tests {
         assert!(!c.allow_http);
         assert_eq!(c.signature_header, "X-Hookline-Signature");
         assert_eq!(c.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn dev_mode_allows_http_and_loopback_and_never_with_https() {
+        let c = Config::parse(RawConfig {
+            dev: Some("true".into()),
+            allowed_networks: Some("10.1.0.0/16".into()),
+            public_url: Some("http://localhost:8080".into()),
+            ..raw()
+        })
+        .unwrap();
+        assert!(c.dev && c.allow_http);
+        let nets: Vec<String> = c.allowed_networks.iter().map(|n| n.to_string()).collect();
+        assert_eq!(nets, ["10.1.0.0/16", "127.0.0.0/8", "::1/128"]);
+        let off = Config::parse(RawConfig {
+            dev: Some("false".into()),
+            ..raw()
+        })
+        .unwrap();
+        assert!(!off.dev && !off.allow_http && off.allowed_networks.is_empty());
+        for v in ["true", "1", "yes"] {
+            let e = Config::parse(RawConfig {
+                dev: Some(v.into()),
+                public_url: Some("https://hooks.example.com".into()),
+                ..raw()
+            })
+            .unwrap_err();
+            assert_eq!(e.env, "HOOKLINE_DEV");
+            assert!(e.to_string().contains("drop --dev"), "{e}");
+        }
+        let e = Config::parse(RawConfig {
+            dev: Some("sure".into()),
+            ..raw()
+        })
+        .unwrap_err();
+        assert_eq!(e.env, "HOOKLINE_DEV");
     }
 
     #[test]

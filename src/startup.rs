@@ -41,6 +41,7 @@ pub struct Application {
     db: Db,
     engine: crate::delivery::engine::Engine,
     retention_days: u32,
+    dev: bool,
     /// This server's hold on the data directory, released when it has stopped.
     _lock: crate::data_dir_lock::DataDirLock,
 }
@@ -104,6 +105,10 @@ impl Application {
         .await?;
         let setup_link = first_run_link(&db, &base_url).await?;
         let retention_days = config.retention_days;
+        let dev = config.dev;
+        if dev {
+            tracing::warn!("development mode: http:// webhooks and loopback receivers are allowed");
+        }
         let state = web::Data::new(AppState {
             db: db.clone(),
             config: Arc::new(config),
@@ -149,6 +154,7 @@ impl Application {
             db,
             engine,
             retention_days,
+            dev,
             _lock: lock,
         })
     }
@@ -183,6 +189,12 @@ impl Application {
             self.base_url,
             self.base_url
         );
+        if self.dev {
+            s.push_str(
+                "\n!!! DEVELOPMENT MODE (--dev): http:// webhooks and deliveries to 127.0.0.0/8 and ::1 are allowed.\n\
+                 !!! Never run it like this in production: drop --dev there.\n",
+            );
+        }
         if let Some(link) = &self.setup_link {
             s.push_str(&format!(
                 "\nNo admin exists yet. Open this one-time link within 30 minutes to create the first one:\n  {link}\n\

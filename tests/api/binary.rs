@@ -1008,3 +1008,87 @@ fn shell_completion_scripts_complete_commands() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("possible values"));
 }
+
+/// `serve --dev` delivers to a plain-http receiver on this machine out of the box, says so in
+/// its banner, and is refused beside an https public URL.
+#[tokio::test]
+async fn dev_mode_delivers_to_a_local_receiver_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(run_cli(dir.path(), &["workspace", "create", "acme"], None)
+        .status
+        .success());
+    assert!(run_cli(dir.path(), &["event-type", "create", "a.b"], None)
+        .status
+        .success());
+    let key = String::from_utf8(
+        run_cli(
+            dir.path(),
+            &[
+                "api-key",
+                "create",
+                "--workspace",
+                "acme",
+                "--scopes",
+                "webhooks,events",
+            ],
+            None,
+        )
+        .stdout,
+    )
+    .unwrap();
+    let rx = crate::receiver::Receiver::start(crate::receiver::Receiver::always(200)).await;
+    let server = start_server(dir.path(), &[("HOOKLINE_DEV", "true")]);
+    assert!(
+        server.banner.contains("DEVELOPMENT MODE"),
+        "{}",
+        server.banner
+    );
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{}/api/v1/webhooks", server.base))
+        .bearer_auth(key.trim())
+        .json(&serde_json::json!({"url": rx.url, "events": ["*"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let r = http
+        .post(format!("{}/api/v1/events", server.base))
+        .bearer_auth(key.trim())
+        .json(&serde_json::json!({"type": "a.b", "data": {"n": 1}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while rx.count() == 0 {
+        assert!(std::time::Instant::now() < deadline, "no delivery arrived");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(server);
+    // Without --dev the same server refuses the http:// URL, and --dev refuses https.
+    let plain = start_server(dir.path(), &[]);
+    assert!(!plain.banner.contains("DEVELOPMENT MODE"));
+    let r = http
+        .post(format!("{}/api/v1/webhooks", plain.base))
+        .bearer_auth(key.trim())
+        .json(&serde_json::json!({"url": rx.url, "events": ["*"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    drop(plain);
+    let out = bin()
+        .args(["serve", "--dev"])
+        .env("HOOKLINE_DATA_DIR", dir.path())
+        .env("HOOKLINE_LISTEN", "127.0.0.1:0")
+        .env("HOOKLINE_PUBLIC_URL", "https://hooks.example.com")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("HOOKLINE_DEV") && err.contains("--dev"),
+        "{err}"
+    );
+}
