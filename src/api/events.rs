@@ -183,7 +183,7 @@ async fn publish(
                         let field = if route == "events.batch" { format!("events[{i}].type") } else { "type".into() };
                         return Err(ApiError::unprocessable(
                             field,
-                            format!("unknown event type '{}'; define it first (hookline event-type create) or see GET /api/v1/event-types", e.event_type),
+                            format!("unknown event type '{0}': define it first with `hookline event-type create {0}` (or POST /api/v1/event-types with an instance key); GET /api/v1/event-types lists the defined ones", e.event_type),
                         ));
                     }
                     known_types.push(e.event_type.clone());

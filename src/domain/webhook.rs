@@ -93,7 +93,9 @@ impl EventFilter {
                 return Err(ValidationError::new(
                     "events",
                     format!(
-                        "unknown event type '{e}'; see GET /api/v1/webhooks/events for the list"
+                        "unknown event type '{e}': event types must be defined before webhooks subscribe to them. \
+                         An instance admin defines it with `hookline event-type create {e}` (or POST /api/v1/event-types \
+                         with an instance key, or the Event types page); GET /api/v1/webhooks/events lists the defined ones"
                     ),
                 ));
             }

@@ -88,6 +88,16 @@ pub async fn home(
         Errors::default(),
     )
     .await?;
+    // Someone who can reach exactly one workspace has nothing to pick: straight in. (Instance
+    // admins keep the start page: it is where workspaces are created.)
+    if let [only] = page.workspaces.as_slice() {
+        if !user.is_instance_admin && fl.is_none() {
+            return Ok(super::redirect(&format!(
+                "/w/{}/webhooks",
+                super::url_encode(&only.slug)
+            )));
+        }
+    }
     page.chrome.notice = flash::notice_of(&fl);
     Ok(flash::finish(render(&page), &state, fl.is_some()))
 }

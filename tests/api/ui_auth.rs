@@ -494,7 +494,7 @@ async fn instance_admins_download_a_consistent_backup() {
     app.login(&owner, "ann@example.com", "correct horse battery")
         .await;
     let home = owner
-        .get(app.url("/"))
+        .get(app.url("/w/acme/webhooks"))
         .send()
         .await
         .unwrap()

@@ -1252,8 +1252,31 @@ async fn changing_the_password_ends_other_sessions() {
 #[tokio::test]
 async fn home_switches_workspaces_and_instance_admins_create_them() {
     let ui = ui().await;
-    let (_, html) = ui.owner.get("/").await;
-    assert!(html.contains("href=\"/w/acme/webhooks\""));
+    // One workspace: straight into it.
+    let (s, _) = ui.owner.get("/").await;
+    assert_eq!(s, 303);
+    // Two: a picker with both, and no admin forms.
+    let db = ui.app.db.clone();
+    db.write(|c| {
+        let owner = hookline::db::repo::user_by_email(c, "owner@example.com")?
+            .unwrap()
+            .id;
+        let extra = hookline::db::repo::create_workspace(
+            c,
+            &hookline::domain::Slug::parse("hooli").unwrap(),
+            "Hooli",
+        )?
+        .unwrap()
+        .id;
+        hookline::db::repo::upsert_membership(c, extra, owner, Role::Viewer)
+    })
+    .await
+    .unwrap();
+    let (s, html) = ui.owner.get("/").await;
+    assert_eq!(s, 200);
+    assert!(
+        html.contains("href=\"/w/acme/webhooks\"") && html.contains("href=\"/w/hooli/webhooks\"")
+    );
     assert!(!html.contains("globex"));
     assert!(!html.contains("Create a workspace"));
     let r = ui.owner.post("/workspaces", &[("slug", "mine")]).await;
@@ -1704,4 +1727,67 @@ async fn pages_are_csp_clean_and_load_the_script_file() {
         .unwrap()
         .contains("javascript"));
     assert!(r.headers().contains_key("etag"));
+}
+
+/// A newcomer's first steps: someone with one workspace goes straight into it; an empty
+/// instance's Add Webhook form says event types come first and how to define them (a link
+/// for instance admins, the CLI line for everyone); the API's 422 for an unknown type says
+/// the same.
+#[tokio::test]
+async fn first_steps_lead_somewhere() {
+    let app = spawn_app().await;
+    let ws = app.workspace("acme").await;
+    app.user("ann@example.com", PW, false, Some((ws, Role::Owner)))
+        .await;
+    app.user("root@example.com", PW, true, Some((ws, Role::Owner)))
+        .await;
+    let ann = login_as(&app, "ann@example.com").await;
+    let r = ann.b.get(app.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/w/acme/webhooks");
+    // Instance admins keep the start page: it is where workspaces are made.
+    let root = login_as(&app, "root@example.com").await;
+    let (s, html) = root.get("/").await;
+    assert_eq!(s, 200);
+    assert!(html.contains("acme"));
+    // No event types yet.
+    let (_, html) = ann.get("/w/acme/webhooks/new").await;
+    assert!(html.contains("id=\"no-event-types\""));
+    assert!(html.contains("hookline event-type create"));
+    assert!(html.contains("ask the operator"));
+    assert!(!html.contains("href=\"/event-types\">Event types</a> page"));
+    let (_, html) = root.get("/w/acme/webhooks/new").await;
+    assert!(html.contains("href=\"/event-types\">Event types</a> page"));
+    assert!(html.contains("hookline event-type create"));
+    // The API says how, too.
+    let key = app.api_key(Some(ws), "webhooks,events").await;
+    let (s, b) = app
+        .api(
+            Method::POST,
+            "/api/v1/webhooks",
+            Some(&key),
+            Some(json!({"url": "https://example.com/h", "events": ["project.created"]})),
+        )
+        .await;
+    assert_eq!(s, 422);
+    assert_eq!(b["error"]["field"], "events");
+    let msg = b["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("hookline event-type create project.created")
+            && msg.contains("POST /api/v1/event-types"),
+        "{msg}"
+    );
+    let (s, b) = app
+        .api(
+            Method::POST,
+            "/api/v1/events",
+            Some(&key),
+            Some(json!({"type": "project.created", "data": {}})),
+        )
+        .await;
+    assert_eq!(s, 422);
+    assert!(b["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("hookline event-type create project.created"));
 }
