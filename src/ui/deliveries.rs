@@ -29,12 +29,44 @@ pub struct DeliveryView {
     pub duration_ms: Option<i64>,
     pub error: Option<String>,
     pub next_attempt: Option<Ts>,
+    /// When the next attempt starts, relative to now ("in 4 min"), for waiting deliveries.
+    pub next_in: Option<String>,
     pub preview: String,
+}
+
+/// A wait read at a glance, rounded up (an attempt is never sooner than it says): `now`,
+/// `in 45 s`, `in 4 min`, `in 2 h 5 min`, `in 3 days`.
+fn relative(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    if s == 0 {
+        return "now".to_string();
+    }
+    if s < 60 {
+        return format!("in {s} s");
+    }
+    let minutes = (s + 59) / 60;
+    match minutes {
+        ..=59 => format!("in {minutes} min"),
+        60..=1439 => match minutes % 60 {
+            0 => format!("in {} h", minutes / 60),
+            m => format!("in {} h {m} min", minutes / 60),
+        },
+        _ => match minutes / 1440 {
+            1 => "in 1 day".to_string(),
+            d => format!("in {d} days"),
+        },
+    }
 }
 
 impl DeliveryView {
     fn from_row(d: DeliveryRow) -> DeliveryView {
+        let waiting = matches!(d.status.as_str(), "retrying" | "pending");
+        let next_in = d
+            .next_attempt_at
+            .filter(|_| waiting)
+            .map(|t| relative(t - crate::clock::now_ms()));
         DeliveryView {
+            next_in,
             id: d.id,
             created: Ts::new(d.created_at),
             preview: preview_of(&d.preview),
@@ -401,6 +433,27 @@ pub async fn retry(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn waits_read_at_a_glance() {
+        for (ms, want) in [
+            (-5000, "now"),
+            (0, "now"),
+            (999, "now"),
+            (45_000, "in 45 s"),
+            (60_000, "in 1 min"),
+            (61_000, "in 2 min"),
+            (3_540_000, "in 59 min"),
+            (3_599_000, "in 1 h"),
+            (3_600_000, "in 1 h"),
+            (7_199_500, "in 2 h"),
+            (7_500_000, "in 2 h 5 min"),
+            (86_400_000, "in 1 day"),
+            (3 * 86_400_000, "in 3 days"),
+        ] {
+            assert_eq!(relative(ms), want, "{ms}");
+        }
+    }
 
     #[test]
     fn pretty_keeps_key_order_and_strings() {

@@ -708,6 +708,37 @@ async fn delete_asks_first_naming_the_webhook() {
 
 // ---------------------------------------------------------------- deliveries
 
+/// A delivery waiting for its next attempt reads as such: a solid `retrying` badge with when
+/// the next attempt starts, in the list and on its page.
+#[tokio::test]
+async fn retrying_rows_say_when_the_next_attempt_starts() {
+    let ui = local_ui().await;
+    let rx = Receiver::start(Receiver::always(503)).await;
+    let id = ui
+        .webhook(json!({"url": rx.url, "events": ["*"], "retry_schedule": [7200]}))
+        .await;
+    ui.publish("project.created", json!({"n": 1})).await;
+    ui.wait_deliveries(id, |l| l.len() == 1 && l[0]["status"] == "retrying")
+        .await;
+    let (_, html) = ui
+        .viewer
+        .get(&format!("/w/acme/webhooks/{id}/deliveries"))
+        .await;
+    let row = &html[html
+        .find("data-status=\"retrying\"")
+        .expect("a retrying row")..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(
+        row.contains("class=\"badge status-retrying\">retrying</span>"),
+        "{row}"
+    );
+    let next = &row[row
+        .find("class=\"next-attempt\">next attempt <time datetime=\"")
+        .expect("next attempt shown")..];
+    // Two hours plus at most 10% jitter, read at a glance.
+    assert!(next.contains(">in 2 h"), "{next}");
+}
+
 #[tokio::test]
 async fn deliveries_tab_marks_failures_filters_and_pages() {
     let ui = local_ui().await;
