@@ -16,6 +16,9 @@ use super::ssrf::{Blocked, Guard, GuardedResolver, ResolveError};
 /// The most response body an attempt keeps; the rest is never read.
 pub const MAX_RESPONSE_BODY: usize = 64 * 1024;
 
+/// The most response header bytes (names and values) an attempt keeps.
+pub const MAX_RESPONSE_HEADERS: usize = 16 * 1024;
+
 /// How the sender is built; fixed for the life of the process.
 #[derive(Debug, Clone)]
 pub struct SenderConfig {
@@ -286,9 +289,16 @@ async fn exchange(request: reqwest::RequestBuilder, out: &mut Outcome) -> reqwes
     let mut resp = request.send().await?;
     let status = resp.status().as_u16();
     out.status = Some(status);
+    // Kept up to MAX_RESPONSE_HEADERS bytes (names and values), in order: a receiver's
+    // headers are for reading, not a place to store megabytes per attempt.
+    let mut kept = 0usize;
     out.response_headers = resp
         .headers()
         .iter()
+        .take_while(|(k, v)| {
+            kept += k.as_str().len() + v.len();
+            kept <= MAX_RESPONSE_HEADERS
+        })
         .map(|(k, v)| {
             (
                 k.as_str().to_string(),

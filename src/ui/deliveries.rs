@@ -1,10 +1,12 @@
 //! A webhook's Deliveries tab, the delivery page (every attempt's request and response) and
 //! its Retry button.
 
+use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
+use super::body_view::{self, Shown};
 use super::flash::{self, Flash};
 use super::form::Post;
 use super::webhooks::title_of;
@@ -246,6 +248,18 @@ pub async fn list(
     Ok(flash::finish(render(&page), &state, fl.is_some()))
 }
 
+/// Page budget, in bytes once HTML-escaped. Whatever a payload or a receiver holds, the
+/// delivery page stays well under 1 MB: the payload gets up to [`PAYLOAD_BUDGET`], each
+/// attempt's response body up to [`RESPONSE_BUDGET`] and its response headers up to
+/// [`HEADERS_BUDGET`], for the newest [`ATTEMPTS_SHOWN`] attempts. What does not fit is cut
+/// with a notice and a link to the raw bytes.
+const PAYLOAD_BUDGET: usize = 192 * 1024;
+const RESPONSE_BUDGET: usize = 16 * 1024;
+const HEADERS_BUDGET: usize = 6 * 1024;
+const ATTEMPTS_SHOWN: usize = 25;
+/// Payloads up to this (escaped) size are repeated under every attempt.
+const INLINE_BUDGET: usize = 2048;
+
 pub struct AttemptView {
     pub number: i64,
     pub started: Ts,
@@ -253,93 +267,54 @@ pub struct AttemptView {
     pub request_headers: Vec<(String, String)>,
     pub response_status: Option<i64>,
     pub response_headers: Vec<(String, String)>,
-    pub response_body: String,
+    /// Response headers left out to keep the page small.
+    pub headers_hidden: usize,
+    pub response_body: Shown,
+    pub response_bytes: usize,
     pub error: Option<String>,
     pub ok: bool,
+}
+
+/// Header pairs until their escaped size reaches `budget`; the count of the rest.
+fn bounded_headers(
+    headers: impl IntoIterator<Item = (String, String)>,
+    budget: usize,
+) -> (Vec<(String, String)>, usize) {
+    let (mut kept, mut hidden, mut left) = (Vec::new(), 0, budget);
+    for (k, v) in headers {
+        let v = truncate(&v, 512);
+        let cost = body_view::escaped_size(&k) + body_view::escaped_size(&v);
+        if hidden == 0 && cost <= left {
+            left -= cost;
+            kept.push((k, v));
+        } else {
+            hidden += 1;
+        }
+    }
+    (kept, hidden)
 }
 
 impl AttemptView {
     fn from_row(a: AttemptRow) -> AttemptView {
         let ok = a.response_status.is_some_and(|s| (200..300).contains(&s));
+        let body = a.response_body.unwrap_or_default();
+        let (response_headers, headers_hidden) =
+            bounded_headers(a.response_headers.unwrap_or_default(), HEADERS_BUDGET);
         AttemptView {
             number: a.attempt_number,
             started: Ts::new(a.started_at),
             duration_ms: a.duration_ms,
             request_headers: a.request_headers.into_iter().collect(),
             response_status: a.response_status,
-            response_headers: a.response_headers.unwrap_or_default().into_iter().collect(),
-            response_body: pretty(&String::from_utf8_lossy(
-                a.response_body.as_deref().unwrap_or_default(),
-            )),
+            response_headers,
+            headers_hidden,
+            response_bytes: body.len(),
+            response_body: body_view::show(&String::from_utf8_lossy(&body), RESPONSE_BUDGET),
             error: a.error,
             ok,
         }
     }
 }
-
-/// Pretty-prints JSON keeping its key order (what was sent); anything else is shown as it is.
-fn pretty(s: &str) -> String {
-    let t = s.trim_start();
-    if !(t.starts_with('{') || t.starts_with('['))
-        || serde_json::from_str::<serde::de::IgnoredAny>(s).is_err()
-    {
-        return s.to_string();
-    }
-    let mut out = String::with_capacity(s.len() + s.len() / 4);
-    let (mut depth, mut in_str, mut escaped) = (0usize, false, false);
-    let newline = |out: &mut String, depth: usize| {
-        out.push('\n');
-        out.push_str(&"  ".repeat(depth));
-    };
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if in_str {
-            out.push(c);
-            match (escaped, c) {
-                (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => in_str = false,
-                _ => {}
-            }
-            continue;
-        }
-        match c {
-            '"' => {
-                in_str = true;
-                out.push(c);
-            }
-            '{' | '[' => {
-                out.push(c);
-                let close = if c == '{' { '}' } else { ']' };
-                while chars.peek().is_some_and(|n| n.is_whitespace()) {
-                    chars.next();
-                }
-                if chars.peek() == Some(&close) {
-                    out.push(chars.next().unwrap_or(close));
-                } else {
-                    depth += 1;
-                    newline(&mut out, depth);
-                }
-            }
-            '}' | ']' => {
-                depth = depth.saturating_sub(1);
-                newline(&mut out, depth);
-                out.push(c);
-            }
-            ',' => {
-                out.push(c);
-                newline(&mut out, depth);
-            }
-            ':' => out.push_str(": "),
-            c if c.is_whitespace() => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Bodies up to this size are repeated in every attempt; larger ones are shown once.
-const INLINE_BODY_MAX: usize = 4096;
 
 #[derive(Template)]
 #[template(path = "ws/delivery.html")]
@@ -350,10 +325,12 @@ struct DeliveryPage {
     d: DeliveryView,
     webhook_id: i64,
     webhook_title: String,
-    payload: String,
+    payload: Shown,
     payload_bytes: usize,
     inline_body: bool,
     attempts: Vec<AttemptView>,
+    /// Older attempts not shown.
+    attempts_hidden: usize,
 }
 
 pub async fn show(
@@ -378,11 +355,14 @@ pub async fn show(
             Ok(Some((d, w, body, attempts)))
         })
         .await?;
-    let (d, w, body, attempts) = found.ok_or(UiError::NotFound)?;
+    let (d, w, body, mut attempts) = found.ok_or(UiError::NotFound)?;
     let w = w.ok_or(UiError::NotFound)?;
+    let attempts_hidden = attempts.len().saturating_sub(ATTEMPTS_SHOWN);
+    attempts.drain(..attempts_hidden);
     let fl = flash::take(&req, &state);
     let mut chrome = ctx.chrome("webhooks");
     chrome.notice = flash::notice_of(&fl);
+    let payload = body_view::show(&body, PAYLOAD_BUDGET);
     let page = DeliveryPage {
         chrome,
         base: ctx.path(""),
@@ -390,12 +370,99 @@ pub async fn show(
         webhook_id: w.id,
         webhook_title: title_of(&w),
         d: DeliveryView::from_row(d),
-        payload: pretty(&body),
+        inline_body: !payload.cut && body_view::show(&body, INLINE_BUDGET) == payload,
+        payload,
         payload_bytes: body.len(),
-        inline_body: body.len() <= INLINE_BODY_MAX,
         attempts: attempts.into_iter().map(AttemptView::from_row).collect(),
+        attempts_hidden,
     };
     Ok(flash::finish(render(&page), &state, fl.is_some()))
+}
+
+#[derive(Deserialize)]
+pub struct RawQuery {
+    #[serde(default)]
+    download: Option<String>,
+}
+
+/// Exact bytes as a plain-text view (or, with `?download=1`, an attachment), never run or
+/// rendered by the browser: `text/plain`, `nosniff` and a sandbox CSP.
+fn raw_bytes(bytes: Vec<u8>, filename: &str, download: bool) -> HttpResponse {
+    let disposition = if download { "attachment" } else { "inline" };
+    HttpResponse::Ok()
+        .content_type(if download {
+            "application/octet-stream"
+        } else {
+            "text/plain; charset=utf-8"
+        })
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("{disposition}; filename=\"{filename}\""),
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header(("Content-Security-Policy", "sandbox; default-src 'none'"))
+        .body(bytes)
+}
+
+/// `GET /w/{slug}/deliveries/{id}/body`: the request body exactly as it was signed and
+/// sent on every attempt (what a receiver must verify `webhook-signature` against).
+pub async fn raw_body(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<(String, String)>,
+    q: web::Query<RawQuery>,
+) -> Result<HttpResponse, UiError> {
+    let (slug, id) = path.into_inner();
+    let id = path_id(&id)?;
+    let ctx = WsCtx::load(&state, user, &slug).await?;
+    let ws = ctx.id();
+    let found = state
+        .db
+        .read(move |c| {
+            let Some(d) = hooks::get_delivery(c, ws, id)? else {
+                return Ok(None);
+            };
+            Ok(hooks::event_body(c, d.event_id)?.map(|b| (d.event_public_id, b)))
+        })
+        .await?;
+    let (event_id, body) = found.ok_or(UiError::NotFound)?;
+    Ok(raw_bytes(
+        body.into_bytes(),
+        &format!("{event_id}.json"),
+        q.download.is_some(),
+    ))
+}
+
+/// `GET /w/{slug}/deliveries/{id}/attempts/{n}/response`: the response body an attempt
+/// stored (its first 64 KiB), byte for byte.
+pub async fn raw_response(
+    state: web::Data<AppState>,
+    user: CurrentUser,
+    path: web::Path<(String, String, String)>,
+    q: web::Query<RawQuery>,
+) -> Result<HttpResponse, UiError> {
+    let (slug, id, n) = path.into_inner();
+    let (id, n) = (path_id(&id)?, path_id(&n)?);
+    let ctx = WsCtx::load(&state, user, &slug).await?;
+    let ws = ctx.id();
+    let body = state
+        .db
+        .read(move |c| {
+            if hooks::get_delivery(c, ws, id)?.is_none() {
+                return Ok(None);
+            }
+            Ok(hooks::attempts_of(c, id)?
+                .into_iter()
+                .find(|a| a.attempt_number == n)
+                .and_then(|a| a.response_body))
+        })
+        .await?
+        .ok_or(UiError::NotFound)?;
+    Ok(raw_bytes(
+        body,
+        &format!("delivery-{id}-attempt-{n}-response.txt"),
+        q.download.is_some(),
+    ))
 }
 
 pub async fn retry(
@@ -453,22 +520,6 @@ mod tests {
         ] {
             assert_eq!(relative(ms), want, "{ms}");
         }
-    }
-
-    #[test]
-    fn pretty_keeps_key_order_and_strings() {
-        let s = r#"{"id":"evt_1","type":"a.b","data":{"x":[1,2],"s":"a,b:{c}\"","e":{},"l":[]}}"#;
-        let p = pretty(s);
-        assert_eq!(
-            p,
-            "{\n  \"id\": \"evt_1\",\n  \"type\": \"a.b\",\n  \"data\": {\n    \"x\": [\n      1,\n      2\n    ],\n    \"s\": \"a,b:{c}\\\"\",\n    \"e\": {},\n    \"l\": []\n  }\n}"
-        );
-        // Still the same JSON.
-        let a: serde_json::Value = serde_json::from_str(s).unwrap();
-        let b: serde_json::Value = serde_json::from_str(&p).unwrap();
-        assert_eq!(a, b);
-        assert_eq!(pretty("not json"), "not json");
-        assert_eq!(pretty("{\"broken\":"), "{\"broken\":");
     }
 
     /// What the database hands the preview: the body's first PREVIEW_HEAD + 1 characters.

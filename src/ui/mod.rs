@@ -5,6 +5,7 @@ mod account;
 mod api_keys;
 mod assets;
 mod auth_pages;
+mod body_view;
 mod deliveries;
 mod flash;
 mod form;
@@ -81,6 +82,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::get().to(deliveries::list),
         )
         .route("/w/{slug}/deliveries/{id}", web::get().to(deliveries::show))
+        .route(
+            "/w/{slug}/deliveries/{id}/body",
+            web::get().to(deliveries::raw_body),
+        )
+        .route(
+            "/w/{slug}/deliveries/{id}/attempts/{n}/response",
+            web::get().to(deliveries::raw_response),
+        )
         .route(
             "/w/{slug}/deliveries/{id}/retry",
             web::post().to(deliveries::retry),

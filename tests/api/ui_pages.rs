@@ -1822,3 +1822,213 @@ async fn first_steps_lead_somewhere() {
         .unwrap()
         .contains("hookline event-type create project.created"));
 }
+
+/// A receiver that answers every request with `500`, 90 long headers full of characters
+/// HTML escapes, and a 100 KiB body: 100 levels of brackets around quotes and slashes.
+async fn hostile_receiver() -> (String, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let mut head = String::from("HTTP/1.1 500 Internal Server Error\r\n");
+    for i in 0..90 {
+        head.push_str(&format!("x-h{i}: {}\r\n", "\"'/<>&".repeat(30)));
+    }
+    let mut body = "[".repeat(100);
+    while body.len() < 100 * 1024 {
+        body.push_str("\"\\\"//<>&\",");
+    }
+    body.push('1');
+    body.push_str(&"]".repeat(100));
+    let response = format!(
+        "{head}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let task = tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let response = response.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 512 * 1024];
+                let mut got = Vec::new();
+                // Read the whole request (headers and the content-length body).
+                loop {
+                    let n = s.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                    if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&got[..end]).to_lowercase();
+                        let len: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse().ok())
+                            .unwrap_or(0);
+                        if got.len() >= end + 4 + len {
+                            break;
+                        }
+                    }
+                }
+                let _ = s.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    (format!("http://127.0.0.1:{port}/hook"), task)
+}
+
+/// Whatever a payload or a receiver holds (deep nesting, walls of quotes and slashes, many
+/// long headers, dozens of attempts), the delivery page stays under 1 MB, says what it cut
+/// and links the exact bytes; the raw body is what was signed (it verifies with the
+/// standardwebhooks crate against the attempt's own headers).
+#[tokio::test]
+async fn the_delivery_page_stays_small_whatever_the_bodies() {
+    let ui = local_ui().await;
+    let (url, _rx) = hostile_receiver().await;
+    let (s, w) = ui
+        .api(
+            Method::POST,
+            "/api/v1/webhooks",
+            Some(json!({"url": url, "events": ["*"], "retry_schedule": []})),
+        )
+        .await;
+    assert_eq!(s, 201, "{w}");
+    let (wid, secret) = (
+        w["data"]["id"].as_i64().unwrap(),
+        w["data"]["secret"].as_str().unwrap().to_string(),
+    );
+    // Deep: 120 levels of arrays around 40,000 numbers (~120 KB published).
+    let mut deep = json!((0..40_000).collect::<Vec<i32>>());
+    for _ in 0..120 {
+        deep = json!([deep]);
+    }
+    // Deep objects with many keys at every level, and a wall of characters HTML escapes to six bytes.
+    let mut objects = json!({"leaf": "x"});
+    for i in 0..120 {
+        let mut level = serde_json::Map::new();
+        level.insert(format!("level-{i}"), objects);
+        for j in 0..100 {
+            level.insert(format!("s{j}"), json!(j));
+        }
+        objects = Value::Object(level);
+    }
+    let wall = json!(vec!["\"/'\"/'\"/'"; 15_000]);
+    for (i, data) in [deep, objects, wall].into_iter().enumerate() {
+        ui.publish("project.created", json!({ "v": data })).await;
+        let list = ui
+            .wait_deliveries(wid, |l| l.len() == i + 1 && l[0]["status"] == "failed")
+            .await;
+        let did = list[0]["id"].as_i64().unwrap();
+        let page = format!("/w/acme/deliveries/{did}");
+        if i == 0 {
+            // Thirty more attempts, through the Retry button.
+            for n in 2..=31 {
+                let r = ui.owner.post(&format!("{page}/retry"), &[]).await;
+                assert_eq!(r.status(), 303);
+                ui.wait_deliveries(wid, |l| l[0]["attempts"] == n && l[0]["status"] == "failed")
+                    .await;
+            }
+        }
+        let r = ui.viewer.b.get(ui.app.url(&page)).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let html = r.text().await.unwrap();
+        eprintln!("payload {i}: delivery page of {} bytes", html.len());
+        assert!(
+            html.len() < 1_000_000,
+            "payload {i}: the delivery page is {} bytes",
+            html.len()
+        );
+        assert!(
+            html.contains("id=\"payload-cut\""),
+            "payload {i}: no notice"
+        );
+        assert!(html.contains(&format!("href=\"{page}/body\"")));
+        assert!(html.contains("more response headers are not shown"));
+        assert!(html.contains("Shown in part; the raw link has all of it."));
+        if i == 0 {
+            assert!(html.contains("id=\"attempts-hidden\""));
+            assert!(
+                html.contains("6 older ones are not shown"),
+                "31 attempts, 25 shown"
+            );
+        }
+        // The raw body: exactly the bytes that were signed.
+        let raw = ui
+            .viewer
+            .b
+            .get(ui.app.url(&format!("{page}/body")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(raw.status(), 200);
+        assert_eq!(raw.headers()["content-type"], "text/plain; charset=utf-8");
+        assert!(raw.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("sandbox"));
+        let raw = raw.bytes().await.unwrap();
+        let (_, d) = ui
+            .api(Method::GET, &format!("/api/v1/deliveries/{did}"), None)
+            .await;
+        let sent = &d["data"]["attempts"][0]["request"]["headers"];
+        let mut headers = http::HeaderMap::new();
+        for h in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
+            headers.insert(h, sent[h].as_str().unwrap().parse().unwrap());
+        }
+        standardwebhooks::Webhook::new(&secret)
+            .unwrap()
+            .verify(&raw, &headers)
+            .expect("the raw body is what was signed");
+        let download = ui
+            .viewer
+            .b
+            .get(ui.app.url(&format!("{page}/body?download=1")))
+            .send()
+            .await
+            .unwrap();
+        assert!(download.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment; filename=\"evt_"));
+        assert_eq!(download.bytes().await.unwrap(), raw);
+        // The receiver's stored answer, raw: its first 64 KiB.
+        let resp = ui
+            .viewer
+            .b
+            .get(ui.app.url(&format!("{page}/attempts/1/response")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let resp = resp.bytes().await.unwrap();
+        assert_eq!(resp.len(), 64 * 1024);
+        assert!(resp.starts_with(b"[[[["));
+    }
+    // Raw bytes follow the same tenancy as the page.
+    let (_, d) = ui
+        .api(
+            Method::GET,
+            &format!("/api/v1/webhooks/{wid}/deliveries?limit=1"),
+            None,
+        )
+        .await;
+    let did = d["data"][0]["id"].as_i64().unwrap();
+    for path in [
+        format!("/w/acme/deliveries/{did}/body"),
+        format!("/w/acme/deliveries/{did}/attempts/1/response"),
+        format!("/w/acme/deliveries/{did}/attempts/99/response"),
+        format!("/w/globex/deliveries/{did}/body"),
+    ] {
+        let r = ui.outsider.b.get(ui.app.url(&path)).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+    }
+    let r = ui
+        .viewer
+        .b
+        .get(
+            ui.app
+                .url(&format!("/w/acme/deliveries/{did}/attempts/99/response")),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
