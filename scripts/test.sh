@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Runs every test of Hookline: formatting, lints, unit and integration tests.
 # Sets up what the tests need that cargo does not fetch: a Python virtualenv with the
-# `standardwebhooks` verifier (used by the signature tests' receivers).
+# `standardwebhooks` verifier (used by the signature tests' receivers) and `prometheus_client`
+# (whose parsers read /metrics), from tests/requirements.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 venv=.venv
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import standardwebhooks' 2>/dev/null; then
-  echo "==> setting up $venv with the standardwebhooks verifier"
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import standardwebhooks, prometheus_client' 2>/dev/null; then
+  echo "==> setting up $venv from tests/requirements.txt"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r examples/python/requirements.txt
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
 fi
 export HOOKLINE_TEST_PYTHON="$PWD/$venv/bin/python"
 

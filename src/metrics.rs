@@ -136,6 +136,12 @@ impl Metrics {
         out
     }
 
+    /// The same metrics in the Prometheus text format 0.0.4, for scrapers that do not ask
+    /// for OpenMetrics.
+    pub fn encode_prometheus(&self) -> String {
+        openmetrics_to_prometheus(&self.encode())
+    }
+
     /// Records one attempt's outcome.
     pub fn attempt(&self, status: Option<u16>, error_kind: Option<&'static str>, seconds: f64) {
         let class = match (status, error_kind) {
@@ -193,4 +199,143 @@ pub fn refresh_queue(conn: &rusqlite::Connection, now_ms: i64) -> rusqlite::Resu
     )?;
     m.webhooks_inactive.set(inactive);
     Ok(())
+}
+
+/// The two text formats `/metrics` speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    OpenMetrics,
+    /// The classic Prometheus text format, version 0.0.4.
+    Prometheus,
+}
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Format::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
+        }
+    }
+
+    /// Content negotiation on `Accept`: OpenMetrics when the client asks for it at least as
+    /// much as for plain text (Prometheus itself sends
+    /// `application/openmetrics-text;…;q=0.5,…,text/plain;version=0.0.4;q=0.3,*/*;q=0.2`);
+    /// the Prometheus text otherwise, also with no `Accept` at all.
+    pub fn negotiate(accept: Option<&str>) -> Format {
+        let Some(accept) = accept else {
+            return Format::Prometheus;
+        };
+        let (mut om, mut text) = (0.0f32, 0.0f32);
+        for range in accept.split(',') {
+            let mut parts = range.split(';').map(str::trim);
+            let media = parts.next().unwrap_or("").to_ascii_lowercase();
+            let q = parts
+                .filter_map(|p| p.split_once('='))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
+                .and_then(|(_, v)| v.trim().parse::<f32>().ok())
+                .unwrap_or(1.0)
+                .clamp(0.0, 1.0);
+            match media.as_str() {
+                "application/openmetrics-text" => om = om.max(q),
+                "text/plain" | "text/*" | "*/*" => text = text.max(q),
+                _ => {}
+            }
+        }
+        if om > 0.0 && om >= text {
+            Format::OpenMetrics
+        } else {
+            Format::Prometheus
+        }
+    }
+}
+
+/// Rewrites OpenMetrics text (as `prometheus-client` writes it) into the Prometheus text
+/// format 0.0.4: a counter family is named after its `_total` samples (OpenMetrics names the
+/// family without the suffix, which classic parsers read as a counter with no samples beside
+/// an untyped `_total` metric), `unknown` is `untyped`, `info` is a gauge named `_info`,
+/// `# UNIT` and `# EOF` lines go, and exemplars are dropped from samples.
+pub fn openmetrics_to_prometheus(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut help: Option<(&str, &str)> = None;
+    for line in text.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, doc) = rest.split_once(' ').unwrap_or((rest, ""));
+            help = Some((name, doc));
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, "unknown"));
+            let (name, kind) = match kind {
+                "counter" if !name.ends_with("_total") => (format!("{name}_total"), "counter"),
+                "info" => (format!("{name}_info"), "gauge"),
+                "unknown" => (name.to_string(), "untyped"),
+                "stateset" => (name.to_string(), "gauge"),
+                "gaugehistogram" => (name.to_string(), "histogram"),
+                k => (name.to_string(), k),
+            };
+            if let Some((_, doc)) = help.take() {
+                out.push_str(&format!("# HELP {name} {doc}\n"));
+            }
+            out.push_str(&format!("# TYPE {name} {kind}\n"));
+            continue;
+        }
+        if let Some((h, doc)) = help.take() {
+            out.push_str(&format!("# HELP {h} {doc}\n"));
+        }
+        // A sample, perhaps with an exemplar after " # ".
+        let sample = match line.find(" # ") {
+            Some(i) if !line.starts_with('#') => &line[..i],
+            _ => line,
+        };
+        out.push_str(sample);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_headers_choose_the_format() {
+        use Format::*;
+        for (accept, want) in [
+            (None, Prometheus),
+            (Some(""), Prometheus),
+            (Some("*/*"), Prometheus),
+            (Some("text/plain; version=0.0.4"), Prometheus),
+            (Some("text/plain;version=0.0.4;q=0.9,application/openmetrics-text;q=0.5"), Prometheus),
+            (Some("application/openmetrics-text"), OpenMetrics),
+            (Some("application/openmetrics-text; version=1.0.0; charset=utf-8"), OpenMetrics),
+            (
+                Some("application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"),
+                OpenMetrics,
+            ),
+            (Some("application/openmetrics-text;q=0"), Prometheus),
+            (Some("Application/OpenMetrics-Text"), OpenMetrics),
+            (Some("application/json"), Prometheus),
+            (Some("application/openmetrics-text;q=nonsense"), OpenMetrics),
+        ] {
+            assert_eq!(Format::negotiate(accept), want, "{accept:?}");
+        }
+    }
+
+    #[test]
+    fn openmetrics_becomes_prometheus_text() {
+        let om = "# HELP a_events Events.\n# TYPE a_events counter\na_events_total 3\n\
+                  # HELP b Bytes.\n# TYPE b gauge\n# UNIT b bytes\nb 1\n\
+                  # HELP c Calls.\n# TYPE c counter\nc_total{x=\"1\"} 2 # {trace=\"t\"} 1.0\n\
+                  # TYPE d unknown\nd 4\n# HELP e Build.\n# TYPE e info\ne_info{v=\"1\"} 1\n# EOF\n";
+        assert_eq!(
+            openmetrics_to_prometheus(om),
+            "# HELP a_events_total Events.\n# TYPE a_events_total counter\na_events_total 3\n\
+             # HELP b Bytes.\n# TYPE b gauge\nb 1\n\
+             # HELP c_total Calls.\n# TYPE c_total counter\nc_total{x=\"1\"} 2\n\
+             # TYPE d untyped\nd 4\n# HELP e_info Build.\n# TYPE e_info gauge\ne_info{v=\"1\"} 1\n"
+        );
+    }
 }

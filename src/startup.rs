@@ -266,7 +266,7 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-/// `GET /metrics`: Prometheus/OpenMetrics text. Queue gauges are read at scrape time.
+/// `GET /metrics`: OpenMetrics or Prometheus 0.0.4 text, as `Accept` asks. Queue gauges are read at scrape time.
 async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     if let Some(token) = &state.config.metrics_token {
         let given = crate::auth::bearer_token(
@@ -290,9 +290,19 @@ async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) -> Htt
     {
         tracing::warn!(error = %e, "metrics: cannot read the queue");
     }
+    let format = crate::metrics::Format::negotiate(
+        req.headers()
+            .get(actix_web::http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let body = match format {
+        crate::metrics::Format::OpenMetrics => crate::metrics::global().encode(),
+        crate::metrics::Format::Prometheus => crate::metrics::global().encode_prometheus(),
+    };
     HttpResponse::Ok()
-        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
-        .body(crate::metrics::global().encode())
+        .content_type(format.content_type())
+        .insert_header((actix_web::http::header::VARY, "Accept"))
+        .body(body)
 }
 
 /// Parses a base URL; used by the UI to check `Origin`.

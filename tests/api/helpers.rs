@@ -262,3 +262,28 @@ pub fn run_cli(data_dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     drop(child.stdin.take());
     child.wait_with_output().unwrap()
 }
+
+/// The tests' Python (`HOOKLINE_TEST_PYTHON`, else `.venv`) if it can import every one of
+/// `modules`. With `CI=true` a missing one fails the test instead of skipping it.
+pub fn python_with(modules: &[&str]) -> Option<String> {
+    let candidates = [
+        std::env::var("HOOKLINE_TEST_PYTHON").ok(),
+        Some(concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python").to_string()),
+    ];
+    let import = format!("import {}", modules.join(", "));
+    for py in candidates.into_iter().flatten() {
+        let ok = Command::new(&py)
+            .args(["-c", &import])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if ok {
+            return Some(py);
+        }
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI=true but no Python with {modules:?}: run scripts/test.sh, which installs tests/requirements.txt into .venv");
+    }
+    eprintln!("SKIPPED: no Python with {modules:?} (run scripts/test.sh to set up .venv)");
+    None
+}

@@ -100,25 +100,7 @@ impl Drop for Receiver {
 
 /// The Python interpreter with `standardwebhooks` installed, or `None` (outside CI only).
 pub fn python_with_standardwebhooks() -> Option<String> {
-    let candidates = [
-        std::env::var("HOOKLINE_TEST_PYTHON").ok(),
-        Some(concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python").to_string()),
-    ];
-    for py in candidates.into_iter().flatten() {
-        let ok = Command::new(&py)
-            .args(["-c", "import standardwebhooks"])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false);
-        if ok {
-            return Some(py);
-        }
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("CI=true but no Python with the standardwebhooks package: run scripts/test.sh, which creates .venv");
-    }
-    eprintln!("SKIPPED: no Python with standardwebhooks (run scripts/test.sh to set up .venv)");
-    None
+    crate::helpers::python_with(&["standardwebhooks"])
 }
 
 /// `examples/python/receiver.py`, killed when dropped.
