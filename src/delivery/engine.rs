@@ -18,12 +18,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::Rng;
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 
 use super::http::{Outcome, OutgoingRequest, Sender};
-use super::sign;
+use super::{retry, sign};
 use crate::clock::now_ms;
 use crate::crypto::SecretBox;
 use crate::db::hooks::{self, WebhookRow};
@@ -893,21 +892,17 @@ fn record(
         return Ok(None);
     }
     // A failure: schedule the next attempt, or give up.
-    let schedule = &r.retry_schedule;
     let gone = o.status == Some(410);
-    let retries_used = r.attempt_number - 1;
     let next = if gone || r.final_attempt {
         None
     } else {
-        schedule.get(retries_used as usize).map(|&step| {
-            let mut delay_ms = step as i64 * 1000;
-            if let Some(ra) = o.retry_after {
-                let max_step = *schedule.iter().max().unwrap_or(&step) as i64 * 1000;
-                delay_ms = delay_ms.max((ra.as_millis() as i64).min(max_step));
-            }
-            let jitter = rand::thread_rng().gen_range(0..=delay_ms / 10);
-            now + delay_ms + jitter
-        })
+        retry::next_delay(
+            &r.retry_schedule,
+            r.attempt_number,
+            o.retry_after,
+            &mut rand::thread_rng(),
+        )
+        .map(|d| now + d.as_millis() as i64)
     };
     let status = if next.is_some() { "retrying" } else { "failed" };
     if next.is_none() {
@@ -940,16 +935,7 @@ fn record(
         )
         .optional()?
         .flatten();
-    let reason = if gone {
-        Some("the receiver answered 410 Gone".to_string())
-    } else if failing_since.is_some_and(|t| now - t >= auto_disable_after_ms) {
-        Some(format!(
-            "every delivery failed for {} days",
-            auto_disable_after_ms / (24 * 3600 * 1000)
-        ))
-    } else {
-        None
-    };
+    let reason = retry::disable_reason(gone, failing_since, now, auto_disable_after_ms);
     let mut kind = None;
     if let Some(reason) = &reason {
         let n = c.execute(

@@ -2,6 +2,7 @@
 
 pub mod engine;
 pub mod http;
+pub mod retry;
 pub mod sign;
 pub mod ssrf;
 
