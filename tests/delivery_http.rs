@@ -517,6 +517,50 @@ async fn hanging_receiver_times_out() {
     .await;
 }
 
+/// A listener whose accept queue is full: the kernel drops further SYNs, so a connect to
+/// it neither succeeds nor fails until the client gives up. Keeps the queue's filler open.
+async fn unreachable_in_time() -> (url::Url, Vec<std::net::TcpStream>, tokio::net::TcpListener) {
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = sock.listen(1).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut filler = Vec::new();
+    for _ in 0..8 {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            Ok(s) => filler.push(s),
+            Err(_) => break,
+        }
+    }
+    let url = url::Url::parse(&format!("http://{addr}/")).unwrap();
+    (url, filler, listener)
+}
+
+/// The connect phase gets half the attempt's timeout: a receiver that cannot be reached is
+/// reported as a connect error after it, not as a timeout of the whole attempt.
+#[tokio::test]
+async fn a_slow_connect_is_a_connect_error_within_the_attempt() {
+    bounded(async {
+        let sender = loopback_sender();
+        let (url, _filler, _listener) = unreachable_in_time().await;
+        for (timeout, connect) in [
+            (Duration::from_secs(1), "500ms"),
+            (Duration::from_secs(2), "1s"),
+        ] {
+            let started = Instant::now();
+            let o = sender.send(request(url.clone(), timeout)).await;
+            let took = started.elapsed();
+            assert_eq!(kind(&o), Some(ErrorKind::Connect), "{o:?}");
+            assert!(
+                message(&o).starts_with(&format!("connect timed out after {connect}")),
+                "{o:?}"
+            );
+            assert!(took < timeout, "{took:?} for a {timeout:?} attempt");
+            assert!(took >= timeout / 2, "{took:?}");
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn trickled_headers_time_out() {
     bounded(async {

@@ -26,7 +26,8 @@ pub struct SenderConfig {
     pub allowed_networks: Vec<IpNet>,
     /// PEM with extra CA certificates to trust besides the built-in public roots.
     pub extra_ca_pem: Option<Vec<u8>>,
-    /// Bound on DNS + TCP connect + TLS handshake (the attempt's timeout bounds everything).
+    /// The longest bound on DNS + TCP connect + TLS handshake; an attempt gets half its own
+    /// timeout, up to this (see [`connect_timeout_for`]).
     pub connect_timeout: Duration,
     /// Idle keep-alive connections kept per receiver host. Many webhooks often share one
     /// host, so this should cover every attempt that can be in flight at once; fewer means a
@@ -175,59 +176,111 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 }
 
 /// The delivery HTTP client. Cheap to clone; build one per process.
+///
+/// An attempt's timeout bounds the whole exchange, and its connect phase (DNS, TCP, TLS) gets
+/// a shorter bound of its own, so a receiver that cannot be reached is reported as a connect
+/// error rather than as a timeout of the whole attempt. reqwest sets the connect timeout per
+/// client, so the sender keeps one client (and connection pool) per connect timeout in use:
+/// [`connect_timeout_for`] has at most a few dozen values, and webhooks with the default
+/// timeout all share one.
 #[derive(Clone)]
 pub struct Sender {
-    client: reqwest::Client,
+    inner: Arc<SenderInner>,
+}
+
+struct SenderInner {
+    config: SenderConfig,
+    extra_roots: Vec<reqwest::Certificate>,
     guard: Arc<Guard>,
-    connect_timeout: Duration,
+    clients: std::sync::RwLock<std::collections::HashMap<Duration, reqwest::Client>>,
 }
 
 impl fmt::Debug for Sender {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sender")
-            .field("guard", &self.guard)
-            .field("connect_timeout", &self.connect_timeout)
+            .field("guard", &self.inner.guard)
+            .field("connect_timeout", &self.inner.config.connect_timeout)
             .finish_non_exhaustive()
     }
 }
 
+/// The connect-phase bound of an attempt with `timeout`: half of it (to the 100 ms), at
+/// least 100 ms, and at most `max` (the sender's `connect_timeout`).
+pub fn connect_timeout_for(timeout: Duration, max: Duration) -> Duration {
+    let half_ms = (timeout.as_millis() / 2 / 100 * 100).max(100);
+    Duration::from_millis(u64::try_from(half_ms).unwrap_or(u64::MAX)).min(max)
+}
+
 impl Sender {
     pub fn new(cfg: SenderConfig) -> anyhow::Result<Sender> {
-        let guard = Arc::new(Guard::new(cfg.allowed_networks));
+        let guard = Arc::new(Guard::new(cfg.allowed_networks.clone()));
+        let mut extra_roots = Vec::new();
+        if let Some(pem) = &cfg.extra_ca_pem {
+            extra_roots = reqwest::Certificate::from_pem_bundle(pem)
+                .context("reading the extra CA certificates (PEM)")?;
+            if extra_roots.is_empty() {
+                anyhow::bail!("the extra CA file holds no PEM certificate");
+            }
+        }
+        let sender = Sender {
+            inner: Arc::new(SenderInner {
+                config: cfg,
+                extra_roots,
+                guard,
+                clients: Default::default(),
+            }),
+        };
+        // Build the default client now, so a configuration that cannot work fails at start.
+        sender.client(sender.inner.config.connect_timeout)?;
+        Ok(sender)
+    }
+
+    fn build_client(&self, connect_timeout: Duration) -> anyhow::Result<reqwest::Client> {
+        let cfg = &self.inner.config;
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .referer(false)
-            .dns_resolver(Arc::new(GuardedResolver::new(guard.clone())))
-            .connect_timeout(cfg.connect_timeout)
+            .dns_resolver(Arc::new(GuardedResolver::new(self.inner.guard.clone())))
+            .connect_timeout(connect_timeout)
             .pool_max_idle_per_host(cfg.max_idle_per_host)
             .pool_idle_timeout(Duration::from_secs(60))
             .tcp_nodelay(true)
             .http1_only()
             .tls_built_in_root_certs(true);
-        if let Some(pem) = &cfg.extra_ca_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(pem)
-                .context("reading the extra CA certificates (PEM)")?;
-            if certs.is_empty() {
-                anyhow::bail!("the extra CA file holds no PEM certificate");
-            }
-            for c in certs {
-                builder = builder.add_root_certificate(c);
-            }
+        for c in &self.inner.extra_roots {
+            builder = builder.add_root_certificate(c.clone());
         }
-        let client = builder
-            .build()
-            .context("building the delivery HTTP client")?;
-        Ok(Sender {
-            client,
-            guard,
-            connect_timeout: cfg.connect_timeout,
-        })
+        builder.build().context("building the delivery HTTP client")
+    }
+
+    /// The client whose connections time out after `connect_timeout`.
+    fn client(&self, connect_timeout: Duration) -> anyhow::Result<reqwest::Client> {
+        if let Some(c) = self
+            .inner
+            .clients
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&connect_timeout)
+        {
+            return Ok(c.clone());
+        }
+        let mut clients = self
+            .inner
+            .clients
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = clients.get(&connect_timeout) {
+            return Ok(c.clone());
+        }
+        let c = self.build_client(connect_timeout)?;
+        clients.insert(connect_timeout, c.clone());
+        Ok(c)
     }
 
     /// The SSRF guard this sender applies.
     pub fn guard(&self) -> &Guard {
-        &self.guard
+        &self.inner.guard
     }
 
     /// Make one attempt. Never panics and never returns early without an [`Outcome`].
@@ -240,7 +293,7 @@ impl Sender {
                 started,
             );
         }
-        if let Err(b) = self.guard.check_url(&req.url) {
+        if let Err(b) = self.inner.guard.check_url(&req.url) {
             return Outcome::failed(ErrorKind::Blocked, b.to_string(), started);
         }
         let mut headers = HeaderMap::with_capacity(req.headers.len());
@@ -261,8 +314,12 @@ impl Sender {
             };
             headers.append(name, value);
         }
-        let request = self
-            .client
+        let connect_timeout = connect_timeout_for(req.timeout, self.inner.config.connect_timeout);
+        let client = match self.client(connect_timeout) {
+            Ok(c) => c,
+            Err(e) => return Outcome::failed(ErrorKind::Other, format!("{e:#}"), started),
+        };
+        let request = client
             .post(req.url.clone())
             .headers(headers)
             .body(req.body.clone());
@@ -272,7 +329,7 @@ impl Sender {
         out.duration_ms = elapsed_ms(started);
         match result {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => out.error = Some(classify(&e, self.connect_timeout)),
+            Ok(Err(e)) => out.error = Some(classify(&e, connect_timeout)),
             Err(_) => {
                 out.error = Some(AttemptError::new(
                     ErrorKind::Timeout,
@@ -328,20 +385,25 @@ async fn exchange(request: reqwest::RequestBuilder, out: &mut Outcome) -> reqwes
 
 /// Turn a reqwest error into a kind and a message naming the real cause.
 fn classify(err: &reqwest::Error, connect_timeout: Duration) -> AttemptError {
+    // A timeout while connecting (reqwest's connect timeout, or the kernel's) means the
+    // receiver could not be reached: a connect error, whatever the cause chain calls it.
+    if err.is_connect()
+        && (err.is_timeout() || find_cause(err).is_some_and(|c| c.kind == ErrorKind::Timeout))
+    {
+        return AttemptError::new(
+            ErrorKind::Connect,
+            format!(
+                "connect timed out after {} (no TCP or TLS connection to the receiver)",
+                human_duration(connect_timeout)
+            ),
+        );
+    }
     if let Some(found) = find_cause(err) {
         return found;
     }
     if err.is_timeout() {
         // Only the connect timeout is reqwest's; the attempt's own is a tokio timeout.
-        let message = if err.is_connect() {
-            format!(
-                "connect timed out after {}",
-                human_duration(connect_timeout)
-            )
-        } else {
-            "timed out".to_string()
-        };
-        return AttemptError::new(ErrorKind::Timeout, message);
+        return AttemptError::new(ErrorKind::Timeout, "timed out");
     }
     let chain = chain_message(err);
     if chain.contains("connection closed before message completed") {
@@ -482,6 +544,32 @@ mod tests {
         for bad in ["", "soon", "-5", "1.5", "12 s"] {
             assert_eq!(parse_retry_after(bad, now), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn the_connect_phase_gets_half_the_attempt_up_to_the_maximum() {
+        let max = Duration::from_secs(10);
+        for (timeout_ms, want_ms) in [
+            (1000, 500),
+            (1500, 700),
+            (2000, 1000),
+            (3000, 1500),
+            (10_000, 5000),
+            (19_000, 9500),
+            (20_000, 10_000),
+            (30_000, 10_000),
+            (60_000, 10_000),
+            (100, 100),
+            (0, 100),
+        ] {
+            let got = connect_timeout_for(Duration::from_millis(timeout_ms), max);
+            assert_eq!(got, Duration::from_millis(want_ms), "{timeout_ms}");
+            assert!(timeout_ms < 200 || got < Duration::from_millis(timeout_ms));
+        }
+        assert_eq!(
+            connect_timeout_for(Duration::from_secs(30), Duration::from_secs(2)),
+            Duration::from_secs(2)
+        );
     }
 
     #[test]
