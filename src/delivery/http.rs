@@ -24,7 +24,7 @@ pub const MAX_RESPONSE_HEADERS: usize = 16 * 1024;
 pub struct SenderConfig {
     /// Networks deliveries may reach although the SSRF guard would refuse them.
     pub allowed_networks: Vec<IpNet>,
-    /// PEM with extra CA certificates to trust besides the built-in public roots.
+    /// PEM with extra CA certificates to trust besides the system's (or the bundled) roots.
     pub extra_ca_pem: Option<Vec<u8>>,
     /// The longest bound on DNS + TCP connect + TLS handshake; an attempt gets half its own
     /// timeout, up to this (see [`connect_timeout_for`]).
@@ -190,6 +190,8 @@ pub struct Sender {
 
 struct SenderInner {
     config: SenderConfig,
+    /// The system's CA certificates; empty means the bundled Mozilla roots.
+    system_roots: Vec<reqwest::Certificate>,
     extra_roots: Vec<reqwest::Certificate>,
     guard: Arc<Guard>,
     clients: std::sync::RwLock<std::collections::HashMap<Duration, reqwest::Client>>,
@@ -202,6 +204,22 @@ impl fmt::Debug for Sender {
             .field("connect_timeout", &self.inner.config.connect_timeout)
             .finish_non_exhaustive()
     }
+}
+
+/// The CA certificates of the system's trust store (`/etc/ssl/certs`, or what
+/// `SSL_CERT_FILE` / `SSL_CERT_DIR` name), so a CA added with `update-ca-certificates` is
+/// trusted. Empty when the system has none that parse: the sender then falls back to the
+/// Mozilla roots compiled into the binary.
+pub fn system_roots() -> Vec<reqwest::Certificate> {
+    let found = rustls_native_certs::load_native_certs();
+    for e in &found.errors {
+        tracing::debug!(error = %e, "skipping part of the system's CA store");
+    }
+    found
+        .certs
+        .iter()
+        .filter_map(|der| reqwest::Certificate::from_der(der.as_ref()).ok())
+        .collect()
 }
 
 /// The connect-phase bound of an attempt with `timeout`: half of it (to the 100 ms), at
@@ -222,9 +240,19 @@ impl Sender {
                 anyhow::bail!("the extra CA file holds no PEM certificate");
             }
         }
+        let system_roots = system_roots();
+        if system_roots.is_empty() {
+            tracing::warn!("the system has no CA certificates (e.g. ca-certificates is not installed); trusting the Mozilla roots built into Hookline");
+        } else {
+            tracing::debug!(
+                certificates = system_roots.len(),
+                "trusting the system's CA store"
+            );
+        }
         let sender = Sender {
             inner: Arc::new(SenderInner {
                 config: cfg,
+                system_roots,
                 extra_roots,
                 guard,
                 clients: Default::default(),
@@ -247,8 +275,14 @@ impl Sender {
             .pool_idle_timeout(Duration::from_secs(60))
             .tcp_nodelay(true)
             .http1_only()
-            .tls_built_in_root_certs(true);
-        for c in &self.inner.extra_roots {
+            // The system's trust store; the bundled roots only where the system has none.
+            .tls_built_in_root_certs(self.inner.system_roots.is_empty());
+        for c in self
+            .inner
+            .system_roots
+            .iter()
+            .chain(&self.inner.extra_roots)
+        {
             builder = builder.add_root_certificate(c.clone());
         }
         builder.build().context("building the delivery HTTP client")

@@ -15,6 +15,8 @@ mod openapi;
 mod receiver;
 mod reliability;
 mod smtp;
+mod tls_receiver;
+mod trust;
 mod ui_auth;
 mod ui_pages;
 mod upgrade;
