@@ -114,6 +114,9 @@ pub struct Config {
     pub auto_disable_days: u32,
     pub metrics_token: Option<String>,
     pub trusted_proxies: Vec<IpNet>,
+    /// Least time between two notification emails about one webhook (one hour; not a
+    /// setting, but code may shorten it, as the tests do to see an hour pass).
+    pub notice_interval: std::time::Duration,
 }
 
 /// Empty strings count as unset, so `HOOKLINE_SMTP_URL=` in a unit file means "no SMTP".
@@ -350,6 +353,7 @@ impl Config {
             auto_disable_days,
             metrics_token: set(&raw.metrics_token).map(str::to_string),
             trusted_proxies,
+            notice_interval: std::time::Duration::from_secs(3600),
         })
     }
 

@@ -1,6 +1,14 @@
 //! Notification email (seed 001): the webhook's `notification_email` is told when a delivery
 //! fails for good and when the webhook is disabled, at most once an hour per webhook. Every
 //! notice is also stored (table `notifications`) and logged, so it is visible without SMTP.
+//!
+//! Notices are deferred, never dropped. The recorder stores each one in the same transaction
+//! as the attempt that caused it ([`enqueue`]), due at once or when the webhook's hour is over;
+//! the [`Notifier`] task emails what is due, one email per webhook (several waiting notices
+//! become one digest, the disable notice first), and retries a failed send a few times.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -69,7 +77,7 @@ impl Notice {
         format!(
             "{head}\n\nWebhook:    {} ({})\nEvent:      {} ({})\nLast error: {}\n\nDelivery:   {link}\nWebhook:    {webhook_link}\n\n\
              You can retry the delivery from its page once the receiver is fixed.\n\
-             You get at most one such email per hour for this webhook.\n",
+             You get at most one email per hour for this webhook; notices that come in meanwhile follow in the next one.\n",
             if self.webhook_name.is_empty() { "(unnamed)" } else { &self.webhook_name },
             self.webhook_url,
             self.event_type,
@@ -77,6 +85,226 @@ impl Notice {
             self.last_error,
         )
     }
+}
+
+/// What the recorder needs to store notices.
+#[derive(Debug, Clone)]
+pub struct NoticeSettings {
+    /// Base URL for the links in a notice.
+    pub public_url: String,
+    /// Whether notices can be emailed at all (`HOOKLINE_SMTP_URL` is set).
+    pub smtp_configured: bool,
+    /// Least time between two emails about one webhook.
+    pub interval_ms: i64,
+}
+
+/// Stores the notice that a delivery failed for good or its webhook was disabled, inside the
+/// caller's write (the attempt's record), so a crash cannot lose it. It is due at once, or
+/// when the webhook's interval since its last email is over; without a recipient or SMTP it
+/// is stored as not sent, with the reason. Returns whether the notifier has new work.
+#[allow(clippy::too_many_arguments)]
+pub fn enqueue(
+    c: &rusqlite::Connection,
+    settings: &NoticeSettings,
+    kind: NoticeKind,
+    webhook_id: i64,
+    delivery_id: i64,
+    last_error: &str,
+    disabled_reason: Option<String>,
+    now: i64,
+) -> Result<bool, crate::db::DbError> {
+    let Some(ctx) = crate::db::notices::context(c, webhook_id, delivery_id)? else {
+        return Ok(false); // deleted meanwhile
+    };
+    let notice = Notice {
+        kind,
+        webhook_id,
+        webhook_name: ctx.webhook_name,
+        webhook_url: ctx.webhook_url,
+        workspace_slug: ctx.workspace_slug,
+        event_id: ctx.event_public_id,
+        event_type: ctx.event_type,
+        delivery_id,
+        last_error: last_error.to_string(),
+        disabled_reason,
+    };
+    let subject = notice.subject();
+    let body = notice.body(&settings.public_url);
+    let (due_at, error) = match (&ctx.notification_email, settings.smtp_configured) {
+        (None, _) => (
+            None,
+            Some("not sent: the webhook has no notification email"),
+        ),
+        (Some(_), false) => (None, Some("not sent: HOOKLINE_SMTP_URL is not configured")),
+        (Some(_), true) => (
+            Some(
+                ctx.last_notified_at
+                    .map_or(now, |t| now.max(t + settings.interval_ms)),
+            ),
+            None,
+        ),
+    };
+    if let Some(e) = error {
+        tracing::warn!(webhook_id, kind = kind.as_str(), error = e, subject = %subject, "notification not emailed");
+    } else if due_at.is_some_and(|d| d > now) {
+        tracing::info!(
+            webhook_id,
+            kind = kind.as_str(),
+            "notification deferred: the owner was emailed within the hour"
+        );
+    }
+    crate::db::notices::store(
+        c,
+        &crate::db::notices::NewNotice {
+            webhook_id,
+            delivery_id,
+            kind: kind.as_str(),
+            recipient: ctx.notification_email.as_deref(),
+            subject: &subject,
+            body: &body,
+            now,
+            due_at,
+            error,
+        },
+    )
+}
+
+/// One email for the waiting notices of one webhook: the notice itself when there is one,
+/// else a digest with the disable notice first. `repeats` notices folded into a waiting one
+/// are counted in it.
+pub fn compose(waiting: &[crate::db::notices::Waiting]) -> (String, String) {
+    let mut items: Vec<&crate::db::notices::Waiting> = waiting.iter().collect();
+    items.sort_by_key(|n| (n.kind != NoticeKind::WebhookDisabled.as_str(), n.id));
+    let more = |n: &crate::db::notices::Waiting| match n.repeats {
+        0 => String::new(),
+        1 => "\n(1 more notice like this one came in while this email waited.)\n".to_string(),
+        r => format!("\n({r} more notices like this one came in while this email waited.)\n"),
+    };
+    if let [one] = items.as_slice() {
+        return (one.subject.clone(), format!("{}{}", one.body, more(one)));
+    }
+    let subject = format!(
+        "[Hookline] {} notices: {}",
+        items.len(),
+        items
+            .iter()
+            .map(|n| n.subject.trim_start_matches("[Hookline] "))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    let body = items
+        .iter()
+        .map(|n| format!("{}\n\n{}{}", n.subject, n.body, more(n)))
+        .collect::<Vec<_>>()
+        .join("\n----------------------------------------\n\n");
+    (subject, body)
+}
+
+/// Sends failed at most this often before the notice keeps its error and stops waiting.
+const SEND_ATTEMPTS: i64 = 5;
+
+/// The background task that emails due notices.
+pub struct Notifier {
+    wake: Arc<tokio::sync::Notify>,
+    stop: Arc<tokio::sync::Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Notifier {
+    pub fn spawn(db: crate::db::Db, mailer: Mailer, interval_ms: i64) -> Notifier {
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let (w, s) = (wake.clone(), stop.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let now = crate::clock::now_ms();
+                let wait = match send_due(&db, &mailer, interval_ms, now).await {
+                    Ok(Some(next)) => Duration::from_millis(
+                        (next - crate::clock::now_ms()).clamp(10, 60_000) as u64,
+                    ),
+                    Ok(None) => Duration::from_secs(60),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "sending notifications failed; retrying shortly");
+                        Duration::from_secs(5)
+                    }
+                };
+                tokio::select! {
+                    _ = w.notified() => {}
+                    _ = s.notified() => break,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+        });
+        Notifier { wake, stop, task }
+    }
+
+    /// What to notify when a notice was stored.
+    pub fn waker(&self) -> Arc<tokio::sync::Notify> {
+        self.wake.clone()
+    }
+
+    /// Stops after the email being sent, if any. Waiting notices stay stored for the next start.
+    pub async fn shutdown(self) {
+        self.stop.notify_one();
+        let _ = self.task.await;
+    }
+}
+
+/// Emails every due notice, one email per webhook; returns when the next one falls due.
+async fn send_due(
+    db: &crate::db::Db,
+    mailer: &Mailer,
+    interval_ms: i64,
+    now: i64,
+) -> Result<Option<i64>, crate::db::DbError> {
+    let due = db.read(move |c| crate::db::notices::due(c, now)).await?;
+    let mut start = 0;
+    while start < due.len() {
+        let wid = due[start].webhook_id;
+        let end = start
+            + due[start..]
+                .iter()
+                .take_while(|n| n.webhook_id == wid)
+                .count();
+        let group = due[start..end].to_vec();
+        start = end;
+        let ids: Vec<i64> = group.iter().map(|n| n.id).collect();
+        if let Some(last) = group[0].last_notified_at.filter(|t| t + interval_ms > now) {
+            let at = last + interval_ms;
+            db.write(move |c| crate::db::notices::postpone(c, &ids, at))
+                .await?;
+            continue;
+        }
+        let Some(to) = group.iter().find_map(|n| n.recipient.clone()) else {
+            db.write(move |c| {
+                crate::db::notices::mark_failed(c, &ids, "not sent: no recipient", None)
+            })
+            .await?;
+            continue;
+        };
+        let (subject, body) = compose(&group);
+        let result = mailer.send(&to, &subject, body).await;
+        let now = crate::clock::now_ms();
+        match result {
+            Ok(()) => {
+                tracing::info!(
+                    webhook_id = wid,
+                    notices = group.len(),
+                    "notification email sent"
+                );
+                db.write(move |c| crate::db::notices::mark_sent(c, wid, &ids, now))
+                    .await?;
+            }
+            Err(e) => {
+                let tries = group.iter().map(|n| n.send_attempts).max().unwrap_or(0) + 1;
+                let retry_at = (tries < SEND_ATTEMPTS).then(|| now + 60_000 * tries * tries);
+                tracing::warn!(webhook_id = wid, error = %e, tries, "notification email failed{}", if retry_at.is_some() { "; will retry" } else { "; giving up" });
+                db.write(move |c| crate::db::notices::mark_failed(c, &ids, &e, retry_at))
+                    .await?;
+            }
+        }
+    }
+    db.read(crate::db::notices::next_due).await
 }
 
 /// Sends notices over SMTP when `HOOKLINE_SMTP_URL` is set.

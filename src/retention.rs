@@ -51,7 +51,11 @@ pub async fn sweep(db: &Db, retention_days: u32) -> Result<u64, DbError> {
             "DELETE FROM setup_tokens WHERE expires_at < ?1 OR used_at IS NOT NULL",
             [now],
         )?;
-        c.execute("DELETE FROM notifications WHERE created_at < ?1", [cutoff])?;
+        // Notices still waiting to be emailed are kept whatever their age.
+        c.execute(
+            "DELETE FROM notifications WHERE created_at < ?1 AND due_at IS NULL",
+            [cutoff],
+        )?;
         Ok(())
     })
     .await?;

@@ -98,6 +98,7 @@ impl Application {
                 max_in_flight: config.max_in_flight,
                 max_in_flight_per_webhook: config.max_in_flight_per_webhook,
                 auto_disable_after_ms: config.auto_disable_days as i64 * 24 * 3600 * 1000,
+                notice_interval: config.notice_interval,
                 ..Default::default()
             },
             wake.clone(),

@@ -3,6 +3,7 @@
 //! ever runs on the async executor's threads.
 
 pub mod hooks;
+pub mod notices;
 mod pool;
 pub mod repo;
 
@@ -23,6 +24,7 @@ pub fn migrations() -> Migrations<'static> {
 const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0001_init.sql")),
     M::up(include_str!("migrations/0002_due_index_without_leased.sql")),
+    M::up(include_str!("migrations/0003_deferred_notices.sql")),
 ];
 
 /// The schema version this binary writes.

@@ -38,6 +38,8 @@ pub struct EngineConfig {
     pub auto_disable_after_ms: i64,
     /// How long shutdown waits for attempts in flight.
     pub shutdown_grace: Duration,
+    /// Least time between two notification emails about one webhook.
+    pub notice_interval: Duration,
 }
 
 impl Default for EngineConfig {
@@ -48,6 +50,7 @@ impl Default for EngineConfig {
             signature_header: "X-Hookline-Signature".into(),
             auto_disable_after_ms: 5 * 24 * 3600 * 1000,
             shutdown_grace: Duration::from_secs(30),
+            notice_interval: Duration::from_secs(3600),
         }
     }
 }
@@ -56,7 +59,6 @@ struct Shared {
     db: Db,
     recorder: mpsc::UnboundedSender<(Record, oneshot::Sender<RecordResult>)>,
     sender: Sender,
-    mailer: crate::notify::Mailer,
     secrets: SecretBox,
     config: EngineConfig,
     wake: Arc<Notify>,
@@ -69,6 +71,7 @@ pub struct Engine {
     shared: Arc<Shared>,
     done: Arc<Notify>,
     finished: Arc<AtomicBool>,
+    notifier: Arc<std::sync::Mutex<Option<crate::notify::Notifier>>>,
 }
 
 /// A webhook as the engine uses it: its row and its opened secrets, cached by `updated_at`.
@@ -152,18 +155,28 @@ impl Engine {
                 "re-queued deliveries that were in flight when Hookline last stopped"
             );
         }
+        let interval_ms = config.notice_interval.as_millis() as i64;
+        let notices = crate::notify::NoticeSettings {
+            public_url: mailer.public_url.clone(),
+            smtp_configured: mailer.configured(),
+            interval_ms,
+        };
+        let notifier = crate::notify::Notifier::spawn(db.clone(), mailer, interval_ms);
         let (recorder, records) = mpsc::unbounded_channel();
         tokio::spawn(record_in_batches(
             db.clone(),
-            config.auto_disable_after_ms,
+            RecordRules {
+                auto_disable_after_ms: config.auto_disable_after_ms,
+                notices,
+            },
             records,
             wake.clone(),
+            notifier.waker(),
         ));
         let shared = Arc::new(Shared {
             db,
             recorder,
             sender,
-            mailer,
             secrets,
             config,
             wake,
@@ -173,6 +186,7 @@ impl Engine {
             shared: shared.clone(),
             done: Arc::new(Notify::new()),
             finished: Arc::new(AtomicBool::new(false)),
+            notifier: Arc::new(std::sync::Mutex::new(Some(notifier))),
         };
         let e = engine.clone();
         tokio::spawn(async move {
@@ -194,6 +208,14 @@ impl Engine {
                 waiting,
             )
             .await;
+        }
+        let notifier = self
+            .notifier
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(n) = notifier {
+            n.shutdown().await;
         }
     }
 
@@ -616,25 +638,7 @@ async fn run_job(
         .recorder
         .send((rec, tx))
         .map_err(|_| DbError::Closed)?;
-    let notice = rx.await.map_err(|_| DbError::Closed)??;
-    if let Some((kind, disabled_reason)) = notice {
-        let notice = crate::notify::Notice {
-            kind,
-            webhook_id: hook.row.id,
-            webhook_name: hook.row.name.clone(),
-            webhook_url: hook.row.url.clone(),
-            workspace_slug: String::new(),
-            event_id: job.event_public_id,
-            event_type: job.event_type,
-            delivery_id: job.delivery_id,
-            last_error: summary
-                .error
-                .clone()
-                .unwrap_or_else(|| format!("HTTP {}", summary.response_status.unwrap_or(0))),
-            disabled_reason,
-        };
-        notify(shared, notice, hook.row.notification_email.clone()).await?;
-    }
+    rx.await.map_err(|_| DbError::Closed)??;
     Ok(summary)
 }
 
@@ -693,8 +697,15 @@ struct Record {
     final_attempt: bool,
 }
 
-/// What recording one attempt came to: the notice to send, if one is due.
-type RecordResult = Result<Option<(crate::notify::NoticeKind, Option<String>)>, DbError>;
+/// What recording one attempt came to: whether it stored a notice for the notifier.
+type RecordResult = Result<bool, DbError>;
+
+/// The rules the recorder applies besides the retry schedule.
+#[derive(Debug, Clone)]
+struct RecordRules {
+    auto_disable_after_ms: i64,
+    notices: crate::notify::NoticeSettings,
+}
 
 /// Most attempt results written in one job.
 const RECORD_BATCH: usize = 512;
@@ -709,10 +720,12 @@ const RECORD_JOBS_IN_FLIGHT: usize = 2;
 /// batch was written and so not know when they fall due.
 async fn record_in_batches(
     db: Db,
-    auto_disable_after_ms: i64,
+    rules: RecordRules,
     mut rx: mpsc::UnboundedReceiver<(Record, oneshot::Sender<RecordResult>)>,
     wake: Arc<Notify>,
+    notifier: Arc<Notify>,
 ) {
+    let rules = Arc::new(rules);
     let permits = Arc::new(Semaphore::new(RECORD_JOBS_IN_FLIGHT));
     while let Some(first) = rx.recv().await {
         let Ok(permit) = permits.clone().acquire_owned().await else {
@@ -725,7 +738,8 @@ async fn record_in_batches(
                 Err(_) => break,
             }
         }
-        let (db, wake) = (db.clone(), wake.clone());
+        let (db, wake, notifier, rules) =
+            (db.clone(), wake.clone(), notifier.clone(), rules.clone());
         tokio::spawn(async move {
             let (records, waiters): (Vec<Record>, Vec<_>) = batch.into_iter().unzip();
             let retries = records.iter().any(|r| !r.outcome.is_success());
@@ -734,7 +748,7 @@ async fn record_in_batches(
                     let mut touched = Vec::new();
                     records
                         .into_iter()
-                        .map(|r| record(c, r, auto_disable_after_ms, &mut touched))
+                        .map(|r| record(c, r, &rules, &mut touched))
                         .collect::<Result<Vec<_>, _>>()
                 })
                 .await;
@@ -744,6 +758,9 @@ async fn record_in_batches(
             }
             match written {
                 Ok(notices) => {
+                    if notices.iter().any(|&n| n) {
+                        notifier.notify_one();
+                    }
                     for (tx, notice) in waiters.into_iter().zip(notices) {
                         let _ = tx.send(Ok(notice));
                     }
@@ -756,54 +773,6 @@ async fn record_in_batches(
             }
         });
     }
-}
-
-/// How often a webhook's owner may be emailed.
-pub const NOTICE_INTERVAL_MS: i64 = 3600 * 1000;
-
-/// Stores a notice, emails it when possible, and records how that went.
-async fn notify(
-    shared: &Shared,
-    mut notice: crate::notify::Notice,
-    email: Option<String>,
-) -> Result<(), DbError> {
-    let wid = notice.webhook_id;
-    notice.workspace_slug = shared
-        .db
-        .read(move |c| {
-            Ok(c.query_row("SELECT s.slug FROM webhooks w JOIN workspaces s ON s.id = w.workspace_id WHERE w.id = ?1", [wid], |r| r.get(0))
-                .optional()?
-                .unwrap_or_default())
-        })
-        .await?;
-    let subject = notice.subject();
-    let body = notice.body(&shared.mailer.public_url);
-    let result = match &email {
-        Some(to) => shared.mailer.send(to, &subject, body.clone()).await,
-        None => Err("not sent: the webhook has no notification email".into()),
-    };
-    match &result {
-        Ok(()) => tracing::info!(
-            webhook_id = wid,
-            kind = notice.kind.as_str(),
-            "notification email sent"
-        ),
-        Err(e) => {
-            tracing::warn!(webhook_id = wid, kind = notice.kind.as_str(), error = %e, subject = %subject, "notification not emailed")
-        }
-    }
-    let (kind, now) = (notice.kind.as_str(), now_ms());
-    shared
-        .db
-        .write(move |c| {
-            c.execute(
-                "INSERT INTO notifications (webhook_id, kind, recipient, subject, body, created_at, sent_at, error)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![wid, kind, email, subject, body, now, result.is_ok().then_some(now), result.err()],
-            )?;
-            Ok(())
-        })
-        .await
 }
 
 /// A header list as a JSON object (sorted by name).
@@ -859,15 +828,10 @@ fn insert_attempt(
 /// Writes an attempt and moves its delivery and webhook on. A healthy webhook's
 /// `last_success_at` is rewritten at most once a second, so a busy webhook does not dirty
 /// its row on every delivery (nor more than once per batch: `touched` lists the webhooks this
-/// batch already marked healthy). Returns the notice to send, if
-/// one is due (a delivery failed for good, or the webhook was disabled) and the webhook's
-/// owner was not told within the last hour.
-fn record(
-    c: &Connection,
-    r: Record,
-    auto_disable_after_ms: i64,
-    touched: &mut Vec<i64>,
-) -> RecordResult {
+/// batch already marked healthy). A delivery that failed for good, or a webhook disabled,
+/// stores its notice in the same write (see [`crate::notify::enqueue`]); returns whether one
+/// now waits for the notifier.
+fn record(c: &Connection, r: Record, rules: &RecordRules, touched: &mut Vec<i64>) -> RecordResult {
     let now = now_ms();
     let o = &r.outcome;
     let resp_headers = r.response_headers_json.clone();
@@ -879,17 +843,17 @@ fn record(
         )?
         .execute(params![r.delivery_id, r.attempt_number, o.status, o.duration_ms, now])?;
         if updated == 0 {
-            return Ok(None); // deleted with its webhook meanwhile
+            return Ok(false); // deleted with its webhook meanwhile
         }
         insert_attempt(c, &r, resp_headers, error)?;
         if touched.contains(&r.webhook_id) {
-            return Ok(None);
+            return Ok(false);
         }
         touched.push(r.webhook_id);
         c.prepare_cached("UPDATE webhooks SET last_success_at = ?2, failure_count = 0, failing_since = NULL WHERE id = ?1
                AND (failure_count != 0 OR failing_since IS NOT NULL OR last_success_at IS NULL OR last_success_at < ?2 - 1000)")?
             .execute(params![r.webhook_id, now])?;
-        return Ok(None);
+        return Ok(false);
     }
     // A failure: schedule the next attempt, or give up.
     let gone = o.status == Some(410);
@@ -917,7 +881,7 @@ fn record(
     )?
     .execute(params![r.delivery_id, status, r.attempt_number, next, o.status, o.duration_ms, error, now])?;
     if updated == 0 {
-        return Ok(None); // deleted with its webhook meanwhile
+        return Ok(false); // deleted with its webhook meanwhile
     }
     insert_attempt(c, &r, resp_headers, error)?;
     // A failure after a success in the same batch: the success's mark must not stand alone.
@@ -935,7 +899,7 @@ fn record(
         )
         .optional()?
         .flatten();
-    let reason = retry::disable_reason(gone, failing_since, now, auto_disable_after_ms);
+    let reason = retry::disable_reason(gone, failing_since, now, rules.auto_disable_after_ms);
     let mut kind = None;
     if let Some(reason) = &reason {
         let n = c.execute(
@@ -951,20 +915,22 @@ fn record(
     if kind.is_none() && next.is_none() && !r.final_attempt {
         kind = Some(crate::notify::NoticeKind::DeliveryFailed);
     }
-    let Some(kind) = kind else { return Ok(None) };
-    // At most one notice an hour per webhook: claim the slot atomically with this record.
-    let due = c.execute(
-        "UPDATE webhooks SET last_notified_at = ?2 WHERE id = ?1 AND (last_notified_at IS NULL OR last_notified_at <= ?3)",
-        params![r.webhook_id, now, now - NOTICE_INTERVAL_MS],
-    )? == 1;
-    Ok(due.then_some((
+    let Some(kind) = kind else { return Ok(false) };
+    let last_error = r
+        .error
+        .clone()
+        .unwrap_or_else(|| format!("HTTP {}", o.status.unwrap_or(0)));
+    let disabled_reason = reason.filter(|_| kind == crate::notify::NoticeKind::WebhookDisabled);
+    crate::notify::enqueue(
+        c,
+        &rules.notices,
         kind,
-        if kind == crate::notify::NoticeKind::WebhookDisabled {
-            reason
-        } else {
-            None
-        },
-    )))
+        r.webhook_id,
+        r.delivery_id,
+        &last_error,
+        disabled_reason,
+        now,
+    )
 }
 
 #[cfg(test)]
@@ -993,6 +959,17 @@ mod tests {
                 )
                 .unwrap();
             }
+        }
+    }
+
+    fn rules(auto_disable_after_ms: i64) -> RecordRules {
+        RecordRules {
+            auto_disable_after_ms,
+            notices: crate::notify::NoticeSettings {
+                public_url: "http://127.0.0.1".into(),
+                smtp_configured: false,
+                interval_ms: 3600 * 1000,
+            },
         }
     }
 
@@ -1032,15 +1009,15 @@ mod tests {
         // although the first one already marked the webhook healthy in this batch.
         let mut touched = Vec::new();
         for r in [result(1, 200), result(2, 500), result(3, 204)] {
-            record(&c, r, day, &mut touched).unwrap();
+            record(&c, r, &rules(day), &mut touched).unwrap();
         }
         let (failures, since, success) = health(&c);
         assert_eq!((failures, since), (0, None));
         assert!(success.is_some());
         // Success then failure: the failure stands.
         let mut touched = Vec::new();
-        record(&c, result(4, 200), day, &mut touched).unwrap();
-        record(&c, result(1, 503), day, &mut touched).unwrap();
+        record(&c, result(4, 200), &rules(day), &mut touched).unwrap();
+        record(&c, result(1, 503), &rules(day), &mut touched).unwrap();
         let (failures, since, _) = health(&c);
         assert_eq!(failures, 1);
         assert!(since.is_some());
@@ -1106,8 +1083,20 @@ mod tests {
         assert_eq!((m.queue_in_flight.get(), m.queue_due.get()), (2, 1));
         // One succeeds (gone from both), one fails with a retry left (due again later).
         let mut touched = Vec::new();
-        record(&c, result(jobs[0].delivery_id, 200), 1 << 40, &mut touched).unwrap();
-        record(&c, result(jobs[1].delivery_id, 500), 1 << 40, &mut touched).unwrap();
+        record(
+            &c,
+            result(jobs[0].delivery_id, 200),
+            &rules(1 << 40),
+            &mut touched,
+        )
+        .unwrap();
+        record(
+            &c,
+            result(jobs[1].delivery_id, 500),
+            &rules(1 << 40),
+            &mut touched,
+        )
+        .unwrap();
         assert_eq!(in_indexes(), (2, 0));
         let later = now_ms() + 2 * 3600 * 1000; // past the retry, whatever its jitter
         let again = claim(&c, later, 10, 10, &HashMap::new(), 0, &HashMap::new())

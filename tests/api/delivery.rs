@@ -504,6 +504,162 @@ async fn a_delivery_failing_for_good_emails_the_owner_once_an_hour() {
     assert_eq!(smtp.mails.lock().unwrap().len(), 1);
 }
 
+/// The mails a sink has received so far, once `n` have arrived (at most 10 s).
+async fn mails(smtp: &crate::smtp::SmtpSink, n: usize) -> Vec<crate::smtp::Mail> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while smtp.mails.lock().unwrap().len() < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of {n} mails arrived",
+            smtp.mails.lock().unwrap().len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    smtp.mails.lock().unwrap().clone()
+}
+
+/// (kind, sent, waiting, repeats) of every stored notice, oldest first.
+async fn notices(f: &crate::webhooks_api::Fixture) -> Vec<(String, bool, bool, i64)> {
+    f.app
+        .db
+        .read(|c| {
+            let mut st = c.prepare(
+                "SELECT kind, sent_at IS NOT NULL, due_at IS NOT NULL, repeats FROM notifications ORDER BY id",
+            )?;
+            let rows = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
+        .unwrap()
+}
+
+/// A smtp-backed fixture whose "hour" between two emails about one webhook is `interval`.
+async fn mailing_fixture(
+    smtp: &crate::smtp::SmtpSink,
+    interval: Duration,
+) -> crate::webhooks_api::Fixture {
+    let url = smtp.url.clone();
+    crate::webhooks_api::fixture_configured(
+        |r| {
+            r.allow_http = Some("true".into());
+            r.allowed_networks = Some("127.0.0.0/8".into());
+            r.smtp_url = Some(url);
+        },
+        |c| c.notice_interval = interval,
+    )
+    .await
+}
+
+/// The most important mail is never lost to the once-an-hour limit: a webhook disabled
+/// within the hour of a "failed for good" mail has its notice kept waiting and sent when
+/// the hour is over.
+#[tokio::test]
+async fn a_disable_notice_within_the_hour_waits_and_is_sent_after_it() {
+    let smtp = crate::smtp::SmtpSink::start().await;
+    let hour = Duration::from_secs(2);
+    let f = mailing_fixture(&smtp, hour).await;
+    let rx = Receiver::start(Receiver::always(500)).await;
+    let w = f.create_webhook(json!({"url": rx.url, "events": ["*"], "retry_count": 0, "name": "CRM sync", "notification_email": "ops@example.com"})).await;
+    let id = w["id"].as_i64().unwrap();
+    f.publish("project.created", json!({})).await;
+    f.wait_deliveries(id, |l| all_status(l, 1, "failed")).await;
+    let first = mails(&smtp, 1).await;
+    let sent_at = std::time::Instant::now();
+    assert!(first[0]
+        .data
+        .contains("Subject: [Hookline] Delivery to CRM sync failed"));
+    // Within the hour: every delivery failed for five days, and this one disables it.
+    let six_days_ago = hookline::clock::now_ms() - 6 * 24 * 3600 * 1000;
+    f.app
+        .db
+        .write(move |c| {
+            Ok(c.execute(
+                "UPDATE webhooks SET failing_since = ?1 WHERE id = ?2",
+                [six_days_ago, id],
+            )?)
+        })
+        .await
+        .unwrap();
+    f.publish("project.created", json!({})).await;
+    f.wait_deliveries(id, |l| all_status(l, 2, "failed")).await;
+    let (_, wh) = f
+        .call(Method::GET, &format!("/api/v1/webhooks/{id}"), None)
+        .await;
+    assert_eq!(wh["data"]["is_active"], false);
+    let stored = notices(&f).await;
+    assert_eq!(
+        stored,
+        vec![
+            ("delivery_failed".to_string(), true, false, 0),
+            ("webhook_disabled".to_string(), false, true, 0)
+        ],
+        "the disable notice is stored and waits"
+    );
+    if sent_at.elapsed() < hour - Duration::from_millis(300) {
+        assert_eq!(smtp.mails.lock().unwrap().len(), 1, "not within the hour");
+    }
+    let all = mails(&smtp, 2).await;
+    assert!(
+        sent_at.elapsed() >= hour - Duration::from_millis(100),
+        "sent after the hour"
+    );
+    assert!(
+        all[1]
+            .data
+            .contains("Subject: [Hookline] Webhook CRM sync was disabled"),
+        "{}",
+        all[1].data
+    );
+    assert!(all[1].data.contains("every delivery failed for 5 days"));
+    let stored = notices(&f).await;
+    assert!(stored.iter().all(|n| n.1 && !n.2), "{stored:?}");
+    tokio::time::sleep(hour).await;
+    assert_eq!(smtp.mails.lock().unwrap().len(), 2, "nothing is sent twice");
+}
+
+/// Failures within the hour are not lost either: they fold into one waiting notice, and mail
+/// resumes once the hour is over with one email that counts them.
+#[tokio::test]
+async fn notices_within_the_hour_fold_into_the_next_mail() {
+    let smtp = crate::smtp::SmtpSink::start().await;
+    let hour = Duration::from_secs(3);
+    let f = mailing_fixture(&smtp, hour).await;
+    let rx = Receiver::start(Receiver::always(500)).await;
+    let w = f.create_webhook(json!({"url": rx.url, "events": ["*"], "retry_count": 0, "name": "CRM sync", "notification_email": "ops@example.com"})).await;
+    let id = w["id"].as_i64().unwrap();
+    for n in 1..=4 {
+        f.publish("project.created", json!({"n": n})).await;
+        f.wait_deliveries(id, |l| all_status(l, n, "failed")).await;
+    }
+    let first = mails(&smtp, 1).await;
+    assert_eq!(first.len(), 1);
+    assert_eq!(
+        notices(&f).await,
+        vec![
+            ("delivery_failed".to_string(), true, false, 0),
+            ("delivery_failed".to_string(), false, true, 2)
+        ],
+        "one sent; three folded into one waiting notice"
+    );
+    let all = mails(&smtp, 2).await;
+    assert!(all[1]
+        .data
+        .contains("Subject: [Hookline] Delivery to CRM sync failed"));
+    assert!(
+        all[1].data.contains("2 more notices like this one"),
+        "{}",
+        all[1].data
+    );
+    // After another hour, a new failure is mailed at once again.
+    tokio::time::sleep(hour).await;
+    f.publish("project.created", json!({"n": 5})).await;
+    f.wait_deliveries(id, |l| all_status(l, 5, "failed")).await;
+    let all = mails(&smtp, 3).await;
+    assert_eq!(all.len(), 3);
+}
+
 #[tokio::test]
 async fn five_days_of_failures_disable_the_webhook_and_record_a_notice() {
     let f = local_fixture().await;

@@ -42,9 +42,20 @@ pub async fn spawn_app_in(
     data_dir: tempfile::TempDir,
     adjust: impl FnOnce(&mut RawConfig),
 ) -> TestApp {
+    spawn_app_configured(data_dir, adjust, |_| {}).await
+}
+
+/// Starts an app, adjusting the raw configuration and then the parsed one (for what is not a
+/// setting, such as the notice interval).
+pub async fn spawn_app_configured(
+    data_dir: tempfile::TempDir,
+    adjust: impl FnOnce(&mut RawConfig),
+    adjust_config: impl FnOnce(&mut Config),
+) -> TestApp {
     let mut raw = raw_config(data_dir.path());
     adjust(&mut raw);
-    let config = Config::parse(raw).expect("valid test config");
+    let mut config = Config::parse(raw).expect("valid test config");
+    adjust_config(&mut config);
     let app = Application::build(config).await.expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     let db = app.db();

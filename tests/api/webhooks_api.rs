@@ -17,7 +17,15 @@ pub async fn fixture() -> Fixture {
 }
 
 pub async fn fixture_with(adjust: impl FnOnce(&mut hookline::config::RawConfig)) -> Fixture {
-    let app = spawn_app_with(adjust).await;
+    fixture_configured(adjust, |_| {}).await
+}
+
+/// [`fixture_with`], with a last say on the parsed configuration.
+pub async fn fixture_configured(
+    adjust: impl FnOnce(&mut hookline::config::RawConfig),
+    adjust_config: impl FnOnce(&mut hookline::config::Config),
+) -> Fixture {
+    let app = spawn_app_configured(tempfile::tempdir().unwrap(), adjust, adjust_config).await;
     let ws = app.workspace("acme").await;
     let admin = app.api_key(None, "webhooks,events").await;
     for name in ["project.created", "project.deleted"] {

@@ -1,0 +1,181 @@
+//! The `notifications` table: every failure and disable notice, emailed or not. A notice that
+//! may not be emailed yet (its webhook's owner was told within the interval) waits with
+//! `due_at` set; further notices of the same kind for the same webhook fold into the waiting
+//! one (`repeats`) instead of piling up.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::DbError;
+
+/// The parts of a webhook, its workspace and an event that a notice names.
+#[derive(Debug, Clone)]
+pub struct NoticeContext {
+    pub webhook_name: String,
+    pub webhook_url: String,
+    pub notification_email: Option<String>,
+    pub workspace_slug: String,
+    pub last_notified_at: Option<i64>,
+    pub event_public_id: String,
+    pub event_type: String,
+}
+
+pub fn context(
+    c: &Connection,
+    webhook_id: i64,
+    delivery_id: i64,
+) -> Result<Option<NoticeContext>, DbError> {
+    Ok(c.query_row(
+        "SELECT w.name, w.url, w.notification_email, s.slug, w.last_notified_at, e.public_id, e.type
+         FROM webhooks w JOIN workspaces s ON s.id = w.workspace_id
+         JOIN deliveries d ON d.id = ?2 JOIN events e ON e.id = d.event_id
+         WHERE w.id = ?1",
+        params![webhook_id, delivery_id],
+        |r| {
+            Ok(NoticeContext {
+                webhook_name: r.get(0)?,
+                webhook_url: r.get(1)?,
+                notification_email: r.get(2)?,
+                workspace_slug: r.get(3)?,
+                last_notified_at: r.get(4)?,
+                event_public_id: r.get(5)?,
+                event_type: r.get(6)?,
+            })
+        },
+    )
+    .optional()?)
+}
+
+/// A notice to store.
+pub struct NewNotice<'a> {
+    pub webhook_id: i64,
+    pub delivery_id: i64,
+    pub kind: &'a str,
+    pub recipient: Option<&'a str>,
+    pub subject: &'a str,
+    pub body: &'a str,
+    pub now: i64,
+    /// When it may be emailed; `None` when it will not be (`error` says why).
+    pub due_at: Option<i64>,
+    pub error: Option<&'a str>,
+}
+
+/// Stores a notice. One that is to be emailed while another of its kind waits for the same
+/// webhook is folded into that one. Returns whether a new notice now waits to be emailed.
+pub fn store(c: &Connection, n: &NewNotice) -> Result<bool, DbError> {
+    if n.due_at.is_some() {
+        let folded = c
+            .prepare_cached(
+                "UPDATE notifications SET repeats = repeats + 1
+                 WHERE webhook_id = ?1 AND kind = ?2 AND due_at IS NOT NULL",
+            )?
+            .execute(params![n.webhook_id, n.kind])?;
+        if folded > 0 {
+            return Ok(false);
+        }
+    }
+    c.prepare_cached(
+        "INSERT INTO notifications (webhook_id, delivery_id, kind, recipient, subject, body, created_at, due_at, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        n.webhook_id,
+        n.delivery_id,
+        n.kind,
+        n.recipient,
+        n.subject,
+        n.body,
+        n.now,
+        n.due_at,
+        n.error
+    ])?;
+    Ok(n.due_at.is_some())
+}
+
+/// When the next waiting notice falls due.
+pub fn next_due(c: &Connection) -> Result<Option<i64>, DbError> {
+    Ok(c.query_row(
+        "SELECT min(due_at) FROM notifications WHERE due_at IS NOT NULL",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// A notice waiting to be emailed.
+#[derive(Debug, Clone)]
+pub struct Waiting {
+    pub id: i64,
+    pub webhook_id: i64,
+    pub kind: String,
+    pub recipient: Option<String>,
+    pub subject: String,
+    pub body: String,
+    pub repeats: i64,
+    pub send_attempts: i64,
+    /// The webhook's last email, to keep to one an interval.
+    pub last_notified_at: Option<i64>,
+}
+
+/// Every notice due by `now`, grouped by webhook (oldest first within each).
+pub fn due(c: &Connection, now: i64) -> Result<Vec<Waiting>, DbError> {
+    let mut st = c.prepare_cached(
+        "SELECT n.id, n.webhook_id, n.kind, n.recipient, n.subject, n.body, n.repeats, n.send_attempts,
+                w.last_notified_at
+         FROM notifications n JOIN webhooks w ON w.id = n.webhook_id
+         WHERE n.due_at IS NOT NULL AND n.due_at <= ?1 ORDER BY n.webhook_id, n.id",
+    )?;
+    let rows = st
+        .query_map([now], |r| {
+            Ok(Waiting {
+                id: r.get(0)?,
+                webhook_id: r.get(1)?,
+                kind: r.get(2)?,
+                recipient: r.get(3)?,
+                subject: r.get(4)?,
+                body: r.get(5)?,
+                repeats: r.get(6)?,
+                send_attempts: r.get(7)?,
+                last_notified_at: r.get(8)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// The notices were emailed at `now`: they are done, and the webhook's interval restarts.
+pub fn mark_sent(c: &Connection, webhook_id: i64, ids: &[i64], now: i64) -> Result<(), DbError> {
+    let mut st = c.prepare_cached(
+        "UPDATE notifications SET sent_at = ?2, due_at = NULL, error = NULL, send_attempts = send_attempts + 1
+         WHERE id = ?1",
+    )?;
+    for id in ids {
+        st.execute(params![id, now])?;
+    }
+    c.prepare_cached("UPDATE webhooks SET last_notified_at = ?2 WHERE id = ?1")?
+        .execute(params![webhook_id, now])?;
+    Ok(())
+}
+
+/// Sending failed with `error`: try again at `retry_at`, or give up (`None`, the error kept).
+pub fn mark_failed(
+    c: &Connection,
+    ids: &[i64],
+    error: &str,
+    retry_at: Option<i64>,
+) -> Result<(), DbError> {
+    let mut st = c.prepare_cached(
+        "UPDATE notifications SET error = ?2, due_at = ?3, send_attempts = send_attempts + 1 WHERE id = ?1",
+    )?;
+    for id in ids {
+        st.execute(params![id, error, retry_at])?;
+    }
+    Ok(())
+}
+
+/// Not yet: the webhook's owner was emailed too recently; wait until `at`.
+pub fn postpone(c: &Connection, ids: &[i64], at: i64) -> Result<(), DbError> {
+    let mut st = c.prepare_cached("UPDATE notifications SET due_at = ?2 WHERE id = ?1")?;
+    for id in ids {
+        st.execute(params![id, at])?;
+    }
+    Ok(())
+}
