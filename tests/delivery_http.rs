@@ -938,6 +938,57 @@ async fn sender_is_reusable_and_cheap_to_clone() {
     .await;
 }
 
+/// A response head far larger than the connection buffer is the receiver's error, named as
+/// such; a large one within it arrives whole.
+#[tokio::test]
+async fn oversized_response_heads_are_refused() {
+    bounded(async {
+        let sender = loopback_sender();
+        let head = |bytes: usize| {
+            let mut h = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n".to_vec();
+            let line = format!("x-big: {}\r\n", "h".repeat(990));
+            for _ in 0..bytes / line.len() {
+                h.extend_from_slice(line.as_bytes());
+            }
+            h.extend_from_slice(b"\r\nok");
+            h
+        };
+        let r = receiver(Behavior::Trickle {
+            fast: head(128 * 1024),
+            slow: vec![],
+            every: Duration::ZERO,
+        })
+        .await;
+        let o = sender
+            .send(request(r.url("/"), Duration::from_secs(5)))
+            .await;
+        assert_eq!(kind(&o), Some(ErrorKind::Other), "{o:?}");
+        assert_eq!(
+            message(&o),
+            "the response headers are larger than 32 KiB (or more than 100)"
+        );
+        let r = receiver(Behavior::Trickle {
+            fast: head(12 * 1024),
+            slow: vec![],
+            every: Duration::ZERO,
+        })
+        .await;
+        let o = sender
+            .send(request(r.url("/"), Duration::from_secs(5)))
+            .await;
+        assert!(o.is_success(), "{o:?}");
+        assert_eq!(o.response_body, b"ok");
+        assert!(
+            o.response_headers
+                .iter()
+                .filter(|(k, _)| k == "x-big")
+                .count()
+                >= 11
+        );
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn broken_responses_are_named() {
     bounded(async {

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
+use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
+use hyper_util::client::legacy::connect::HttpConnector;
 use ipnet::IpNet;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 
 use super::ssrf::{Blocked, Guard, GuardedResolver, ResolveError};
 
@@ -175,14 +176,24 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// The delivery HTTP client. Cheap to clone; build one per process.
+/// The read buffer hyper may grow per connection (a response head must fit in about this,
+/// hyper reading one more piece before it gives up; body reads come in pieces of at most
+/// this). hyper's default, about 400 KiB, let 180 attempts to receivers that send endless
+/// headers or huge bodies hold ~50 MiB between them; with this they hold a few. A larger
+/// response head is the receiver's error.
+pub const MAX_CONNECTION_BUFFER: usize = 32 * 1024;
+
+type Connector = hyper_rustls::HttpsConnector<HttpConnector<GuardedResolver>>;
+type Client = hyper_util::client::legacy::Client<Connector, http_body_util::Full<bytes::Bytes>>;
+
+/// The delivery HTTP client (hyper, with rustls). Cheap to clone; build one per process.
 ///
 /// An attempt's timeout bounds the whole exchange, and its connect phase (DNS, TCP, TLS) gets
 /// a shorter bound of its own, so a receiver that cannot be reached is reported as a connect
-/// error rather than as a timeout of the whole attempt. reqwest sets the connect timeout per
-/// client, so the sender keeps one client (and connection pool) per connect timeout in use:
-/// [`connect_timeout_for`] has at most a few dozen values, and webhooks with the default
-/// timeout all share one.
+/// error rather than as a timeout of the whole attempt. The connect timeout is a setting of
+/// the connector, so the sender keeps one client (and connection pool) per connect timeout
+/// in use: [`connect_timeout_for`] has at most a few dozen values, and webhooks with the
+/// default timeout all share one.
 #[derive(Clone)]
 pub struct Sender {
     inner: Arc<SenderInner>,
@@ -190,11 +201,9 @@ pub struct Sender {
 
 struct SenderInner {
     config: SenderConfig,
-    /// The system's CA certificates; empty means the bundled Mozilla roots.
-    system_roots: Vec<reqwest::Certificate>,
-    extra_roots: Vec<reqwest::Certificate>,
+    tls: Arc<rustls::ClientConfig>,
     guard: Arc<Guard>,
-    clients: std::sync::RwLock<std::collections::HashMap<Duration, reqwest::Client>>,
+    clients: std::sync::RwLock<std::collections::HashMap<Duration, Client>>,
 }
 
 impl fmt::Debug for Sender {
@@ -210,16 +219,41 @@ impl fmt::Debug for Sender {
 /// `SSL_CERT_FILE` / `SSL_CERT_DIR` name), so a CA added with `update-ca-certificates` is
 /// trusted. Empty when the system has none that parse: the sender then falls back to the
 /// Mozilla roots compiled into the binary.
-pub fn system_roots() -> Vec<reqwest::Certificate> {
+pub fn system_roots() -> rustls::RootCertStore {
     let found = rustls_native_certs::load_native_certs();
     for e in &found.errors {
         tracing::debug!(error = %e, "skipping part of the system's CA store");
     }
-    found
-        .certs
-        .iter()
-        .filter_map(|der| reqwest::Certificate::from_der(der.as_ref()).ok())
-        .collect()
+    let mut roots = rustls::RootCertStore::empty();
+    let (_added, _ignored) = roots.add_parsable_certificates(found.certs);
+    roots
+}
+
+/// The roots deliveries trust: the system's, else the bundled Mozilla roots; plus the
+/// operator's extra CAs (PEM).
+fn trusted_roots(extra_ca_pem: Option<&[u8]>) -> anyhow::Result<rustls::RootCertStore> {
+    let mut roots = system_roots();
+    if roots.is_empty() {
+        tracing::warn!("the system has no CA certificates (e.g. ca-certificates is not installed); trusting the Mozilla roots built into Hookline");
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    } else {
+        tracing::debug!(certificates = roots.len(), "trusting the system's CA store");
+    }
+    if let Some(pem) = extra_ca_pem {
+        use rustls::pki_types::pem::PemObject;
+        let mut n = 0;
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.context("reading the extra CA certificates (PEM)")?;
+            roots
+                .add(cert)
+                .context("an extra CA certificate is not usable as a trust anchor")?;
+            n += 1;
+        }
+        if n == 0 {
+            anyhow::bail!("the extra CA file holds no PEM certificate");
+        }
+    }
+    Ok(roots)
 }
 
 /// The connect-phase bound of an attempt with `timeout`: half of it (to the 100 ms), at
@@ -232,64 +266,48 @@ pub fn connect_timeout_for(timeout: Duration, max: Duration) -> Duration {
 impl Sender {
     pub fn new(cfg: SenderConfig) -> anyhow::Result<Sender> {
         let guard = Arc::new(Guard::new(cfg.allowed_networks.clone()));
-        let mut extra_roots = Vec::new();
-        if let Some(pem) = &cfg.extra_ca_pem {
-            extra_roots = reqwest::Certificate::from_pem_bundle(pem)
-                .context("reading the extra CA certificates (PEM)")?;
-            if extra_roots.is_empty() {
-                anyhow::bail!("the extra CA file holds no PEM certificate");
-            }
-        }
-        let system_roots = system_roots();
-        if system_roots.is_empty() {
-            tracing::warn!("the system has no CA certificates (e.g. ca-certificates is not installed); trusting the Mozilla roots built into Hookline");
-        } else {
-            tracing::debug!(
-                certificates = system_roots.len(),
-                "trusting the system's CA store"
-            );
-        }
+        let roots = trusted_roots(cfg.extra_ca_pem.as_deref())?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .context("setting up TLS")?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
         let sender = Sender {
             inner: Arc::new(SenderInner {
                 config: cfg,
-                system_roots,
-                extra_roots,
+                tls: Arc::new(tls),
                 guard,
                 clients: Default::default(),
             }),
         };
         // Build the default client now, so a configuration that cannot work fails at start.
-        sender.client(sender.inner.config.connect_timeout)?;
+        sender.client(sender.inner.config.connect_timeout);
         Ok(sender)
     }
 
-    fn build_client(&self, connect_timeout: Duration) -> anyhow::Result<reqwest::Client> {
+    fn build_client(&self, connect_timeout: Duration) -> Client {
         let cfg = &self.inner.config;
-        let mut builder = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .referer(false)
-            .dns_resolver(Arc::new(GuardedResolver::new(self.inner.guard.clone())))
-            .connect_timeout(connect_timeout)
-            .pool_max_idle_per_host(cfg.max_idle_per_host)
+        let mut http =
+            HttpConnector::new_with_resolver(GuardedResolver::new(self.inner.guard.clone()));
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(connect_timeout));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config((*self.inner.tls).clone())
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_timer(hyper_util::rt::TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(60))
-            .tcp_nodelay(true)
-            .http1_only()
-            // The system's trust store; the bundled roots only where the system has none.
-            .tls_built_in_root_certs(self.inner.system_roots.is_empty());
-        for c in self
-            .inner
-            .system_roots
-            .iter()
-            .chain(&self.inner.extra_roots)
-        {
-            builder = builder.add_root_certificate(c.clone());
-        }
-        builder.build().context("building the delivery HTTP client")
+            .pool_max_idle_per_host(cfg.max_idle_per_host)
+            .http1_max_buf_size(MAX_CONNECTION_BUFFER)
+            .build(https)
     }
 
     /// The client whose connections time out after `connect_timeout`.
-    fn client(&self, connect_timeout: Duration) -> anyhow::Result<reqwest::Client> {
+    fn client(&self, connect_timeout: Duration) -> Client {
         if let Some(c) = self
             .inner
             .clients
@@ -297,19 +315,17 @@ impl Sender {
             .unwrap_or_else(|e| e.into_inner())
             .get(&connect_timeout)
         {
-            return Ok(c.clone());
+            return c.clone();
         }
         let mut clients = self
             .inner
             .clients
             .write()
             .unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = clients.get(&connect_timeout) {
-            return Ok(c.clone());
-        }
-        let c = self.build_client(connect_timeout)?;
-        clients.insert(connect_timeout, c.clone());
-        Ok(c)
+        clients
+            .entry(connect_timeout)
+            .or_insert_with(|| self.build_client(connect_timeout))
+            .clone()
     }
 
     /// The SSRF guard this sender applies.
@@ -330,7 +346,18 @@ impl Sender {
         if let Err(b) = self.inner.guard.check_url(&req.url) {
             return Outcome::failed(ErrorKind::Blocked, b.to_string(), started);
         }
-        let mut headers = HeaderMap::with_capacity(req.headers.len());
+        let Ok(uri) = req.url.as_str().parse::<http::Uri>() else {
+            return Outcome::failed(
+                ErrorKind::Other,
+                format!("the URL {} is not usable for HTTP", req.url),
+                started,
+            );
+        };
+        let mut request = http::Request::new(http_body_util::Full::new(req.body.clone()));
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = uri;
+        let headers = request.headers_mut();
+        headers.reserve(req.headers.len());
         for (k, v) in &req.headers {
             let Ok(name) = HeaderName::from_bytes(k.as_bytes()) else {
                 return Outcome::failed(
@@ -349,21 +376,13 @@ impl Sender {
             headers.append(name, value);
         }
         let connect_timeout = connect_timeout_for(req.timeout, self.inner.config.connect_timeout);
-        let client = match self.client(connect_timeout) {
-            Ok(c) => c,
-            Err(e) => return Outcome::failed(ErrorKind::Other, format!("{e:#}"), started),
-        };
-        let request = client
-            .post(req.url.clone())
-            .headers(headers)
-            .body(req.body.clone());
-
+        let client = self.client(connect_timeout);
         let mut out = Outcome::default();
-        let result = tokio::time::timeout(req.timeout, exchange(request, &mut out)).await;
+        let result = tokio::time::timeout(req.timeout, exchange(&client, request, &mut out)).await;
         out.duration_ms = elapsed_ms(started);
         match result {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => out.error = Some(classify(&e, connect_timeout)),
+            Ok(Err(e)) => out.error = Some(classify(e.as_ref(), connect_timeout)),
             Err(_) => {
                 out.error = Some(AttemptError::new(
                     ErrorKind::Timeout,
@@ -375,9 +394,17 @@ impl Sender {
     }
 }
 
+/// What can go wrong in an exchange: the client's error (connect, request) or the body's.
+type ExchangeError = Box<dyn StdError + Send + Sync>;
+
 /// Send, then fill `out` as the response arrives, so a timeout keeps what came before it.
-async fn exchange(request: reqwest::RequestBuilder, out: &mut Outcome) -> reqwest::Result<()> {
-    let mut resp = request.send().await?;
+async fn exchange(
+    client: &Client,
+    request: http::Request<http_body_util::Full<bytes::Bytes>>,
+    out: &mut Outcome,
+) -> Result<(), ExchangeError> {
+    use http_body_util::BodyExt;
+    let resp = client.request(request).await?;
     let status = resp.status().as_u16();
     out.status = Some(status);
     // Kept up to MAX_RESPONSE_HEADERS bytes (names and values), in order: a receiver's
@@ -404,26 +431,35 @@ async fn exchange(request: reqwest::RequestBuilder, out: &mut Outcome) -> reqwes
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
     }
+    let mut body = resp.into_body();
     while out.response_body.len() < MAX_RESPONSE_BODY {
-        let Some(chunk) = resp.chunk().await? else {
+        let Some(frame) = body.frame().await else {
             break;
         };
+        let Ok(chunk) = frame?.into_data() else {
+            continue; // trailers
+        };
         let room = MAX_RESPONSE_BODY - out.response_body.len();
+        if out.response_body.capacity() == 0 {
+            // One allocation of what is needed (at most the cap), not a doubling series.
+            out.response_body.reserve(chunk.len().min(room));
+        }
         out.response_body
             .extend_from_slice(&chunk[..chunk.len().min(room)]);
     }
-    // Dropping `resp` with body left unread closes the connection instead of draining it.
-    drop(resp);
+    // Dropping the body with bytes left unread closes the connection instead of draining it.
+    drop(body);
     Ok(())
 }
 
-/// Turn a reqwest error into a kind and a message naming the real cause.
-fn classify(err: &reqwest::Error, connect_timeout: Duration) -> AttemptError {
-    // A timeout while connecting (reqwest's connect timeout, or the kernel's) means the
-    // receiver could not be reached: a connect error, whatever the cause chain calls it.
-    if err.is_connect()
-        && (err.is_timeout() || find_cause(err).is_some_and(|c| c.kind == ErrorKind::Timeout))
-    {
+/// Turn an exchange error into a kind and a message naming the real cause.
+fn classify(err: &(dyn StdError + 'static), connect_timeout: Duration) -> AttemptError {
+    let connecting = err
+        .downcast_ref::<hyper_util::client::legacy::Error>()
+        .is_some_and(|e| e.is_connect());
+    // A timeout while connecting (the connector's, or the kernel's) means the receiver could
+    // not be reached: a connect error, whatever the cause chain calls it.
+    if connecting && find_cause(err).is_some_and(|c| c.kind == ErrorKind::Timeout) {
         return AttemptError::new(
             ErrorKind::Connect,
             format!(
@@ -435,10 +471,6 @@ fn classify(err: &reqwest::Error, connect_timeout: Duration) -> AttemptError {
     if let Some(found) = find_cause(err) {
         return found;
     }
-    if err.is_timeout() {
-        // Only the connect timeout is reqwest's; the attempt's own is a tokio timeout.
-        return AttemptError::new(ErrorKind::Timeout, "timed out");
-    }
     let chain = chain_message(err);
     if chain.contains("connection closed before message completed") {
         return AttemptError::new(
@@ -446,16 +478,40 @@ fn classify(err: &reqwest::Error, connect_timeout: Duration) -> AttemptError {
             "connection closed by the receiver before the response was complete",
         );
     }
-    if err.is_connect() {
+    if connecting {
         return AttemptError::new(ErrorKind::Connect, format!("connect: {chain}"));
     }
-    if err.is_body() || err.is_decode() {
+    if chain.contains("message head is too large") {
+        // hyper's words for a head past its buffer, or of more than 100 headers.
         return AttemptError::new(
             ErrorKind::Other,
-            format!("reading the response body: {chain}"),
+            format!(
+                "the response headers are larger than {} KiB (or more than 100)",
+                MAX_CONNECTION_BUFFER / 1024
+            ),
         );
     }
+    if let Some(h) = find::<hyper::Error>(err) {
+        if h.is_body_write_aborted() || h.is_incomplete_message() {
+            return AttemptError::new(
+                ErrorKind::Reset,
+                "connection closed by the receiver before the response was complete",
+            );
+        }
+    }
     AttemptError::new(ErrorKind::Other, format!("HTTP error: {chain}"))
+}
+
+/// The first error of type `T` in the source chain.
+fn find<'a, T: StdError + 'static>(err: &'a (dyn StdError + 'static)) -> Option<&'a T> {
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        if let Some(t) = e.downcast_ref::<T>() {
+            return Some(t);
+        }
+        cur = e.source();
+    }
+    None
 }
 
 /// Walk the source chain for a cause we know how to name. `io::Error`s are opened
@@ -522,11 +578,11 @@ fn io_kind(io: &io::Error) -> Option<AttemptError> {
     Some(AttemptError::new(kind, msg))
 }
 
-/// `b: c` from an error's sources, leaving out the wrappers that only repeat the URL
-/// (reqwest) or name an internal stage (hyper-util's `client error (…)`).
-fn chain_message(err: &reqwest::Error) -> String {
+/// `a: b: c` from an error and its sources, leaving out the wrappers that only name an
+/// internal stage (hyper-util's `client error (…)`) and repeats.
+fn chain_message(err: &(dyn StdError + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
-    let mut cur: Option<&(dyn StdError + 'static)> = err.source();
+    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(e) = cur {
         let s = e.to_string();
         let wrapper = s.starts_with("client error (") && e.source().is_some();
@@ -534,10 +590,6 @@ fn chain_message(err: &reqwest::Error) -> String {
             parts.push(s);
         }
         cur = e.source();
-    }
-    if parts.is_empty() {
-        // No sources: reqwest's own message is all there is.
-        parts.push(err.to_string());
     }
     parts.join(": ")
 }

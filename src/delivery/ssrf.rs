@@ -311,7 +311,8 @@ impl fmt::Display for ResolveError {
 
 impl std::error::Error for ResolveError {}
 
-/// A reqwest resolver that resolves with the system resolver and drops refused addresses.
+/// The delivery client's resolver: the system resolver, with every refused address dropped
+/// (and an error when none is left). A `tower` service, as hyper's connector wants it.
 #[derive(Debug, Clone)]
 pub struct GuardedResolver {
     guard: Arc<Guard>,
@@ -321,30 +322,46 @@ impl GuardedResolver {
     pub fn new(guard: Arc<Guard>) -> GuardedResolver {
         GuardedResolver { guard }
     }
+
+    /// The addresses `host` may be reached at.
+    pub async fn resolve(&self, host: &str) -> Result<Vec<SocketAddr>, ResolveError> {
+        let addrs = tokio::net::lookup_host((host, 0)).await.map_err(|e| {
+            let msg = e.to_string();
+            let detail = msg
+                .strip_prefix("failed to lookup address information: ")
+                .unwrap_or(&msg)
+                .to_string();
+            ResolveError::NoAddress {
+                host: host.to_string(),
+                detail: Some(detail),
+            }
+        })?;
+        self.guard.filter(host, addrs)
+    }
 }
 
-impl reqwest::dns::Resolve for GuardedResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let guard = self.guard.clone();
-        let host = name.as_str().to_string();
-        Box::pin(async move {
-            let addrs = tokio::net::lookup_host((host.as_str(), 0))
-                .await
-                .map_err(|e| {
-                    let msg = e.to_string();
-                    let detail = msg
-                        .strip_prefix("failed to lookup address information: ")
-                        .unwrap_or(&msg)
-                        .to_string();
-                    ResolveError::NoAddress {
-                        host: host.clone(),
-                        detail: Some(detail),
-                    }
-                })?;
-            let kept = guard.filter(&host, addrs)?;
-            let addrs: reqwest::dns::Addrs = Box::new(kept.into_iter());
-            Ok(addrs)
-        })
+type Resolving = std::pin::Pin<
+    Box<
+        dyn std::future::Future<Output = Result<std::vec::IntoIter<SocketAddr>, ResolveError>>
+            + Send,
+    >,
+>;
+
+impl tower_service::Service<hyper_util::client::legacy::connect::dns::Name> for GuardedResolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = ResolveError;
+    type Future = Resolving;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), ResolveError>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: hyper_util::client::legacy::connect::dns::Name) -> Resolving {
+        let me = self.clone();
+        Box::pin(async move { Ok(me.resolve(name.as_str()).await?.into_iter()) })
     }
 }
 
@@ -592,11 +609,8 @@ mod tests {
 
     #[tokio::test]
     async fn resolver_filters_localhost() {
-        use reqwest::dns::Resolve;
-        use std::str::FromStr;
         let r = GuardedResolver::new(Arc::new(Guard::new(vec![])));
-        let name = reqwest::dns::Name::from_str("localhost").unwrap();
-        let err = match r.resolve(name).await {
+        let err = match r.resolve("localhost").await {
             Ok(_) => panic!("localhost must be refused"),
             Err(e) => e,
         };
@@ -610,9 +624,8 @@ mod tests {
             net("127.0.0.0/8"),
             net("::1/128"),
         ])));
-        let name = reqwest::dns::Name::from_str("localhost").unwrap();
-        let addrs: Vec<SocketAddr> = match r.resolve(name).await {
-            Ok(a) => a.collect(),
+        let addrs: Vec<SocketAddr> = match r.resolve("localhost").await {
+            Ok(a) => a,
             Err(e) => panic!("{e}"),
         };
         assert!(!addrs.is_empty());

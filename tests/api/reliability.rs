@@ -504,3 +504,263 @@ async fn overload_keeps_the_backlog_on_disk_not_in_memory() {
         "memory grew {grown_mib:.1} MiB for a 50,000-delivery backlog"
     );
 }
+
+/// A memory figure of another process (from /proc/<pid>/status), in KiB.
+fn pid_status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// What a misbehaving receiver does with each connection.
+#[derive(Clone, Copy, Debug)]
+enum Misbehaviour {
+    /// Announces 100 MB and sends zeros as fast as the client reads.
+    HugeBody,
+    /// Chunked, never-ending body.
+    EndlessChunks,
+    /// Headers, then nothing, ever.
+    NeverFinishes,
+    /// One header byte every 100 ms.
+    TrickledHeaders,
+    /// Header lines until the client gives up.
+    EndlessHeaders,
+    /// A TCP reset after reading the request.
+    Reset,
+}
+
+async fn misbehaving(kind: Misbehaviour) -> (String, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        let mut conns = tokio::task::JoinSet::new();
+        while let Ok((mut s, _)) = l.accept().await {
+            conns.spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                let _ = s.read(&mut buf).await;
+                let zeros = vec![0u8; 64 * 1024];
+                let bounded = tokio::time::Instant::now() + Duration::from_secs(30);
+                match kind {
+                    Misbehaviour::HugeBody => {
+                        let _ = s
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100000000\r\n\r\n")
+                            .await;
+                        while tokio::time::Instant::now() < bounded {
+                            if s.write_all(&zeros).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Misbehaviour::EndlessChunks => {
+                        let _ = s
+                            .write_all(b"HTTP/1.1 500 Oops\r\ntransfer-encoding: chunked\r\n\r\n")
+                            .await;
+                        let mut chunk = b"10000\r\n".to_vec();
+                        chunk.extend_from_slice(&zeros);
+                        chunk.extend_from_slice(b"\r\n");
+                        while tokio::time::Instant::now() < bounded {
+                            if s.write_all(&chunk).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Misbehaviour::NeverFinishes => {
+                        let _ = s
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhal")
+                            .await;
+                        tokio::time::sleep_until(bounded).await;
+                    }
+                    Misbehaviour::TrickledHeaders => {
+                        for b in b"HTTP/1.1 200 OK\r\nx-slow: ".iter().cycle() {
+                            if tokio::time::Instant::now() > bounded
+                                || s.write_all(&[*b]).await.is_err()
+                            {
+                                return;
+                            }
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
+                    Misbehaviour::EndlessHeaders => {
+                        let _ = s.write_all(b"HTTP/1.1 200 OK\r\n").await;
+                        let line = format!("x-filler: {}\r\n", "y".repeat(8000));
+                        while tokio::time::Instant::now() < bounded {
+                            if s.write_all(line.as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Misbehaviour::Reset => {
+                        let _ = s.set_zero_linger();
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://127.0.0.1:{port}/hook"), task)
+}
+
+/// The response cap bounds memory in flight too: 180 attempts at once to receivers that send
+/// 100 MB bodies, endless chunks or endless headers, never finish, trickle their headers or
+/// reset, grow the real server's peak RSS by at most 32 MiB at the default limits.
+#[tokio::test]
+async fn misbehaving_receivers_keep_memory_bounded() {
+    const KINDS: [Misbehaviour; 6] = [
+        Misbehaviour::HugeBody,
+        Misbehaviour::EndlessChunks,
+        Misbehaviour::NeverFinishes,
+        Misbehaviour::TrickledHeaders,
+        Misbehaviour::EndlessHeaders,
+        Misbehaviour::Reset,
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    assert!(run_cli(dir.path(), &["workspace", "create", "acme"], None)
+        .status
+        .success());
+    assert!(run_cli(dir.path(), &["event-type", "create", "a.b"], None)
+        .status
+        .success());
+    let key = String::from_utf8(
+        run_cli(
+            dir.path(),
+            &[
+                "api-key",
+                "create",
+                "--workspace",
+                "acme",
+                "--scopes",
+                "webhooks,events",
+            ],
+            None,
+        )
+        .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_string();
+    let server = start_server(dir.path(), &[("HOOKLINE_DEV", "true")]);
+    let pid = server.child.id();
+    let http = reqwest::Client::new();
+    let api = |path: &str| format!("{}/api/v1{path}", server.base);
+    // Warm up with a healthy receiver, so start-up allocations are not counted as growth.
+    let ok = Receiver::start(Receiver::always(200)).await;
+    let r = http
+        .post(api("/webhooks"))
+        .bearer_auth(&key)
+        .json(&json!({"url": ok.url, "events": ["*"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    for _ in 0..3 {
+        let events: Vec<_> = (0..100)
+            .map(|i| json!({"type": "a.b", "data": {"i": i}}))
+            .collect();
+        let r = http
+            .post(api("/events/batch"))
+            .bearer_auth(&key)
+            .json(&json!({"events": events}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ok.count() < 300 {
+        assert!(Instant::now() < deadline, "warm-up deliveries stalled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = pid_status_kib(pid, "VmRSS:");
+    // Two webhooks per misbehaviour, 15 events: 180 attempts, all in flight together (the
+    // default limits: 256 in all, 16 per webhook), each bounded by a 4 s timeout.
+    let mut listeners = Vec::new();
+    for kind in KINDS {
+        let (url, task) = misbehaving(kind).await;
+        listeners.push(task);
+        for _ in 0..2 {
+            let r = http
+                .post(api("/webhooks"))
+                .bearer_auth(&key)
+                .json(&json!({"url": url, "events": ["*"], "retry_schedule": [], "timeout_seconds": 4}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+        }
+    }
+    let before_hwm = pid_status_kib(pid, "VmHWM:");
+    let events: Vec<_> = (0..15)
+        .map(|i| json!({"type": "a.b", "data": {"bad": i}}))
+        .collect();
+    let r = http
+        .post(api("/events/batch"))
+        .bearer_auth(&key)
+        .json(&json!({"events": events}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    // Every bad delivery gets its one attempt and is final.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut peak_rss = 0;
+    loop {
+        peak_rss = peak_rss.max(pid_status_kib(pid, "VmRSS:"));
+        let r: serde_json::Value = http
+            .get(api("/webhooks?limit=100"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut done = 0;
+        for w in r["data"].as_array().unwrap().iter().skip(1) {
+            // A 100 MB body with a 200 is a success (read to 64 KiB); the rest fail.
+            for status in ["failed", "succeeded"] {
+                let d: serde_json::Value = http
+                    .get(api(&format!(
+                        "/webhooks/{}/deliveries?status={status}&limit=100",
+                        w["id"]
+                    )))
+                    .bearer_auth(&key)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                done += d["data"].as_array().unwrap().len();
+            }
+        }
+        if done == 180 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{done} of 180 bad deliveries finished"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let hwm = pid_status_kib(pid, "VmHWM:");
+    let growth_mib = hwm.saturating_sub(before) as f64 / 1024.0;
+    eprintln!(
+        "misbehaving receivers: RSS {:.1} MiB before, peak {:.1} MiB (high-water mark {:.1} MiB, {:.1} before): growth {growth_mib:.1} MiB",
+        before as f64 / 1024.0,
+        peak_rss as f64 / 1024.0,
+        hwm as f64 / 1024.0,
+        before_hwm as f64 / 1024.0,
+    );
+    assert!(
+        growth_mib <= 32.0,
+        "peak RSS grew {growth_mib:.1} MiB beside 180 misbehaving attempts"
+    );
+    for t in listeners {
+        t.abort();
+    }
+}
