@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod notify;
 pub mod retention;
 pub mod startup;
+pub mod state;
 pub mod telemetry;
 pub mod ui;
 

@@ -8,29 +8,15 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{middleware, web, App, HttpResponse, HttpServer};
 use anyhow::Context;
-use url::Url;
 
 use crate::api::error::{new_request_id, REQUEST_ID};
 use crate::auth::throttle::Throttle;
 use crate::config::Config;
 use crate::db::{repo, Db};
+use crate::state::AppState;
 
 /// How long the first-run setup link stays valid.
 pub const SETUP_LINK_TTL_MS: i64 = 30 * 60 * 1000;
-
-/// Shared state of the running application.
-pub struct AppState {
-    pub db: Db,
-    pub config: Arc<Config>,
-    /// Base URL for links, without a trailing slash.
-    pub public_url: String,
-    pub throttle: Throttle,
-    /// Encrypts webhook secrets at rest.
-    pub secrets: crate::crypto::SecretBox,
-    /// Wakes the delivery engine when new work is committed.
-    pub wake: Arc<tokio::sync::Notify>,
-    pub engine: crate::delivery::engine::Engine,
-}
 
 /// A built, bound, not yet running application.
 pub struct Application {
@@ -304,10 +290,4 @@ async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) -> Htt
         .content_type(format.content_type())
         .insert_header((actix_web::http::header::VARY, "Accept"))
         .body(body)
-}
-
-/// Parses a base URL; used by the UI to check `Origin`.
-pub fn origin_of(url: &str) -> Option<String> {
-    let u = Url::parse(url).ok()?;
-    Some(u.origin().ascii_serialization())
 }

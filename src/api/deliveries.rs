@@ -15,7 +15,7 @@ use super::{envelope, page, ApiError, ApiResult, Caller, Envelope, ErrorEnvelope
 use crate::clock::rfc3339;
 use crate::db::hooks::{self, AttemptRow, DeliveryRow, STATUSES};
 use crate::domain::{EventTypeName, Scope};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// One event to one webhook.
 #[derive(Serialize, ToSchema)]

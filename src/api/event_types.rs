@@ -11,7 +11,7 @@ use super::{envelope, page, ApiError, ApiJson, ApiResult, Caller, Envelope, Erro
 use crate::clock::rfc3339;
 use crate::db::repo::{self, EventTypeRow};
 use crate::domain::NewEventType;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// An event type that events can be published as and webhooks can subscribe to.
 #[derive(Serialize, ToSchema)]

@@ -17,7 +17,7 @@ use crate::clock::{now_ms, random_token, rfc3339};
 use crate::db::hooks::{self, Idempotent, NewEvent};
 use crate::db::repo;
 use crate::domain::{EventTypeName, Scope};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Largest `data` of one event.
 pub use crate::domain::event_type::MAX_DATA_BYTES;

@@ -14,7 +14,7 @@ use crate::auth::{token_hash, ApiCaller};
 use crate::clock::now_ms;
 use crate::db::repo::{self, Workspace};
 use crate::domain::Scope;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The header that tells an instance key which workspace to act in.
 pub const WORKSPACE_HEADER: &str = "Hookline-Workspace";

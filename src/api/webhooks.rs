@@ -16,7 +16,7 @@ use crate::db::hooks::{self, WebhookRow, WebhookSettings};
 use crate::db::repo;
 use crate::domain::webhook::{self as wh, EventFilter, WebhookSecret, WebhookUrl};
 use crate::domain::{Scope, ValidationError};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// How long a rotated-out secret keeps signing.
 pub const ROTATION_OVERLAP_MS: i64 = 24 * 3600 * 1000;

@@ -11,7 +11,7 @@ use super::{render, render_status, Chrome, CurrentUser, UiError};
 use crate::auth::password;
 use crate::db::repo;
 use crate::domain::Password;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Template)]
 #[template(path = "account_password.html")]

@@ -10,7 +10,7 @@ use super::workspace::WsCtx;
 use super::{path_id, render, render_status, Chrome, CurrentUser, Ts, UiError};
 use crate::db::repo;
 use crate::domain::Scopes;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub struct KeyView {
     pub id: i64,

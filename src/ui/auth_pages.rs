@@ -12,7 +12,7 @@ use super::{redirect, render, render_status, safe_next, Chrome, UiError};
 use crate::auth::{new_token, password, token_hash};
 use crate::db::repo::{self, SetupTokenState};
 use crate::domain::{Email, Password};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Template)]
 #[template(path = "login.html")]

@@ -16,7 +16,7 @@ use crate::api::pagination::{decode_cursor, encode_cursor};
 use crate::db::hooks::{self, AttemptRow, DeliveryRow, STATUSES};
 use crate::db::repo;
 use crate::domain::EventTypeName;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 const PAGE_SIZE: usize = 50;
 

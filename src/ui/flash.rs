@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub const FLASH_COOKIE: &str = "hookline_flash";
 const MAX_AGE_SECS: i64 = 120;

@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use super::session::{check_origin, CurrentUser};
 use super::UiError;
 use crate::domain::ValidationError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Largest form body accepted (an event type's example payload is the biggest field).
 pub const FORM_LIMIT: usize = 256 * 1024;

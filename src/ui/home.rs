@@ -11,7 +11,7 @@ use super::{render, render_status, Chrome, CurrentUser, UiError};
 use crate::db::repo;
 use crate::domain::NewEventType;
 use crate::domain::Slug;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub struct WorkspaceItem {
     pub slug: String,

@@ -13,7 +13,7 @@ use super::{path_id, render, render_status, Chrome, CurrentUser, UiError};
 use crate::auth::password;
 use crate::db::repo;
 use crate::domain::{Email, Password, Role};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub struct MemberView {
     pub user_id: i64,

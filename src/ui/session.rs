@@ -10,7 +10,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use super::UiError;
 use crate::auth::{token_hash, tokens_equal};
 use crate::db::repo;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub const SESSION_COOKIE: &str = "hookline_session";
 /// Double-submit CSRF cookie for the forms shown before login (login, setup).
@@ -137,7 +137,7 @@ pub fn check_origin(req: &HttpRequest, state: &AppState) -> Result<(), UiError> 
     let origin = origin.to_str().unwrap_or("");
     let ci = req.connection_info();
     let own = format!("{}://{}", ci.scheme(), ci.host());
-    let public = crate::startup::origin_of(&state.public_url).unwrap_or_default();
+    let public = state.origin();
     if origin == own || origin == public {
         Ok(())
     } else {

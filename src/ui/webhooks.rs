@@ -19,7 +19,7 @@ use crate::db::hooks::{self, WebhookRow, WebhookSettings};
 use crate::db::repo::{self, EventTypeRow};
 use crate::domain::webhook::{self as wh, WebhookSecret, DEFAULT_RETRY_SCHEDULE};
 use crate::domain::ValidationError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Seed 001's schedule: ten tries, every 6 minutes.
 pub const EVERY_6_MINUTES: [u32; 9] = [360; 9];

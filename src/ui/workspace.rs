@@ -6,7 +6,7 @@ use actix_web::{web, HttpResponse};
 use super::{redirect, url_encode, Chrome, CurrentUser, UiError, WsNav};
 use crate::db::repo::{self, Workspace};
 use crate::domain::Role;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub struct WsCtx {
     pub user: CurrentUser,
