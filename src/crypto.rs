@@ -68,10 +68,8 @@ impl SecretBox {
         out
     }
 
-    pub fn open(&self, sealed: &[u8]) -> Result<String, crate::db::DbError> {
-        let bad = || {
-            crate::db::DbError::Sqlite("a stored secret cannot be decrypted: is secret.key the one this database was made with?".into())
-        };
+    pub fn open(&self, sealed: &[u8]) -> Result<String, CryptoError> {
+        let bad = || CryptoError::Undecryptable;
         if sealed.len() < 24 {
             return Err(bad());
         }
@@ -82,6 +80,18 @@ impl SecretBox {
             .map_err(|_| bad())?;
         String::from_utf8(pt).map_err(|_| bad())
     }
+}
+
+/// A stored secret that cannot be used.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CryptoError {
+    #[error(
+        "a stored secret cannot be decrypted: is secret.key the one this database was made with?"
+    )]
+    Undecryptable,
+    /// It decrypts, but is not a secret this version can sign with.
+    #[error("a stored secret is unusable: {0}")]
+    Unusable(#[source] crate::domain::ValidationError),
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -72,6 +72,14 @@ impl ApiError {
         )
         .with_field(field)
     }
+    /// A 500 whose cause has been logged.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "an internal error occurred; it has been logged",
+        )
+    }
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "conflict", message)
     }
@@ -106,10 +114,28 @@ impl From<DbError> for ApiError {
                 "shutting_down",
                 "Hookline is shutting down; retry in a moment",
             ),
-            DbError::Sqlite(msg) => {
-                tracing::error!(error = %msg, "database error");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred; it has been logged")
+            e @ (DbError::Sqlite(_) | DbError::Corrupt(_) | DbError::Task(_)) => {
+                tracing::error!(error = %e, "database error");
+                ApiError::internal()
             }
+        }
+    }
+}
+
+impl From<crate::crypto::CryptoError> for ApiError {
+    fn from(e: crate::crypto::CryptoError) -> Self {
+        tracing::error!(error = %e, "secret error");
+        ApiError::internal()
+    }
+}
+
+impl From<crate::delivery::engine::EngineError> for ApiError {
+    fn from(e: crate::delivery::engine::EngineError) -> Self {
+        use crate::delivery::engine::EngineError;
+        match e {
+            EngineError::Db(e) => e.into(),
+            EngineError::Crypto(e) => e.into(),
+            EngineError::Vanished => ApiError::not_found("webhook"),
         }
     }
 }

@@ -9,11 +9,18 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{oneshot, Semaphore};
 
-/// Errors of the storage layer.
+/// Errors of the storage layer. Cheap to clone (a failed group commit fails every job in
+/// it with the same error), and each keeps its cause as its `source()`.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum DbError {
     #[error("database error: {0}")]
-    Sqlite(String),
+    Sqlite(#[source] Arc<rusqlite::Error>),
+    /// A stored value does not read back as what was written (a JSON column).
+    #[error("the database holds a value that does not parse: {0}")]
+    Corrupt(#[source] Arc<serde_json::Error>),
+    /// A blocking database task did not finish (it panicked or was cancelled).
+    #[error("a database task failed: {0}")]
+    Task(#[source] Arc<tokio::task::JoinError>),
     /// The disk (or the filesystem quota) is full: nothing was written.
     #[error("the disk holding the database is full")]
     Full,
@@ -26,14 +33,14 @@ impl From<rusqlite::Error> for DbError {
     fn from(e: rusqlite::Error) -> Self {
         match e.sqlite_error_code() {
             Some(rusqlite::ErrorCode::DiskFull) => DbError::Full,
-            _ => DbError::Sqlite(e.to_string()),
+            _ => DbError::Sqlite(Arc::new(e)),
         }
     }
 }
 
 impl From<serde_json::Error> for DbError {
     fn from(e: serde_json::Error) -> Self {
-        DbError::Sqlite(format!("bad JSON in the database: {e}"))
+        DbError::Corrupt(Arc::new(e))
     }
 }
 
@@ -180,7 +187,7 @@ impl Db {
             result
         })
         .await
-        .map_err(|e| DbError::Sqlite(format!("reader task failed: {e}")))?
+        .map_err(|e| DbError::Task(Arc::new(e)))?
     }
 
     pub fn write_stats(&self) -> WriteStats {

@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 use super::http::{Outcome, OutgoingRequest, Sender};
 use super::{retry, sign};
 use crate::clock::now_ms;
-use crate::crypto::SecretBox;
+use crate::crypto::{CryptoError, SecretBox};
 use crate::db::hooks::{self, WebhookRow};
 use crate::db::{Db, DbError};
 
@@ -85,10 +85,8 @@ struct CachedWebhook {
 }
 
 impl CachedWebhook {
-    fn open(secrets: &SecretBox, row: WebhookRow) -> Result<CachedWebhook, DbError> {
-        let unusable = |e: crate::domain::ValidationError| {
-            DbError::Sqlite(format!("stored secret unusable: {e}"))
-        };
+    fn open(secrets: &SecretBox, row: WebhookRow) -> Result<CachedWebhook, CryptoError> {
+        let unusable = CryptoError::Unusable;
         let current =
             sign::Secret::parse_any_length(&secrets.open(&row.secret_enc)?).map_err(unusable)?;
         let previous = match (&row.previous_secret_enc, row.previous_secret_expires_at) {
@@ -226,7 +224,7 @@ impl Engine {
         delivery_id: i64,
         webhook_id: i64,
         event_id: i64,
-    ) -> Result<AttemptSummary, DbError> {
+    ) -> Result<AttemptSummary, EngineError> {
         let loaded = self
             .shared
             .db
@@ -253,11 +251,22 @@ impl Engine {
                 Ok(job.map(|j| (row, j)))
             })
             .await?;
-        let (row, job) =
-            loaded.ok_or_else(|| DbError::Sqlite("the test delivery vanished".into()))?;
+        let (row, job) = loaded.ok_or(EngineError::Vanished)?;
         let hook = Arc::new(CachedWebhook::open(&self.shared.secrets, row)?);
-        run_job(&self.shared, hook, job, true, None).await
+        Ok(run_job(&self.shared, hook, job, true, None).await?)
     }
+}
+
+/// Why the engine could not make an attempt it was asked for.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// The delivery (or its webhook) was deleted before the attempt.
+    #[error("the delivery was deleted before it could be attempted")]
+    Vanished,
 }
 
 /// What one attempt came to, for Send Test.

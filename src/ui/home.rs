@@ -286,8 +286,8 @@ pub async fn download_backup(
         opened
     })
     .await
-    .map_err(|e| UiError::Db(crate::db::DbError::Sqlite(e.to_string())))?
-    .map_err(|e| UiError::Db(crate::db::DbError::Sqlite(format!("backup failed: {e:#}"))))?;
+    .map_err(|e| UiError::Unexpected(anyhow::Error::new(e).context("the backup task failed")))?
+    .map_err(|e| UiError::Unexpected(e.context("backup failed")))?;
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
     tracing::info!(
         user_id = post.user.id,

@@ -187,6 +187,15 @@ pub enum UiError {
     TooManyRequests(String),
     #[error(transparent)]
     Db(#[from] DbError),
+    /// Anything else that went wrong: logged with its cause, shown as an internal error.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<crate::crypto::CryptoError> for UiError {
+    fn from(e: crate::crypto::CryptoError) -> Self {
+        UiError::Unexpected(e.into())
+    }
 }
 
 impl UiError {
@@ -210,7 +219,7 @@ impl ResponseError for UiError {
             UiError::Conflict(_) => StatusCode::CONFLICT,
             UiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             UiError::Db(DbError::Full | DbError::Closed) => StatusCode::SERVICE_UNAVAILABLE,
-            UiError::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            UiError::Db(_) | UiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
     fn error_response(&self) -> HttpResponse {
@@ -239,6 +248,13 @@ impl ResponseError for UiError {
             ),
             UiError::Db(e) => {
                 tracing::error!(error = %e, "database error in the UI");
+                (
+                    "Something went wrong",
+                    "An internal error occurred; it has been logged.".into(),
+                )
+            }
+            UiError::Unexpected(e) => {
+                tracing::error!(error = format!("{e:#}"), "internal error in the UI");
                 (
                     "Something went wrong",
                     "An internal error occurred; it has been logged.".into(),
