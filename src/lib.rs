@@ -16,6 +16,7 @@ pub mod domain;
 pub mod metrics;
 pub mod notify;
 pub mod retention;
+pub mod service;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -122,6 +122,19 @@ impl From<DbError> for ApiError {
     }
 }
 
+impl From<crate::service::ServiceError> for ApiError {
+    fn from(e: crate::service::ServiceError) -> Self {
+        use crate::service::ServiceError;
+        match e {
+            ServiceError::NotFound(what) => ApiError::not_found(what),
+            ServiceError::Invalid(errors) => errors.into(),
+            ServiceError::Conflict(m) => ApiError::conflict(m),
+            ServiceError::Db(e) => e.into(),
+            ServiceError::Crypto(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::crypto::CryptoError> for ApiError {
     fn from(e: crate::crypto::CryptoError) -> Self {
         tracing::error!(error = %e, "secret error");

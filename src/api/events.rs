@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use super::deliveries::DeliveryOut;
 use super::openapi::{IdempotencyHeader, WorkspaceHeader};
 use super::{envelope, ApiError, ApiJson, ApiResult, Caller, Envelope, ErrorEnvelope, Meta};
-use crate::clock::{now_ms, random_token, rfc3339};
+use crate::clock::{now_ms, rfc3339};
 use crate::db::hooks::{self, Idempotent, NewEvent};
 use crate::db::repo;
 use crate::domain::{EventTypeName, Scope};
@@ -55,18 +55,7 @@ struct Prepared {
     created_at: i64,
 }
 
-pub fn new_event_id() -> String {
-    format!("evt_{}", random_token(27))
-}
-
-/// Builds the exact bytes that are stored, signed and sent.
-pub fn event_body(id: &str, event_type: &str, created_at: i64, data: &str) -> String {
-    // `id` is alphanumeric and `event_type` a checked name: neither needs JSON escaping.
-    format!(
-        r#"{{"id":"{id}","type":"{event_type}","timestamp":"{}","data":{data}}}"#,
-        rfc3339(created_at)
-    )
-}
+pub use crate::domain::event::{event_body, new_event_id};
 
 fn prepare(e: &EventIn, field: &str) -> Result<Prepared, ApiError> {
     let name = EventTypeName::parse(e.event_type.trim())

@@ -11,15 +11,11 @@ use super::extract::OptionalJson;
 use super::openapi::WorkspaceHeader;
 use super::pagination::{decode_cursor, encode_cursor, parse_limit, ListQuery};
 use super::{envelope, page, ApiError, ApiJson, ApiResult, Caller, Envelope, ErrorEnvelope, Page};
-use crate::clock::{now_ms, rfc3339};
-use crate::db::hooks::{self, WebhookRow, WebhookSettings};
-use crate::db::repo;
-use crate::domain::webhook::{self as wh, EventFilter, WebhookSecret, WebhookUrl};
-use crate::domain::{Scope, ValidationError};
+use crate::clock::rfc3339;
+use crate::db::hooks::WebhookRow;
+use crate::domain::{Scope, WebhookDraft};
+use crate::service::webhooks;
 use crate::state::AppState;
-
-/// How long a rotated-out secret keeps signing.
-pub const ROTATION_OVERLAP_MS: i64 = 24 * 3600 * 1000;
 
 /// A webhook (endpoint): where events are sent and how.
 #[derive(Serialize, ToSchema)]
@@ -147,94 +143,22 @@ pub struct WebhookIn {
     pub secret: Option<String>,
 }
 
-/// Validates input over a base (the stored webhook for PATCH, defaults for create) into
-/// complete settings. Shared by the API and the UI.
-pub fn settings_from_input(
-    input: &WebhookIn,
-    base: Option<&WebhookRow>,
-    known_types: &[String],
-    allow_http: bool,
-    signature_header: &str,
-) -> Result<WebhookSettings, ValidationError> {
-    let url = match (&input.url, base) {
-        (Some(u), _) => WebhookUrl::parse(u, allow_http)?.as_str().to_string(),
-        (None, Some(b)) => b.url.clone(),
-        (None, None) => {
-            return Err(ValidationError::new(
-                "url",
-                "required: the https:// URL that will receive the POSTs",
-            ))
+impl From<&WebhookIn> for WebhookDraft {
+    fn from(i: &WebhookIn) -> WebhookDraft {
+        WebhookDraft {
+            url: i.url.clone(),
+            events: i.events.clone(),
+            name: i.name.clone(),
+            description: i.description.clone(),
+            is_active: i.is_active,
+            headers: i.headers.clone(),
+            retry_count: i.retry_count,
+            retry_schedule: i.retry_schedule.clone(),
+            timeout_seconds: i.timeout_seconds,
+            notification_email: i.notification_email.clone(),
+            unreadable: Default::default(),
         }
-    };
-    let events = match (&input.events, base) {
-        (Some(e), _) => EventFilter::parse(e, |n| known_types.iter().any(|k| k == n))?.to_list(),
-        (None, Some(b)) => b.events.clone(),
-        (None, None) => {
-            return Err(ValidationError::new(
-                "events",
-                "required: a list of event types, or [\"*\"] for all",
-            ))
-        }
-    };
-    let name = wh::parse_name(
-        input
-            .name
-            .as_deref()
-            .or(base.map(|b| b.name.as_str()))
-            .unwrap_or(""),
-    )?;
-    let description = wh::parse_description(
-        input
-            .description
-            .as_deref()
-            .or(base.map(|b| b.description.as_str()))
-            .unwrap_or(""),
-    )?;
-    let headers = match (&input.headers, base) {
-        (Some(h), _) => wh::parse_headers(h, signature_header)?,
-        (None, Some(b)) => b.headers.clone(),
-        (None, None) => BTreeMap::new(),
-    };
-    let retry_schedule = match (&input.retry_schedule, input.retry_count, base) {
-        (None, None, Some(b)) => b.retry_schedule.clone(),
-        (s, c, _) => wh::parse_retries(s.as_deref(), c)?,
-    };
-    let timeout_seconds = match (input.timeout_seconds, base) {
-        (None, Some(b)) => b.timeout_seconds,
-        (t, _) => wh::parse_timeout(t)?,
-    };
-    let notification_email = match (&input.notification_email, base) {
-        (Some(e), _) => wh::parse_notification_email(e.as_deref())?.map(|e| e.to_string()),
-        (None, Some(b)) => b.notification_email.clone(),
-        (None, None) => None,
-    };
-    let is_active = input
-        .is_active
-        .or(base.map(|b| b.is_active))
-        .unwrap_or(true);
-    Ok(WebhookSettings {
-        name,
-        description,
-        url,
-        events,
-        is_active,
-        headers,
-        retry_schedule,
-        timeout_seconds,
-        notification_email,
-    })
-}
-
-async fn known_types(state: &AppState) -> Result<Vec<String>, ApiError> {
-    Ok(state
-        .db
-        .read(|c| {
-            Ok(repo::list_event_types(c)?
-                .into_iter()
-                .map(|t| t.name)
-                .collect())
-        })
-        .await?)
+    }
 }
 
 /// Creates a webhook. The answer includes its signing secret.
@@ -264,27 +188,8 @@ pub async fn create(
 ) -> ApiResult {
     let ws = caller.workspace(Scope::Webhooks)?.id;
     let input = body.value;
-    let known = known_types(&state).await?;
-    let settings = settings_from_input(
-        &input,
-        None,
-        &known,
-        state.config.allow_http,
-        &state.config.signature_header,
-    )?;
-    let secret = match &input.secret {
-        Some(s) if !s.trim().is_empty() => WebhookSecret::parse(s)?,
-        _ => WebhookSecret::generate(),
-    };
-    let sealed = state.secrets.seal(secret.as_str());
-    let row = state
-        .db
-        .write(move |c| {
-            let id = hooks::insert_webhook(c, ws, &settings, &sealed)?;
-            hooks::get_webhook(c, ws, id)
-        })
-        .await?
-        .ok_or_else(|| ApiError::not_found("webhook"))?;
+    let own = input.secret.as_deref().filter(|s| !s.trim().is_empty());
+    let (row, secret) = webhooks::create(&state, ws, &WebhookDraft::from(&input), own).await?;
     Ok(envelope(
         StatusCode::CREATED,
         WebhookOut::from_row(row, Some(secret.as_str().to_string())),
@@ -320,10 +225,7 @@ pub async fn list(
         Some(c) => decode_cursor(c)?,
         None => 0,
     };
-    let mut rows = state
-        .db
-        .read(move |c| hooks::list_webhooks(c, ws, after, limit + 1))
-        .await?;
+    let mut rows = webhooks::list(&state, ws, after, limit + 1).await?;
     let next = (rows.len() > limit).then(|| {
         rows.truncate(limit);
         encode_cursor(rows.last().map(|r| r.id).unwrap_or(0))
@@ -339,14 +241,6 @@ pub async fn list(
 /// Parses a numeric id from the path; anything else is simply not found.
 pub fn path_id(raw: &str, what: &str) -> Result<i64, ApiError> {
     crate::domain::parse_id(raw).ok_or_else(|| ApiError::not_found(what))
-}
-
-async fn load(state: &AppState, ws: i64, id: i64) -> Result<WebhookRow, ApiError> {
-    state
-        .db
-        .read(move |c| hooks::get_webhook(c, ws, id))
-        .await?
-        .ok_or_else(|| ApiError::not_found("webhook"))
 }
 
 /// Reads one webhook, with its signing secret.
@@ -368,8 +262,7 @@ async fn load(state: &AppState, ws: i64, id: i64) -> Result<WebhookRow, ApiError
 )]
 pub async fn get(caller: Caller, state: web::Data<AppState>, id: web::Path<String>) -> ApiResult {
     let ws = caller.workspace(Scope::Webhooks)?.id;
-    let row = load(&state, ws, path_id(&id, "webhook")?).await?;
-    let secret = state.secrets.open(&row.secret_enc)?;
+    let (row, secret) = webhooks::get_with_secret(&state, ws, path_id(&id, "webhook")?).await?;
     Ok(envelope(
         StatusCode::OK,
         WebhookOut::from_row(row, Some(secret)),
@@ -411,26 +304,7 @@ pub async fn update(
             "the secret cannot be changed with PATCH; use POST /api/v1/webhooks/{id}/rotate-secret",
         ));
     }
-    let current = load(&state, ws, id).await?;
-    let known = known_types(&state).await?;
-    let settings = settings_from_input(
-        &input,
-        Some(&current),
-        &known,
-        state.config.allow_http,
-        &state.config.signature_header,
-    )?;
-    let row = state
-        .db
-        .write(move |c| {
-            if !hooks::update_webhook(c, ws, id, &settings)? {
-                return Ok(None);
-            }
-            hooks::get_webhook(c, ws, id)
-        })
-        .await?
-        .ok_or_else(|| ApiError::not_found("webhook"))?;
-    state.wake.notify_one();
+    let row = webhooks::update(&state, ws, id, &WebhookDraft::from(&input)).await?;
     Ok(envelope(StatusCode::OK, WebhookOut::from_row(row, None)))
 }
 
@@ -458,13 +332,7 @@ pub async fn delete(
 ) -> ApiResult {
     let ws = caller.workspace(Scope::Webhooks)?.id;
     let id = path_id(&id, "webhook")?;
-    if !state
-        .db
-        .write(move |c| hooks::delete_webhook(c, ws, id))
-        .await?
-    {
-        return Err(ApiError::not_found("webhook"));
-    }
+    webhooks::delete(&state, ws, id).await?;
     Ok(envelope(StatusCode::OK, DeletedOut { id, deleted: true }))
 }
 
@@ -525,30 +393,13 @@ pub async fn rotate_secret(
     let ws = caller.workspace(Scope::Webhooks)?.id;
     let id = path_id(&id, "webhook")?;
     let OptionalJson(input) = body;
-    let secret = match input
-        .secret
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        Some(s) => WebhookSecret::parse(s)?,
-        None => WebhookSecret::generate(),
-    };
-    let sealed = state.secrets.seal(secret.as_str());
-    let expires = now_ms() + ROTATION_OVERLAP_MS;
-    if !state
-        .db
-        .write(move |c| hooks::rotate_secret(c, ws, id, &sealed, expires))
-        .await?
-    {
-        return Err(ApiError::not_found("webhook"));
-    }
+    let rotated = webhooks::rotate_secret(&state, ws, id, input.secret.as_deref()).await?;
     Ok(envelope(
         StatusCode::OK,
         RotatedOut {
             id,
-            secret: secret.as_str().to_string(),
-            previous_secret_expires_at: rfc3339(expires),
+            secret: rotated.secret.as_str().to_string(),
+            previous_secret_expires_at: rfc3339(rotated.previous_expires_at),
         },
     ))
 }
@@ -591,8 +442,15 @@ pub async fn send_test(
     let ws = caller.workspace(Scope::Webhooks)?.id;
     let id = path_id(&id, "webhook")?;
     let OptionalJson(input) = body;
-    let outcome = run_test(&state, ws, id, input.event_type.as_deref()).await?;
-    Ok(envelope(StatusCode::OK, outcome))
+    let sent = webhooks::send_test(&state, ws, id, input.event_type.as_deref()).await?;
+    Ok(envelope(
+        StatusCode::OK,
+        TestOutcome {
+            event_id: sent.event_id,
+            event_type: sent.event_type,
+            attempt: sent.attempt,
+        },
+    ))
 }
 
 /// The outcome of a test send.
@@ -647,58 +505,4 @@ impl From<crate::delivery::engine::AttemptSummary> for AttemptSummaryDoc {
             response_body,
         }
     }
-}
-
-/// Shared by the API and the UI's Send Test button.
-pub async fn run_test(
-    state: &AppState,
-    ws: i64,
-    webhook_id: i64,
-    event_type: Option<&str>,
-) -> Result<TestOutcome, ApiError> {
-    load(state, ws, webhook_id).await?;
-    let (event_type, data) = match event_type.map(str::trim).filter(|t| !t.is_empty()) {
-        Some(t) => {
-            let name = t.to_string();
-            let row = state
-                .db
-                .read(move |c| repo::event_type_by_name(c, &name))
-                .await?
-                .ok_or_else(|| ApiError::unprocessable("event_type", format!("unknown event type '{t}'")))?;
-            (row.name, row.example.unwrap_or_else(|| "{}".into()))
-        }
-        None => (
-            "webhook.test".to_string(),
-            serde_json::json!({ "message": "This is a test event from Hookline.", "webhook_id": webhook_id }).to_string(),
-        ),
-    };
-    let public_id = super::events::new_event_id();
-    let created_at = now_ms();
-    let payload = super::events::event_body(&public_id, &event_type, created_at, &data);
-    let (pid, et) = (public_id.clone(), event_type.clone());
-    let (event_id, delivery_id) = state
-        .db
-        .write(move |c| {
-            hooks::insert_test_event(
-                c,
-                ws,
-                webhook_id,
-                &hooks::NewEvent {
-                    public_id: &pid,
-                    event_type: &et,
-                    body: &payload,
-                    created_at,
-                },
-            )
-        })
-        .await?;
-    let attempt = state
-        .engine
-        .attempt_now(delivery_id, webhook_id, event_id)
-        .await?;
-    Ok(TestOutcome {
-        event_id: public_id,
-        event_type,
-        attempt,
-    })
 }

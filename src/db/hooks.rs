@@ -7,6 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::DbError;
 use crate::clock::now_ms;
+use crate::domain::{Email, EventFilter, WebhookSettings, WebhookUrl};
 
 /// A webhook as stored (the secret still sealed).
 #[derive(Debug, Clone)]
@@ -73,18 +74,21 @@ fn map_webhook(r: &rusqlite::Row) -> rusqlite::Result<WebhookRow> {
     })
 }
 
-/// Everything a user sets on a webhook, already validated.
-#[derive(Debug, Clone)]
-pub struct WebhookSettings {
-    pub name: String,
-    pub description: String,
-    pub url: String,
-    pub events: Vec<String>,
-    pub is_active: bool,
-    pub headers: BTreeMap<String, String>,
-    pub retry_schedule: Vec<u32>,
-    pub timeout_seconds: u32,
-    pub notification_email: Option<String>,
+impl WebhookRow {
+    /// The row's settings as typed values (stored values were valid when they were saved).
+    pub fn settings(&self) -> WebhookSettings {
+        WebhookSettings {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            url: WebhookUrl::stored(self.url.clone()),
+            events: EventFilter::stored(self.events.clone()),
+            is_active: self.is_active,
+            headers: self.headers.clone(),
+            retry_schedule: self.retry_schedule.clone(),
+            timeout_seconds: self.timeout_seconds,
+            notification_email: self.notification_email.clone().map(Email::stored),
+        }
+    }
 }
 
 pub fn insert_webhook(
@@ -102,14 +106,14 @@ pub fn insert_webhook(
             workspace_id,
             s.name,
             s.description,
-            s.url,
-            serde_json::to_string(&s.events)?,
+            s.url.as_str(),
+            serde_json::to_string(&s.events.to_list())?,
             s.is_active,
             serde_json::to_string(&s.headers)?,
             serde_json::to_string(&s.retry_schedule)?,
             s.retry_schedule.len() as i64,
             s.timeout_seconds,
-            s.notification_email,
+            s.notification_email.as_ref().map(Email::as_str),
             secret_enc,
             now
         ],
@@ -137,13 +141,13 @@ pub fn update_webhook(
             workspace_id,
             s.name,
             s.description,
-            s.url,
-            serde_json::to_string(&s.events)?,
+            s.url.as_str(),
+            serde_json::to_string(&s.events.to_list())?,
             serde_json::to_string(&s.headers)?,
             serde_json::to_string(&s.retry_schedule)?,
             s.retry_schedule.len() as i64,
             s.timeout_seconds,
-            s.notification_email,
+            s.notification_email.as_ref().map(Email::as_str),
             now_ms(),
             s.is_active
         ],

@@ -1,15 +1,18 @@
 //! Domain types. Input is parsed into these once, at the edge (API, UI, CLI); the rest of
 //! the code can rely on them being valid.
 
+pub mod event;
 pub mod event_type;
 mod names;
 mod people;
+pub mod secret;
 pub mod webhook;
 
 pub use event_type::NewEventType;
 pub use names::{EventTypeName, Slug};
 pub use people::{Email, Password, Role, Scope, Scopes};
-pub use webhook::{EventFilter, WebhookSecret, WebhookUrl};
+pub use secret::WebhookSecret;
+pub use webhook::{EventFilter, WebhookDraft, WebhookRules, WebhookSettings, WebhookUrl};
 
 /// Input that does not fit a domain type. `field` names the offending input field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

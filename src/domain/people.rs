@@ -23,6 +23,10 @@ impl Email {
         }
         Ok(Email(s.to_lowercase()))
     }
+    /// An address as stored: it was parsed when it was saved.
+    pub fn stored(s: String) -> Email {
+        Email(s)
+    }
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -192,6 +192,19 @@ pub enum UiError {
     Unexpected(#[from] anyhow::Error),
 }
 
+impl From<crate::service::ServiceError> for UiError {
+    fn from(e: crate::service::ServiceError) -> Self {
+        use crate::service::ServiceError;
+        match e {
+            ServiceError::NotFound(_) => UiError::NotFound,
+            ServiceError::Invalid(errors) => UiError::BadRequest(errors.to_string()),
+            ServiceError::Conflict(m) => UiError::Conflict(m),
+            ServiceError::Db(e) => UiError::Db(e),
+            ServiceError::Crypto(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::crypto::CryptoError> for UiError {
     fn from(e: crate::crypto::CryptoError) -> Self {
         UiError::Unexpected(e.into())

@@ -13,12 +13,12 @@ use super::flash::{self, Flash, TestResult};
 use super::form::{Errors, FormData, Post};
 use super::workspace::WsCtx;
 use super::{path_id, render, render_status, truncate, Chrome, CurrentUser, Ts, UiError};
-use crate::api::webhooks::{run_test, settings_from_input, WebhookIn, ROTATION_OVERLAP_MS};
 use crate::clock::now_ms;
-use crate::db::hooks::{self, WebhookRow, WebhookSettings};
+use crate::db::hooks::{self, WebhookRow};
 use crate::db::repo::{self, EventTypeRow};
-use crate::domain::webhook::{self as wh, WebhookSecret, DEFAULT_RETRY_SCHEDULE};
-use crate::domain::ValidationError;
+use crate::domain::webhook::{self as wh, DEFAULT_RETRY_SCHEDULE};
+use crate::domain::{ValidationError, ValidationErrors, WebhookDraft};
+use crate::service::{webhooks, ServiceError};
 use crate::state::AppState;
 
 /// Seed 001's schedule: ten tries, every 6 minutes.
@@ -259,95 +259,74 @@ impl WebhookForm {
         self.retry_preset == p
     }
 
-    /// Validates through the API's [`settings_from_input`], collecting every field's error
-    /// (each failing field is set aside and the rest checked again).
-    fn validate(
-        &self,
-        base: Option<&WebhookRow>,
-        known: &[String],
-        state: &AppState,
-    ) -> Result<WebhookSettings, Errors> {
-        let mut errors = Errors::default();
-        let mut input = WebhookIn {
-            url: Some(self.url.clone()),
-            name: Some(self.name.clone()),
-            description: Some(self.description.clone()),
-            events: Some(if self.events_all {
-                vec!["*".to_string()]
-            } else {
-                self.events.clone()
-            }),
-            notification_email: Some(Some(self.notification_email.clone())),
-            ..Default::default()
-        };
+    /// The form as a [`WebhookDraft`]. What cannot be read at all (a timeout that is not a
+    /// number, one header named twice, retries that are not numbers) goes into its
+    /// `unreadable` problems, so the domain's checks still run on everything else.
+    fn draft(&self) -> WebhookDraft {
+        let mut unreadable = ValidationErrors::default();
         let mut headers = BTreeMap::new();
         for (n, v) in &self.headers {
             if n.trim().is_empty() && v.trim().is_empty() {
                 continue;
             }
             if headers.insert(n.trim().to_string(), v.clone()).is_some() {
-                errors.add(
+                unreadable.push(ValidationError::new(
                     "headers",
                     format!("{}: the same header is given twice", n.trim()),
-                );
+                ));
             }
         }
-        input.headers = Some(headers);
-        match self.retry_preset.as_str() {
-            "every6" => {
-                input.retry_schedule = Some(EVERY_6_MINUTES.iter().map(|&s| s as i64).collect())
-            }
+        let retry_schedule = match self.retry_preset.as_str() {
+            "every6" => Some(EVERY_6_MINUTES.iter().map(|&s| s as i64).collect()),
             "custom" => match parse_seconds_list(&self.retry_custom) {
-                Ok(v) => input.retry_schedule = Some(v),
-                Err(e) => errors.push(e),
-            },
-            _ => {
-                input.retry_schedule =
-                    Some(DEFAULT_RETRY_SCHEDULE.iter().map(|&s| s as i64).collect())
-            }
-        }
-        let t = self.timeout.trim();
-        if !t.is_empty() {
-            match t.parse::<i64>() {
-                Ok(n) => input.timeout_seconds = Some(n),
-                Err(_) => {
-                    if let Err(e) = wh::parse_timeout(Some(0)) {
-                        errors.push(e)
-                    }
-                }
-            }
-        }
-        if base.is_none() && self.secret_own {
-            if self.secret.is_empty() {
-                errors.add(
-                    "secret",
-                    "enter your own secret (whsec_ followed by base64), or choose Generate one for me",
-                );
-            } else if let Err(e) = WebhookSecret::parse(&self.secret) {
-                errors.push(e);
-            }
-        }
-        for _ in 0..16 {
-            match settings_from_input(
-                &input,
-                base,
-                known,
-                state.config.allow_http,
-                &state.config.signature_header,
-            ) {
-                Ok(s) if errors.is_empty() => return Ok(s),
-                Ok(_) => return Err(errors),
+                Ok(v) => Some(v),
                 Err(e) => {
-                    let (field, message) = field_of(e);
-                    errors.add(field.clone(), message);
-                    if !set_aside(&mut input, &field) {
-                        return Err(errors);
-                    }
+                    unreadable.push(e);
+                    Some(DEFAULT_RETRY_SCHEDULE.iter().map(|&s| s as i64).collect())
                 }
+            },
+            _ => Some(DEFAULT_RETRY_SCHEDULE.iter().map(|&s| s as i64).collect()),
+        };
+        let t = self.timeout.trim();
+        let timeout_seconds = match t.parse::<i64>() {
+            _ if t.is_empty() => None,
+            Ok(n) => Some(n),
+            Err(_) => {
+                unreadable.push(ValidationError::new(
+                    "timeout_seconds",
+                    "use a timeout from 1 to 60 seconds",
+                ));
+                None
             }
+        };
+        WebhookDraft {
+            url: Some(self.url.clone()),
+            events: Some(if self.events_all {
+                vec!["*".to_string()]
+            } else {
+                self.events.clone()
+            }),
+            name: Some(self.name.clone()),
+            description: Some(self.description.clone()),
+            is_active: None,
+            headers: Some(headers),
+            retry_count: None,
+            retry_schedule,
+            timeout_seconds,
+            notification_email: Some(Some(self.notification_email.clone())),
+            unreadable,
         }
-        Err(errors)
     }
+}
+
+/// Every problem of a submitted form, each by the form field that shows it.
+fn form_errors(errors: ValidationErrors) -> Errors {
+    let mut out = Errors::default();
+    for e in errors {
+        let (field, message) = field_of(e);
+        out.add(field, message);
+    }
+    out
 }
 
 /// `60, 300, 1800` → seconds between attempts.
@@ -390,25 +369,6 @@ fn field_of(e: ValidationError) -> (String, String) {
         return ("retry_schedule".into(), e.message);
     }
     (e.field, e.message)
-}
-
-/// Replaces a failing field by a valid value so the others can be checked.
-fn set_aside(input: &mut WebhookIn, field: &str) -> bool {
-    match field {
-        "url" => input.url = Some("https://example.com/".into()),
-        "events" => input.events = Some(vec!["*".into()]),
-        "name" => input.name = Some(String::new()),
-        "description" => input.description = Some(String::new()),
-        "headers" => input.headers = Some(BTreeMap::new()),
-        "retry_schedule" => {
-            input.retry_schedule = Some(DEFAULT_RETRY_SCHEDULE.iter().map(|&s| s as i64).collect());
-            input.retry_count = None;
-        }
-        "timeout_seconds" => input.timeout_seconds = None,
-        "notification_email" => input.notification_email = Some(None),
-        _ => return false,
-    }
-    true
 }
 
 // ---------- pages ----------
@@ -601,28 +561,19 @@ pub async fn create(
     let ctx = WsCtx::load(&state, post.user, &slug).await?;
     ctx.require_manage()?;
     let form = WebhookForm::from_post(&post.form);
-    let types = event_types(&state).await?;
-    let known: Vec<String> = types.iter().map(|t| t.name.clone()).collect();
-    let settings = match form.validate(None, &known, &state) {
-        Ok(s) => s,
-        Err(errors) => {
+    let own = form.secret_own.then_some(form.secret.as_str());
+    let (row, secret) = match webhooks::create(&state, ctx.id(), &form.draft(), own).await {
+        Ok(created) => created,
+        Err(ServiceError::Invalid(errors)) => {
+            let types = event_types(&state).await?;
             return Ok(render_status(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                &form_page(&ctx, None, form, errors, &types),
-            ))
+                &form_page(&ctx, None, form, form_errors(errors), &types),
+            ));
         }
+        Err(e) => return Err(e.into()),
     };
-    let secret = if form.secret_own {
-        WebhookSecret::parse(&form.secret).map_err(|e| UiError::BadRequest(e.message))?
-    } else {
-        WebhookSecret::generate()
-    };
-    let sealed = state.secrets.seal(secret.as_str());
-    let ws = ctx.id();
-    let id = state
-        .db
-        .write(move |c| hooks::insert_webhook(c, ws, &settings, &sealed))
-        .await?;
+    let id = row.id;
     tracing::info!(
         webhook_id = id,
         workspace = %ctx.ws.slug,
@@ -641,12 +592,7 @@ pub async fn create(
 }
 
 async fn load(state: &AppState, ctx: &WsCtx, id: i64) -> Result<WebhookRow, UiError> {
-    let ws = ctx.id();
-    state
-        .db
-        .read(move |c| hooks::get_webhook(c, ws, id))
-        .await?
-        .ok_or(UiError::NotFound)
+    Ok(webhooks::get(state, ctx.id(), id).await?)
 }
 
 pub async fn show(
@@ -717,41 +663,22 @@ pub async fn update(
     let row = load(&state, &ctx, id).await?;
     ctx.require_manage()?;
     let form = WebhookForm::from_post(&post.form);
-    let types = event_types(&state).await?;
-    let known: Vec<String> = types.iter().map(|t| t.name.clone()).collect();
-    let settings = match form.validate(Some(&row), &known, &state) {
-        Ok(s) => s,
-        Err(errors) => {
+    match webhooks::update(&state, ctx.id(), id, &form.draft()).await {
+        Ok(_) => {}
+        Err(ServiceError::Invalid(errors)) => {
+            let types = event_types(&state).await?;
             return Ok(render_status(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                &form_page(&ctx, Some(&row), form, errors, &types),
-            ))
+                &form_page(&ctx, Some(&row), form, form_errors(errors), &types),
+            ));
         }
-    };
-    save(&state, &ctx, id, settings).await?;
+        Err(e) => return Err(e.into()),
+    }
     Ok(flash::redirect_with(
         &state,
         &ctx.path(&format!("/webhooks/{id}")),
         Flash::Notice("Webhook saved.".into()),
     ))
-}
-
-async fn save(
-    state: &AppState,
-    ctx: &WsCtx,
-    id: i64,
-    settings: WebhookSettings,
-) -> Result<(), UiError> {
-    let ws = ctx.id();
-    if !state
-        .db
-        .write(move |c| hooks::update_webhook(c, ws, id, &settings))
-        .await?
-    {
-        return Err(UiError::NotFound);
-    }
-    state.wake.notify_one();
-    Ok(())
 }
 
 /// The Active switch: a form whose button turns the webhook on or off.
@@ -763,7 +690,7 @@ pub async fn set_active(
     let (slug, id) = path.into_inner();
     let id = path_id(&id)?;
     let ctx = WsCtx::load(&state, post.user, &slug).await?;
-    let row = load(&state, &ctx, id).await?;
+    load(&state, &ctx, id).await?;
     ctx.require_manage()?;
     let on = match post.form.get("active") {
         "true" => true,
@@ -774,10 +701,7 @@ pub async fn set_active(
             ))
         }
     };
-    // Nothing but is_active changes.
-    let mut settings = settings_of(&row);
-    settings.is_active = on;
-    save(&state, &ctx, id, settings).await?;
+    webhooks::set_active(&state, ctx.id(), id, on).await?;
     let msg = if on {
         "Webhook turned on: new events are delivered to it again."
     } else {
@@ -794,22 +718,6 @@ pub async fn set_active(
     ))
 }
 
-/// The stored settings as they are (when they no longer validate, e.g. an event type was
-/// archived, turning the webhook on or off must still work).
-fn settings_of(r: &WebhookRow) -> WebhookSettings {
-    WebhookSettings {
-        name: r.name.clone(),
-        description: r.description.clone(),
-        url: r.url.clone(),
-        events: r.events.clone(),
-        is_active: r.is_active,
-        headers: r.headers.clone(),
-        retry_schedule: r.retry_schedule.clone(),
-        timeout_seconds: r.timeout_seconds,
-        notification_email: r.notification_email.clone(),
-    }
-}
-
 pub async fn send_test(
     state: web::Data<AppState>,
     post: Post,
@@ -823,7 +731,7 @@ pub async fn send_test(
     let event_type =
         Some(post.form.get("event_type").trim()).filter(|t| !t.is_empty() && *t != "webhook.test");
     let back = ctx.path(&format!("/webhooks/{id}"));
-    let flash = match run_test(&state, ctx.id(), id, event_type).await {
+    let flash = match webhooks::send_test(&state, ctx.id(), id, event_type).await {
         Ok(o) => Flash::Test(TestResult {
             webhook_id: id,
             delivery_id: o.attempt.delivery_id,
@@ -834,8 +742,11 @@ pub async fn send_test(
             error: o.attempt.error.map(|e| truncate(&e, 300)),
             response_body: truncate(&o.attempt.response_body, 500),
         }),
-        Err(e) if e.status == StatusCode::NOT_FOUND => return Err(UiError::NotFound),
-        Err(e) => Flash::Error(format!("The test was not sent: {}", e.message)),
+        Err(ServiceError::Invalid(errors)) => Flash::Error(format!(
+            "The test was not sent: {}",
+            errors.first().map(|e| e.message.as_str()).unwrap_or("")
+        )),
+        Err(e) => return Err(e.into()),
     };
     Ok(flash::redirect_with(&state, &back, flash))
 }
@@ -850,23 +761,13 @@ pub async fn rotate(
     let ctx = WsCtx::load(&state, post.user, &slug).await?;
     load(&state, &ctx, id).await?;
     ctx.require_manage()?;
-    let secret = WebhookSecret::generate();
-    let sealed = state.secrets.seal(secret.as_str());
-    let expires = now_ms() + ROTATION_OVERLAP_MS;
-    let ws = ctx.id();
-    if !state
-        .db
-        .write(move |c| hooks::rotate_secret(c, ws, id, &sealed, expires))
-        .await?
-    {
-        return Err(UiError::NotFound);
-    }
+    let rotated = webhooks::rotate_secret(&state, ctx.id(), id, None).await?;
     Ok(flash::redirect_with(
         &state,
         &ctx.path(&format!("/webhooks/{id}")),
         Flash::Secret {
             webhook_id: id,
-            secret: secret.as_str().to_string(),
+            secret: rotated.secret.as_str().to_string(),
             rotated: true,
         },
     ))
@@ -881,9 +782,9 @@ pub async fn reveal(
     let (slug, id) = path.into_inner();
     let id = path_id(&id)?;
     let ctx = WsCtx::load(&state, post.user, &slug).await?;
-    let row = load(&state, &ctx, id).await?;
+    load(&state, &ctx, id).await?;
     ctx.require_manage()?;
-    let secret = state.secrets.open(&row.secret_enc)?;
+    let (_, secret) = webhooks::get_with_secret(&state, ctx.id(), id).await?;
     Ok(flash::redirect_with(
         &state,
         &ctx.path(&format!("/webhooks/{id}")),
@@ -920,16 +821,9 @@ pub async fn delete(
     let (slug, id) = path.into_inner();
     let id = path_id(&id)?;
     let ctx = WsCtx::load(&state, post.user, &slug).await?;
-    let row = load(&state, &ctx, id).await?;
+    load(&state, &ctx, id).await?;
     ctx.require_manage()?;
-    let ws = ctx.id();
-    if !state
-        .db
-        .write(move |c| hooks::delete_webhook(c, ws, id))
-        .await?
-    {
-        return Err(UiError::NotFound);
-    }
+    let row = webhooks::delete(&state, ctx.id(), id).await?;
     tracing::info!(webhook_id = id, workspace = %ctx.ws.slug, user = %ctx.user.email, "webhook deleted in the UI");
     Ok(flash::redirect_with(
         &state,
