@@ -11,10 +11,11 @@ use utoipa::{IntoParams, ToSchema};
 use super::openapi::WorkspaceHeader;
 use super::pagination::{decode_cursor, encode_cursor, parse_limit};
 use super::webhooks::path_id;
-use super::{envelope, page, ApiError, ApiResult, Caller, Envelope, ErrorEnvelope, Page};
+use super::{envelope, page, ApiResult, Caller, Envelope, ErrorEnvelope, Page};
 use crate::clock::rfc3339;
-use crate::db::hooks::{self, AttemptRow, DeliveryRow, STATUSES};
-use crate::domain::{EventTypeName, Scope};
+use crate::db::hooks::{AttemptRow, DeliveryRow};
+use crate::domain::{DeliveryFilter, Scope};
+use crate::service::deliveries;
 use crate::state::AppState;
 
 /// One event to one webhook.
@@ -60,7 +61,7 @@ impl From<DeliveryRow> for DeliveryOut {
             webhook_id: d.webhook_id,
             event_id: d.event_public_id,
             event_type: d.event_type,
-            status: d.status,
+            status: d.status.as_str().to_string(),
             attempts: d.attempt_count,
             response_status: d.last_status_code,
             response_time_ms: d.last_duration_ms,
@@ -116,52 +117,13 @@ pub async fn list(
     let ws = caller.workspace(Scope::Webhooks)?.id;
     let webhook = path_id(&id, "webhook")?;
     let q = q.into_inner();
-    let status = match q.status.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        None => None,
-        Some(s) if STATUSES.contains(&s) => Some(s.to_string()),
-        Some(_) => {
-            return Err(ApiError::unprocessable(
-                "status",
-                "use one of pending, retrying, succeeded, failed",
-            ))
-        }
-    };
-    let event_type = match q
-        .event_type
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        None => None,
-        Some(t) => Some(
-            EventTypeName::parse(t)
-                .map_err(|e| ApiError::unprocessable("event_type", e.message))?
-                .to_string(),
-        ),
-    };
+    let filter = DeliveryFilter::parse(q.status.as_deref(), q.event_type.as_deref())?;
     let limit = parse_limit(q.limit)?;
     let before = match &q.cursor {
         Some(c) => decode_cursor(c)?,
         None => i64::MAX,
     };
-    let rows = state
-        .db
-        .read(move |c| {
-            if hooks::get_webhook(c, ws, webhook)?.is_none() {
-                return Ok(None);
-            }
-            Ok(Some(hooks::list_deliveries(
-                c,
-                ws,
-                webhook,
-                status.as_deref(),
-                event_type.as_deref(),
-                before,
-                limit + 1,
-            )?))
-        })
-        .await?;
-    let mut rows = rows.ok_or_else(|| ApiError::not_found("webhook"))?;
+    let mut rows = deliveries::list(&state, ws, webhook, filter, before, limit + 1).await?;
     let next = (rows.len() > limit).then(|| {
         rows.truncate(limit);
         encode_cursor(rows.last().map(|r| r.id).unwrap_or(0))
@@ -320,24 +282,13 @@ impl DeliveryDetail {
 pub async fn get(caller: Caller, state: web::Data<AppState>, id: web::Path<String>) -> ApiResult {
     let ws = caller.workspace(Scope::Webhooks)?.id;
     let id = path_id(&id, "delivery")?;
-    let found = state
-        .db
-        .read(move |c| {
-            let Some(d) = hooks::get_delivery(c, ws, id)? else {
-                return Ok(None);
-            };
-            let body = hooks::event_body(c, d.event_id)?.unwrap_or_default();
-            let attempts = hooks::attempts_of(c, d.id)?;
-            Ok(Some((d, body, attempts)))
-        })
-        .await?;
-    let (d, payload, attempts) = found.ok_or_else(|| ApiError::not_found("delivery"))?;
+    let d = deliveries::get(&state, ws, id).await?;
     Ok(envelope(
         StatusCode::OK,
         DeliveryDetail::new(
-            d.into(),
-            payload,
-            attempts.into_iter().map(AttemptOut::from).collect(),
+            d.delivery.into(),
+            d.payload,
+            d.attempts.into_iter().map(AttemptOut::from).collect(),
         ),
     ))
 }
@@ -363,16 +314,6 @@ pub async fn get(caller: Caller, state: web::Data<AppState>, id: web::Path<Strin
 pub async fn retry(caller: Caller, state: web::Data<AppState>, id: web::Path<String>) -> ApiResult {
     let ws = caller.workspace(Scope::Webhooks)?.id;
     let id = path_id(&id, "delivery")?;
-    let row = state
-        .db
-        .write(move |c| {
-            if !hooks::schedule_retry_now(c, ws, id)? {
-                return Ok(None);
-            }
-            hooks::get_delivery(c, ws, id)
-        })
-        .await?
-        .ok_or_else(|| ApiError::not_found("delivery"))?;
-    state.wake.notify_one();
+    let row = deliveries::retry(&state, ws, id).await?;
     Ok(envelope(StatusCode::ACCEPTED, DeliveryOut::from(row)))
 }

@@ -7,7 +7,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::DbError;
 use crate::clock::now_ms;
-use crate::domain::{Email, EventFilter, WebhookSettings, WebhookUrl};
+use crate::domain::{
+    DeliveryFilter, DeliveryStatus, Email, EventFilter, WebhookSettings, WebhookUrl,
+};
 
 /// A webhook as stored (the secret still sealed).
 #[derive(Debug, Clone)]
@@ -416,7 +418,7 @@ pub struct DeliveryRow {
     pub event_id: i64,
     pub event_public_id: String,
     pub event_type: String,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempt_count: i64,
     pub next_attempt_at: Option<i64>,
     pub last_status_code: Option<i64>,
@@ -454,7 +456,18 @@ fn map_delivery(r: &rusqlite::Row) -> rusqlite::Result<DeliveryRow> {
     })
 }
 
-pub const STATUSES: [&str; 4] = ["pending", "retrying", "succeeded", "failed"];
+impl rusqlite::types::FromSql for DeliveryStatus {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let s = v.as_str()?;
+        DeliveryStatus::parse(s).map_err(|e| rusqlite::types::FromSqlError::Other(Box::new(e)))
+    }
+}
+
+impl rusqlite::types::ToSql for DeliveryStatus {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
 
 /// A page of a webhook's deliveries, newest first, with ids below `before`. Each filter
 /// combination walks one index (`deliveries_webhook*`) backwards: fast on millions of rows.
@@ -462,11 +475,12 @@ pub fn list_deliveries(
     conn: &Connection,
     workspace_id: i64,
     webhook_id: i64,
-    status: Option<&str>,
-    event_type: Option<&str>,
+    filter: &DeliveryFilter,
     before: i64,
     limit: usize,
 ) -> Result<Vec<DeliveryRow>, DbError> {
+    let status = filter.status;
+    let event_type = filter.event_type.as_ref().map(|t| t.as_str());
     let mut sql = format!(
         "SELECT {DELIVERY_COLS} FROM deliveries d JOIN events e ON e.id = d.event_id
          WHERE d.webhook_id = ?1 AND d.workspace_id = ?2 AND d.id < ?3"

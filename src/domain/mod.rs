@@ -1,6 +1,8 @@
 //! Domain types. Input is parsed into these once, at the edge (API, UI, CLI); the rest of
 //! the code can rely on them being valid.
 
+pub mod cursor;
+pub mod delivery;
 pub mod event;
 pub mod event_type;
 mod names;
@@ -8,6 +10,7 @@ mod people;
 pub mod secret;
 pub mod webhook;
 
+pub use delivery::{DeliveryFilter, DeliveryStatus};
 pub use event_type::NewEventType;
 pub use names::{EventTypeName, Slug};
 pub use people::{Email, Password, Role, Scope, Scopes};

@@ -1,1 +1,112 @@
+//! Deliveries as people read them and act on them: a webhook's list with its filters, one
+//! delivery with its payload and attempts, the exact bytes, and Retry.
 
+use crate::db::hooks::{self, AttemptRow, DeliveryRow};
+use crate::domain::DeliveryFilter;
+use crate::state::AppState;
+
+use super::{ServiceError, ServiceResult};
+
+/// A page of a webhook's deliveries, newest first, with ids below `before`.
+pub async fn list(
+    state: &AppState,
+    ws: i64,
+    webhook: i64,
+    filter: DeliveryFilter,
+    before: i64,
+    limit: usize,
+) -> ServiceResult<Vec<DeliveryRow>> {
+    state
+        .db
+        .read(move |c| {
+            if hooks::get_webhook(c, ws, webhook)?.is_none() {
+                return Ok(None);
+            }
+            Ok(Some(hooks::list_deliveries(
+                c, ws, webhook, &filter, before, limit,
+            )?))
+        })
+        .await?
+        .ok_or(ServiceError::NotFound("webhook"))
+}
+
+/// A delivery with what it sent and every attempt.
+pub struct DeliveryDetail {
+    pub delivery: DeliveryRow,
+    /// The request body, byte-identical on every attempt to what was signed.
+    pub payload: String,
+    /// Oldest first.
+    pub attempts: Vec<AttemptRow>,
+}
+
+pub async fn get(state: &AppState, ws: i64, id: i64) -> ServiceResult<DeliveryDetail> {
+    state
+        .db
+        .read(move |c| {
+            let Some(delivery) = hooks::get_delivery(c, ws, id)? else {
+                return Ok(None);
+            };
+            let payload = hooks::event_body(c, delivery.event_id)?.unwrap_or_default();
+            let attempts = hooks::attempts_of(c, delivery.id)?;
+            Ok(Some(DeliveryDetail {
+                delivery,
+                payload,
+                attempts,
+            }))
+        })
+        .await?
+        .ok_or(ServiceError::NotFound("delivery"))
+}
+
+/// The exact request body of a delivery, and its event's public id (for a file name).
+pub async fn payload(state: &AppState, ws: i64, id: i64) -> ServiceResult<(String, String)> {
+    state
+        .db
+        .read(move |c| {
+            let Some(d) = hooks::get_delivery(c, ws, id)? else {
+                return Ok(None);
+            };
+            Ok(hooks::event_body(c, d.event_id)?.map(|b| (d.event_public_id, b)))
+        })
+        .await?
+        .ok_or(ServiceError::NotFound("delivery"))
+}
+
+/// The response body attempt `number` of a delivery stored (its first 64 KiB).
+pub async fn response_body(
+    state: &AppState,
+    ws: i64,
+    id: i64,
+    number: i64,
+) -> ServiceResult<Vec<u8>> {
+    state
+        .db
+        .read(move |c| {
+            if hooks::get_delivery(c, ws, id)?.is_none() {
+                return Ok(None);
+            }
+            Ok(hooks::attempts_of(c, id)?
+                .into_iter()
+                .find(|a| a.attempt_number == number)
+                .and_then(|a| a.response_body))
+        })
+        .await?
+        .ok_or(ServiceError::NotFound("attempt"))
+}
+
+/// Schedules one more attempt now, whatever the delivery's state (a finished one goes back
+/// to `retrying`), and wakes the engine. Returns the delivery as it is now.
+pub async fn retry(state: &AppState, ws: i64, id: i64) -> ServiceResult<DeliveryRow> {
+    let row = state
+        .db
+        .write(move |c| {
+            if !hooks::schedule_retry_now(c, ws, id)? {
+                return Ok(None);
+            }
+            hooks::get_delivery(c, ws, id)
+        })
+        .await?
+        .ok_or(ServiceError::NotFound("delivery"))?;
+    state.wake.notify_one();
+    Ok(row)
+}

@@ -12,10 +12,10 @@ use super::form::Post;
 use super::webhooks::title_of;
 use super::workspace::WsCtx;
 use super::{path_id, render, truncate, url_encode, Chrome, CurrentUser, Ts, UiError};
-use crate::api::pagination::{decode_cursor, encode_cursor};
-use crate::db::hooks::{self, AttemptRow, DeliveryRow, STATUSES};
+use crate::db::hooks::{self, AttemptRow, DeliveryRow};
 use crate::db::repo;
-use crate::domain::EventTypeName;
+use crate::domain::{cursor, DeliveryFilter, DeliveryStatus, EventTypeName};
+use crate::service::{deliveries, webhooks};
 use crate::state::AppState;
 
 const PAGE_SIZE: usize = 50;
@@ -62,7 +62,7 @@ fn relative(ms: i64) -> String {
 
 impl DeliveryView {
     fn from_row(d: DeliveryRow) -> DeliveryView {
-        let waiting = matches!(d.status.as_str(), "retrying" | "pending");
+        let waiting = d.status.is_waiting();
         let next_in = d
             .next_attempt_at
             .filter(|_| waiting)
@@ -74,7 +74,7 @@ impl DeliveryView {
             preview: preview_of(&d.preview),
             event_id: d.event_public_id,
             event_type: d.event_type,
-            status: d.status,
+            status: d.status.as_str().to_string(),
             attempts: d.attempt_count,
             code: d.last_status_code,
             duration_ms: d.last_duration_ms,
@@ -151,20 +151,24 @@ pub async fn list(
     let webhook = path_id(&id)?;
     let ctx = WsCtx::load(&state, user, &slug).await?;
     let q = q.into_inner();
+    // A filter that does not parse is set aside with a notice; the other one still applies.
     let mut filter_error = None;
     let status = match q.status.as_deref().map(str::trim).unwrap_or("") {
         "" => None,
-        s if STATUSES.contains(&s) => Some(s.to_string()),
-        _ => {
-            filter_error =
-                Some("Unknown status: choose pending, retrying, succeeded or failed.".to_string());
-            None
-        }
+        s => match DeliveryStatus::parse(s) {
+            Ok(st) => Some(st),
+            Err(_) => {
+                filter_error = Some(
+                    "Unknown status: choose pending, retrying, succeeded or failed.".to_string(),
+                );
+                None
+            }
+        },
     };
     let event_type = match q.event_type.as_deref().map(str::trim).unwrap_or("") {
         "" => None,
         t => match EventTypeName::parse(t) {
-            Ok(n) => Some(n.to_string()),
+            Ok(n) => Some(n),
             Err(e) => {
                 filter_error = Some(format!("Event type: {}", e.message));
                 None
@@ -173,35 +177,22 @@ pub async fn list(
     };
     let before = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
         None => i64::MAX,
-        Some(c) => decode_cursor(c).map_err(|e| UiError::BadRequest(e.message))?,
+        Some(c) => cursor::decode_id(c).map_err(|e| UiError::BadRequest(e.message))?,
     };
     let ws = ctx.id();
-    let (st, et) = (status.clone(), event_type.clone());
-    let found = state
-        .db
-        .read(move |c| {
-            let Some(w) = hooks::get_webhook(c, ws, webhook)? else {
-                return Ok(None);
-            };
-            let rows = hooks::list_deliveries(
-                c,
-                ws,
-                webhook,
-                st.as_deref(),
-                et.as_deref(),
-                before,
-                PAGE_SIZE + 1,
-            )?;
-            let types = repo::list_event_types(c)?;
-            Ok(Some((w, rows, types)))
-        })
-        .await?;
-    let (w, mut rows, types) = found.ok_or(UiError::NotFound)?;
+    let filter = DeliveryFilter {
+        status,
+        event_type: event_type.clone(),
+    };
+    let w = webhooks::get(&state, ws, webhook).await?;
+    let mut rows = deliveries::list(&state, ws, webhook, filter, before, PAGE_SIZE + 1).await?;
+    let types = state.db.read(repo::list_event_types).await?;
+    let event_type = event_type.map(|t| t.to_string());
     let here = ctx.path(&format!("/webhooks/{webhook}/deliveries"));
     let filters = |cursor: Option<String>| {
         let mut parts = vec![];
         if let Some(s) = &status {
-            parts.push(format!("status={}", url_encode(s)));
+            parts.push(format!("status={}", url_encode(s.as_str())));
         }
         if let Some(t) = &event_type {
             parts.push(format!("event_type={}", url_encode(t)));
@@ -217,7 +208,9 @@ pub async fn list(
     };
     let older = (rows.len() > PAGE_SIZE).then(|| {
         rows.truncate(PAGE_SIZE);
-        filters(Some(encode_cursor(rows.last().map(|r| r.id).unwrap_or(0))))
+        filters(Some(cursor::encode_id(
+            rows.last().map(|r| r.id).unwrap_or(0),
+        )))
     });
     let newest = (before != i64::MAX).then(|| filters(None));
     let mut event_types: Vec<String> = types.into_iter().map(|t| t.name).collect();
@@ -237,9 +230,9 @@ pub async fn list(
         webhook_title: title_of(&w),
         is_active: w.is_active,
         rows: rows.into_iter().map(DeliveryView::from_row).collect(),
-        status: status.unwrap_or_default(),
+        status: status.map(|s| s.as_str().to_string()).unwrap_or_default(),
         event_type: event_type.unwrap_or_default(),
-        statuses: STATUSES.to_vec(),
+        statuses: DeliveryStatus::ALL.iter().map(|s| s.as_str()).collect(),
         event_types,
         filter_error,
         older,
@@ -343,20 +336,9 @@ pub async fn show(
     let id = path_id(&id)?;
     let ctx = WsCtx::load(&state, user, &slug).await?;
     let ws = ctx.id();
-    let found = state
-        .db
-        .read(move |c| {
-            let Some(d) = hooks::get_delivery(c, ws, id)? else {
-                return Ok(None);
-            };
-            let w = hooks::get_webhook(c, ws, d.webhook_id)?;
-            let body = hooks::event_body(c, d.event_id)?.unwrap_or_default();
-            let attempts = hooks::attempts_of(c, d.id)?;
-            Ok(Some((d, w, body, attempts)))
-        })
-        .await?;
-    let (d, w, body, mut attempts) = found.ok_or(UiError::NotFound)?;
-    let w = w.ok_or(UiError::NotFound)?;
+    let detail = deliveries::get(&state, ws, id).await?;
+    let w = webhooks::get(&state, ws, detail.delivery.webhook_id).await?;
+    let (d, body, mut attempts) = (detail.delivery, detail.payload, detail.attempts);
     let attempts_hidden = attempts.len().saturating_sub(ATTEMPTS_SHOWN);
     attempts.drain(..attempts_hidden);
     let fl = flash::take(&req, &state);
@@ -415,17 +397,7 @@ pub async fn raw_body(
     let (slug, id) = path.into_inner();
     let id = path_id(&id)?;
     let ctx = WsCtx::load(&state, user, &slug).await?;
-    let ws = ctx.id();
-    let found = state
-        .db
-        .read(move |c| {
-            let Some(d) = hooks::get_delivery(c, ws, id)? else {
-                return Ok(None);
-            };
-            Ok(hooks::event_body(c, d.event_id)?.map(|b| (d.event_public_id, b)))
-        })
-        .await?;
-    let (event_id, body) = found.ok_or(UiError::NotFound)?;
+    let (event_id, body) = deliveries::payload(&state, ctx.id(), id).await?;
     Ok(raw_bytes(
         body.into_bytes(),
         &format!("{event_id}.json"),
@@ -444,20 +416,7 @@ pub async fn raw_response(
     let (slug, id, n) = path.into_inner();
     let (id, n) = (path_id(&id)?, path_id(&n)?);
     let ctx = WsCtx::load(&state, user, &slug).await?;
-    let ws = ctx.id();
-    let body = state
-        .db
-        .read(move |c| {
-            if hooks::get_delivery(c, ws, id)?.is_none() {
-                return Ok(None);
-            }
-            Ok(hooks::attempts_of(c, id)?
-                .into_iter()
-                .find(|a| a.attempt_number == n)
-                .and_then(|a| a.response_body))
-        })
-        .await?
-        .ok_or(UiError::NotFound)?;
+    let body = deliveries::response_body(&state, ctx.id(), id, n).await?;
     Ok(raw_bytes(
         body,
         &format!("delivery-{id}-attempt-{n}-response.txt"),
@@ -473,23 +432,10 @@ pub async fn retry(
     let (slug, id) = path.into_inner();
     let id = path_id(&id)?;
     let ctx = WsCtx::load(&state, post.user, &slug).await?;
-    let ws = ctx.id();
-    let exists = state
-        .db
-        .read(move |c| Ok(hooks::get_delivery(c, ws, id)?.is_some()))
-        .await?;
-    if !exists {
-        return Err(UiError::NotFound);
-    }
+    // Another workspace's delivery is 404 before a viewer's 403.
+    deliveries::get(&state, ctx.id(), id).await?;
     ctx.require_manage()?;
-    if !state
-        .db
-        .write(move |c| hooks::schedule_retry_now(c, ws, id))
-        .await?
-    {
-        return Err(UiError::NotFound);
-    }
-    state.wake.notify_one();
+    deliveries::retry(&state, ctx.id(), id).await?;
     Ok(flash::redirect_with(
         &state,
         &ctx.path(&format!("/deliveries/{id}")),
@@ -529,9 +475,9 @@ mod tests {
 
     #[test]
     fn previews_show_the_data() {
-        let body = crate::api::events::event_body("evt_1", "a", 0, r#"{"project_id":7}"#);
+        let body = crate::domain::event::event_body("evt_1", "a", 0, r#"{"project_id":7}"#);
         assert_eq!(preview_of(&head_of(&body)), r#"{"project_id":7}"#);
-        let body = crate::api::events::event_body("evt_1", "a", 0, "[]");
+        let body = crate::domain::event::event_body("evt_1", "a", 0, "[]");
         assert_eq!(preview_of(&head_of(&body)), "[]");
         assert_eq!(preview_of("not an event body"), "");
     }
@@ -576,7 +522,7 @@ mod tests {
             }
             serde_json::from_str::<serde_json::Value>(&data).expect("the test builds valid JSON");
             let event_type = "a".repeat(1 + next(150) as usize);
-            let body = crate::api::events::event_body("evt_1", &event_type, 0, &data);
+            let body = crate::domain::event::event_body("evt_1", &event_type, 0, &data);
             let shown = preview_of(&head_of(&body));
             let shown = shown.strip_suffix('…').unwrap_or(&shown);
             assert!(
