@@ -33,7 +33,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { env: "HOOKLINE_MAX_IN_FLIGHT", flag: "--max-in-flight", default: "256", help: "Most delivery attempts in flight at once (1–10000); also the idle keep-alive connections kept per receiver host." },
     Setting { env: "HOOKLINE_MAX_IN_FLIGHT_PER_WEBHOOK", flag: "--max-in-flight-per-webhook", default: "16", help: "Most attempts in flight to one webhook, so a slow receiver only holds its own slots (1–1000)." },
     Setting { env: "HOOKLINE_TRUSTED_PROXIES", flag: "--trusted-proxies", default: "(none)", help: "Comma-separated CIDRs of reverse proxies whose `X-Forwarded-For` names the real client (for login throttling and session records), e.g. `127.0.0.1/32`." },
-    Setting { env: "HOOKLINE_METRICS_TOKEN", flag: "--metrics-token", default: "(none)", help: "If set, `GET /metrics` requires `Authorization: Bearer <token>`." },
+    Setting { env: "HOOKLINE_METRICS_TOKEN", flag: "--metrics-token", default: "(none)", help: "If set, `GET /metrics` requires `Authorization: Bearer <token>` (letters, digits and `-._~+/`)." },
     Setting { env: "HOOKLINE_AUTO_DISABLE_DAYS", flag: "--auto-disable-days", default: "5", help: "Disable a webhook whose deliveries all failed for this many days (1–365)." },
 ];
 
@@ -335,6 +335,25 @@ impl Config {
         )? as usize;
         let auto_disable_days =
             number("HOOKLINE_AUTO_DISABLE_DAYS", &raw.auto_disable_days, 5, 365)?;
+        // Scrapers send it as `Authorization: Bearer <token>`, read by RFC 6750: only the
+        // characters a bearer token may hold can ever match.
+        let metrics_token = match set(&raw.metrics_token) {
+            None => None,
+            Some(t) => {
+                let body = t.trim_end_matches('=');
+                let b64 = |c: char| {
+                    c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '+' | '/')
+                };
+                if body.is_empty() || !body.chars().all(b64) {
+                    return Err(bad(
+                        "HOOKLINE_METRICS_TOKEN",
+                        "(hidden)",
+                        "write a token of letters, digits and - . _ ~ + / only (it is sent as a bearer token), e.g. the output of: head -c 32 /dev/urandom | base64",
+                    ));
+                }
+                Some(t.to_string())
+            }
+        };
         Ok(Config {
             data_dir: raw.data_dir,
             listen,
@@ -351,7 +370,7 @@ impl Config {
             max_in_flight,
             max_in_flight_per_webhook,
             auto_disable_days,
-            metrics_token: set(&raw.metrics_token).map(str::to_string),
+            metrics_token,
             trusted_proxies,
             notice_interval: std::time::Duration::from_secs(3600),
         })
@@ -425,6 +444,20 @@ mod tests {
     #[test]
     fn each_bad_value_names_the_setting_and_the_fix() {
         let cases: Vec<(RawConfig, &str)> = vec![
+            (
+                RawConfig {
+                    metrics_token: Some("s3cret!token".into()),
+                    ..raw()
+                },
+                "HOOKLINE_METRICS_TOKEN",
+            ),
+            (
+                RawConfig {
+                    metrics_token: Some("two words".into()),
+                    ..raw()
+                },
+                "HOOKLINE_METRICS_TOKEN",
+            ),
             (
                 RawConfig {
                     trusted_proxies: Some("proxy.local".into()),

@@ -3,7 +3,8 @@
 //! notice is also stored (table `notifications`) and logged, so it is visible without SMTP.
 //!
 //! Notices are deferred, never dropped. The recorder stores each one in the same transaction
-//! as the attempt that caused it ([`enqueue`]), due at once or when the webhook's hour is over;
+//! as the attempt that caused it ([`enqueue`]), due at once or when the webhook's hour is over
+//! (more of the same kind meanwhile are counted in the waiting one);
 //! the [`Notifier`] task emails what is due, one email per webhook (several waiting notices
 //! become one digest, the disable notice first), and retries a failed send a few times.
 
@@ -269,6 +270,7 @@ async fn send_due(
         let group = due[start..end].to_vec();
         start = end;
         let ids: Vec<i64> = group.iter().map(|n| n.id).collect();
+        let sent: Vec<(i64, i64)> = group.iter().map(|n| (n.id, n.repeats)).collect();
         if let Some(last) = group[0].last_notified_at.filter(|t| t + interval_ms > now) {
             let at = last + interval_ms;
             db.write(move |c| crate::db::notices::postpone(c, &ids, at))
@@ -292,7 +294,7 @@ async fn send_due(
                     notices = group.len(),
                     "notification email sent"
                 );
-                db.write(move |c| crate::db::notices::mark_sent(c, wid, &ids, now))
+                db.write(move |c| crate::db::notices::mark_sent(c, wid, &sent, now))
                     .await?;
             }
             Err(e) => {

@@ -561,6 +561,38 @@ async fn a_slow_connect_is_a_connect_error_within_the_attempt() {
     .await;
 }
 
+/// The connect phase includes the TLS handshake: a receiver that accepts TCP and never
+/// answers the handshake is a connect error after half the attempt's timeout too.
+#[tokio::test]
+async fn a_stalled_tls_handshake_is_a_connect_error_within_the_attempt() {
+    bounded(async {
+        let sender = loopback_sender();
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let silent = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = l.accept().await {
+                held.push(s); // accepted, never a byte of TLS
+            }
+        });
+        let url = url::Url::parse(&format!("https://127.0.0.1:{port}/")).unwrap();
+        let started = Instant::now();
+        let o = sender.send(request(url, Duration::from_secs(2))).await;
+        let took = started.elapsed();
+        silent.abort();
+        assert_eq!(kind(&o), Some(ErrorKind::Connect), "{o:?}");
+        assert!(
+            message(&o).starts_with("connect timed out after 1s"),
+            "{o:?}"
+        );
+        assert!(
+            took >= Duration::from_secs(1) && took < Duration::from_secs(2),
+            "{took:?}"
+        );
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn trickled_headers_time_out() {
     bounded(async {
@@ -789,6 +821,44 @@ async fn https_with_trusted_extra_ca() {
         );
     })
     .await;
+}
+
+/// Deliveries trust the system's CA store (found through SSL_CERT_FILE / SSL_CERT_DIR as
+/// the system's tools find it), and the bundled Mozilla roots only where the system has none.
+/// (nextest runs each test in a process of its own; the variables are restored anyway.)
+#[test]
+fn roots_come_from_the_system_with_the_bundle_as_fallback() {
+    use hookline::delivery::http::{bundled_root_count, trusted_roots};
+    let saved: Vec<_> = ["SSL_CERT_FILE", "SSL_CERT_DIR"]
+        .iter()
+        .map(|k| (*k, std::env::var_os(k)))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let (empty_file, empty_dir) = (dir.path().join("none.pem"), dir.path().join("certs"));
+    std::fs::write(&empty_file, "").unwrap();
+    std::fs::create_dir(&empty_dir).unwrap();
+    let one_ca = dir.path().join("ca.pem");
+    std::fs::write(&one_ca, test_pki().ca_pem).unwrap();
+    std::env::set_var("SSL_CERT_DIR", &empty_dir);
+    // A system store with one CA: that one alone.
+    std::env::set_var("SSL_CERT_FILE", &one_ca);
+    let system = trusted_roots(None).unwrap().len();
+    // A system without any: the bundle.
+    std::env::set_var("SSL_CERT_FILE", &empty_file);
+    let fallback = trusted_roots(None).unwrap().len();
+    let with_extra = trusted_roots(Some(test_pki().ca_pem.as_bytes()))
+        .unwrap()
+        .len();
+    for (k, v) in saved {
+        match v {
+            Some(v) => std::env::set_var(k, v),
+            None => std::env::remove_var(k),
+        }
+    }
+    assert_eq!(system, 1);
+    assert!(bundled_root_count() > 100);
+    assert_eq!(fallback, bundled_root_count());
+    assert_eq!(with_extra, bundled_root_count() + 1);
 }
 
 #[tokio::test]

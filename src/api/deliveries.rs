@@ -282,7 +282,7 @@ impl DeliveryDetail {
 pub async fn get(caller: Caller, state: web::Data<AppState>, id: web::Path<String>) -> ApiResult {
     let ws = caller.workspace(Scope::Webhooks)?.id;
     let id = path_id(&id, "delivery")?;
-    let d = deliveries::get(&state, ws, id).await?;
+    let d = deliveries::get(&state, ws, id, None).await?;
     Ok(envelope(
         StatusCode::OK,
         DeliveryDetail::new(

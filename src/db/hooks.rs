@@ -558,12 +558,23 @@ pub struct AttemptRow {
 }
 
 pub fn attempts_of(conn: &Connection, delivery_id: i64) -> Result<Vec<AttemptRow>, DbError> {
+    newest_attempts_of(conn, delivery_id, usize::MAX)
+}
+
+/// The newest `limit` attempts of a delivery, oldest first.
+pub fn newest_attempts_of(
+    conn: &Connection,
+    delivery_id: i64,
+    limit: usize,
+) -> Result<Vec<AttemptRow>, DbError> {
     let mut st = conn.prepare_cached(
-        "SELECT id, attempt_number, started_at, duration_ms, request_headers, response_status, response_headers, response_body, error
-         FROM attempts WHERE delivery_id = ?1 ORDER BY id",
+        "SELECT * FROM (SELECT id, attempt_number, started_at, duration_ms, request_headers, response_status,
+                response_headers, response_body, error
+             FROM attempts WHERE delivery_id = ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id",
     )?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = st
-        .query_map([delivery_id], |r| {
+        .query_map(params![delivery_id, limit], |r| {
             let rh: Option<String> = r.get(6)?;
             Ok(AttemptRow {
                 id: r.get(0)?,
@@ -579,6 +590,29 @@ pub fn attempts_of(conn: &Connection, delivery_id: i64) -> Result<Vec<AttemptRow
         })?
         .collect::<Result<_, _>>()?;
     Ok(rows)
+}
+
+/// How many attempts a delivery has had.
+pub fn attempt_count(conn: &Connection, delivery_id: i64) -> Result<usize, DbError> {
+    let n: i64 = conn
+        .prepare_cached("SELECT count(*) FROM attempts WHERE delivery_id = ?1")?
+        .query_row([delivery_id], |r| r.get(0))?;
+    Ok(n as usize)
+}
+
+/// The response body attempt `number` of a delivery stored, if it got a response.
+pub fn attempt_response_body(
+    conn: &Connection,
+    delivery_id: i64,
+    number: i64,
+) -> Result<Option<Option<Vec<u8>>>, DbError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT response_body FROM attempts WHERE delivery_id = ?1 AND attempt_number = ?2
+             ORDER BY id DESC LIMIT 1",
+        )?
+        .query_row(params![delivery_id, number], |r| r.get(0))
+        .optional()?)
 }
 
 /// The event body of a delivery (what is signed and sent).

@@ -1,7 +1,9 @@
 //! The `notifications` table: every failure and disable notice, emailed or not. A notice that
 //! may not be emailed yet (its webhook's owner was told within the interval) waits with
-//! `due_at` set; further notices of the same kind for the same webhook fold into the waiting
-//! one (`repeats`) instead of piling up.
+//! `due_at` set; further notices of the same kind for the same webhook are counted in the
+//! waiting one (`repeats`) instead of piling up, and that one email reports them. Only a
+//! notice still waiting for its time takes repeats: one that is due may be in the middle of
+//! being sent, and a repeat counted into it then would be lost.
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -66,9 +68,9 @@ pub fn store(c: &Connection, n: &NewNotice) -> Result<bool, DbError> {
         let folded = c
             .prepare_cached(
                 "UPDATE notifications SET repeats = repeats + 1
-                 WHERE webhook_id = ?1 AND kind = ?2 AND due_at IS NOT NULL",
+                 WHERE webhook_id = ?1 AND kind = ?2 AND due_at > ?3",
             )?
-            .execute(params![n.webhook_id, n.kind])?;
+            .execute(params![n.webhook_id, n.kind, n.now])?;
         if folded > 0 {
             return Ok(false);
         }
@@ -141,14 +143,25 @@ pub fn due(c: &Connection, now: i64) -> Result<Vec<Waiting>, DbError> {
     Ok(rows)
 }
 
-/// The notices were emailed at `now`: they are done, and the webhook's interval restarts.
-pub fn mark_sent(c: &Connection, webhook_id: i64, ids: &[i64], now: i64) -> Result<(), DbError> {
-    let mut st = c.prepare_cached(
+/// The notices were emailed at `now`, each with the `repeats` it had when it was read: they
+/// are done, and the webhook's interval restarts. One that took more repeats meanwhile (it
+/// should not: see the module) keeps waiting with those, so none goes unreported.
+pub fn mark_sent(
+    c: &Connection,
+    webhook_id: i64,
+    sent: &[(i64, i64)],
+    now: i64,
+) -> Result<(), DbError> {
+    let mut done = c.prepare_cached(
         "UPDATE notifications SET sent_at = ?2, due_at = NULL, error = NULL, send_attempts = send_attempts + 1
-         WHERE id = ?1",
+         WHERE id = ?1 AND repeats = ?3",
     )?;
-    for id in ids {
-        st.execute(params![id, now])?;
+    let mut left =
+        c.prepare_cached("UPDATE notifications SET repeats = repeats - ?2 - 1 WHERE id = ?1")?;
+    for &(id, repeats) in sent {
+        if done.execute(params![id, now, repeats])? == 0 {
+            left.execute(params![id, repeats])?;
+        }
     }
     c.prepare_cached("UPDATE webhooks SET last_notified_at = ?2 WHERE id = ?1")?
         .execute(params![webhook_id, now])?;
@@ -178,4 +191,73 @@ pub fn postpone(c: &Connection, ids: &[i64], at: i64) -> Result<(), DbError> {
         st.execute(params![id, at])?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seed() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let c = crate::db::open_and_migrate(dir.path()).unwrap();
+        c.execute_batch(
+            "INSERT INTO workspaces (id, slug, name, created_at) VALUES (1, 'a', 'a', 0);
+             INSERT INTO webhooks (id, workspace_id, url, events, retry_schedule, retry_count, secret_enc, created_at, updated_at)
+                 VALUES (1, 1, 'https://x.io', '[\"*\"]', '[]', 0, x'00', 0, 0);",
+        )
+        .unwrap();
+        (dir, c)
+    }
+
+    fn notice(now: i64, due_at: i64) -> NewNotice<'static> {
+        NewNotice {
+            webhook_id: 1,
+            delivery_id: 1,
+            kind: "delivery_failed",
+            recipient: Some("ops@example.com"),
+            subject: "s",
+            body: "b",
+            now,
+            due_at: Some(due_at),
+            error: None,
+        }
+    }
+
+    fn rows(c: &Connection) -> Vec<(Option<i64>, i64, bool)> {
+        c.prepare("SELECT due_at, repeats, sent_at IS NOT NULL FROM notifications ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    #[test]
+    fn repeats_fold_only_into_a_notice_still_waiting_for_its_time() {
+        let (_d, c) = seed();
+        // Waiting until 5000: a repeat at 1000 folds in.
+        assert!(store(&c, &notice(0, 5000)).unwrap());
+        assert!(!store(&c, &notice(1000, 1000)).unwrap());
+        assert_eq!(rows(&c), [(Some(5000), 1, false)]);
+        // At 5000 it is due (perhaps being sent): a repeat then is a notice of its own.
+        assert!(store(&c, &notice(5000, 9000)).unwrap());
+        assert_eq!(rows(&c), [(Some(5000), 1, false), (Some(9000), 0, false)]);
+    }
+
+    #[test]
+    fn a_repeat_counted_while_sending_keeps_waiting() {
+        let (_d, c) = seed();
+        store(&c, &notice(0, 5000)).unwrap();
+        let read = due(&c, 6000).unwrap();
+        assert_eq!((read.len(), read[0].repeats), (1, 0));
+        // Counted in after it was read (which the store's guard prevents, but must not
+        // lose a repeat if it ever happens).
+        c.execute("UPDATE notifications SET repeats = repeats + 2", [])
+            .unwrap();
+        mark_sent(&c, 1, &[(read[0].id, read[0].repeats)], 6000).unwrap();
+        assert_eq!(rows(&c), [(Some(5000), 1, false)], "one left to report");
+        let again = due(&c, 7000).unwrap();
+        mark_sent(&c, 1, &[(again[0].id, again[0].repeats)], 7000).unwrap();
+        assert_eq!(rows(&c), [(None, 1, true)]);
+    }
 }

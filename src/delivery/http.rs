@@ -183,7 +183,59 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 /// response head is the receiver's error.
 pub const MAX_CONNECTION_BUFFER: usize = 32 * 1024;
 
-type Connector = hyper_rustls::HttpsConnector<HttpConnector<GuardedResolver>>;
+type Connector = ConnectWithin<hyper_rustls::HttpsConnector<HttpConnector<GuardedResolver>>>;
+
+/// A connector whose whole connect phase (DNS, TCP connect, TLS handshake) ends within a
+/// bound: hyper's own connect timeout covers the TCP connect alone.
+#[derive(Clone)]
+pub struct ConnectWithin<C> {
+    inner: C,
+    limit: Duration,
+}
+
+/// The connect phase ran out of time.
+#[derive(Debug)]
+struct ConnectTimedOut;
+
+impl fmt::Display for ConnectTimedOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("connect timed out")
+    }
+}
+
+impl StdError for ConnectTimedOut {}
+
+impl<C> tower_service::Service<http::Uri> for ConnectWithin<C>
+where
+    C: tower_service::Service<http::Uri> + Send,
+    C::Future: Send + 'static,
+    C::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    type Response = C::Response;
+    type Error = Box<dyn StdError + Send + Sync>;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<C::Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let (connect, limit) = (self.inner.call(uri), self.limit);
+        Box::pin(async move {
+            match tokio::time::timeout(limit, connect).await {
+                Ok(r) => r.map_err(Into::into),
+                Err(_) => {
+                    Err(Box::new(io::Error::new(io::ErrorKind::TimedOut, ConnectTimedOut)) as _)
+                }
+            }
+        })
+    }
+}
 type Client = hyper_util::client::legacy::Client<Connector, http_body_util::Full<bytes::Bytes>>;
 
 /// The delivery HTTP client (hyper, with rustls). Cheap to clone; build one per process.
@@ -229,9 +281,14 @@ pub fn system_roots() -> rustls::RootCertStore {
     roots
 }
 
+/// How many roots the bundled Mozilla set holds.
+pub fn bundled_root_count() -> usize {
+    webpki_roots::TLS_SERVER_ROOTS.len()
+}
+
 /// The roots deliveries trust: the system's, else the bundled Mozilla roots; plus the
 /// operator's extra CAs (PEM).
-fn trusted_roots(extra_ca_pem: Option<&[u8]>) -> anyhow::Result<rustls::RootCertStore> {
+pub fn trusted_roots(extra_ca_pem: Option<&[u8]>) -> anyhow::Result<rustls::RootCertStore> {
     let mut roots = system_roots();
     if roots.is_empty() {
         tracing::warn!("the system has no CA certificates (e.g. ca-certificates is not installed); trusting the Mozilla roots built into Hookline");
@@ -298,6 +355,10 @@ impl Sender {
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
+        let https = ConnectWithin {
+            inner: https,
+            limit: connect_timeout,
+        };
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
             .pool_timer(hyper_util::rt::TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(60))

@@ -35,11 +35,19 @@ pub struct DeliveryDetail {
     pub delivery: DeliveryRow,
     /// The request body, byte-identical on every attempt to what was signed.
     pub payload: String,
-    /// Oldest first.
+    /// Oldest first: every attempt, or the newest ones when the read was limited.
     pub attempts: Vec<AttemptRow>,
+    /// How many attempts there are in all.
+    pub attempts_total: usize,
 }
 
-pub async fn get(state: &AppState, ws: i64, id: i64) -> ServiceResult<DeliveryDetail> {
+/// A delivery with its payload and its attempts (the newest `limit` of them, when given).
+pub async fn get(
+    state: &AppState,
+    ws: i64,
+    id: i64,
+    limit: Option<usize>,
+) -> ServiceResult<DeliveryDetail> {
     state
         .db
         .read(move |c| {
@@ -47,11 +55,16 @@ pub async fn get(state: &AppState, ws: i64, id: i64) -> ServiceResult<DeliveryDe
                 return Ok(None);
             };
             let payload = hooks::event_body(c, delivery.event_id)?.unwrap_or_default();
-            let attempts = hooks::attempts_of(c, delivery.id)?;
+            let attempts = hooks::newest_attempts_of(c, delivery.id, limit.unwrap_or(usize::MAX))?;
+            let attempts_total = match limit {
+                Some(l) if attempts.len() >= l => hooks::attempt_count(c, delivery.id)?,
+                _ => attempts.len(),
+            };
             Ok(Some(DeliveryDetail {
                 delivery,
                 payload,
                 attempts,
+                attempts_total,
             }))
         })
         .await?
@@ -85,10 +98,7 @@ pub async fn response_body(
             if hooks::get_delivery(c, ws, id)?.is_none() {
                 return Ok(None);
             }
-            Ok(hooks::attempts_of(c, id)?
-                .into_iter()
-                .find(|a| a.attempt_number == number)
-                .and_then(|a| a.response_body))
+            Ok(hooks::attempt_response_body(c, id, number)?.flatten())
         })
         .await?
         .ok_or(ServiceError::NotFound("attempt"))

@@ -39,7 +39,7 @@ pub struct DeliveryView {
 /// A wait read at a glance, rounded up (an attempt is never sooner than it says): `now`,
 /// `in 45 s`, `in 4 min`, `in 2 h 5 min`, `in 3 days`.
 fn relative(ms: i64) -> String {
-    let s = ms.max(0) / 1000;
+    let s = (ms.max(0) + 999) / 1000;
     if s == 0 {
         return "now".to_string();
     }
@@ -98,12 +98,16 @@ fn preview_of(head: &str) -> String {
     };
     let whole = head.chars().count() <= hooks::PREVIEW_HEAD;
     let data = &head[i + 7..];
-    let data = if whole {
-        data.strip_suffix('}').unwrap_or(data)
+    if whole {
+        return truncate(data.strip_suffix('}').unwrap_or(data), PREVIEW_CHARS);
+    }
+    // The body goes on past the head: the preview is cut either way.
+    let shown = truncate(data, PREVIEW_CHARS);
+    if shown.ends_with('…') {
+        shown
     } else {
-        data
-    };
-    truncate(data, PREVIEW_CHARS)
+        format!("{shown}…")
+    }
 }
 
 #[derive(Deserialize)]
@@ -244,11 +248,12 @@ pub async fn list(
 /// Page budget, in bytes once HTML-escaped. Whatever a payload or a receiver holds, the
 /// delivery page stays well under 1 MB: the payload gets up to [`PAYLOAD_BUDGET`], each
 /// attempt's response body up to [`RESPONSE_BUDGET`] and its response headers up to
-/// [`HEADERS_BUDGET`], for the newest [`ATTEMPTS_SHOWN`] attempts. What does not fit is cut
+/// [`HEADERS_BUDGET`] and its request headers as much, for the newest [`ATTEMPTS_SHOWN`]
+/// attempts. What does not fit is cut
 /// with a notice and a link to the raw bytes.
-const PAYLOAD_BUDGET: usize = 192 * 1024;
-const RESPONSE_BUDGET: usize = 16 * 1024;
-const HEADERS_BUDGET: usize = 6 * 1024;
+const PAYLOAD_BUDGET: usize = 128 * 1024;
+const RESPONSE_BUDGET: usize = 12 * 1024;
+const HEADERS_BUDGET: usize = 4 * 1024;
 const ATTEMPTS_SHOWN: usize = 25;
 /// Payloads up to this (escaped) size are repeated under every attempt.
 const INLINE_BUDGET: usize = 2048;
@@ -258,6 +263,8 @@ pub struct AttemptView {
     pub started: Ts,
     pub duration_ms: Option<i64>,
     pub request_headers: Vec<(String, String)>,
+    /// Request headers left out to keep the page small (the API lists them all).
+    pub request_headers_hidden: usize,
     pub response_status: Option<i64>,
     pub response_headers: Vec<(String, String)>,
     /// Response headers left out to keep the page small.
@@ -293,11 +300,14 @@ impl AttemptView {
         let body = a.response_body.unwrap_or_default();
         let (response_headers, headers_hidden) =
             bounded_headers(a.response_headers.unwrap_or_default(), HEADERS_BUDGET);
+        let (request_headers, request_headers_hidden) =
+            bounded_headers(a.request_headers, HEADERS_BUDGET);
         AttemptView {
             number: a.attempt_number,
             started: Ts::new(a.started_at),
             duration_ms: a.duration_ms,
-            request_headers: a.request_headers.into_iter().collect(),
+            request_headers,
+            request_headers_hidden,
             response_status: a.response_status,
             response_headers,
             headers_hidden,
@@ -336,11 +346,10 @@ pub async fn show(
     let id = path_id(&id)?;
     let ctx = WsCtx::load(&state, user, &slug).await?;
     let ws = ctx.id();
-    let detail = deliveries::get(&state, ws, id).await?;
+    let detail = deliveries::get(&state, ws, id, Some(ATTEMPTS_SHOWN)).await?;
     let w = webhooks::get(&state, ws, detail.delivery.webhook_id).await?;
-    let (d, body, mut attempts) = (detail.delivery, detail.payload, detail.attempts);
-    let attempts_hidden = attempts.len().saturating_sub(ATTEMPTS_SHOWN);
-    attempts.drain(..attempts_hidden);
+    let attempts_hidden = detail.attempts_total - detail.attempts.len();
+    let (d, body, attempts) = (detail.delivery, detail.payload, detail.attempts);
     let fl = flash::take(&req, &state);
     let mut chrome = ctx.chrome("webhooks");
     chrome.notice = flash::notice_of(&fl);
@@ -433,7 +442,7 @@ pub async fn retry(
     let id = path_id(&id)?;
     let ctx = WsCtx::load(&state, post.user, &slug).await?;
     // Another workspace's delivery is 404 before a viewer's 403.
-    deliveries::get(&state, ctx.id(), id).await?;
+    deliveries::get(&state, ctx.id(), id, Some(0)).await?;
     ctx.require_manage()?;
     deliveries::retry(&state, ctx.id(), id).await?;
     Ok(flash::redirect_with(
@@ -452,7 +461,8 @@ mod tests {
         for (ms, want) in [
             (-5000, "now"),
             (0, "now"),
-            (999, "now"),
+            (999, "in 1 s"),
+            (1000, "in 1 s"),
             (45_000, "in 45 s"),
             (60_000, "in 1 min"),
             (61_000, "in 2 min"),
@@ -523,11 +533,17 @@ mod tests {
             serde_json::from_str::<serde_json::Value>(&data).expect("the test builds valid JSON");
             let event_type = "a".repeat(1 + next(150) as usize);
             let body = crate::domain::event::event_body("evt_1", &event_type, 0, &data);
-            let shown = preview_of(&head_of(&body));
-            let shown = shown.strip_suffix('…').unwrap_or(&shown);
+            let preview = preview_of(&head_of(&body));
+            let shown = preview.strip_suffix('…').unwrap_or(&preview);
             assert!(
                 data.starts_with(shown),
                 "preview {shown:?} is not a prefix of {data:?}"
+            );
+            // Marked as cut exactly when it is.
+            assert_eq!(
+                preview.ends_with('…'),
+                shown != data,
+                "{preview:?} of {data:?}"
             );
             if data.chars().count() <= PREVIEW_CHARS && body.chars().count() <= hooks::PREVIEW_HEAD
             {

@@ -938,13 +938,25 @@ async fn data_files_and_backups_are_owner_only() {
 async fn a_second_server_on_one_data_directory_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let first = start_server(dir.path(), &[]);
-    let out = bin()
+    // Bounded: were the lock broken, the second server would run on instead of failing.
+    let mut second = bin()
         .arg("serve")
         .env("HOOKLINE_DATA_DIR", dir.path())
         .env("HOOKLINE_LISTEN", "127.0.0.1:0")
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while second.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = second.kill();
+            panic!("a second server kept running on a data directory in use");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = second.wait_with_output().unwrap();
     assert!(!out.status.success(), "the second server must not start");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

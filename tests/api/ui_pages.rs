@@ -1883,11 +1883,18 @@ async fn hostile_receiver() -> (String, tokio::task::JoinHandle<()>) {
 async fn the_delivery_page_stays_small_whatever_the_bodies() {
     let ui = local_ui().await;
     let (url, _rx) = hostile_receiver().await;
+    // The most custom headers a webhook may have, each as long as allowed, all of characters
+    // HTML escapes: sent (and shown) with every attempt.
+    let big_headers: serde_json::Map<String, Value> = (0..20)
+        .map(|i| (format!("X-Big-{i:02}"), json!("\"/".repeat(1024))))
+        .collect();
     let (s, w) = ui
         .api(
             Method::POST,
             "/api/v1/webhooks",
-            Some(json!({"url": url, "events": ["*"], "retry_schedule": []})),
+            Some(
+                json!({"url": url, "events": ["*"], "retry_schedule": [], "headers": big_headers}),
+            ),
         )
         .await;
     assert_eq!(s, 201, "{w}");
@@ -1942,6 +1949,7 @@ async fn the_delivery_page_stays_small_whatever_the_bodies() {
         );
         assert!(html.contains(&format!("href=\"{page}/body\"")));
         assert!(html.contains("more response headers are not shown"));
+        assert!(html.contains("more request headers are not shown"));
         assert!(html.contains("Shown in part; the raw link has all of it."));
         if i == 0 {
             assert!(html.contains("id=\"attempts-hidden\""));
