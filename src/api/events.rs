@@ -1,7 +1,8 @@
 //! `POST /api/v1/events`, `POST /api/v1/events/batch`, `GET /api/v1/events/{id}`.
 //!
-//! An event and all its deliveries are stored in one transaction, and the 202 is sent only
-//! after that transaction committed: an acknowledged event is never lost.
+//! The edge of publishing: the request's shape, sizes and Idempotency-Key are checked here;
+//! `service::events` stores (an event and its deliveries in one transaction, the 202 only
+//! after it committed).
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -13,10 +14,9 @@ use utoipa::ToSchema;
 use super::deliveries::DeliveryOut;
 use super::openapi::{IdempotencyHeader, WorkspaceHeader};
 use super::{envelope, ApiError, ApiJson, ApiResult, Caller, Envelope, ErrorEnvelope, Meta};
-use crate::clock::{now_ms, rfc3339};
-use crate::db::hooks::{self, Idempotent, NewEvent};
-use crate::db::repo;
+use crate::clock::rfc3339;
 use crate::domain::{EventTypeName, Scope};
+use crate::service::events;
 use crate::state::AppState;
 
 /// Largest `data` of one event.
@@ -47,17 +47,11 @@ pub struct BatchIn {
     pub events: Vec<EventIn>,
 }
 
-/// A checked event, ready to store.
-struct Prepared {
-    public_id: String,
-    event_type: String,
-    body: String,
-    created_at: i64,
-}
-
 pub use crate::domain::event::{event_body, new_event_id};
 
-fn prepare(e: &EventIn, field: &str) -> Result<Prepared, ApiError> {
+/// Checks one event at the edge: a well-formed type name and a `data` object within the
+/// size limit. Whether the type is defined is the service's to say.
+fn prepare(e: &EventIn, field: &str) -> Result<events::Draft, ApiError> {
     let name = EventTypeName::parse(e.event_type.trim())
         .map_err(|v| ApiError::unprocessable(format!("{field}type"), v.message))?;
     let data = e.data.get();
@@ -79,15 +73,7 @@ fn prepare(e: &EventIn, field: &str) -> Result<Prepared, ApiError> {
         )
         .with_field(format!("{field}data")));
     }
-    let public_id = new_event_id();
-    let created_at = now_ms();
-    let body = event_body(&public_id, name.as_str(), created_at, data);
-    Ok(Prepared {
-        public_id,
-        event_type: name.to_string(),
-        body,
-        created_at,
-    })
+    Ok(events::Draft::new(&name, data, format!("{field}type")))
 }
 
 /// A stored event.
@@ -130,84 +116,49 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     }
 }
 
-/// The result of the write job: either an answer to send or a domain error.
-enum Published {
-    Fresh(serde_json::Value, usize),
-    Replay(u16, String),
-}
-
-/// Runs the shared publish flow: idempotency check, storing, remembering the answer.
+/// Runs the shared publish flow and answers: 202 with the stored events, or the first
+/// answer again for a repeated Idempotency-Key.
 async fn publish(
     state: &AppState,
     ws: i64,
     route: &'static str,
     key: Option<String>,
     raw: &[u8],
-    events: Vec<Prepared>,
-    respond: fn(&[(Prepared, usize)]) -> serde_json::Value,
+    drafts: Vec<events::Draft>,
+    respond: fn(&[events::Stored]) -> serde_json::Value,
 ) -> ApiResult {
-    let hash = Sha256::digest(raw).to_vec();
+    let idempotency = key.map(|key| events::Idempotency {
+        key,
+        route,
+        request_hash: Sha256::digest(raw).to_vec(),
+    });
     let request_id = super::error::request_id();
-    let outcome = state
-        .db
-        .try_write(move |c| -> Result<Published, ApiError> {
-            if let Some(k) = &key {
-                match hooks::idempotency_lookup(c, ws, route, k, &hash)? {
-                    Idempotent::New => {}
-                    Idempotent::Replay { status, body } => return Ok(Published::Replay(status, body)),
-                    Idempotent::Mismatch => {
-                        return Err(ApiError::unprocessable(
-                            "Idempotency-Key",
-                            "this Idempotency-Key was used in the last 24 hours with a different body; use a new key",
-                        ))
-                    }
-                }
-            }
-            let mut stored = Vec::with_capacity(events.len());
-            let mut writer = hooks::EventWriter::new(c, ws)?;
-            let mut known_types: Vec<String> = Vec::new();
-            for (i, e) in events.into_iter().enumerate() {
-                if !known_types.contains(&e.event_type) {
-                    if repo::event_type_by_name(c, &e.event_type)?.is_none() {
-                        let field = if route == "events.batch" { format!("events[{i}].type") } else { "type".into() };
-                        return Err(ApiError::unprocessable(
-                            field,
-                            format!("unknown event type '{0}': define it first with `hookline event-type create {0}` (or POST /api/v1/event-types with an instance key); GET /api/v1/event-types lists the defined ones", e.event_type),
-                        ));
-                    }
-                    known_types.push(e.event_type.clone());
-                }
-                let (_, n) = writer.insert(
-                    c,
-                    &NewEvent { public_id: &e.public_id, event_type: &e.event_type, body: &e.body, created_at: e.created_at },
-                )?;
-                stored.push((e, n));
-            }
-            writer.finish(c)?;
-            let data = respond(&stored);
-            let full = serde_json::to_value(Envelope { data, meta: Meta { request_id } })
-                .unwrap_or_default();
-            if let Some(k) = &key {
-                hooks::idempotency_store(c, ws, route, k, &hash, 202, &full.to_string())?;
-            }
-            Ok(Published::Fresh(full, stored.len()))
+    let answer = move |stored: &[events::Stored]| {
+        serde_json::to_string(&Envelope {
+            data: respond(stored),
+            meta: Meta { request_id },
         })
-        .await?;
-    match outcome {
-        Published::Fresh(full, count) => {
-            // Counted after the commit: only events that were really accepted.
-            crate::metrics::global()
-                .events_published
-                .inc_by(count as u64);
-            state.wake.notify_one();
-            Ok(HttpResponse::Accepted().json(full))
-        }
-        Published::Replay(status, body) => Ok(HttpResponse::build(
+        .unwrap_or_default()
+    };
+    match events::publish(state, ws, drafts, idempotency, answer).await? {
+        events::Published::Fresh(_, body) => Ok(HttpResponse::Accepted()
+            .content_type("application/json")
+            .body(body)),
+        events::Published::Replay { status, body } => Ok(HttpResponse::build(
             StatusCode::from_u16(status).unwrap_or(StatusCode::ACCEPTED),
         )
         .insert_header(("Idempotent-Replayed", "true"))
         .content_type("application/json")
         .body(body)),
+    }
+}
+
+fn published(e: &events::Stored) -> PublishedOut {
+    PublishedOut {
+        id: e.public_id.clone(),
+        event_type: e.event_type.clone(),
+        timestamp: rfc3339(e.created_at),
+        deliveries: e.deliveries,
     }
 }
 
@@ -249,16 +200,7 @@ pub async fn create(
         key,
         &body.raw,
         vec![prepared],
-        |stored| {
-            let (e, n) = &stored[0];
-            serde_json::to_value(PublishedOut {
-                id: e.public_id.clone(),
-                event_type: e.event_type.clone(),
-                timestamp: rfc3339(e.created_at),
-                deliveries: *n,
-            })
-            .unwrap_or_default()
-        },
+        |stored| serde_json::to_value(published(&stored[0])).unwrap_or_default(),
     )
     .await
 }
@@ -312,19 +254,9 @@ pub async fn batch(
         &body.raw,
         prepared,
         |stored| {
-            let total: usize = stored.iter().map(|(_, n)| n).sum();
-            let events: Vec<PublishedOut> = stored
-                .iter()
-                .map(|(e, n)| PublishedOut {
-                    id: e.public_id.clone(),
-                    event_type: e.event_type.clone(),
-                    timestamp: rfc3339(e.created_at),
-                    deliveries: *n,
-                })
-                .collect();
             serde_json::to_value(BatchOut {
-                events,
-                deliveries: total,
+                events: stored.iter().map(published).collect(),
+                deliveries: stored.iter().map(|e| e.deliveries).sum(),
             })
             .unwrap_or_default()
         },
@@ -373,18 +305,7 @@ pub async fn get(caller: Caller, state: web::Data<AppState>, id: web::Path<Strin
         caller.workspace(Scope::Events)?
     }
     .id;
-    let id = id.into_inner();
-    let found = state
-        .db
-        .read(move |c| {
-            let Some(e) = hooks::get_event(c, ws, &id)? else {
-                return Ok(None);
-            };
-            let d = hooks::deliveries_of_event(c, ws, e.id)?;
-            Ok(Some((e, d)))
-        })
-        .await?;
-    let (e, deliveries) = found.ok_or_else(|| ApiError::not_found("event"))?;
+    let (e, deliveries) = events::get(&state, ws, id.into_inner()).await?;
     let body: serde_json::Value = serde_json::from_str(&e.body).unwrap_or_default();
     Ok(envelope(
         StatusCode::OK,
