@@ -1,6 +1,6 @@
 //! Prometheus metrics (`GET /metrics`, OpenMetrics text) with the `prometheus-client` crate.
-//! Counters and histograms are updated where things happen; queue gauges are read from the
-//! database at scrape time. Set `HOOKLINE_METRICS_TOKEN` to require
+//! Counters and histograms are updated where things happen; queue gauges are set at scrape
+//! time from what the delivery queue counts. Set `HOOKLINE_METRICS_TOKEN` to require
 //! `Authorization: Bearer <token>`.
 
 use std::sync::OnceLock;
@@ -20,6 +20,16 @@ pub struct OutcomeLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ClassLabel {
     pub class: &'static str,
+}
+
+/// What the queue gauges show (read from the database at scrape time).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QueueFigures {
+    pub due: i64,
+    pub scheduled: i64,
+    pub in_flight: i64,
+    pub oldest_due_seconds: i64,
+    pub inactive_webhooks: i64,
 }
 
 pub struct Metrics {
@@ -142,6 +152,15 @@ impl Metrics {
         openmetrics_to_prometheus(&self.encode())
     }
 
+    /// Sets the queue gauges to figures read at scrape time.
+    pub fn set_queue(&self, q: QueueFigures) {
+        self.queue_due.set(q.due);
+        self.queue_scheduled.set(q.scheduled);
+        self.queue_in_flight.set(q.in_flight);
+        self.oldest_due_seconds.set(q.oldest_due_seconds);
+        self.webhooks_inactive.set(q.inactive_webhooks);
+    }
+
     /// Records one attempt's outcome.
     pub fn attempt(&self, status: Option<u16>, error_kind: Option<&'static str>, seconds: f64) {
         let class = match (status, error_kind) {
@@ -162,43 +181,6 @@ static METRICS: OnceLock<Metrics> = OnceLock::new();
 /// The process-wide metrics.
 pub fn global() -> &'static Metrics {
     METRICS.get_or_init(Metrics::new)
-}
-
-/// Refreshes the queue gauges from the database.
-pub fn refresh_queue(conn: &rusqlite::Connection, now_ms: i64) -> rusqlite::Result<()> {
-    let m = global();
-    // Two queries, each answered by its own partial index (deliveries_due holds the rows
-    // waiting for an attempt, deliveries_leased the ones in flight).
-    let (due, scheduled, oldest): (i64, i64, Option<i64>) = conn.query_row(
-        "SELECT
-            count(*) FILTER (WHERE next_attempt_at <= ?1),
-            count(*) FILTER (WHERE next_attempt_at > ?1),
-            min(next_attempt_at)
-         FROM deliveries WHERE next_attempt_at IS NOT NULL AND lease_until IS NULL",
-        [now_ms],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?;
-    let in_flight: i64 = conn.query_row(
-        "SELECT count(*) FROM deliveries WHERE lease_until IS NOT NULL",
-        [],
-        |r| r.get(0),
-    )?;
-    m.queue_due.set(due);
-    m.queue_scheduled.set(scheduled);
-    m.queue_in_flight.set(in_flight);
-    m.oldest_due_seconds.set(
-        oldest
-            .filter(|t| *t <= now_ms)
-            .map(|t| (now_ms - t) / 1000)
-            .unwrap_or(0),
-    );
-    let inactive: i64 = conn.query_row(
-        "SELECT count(*) FROM webhooks WHERE is_active = 0",
-        [],
-        |r| r.get(0),
-    )?;
-    m.webhooks_inactive.set(inactive);
-    Ok(())
 }
 
 /// The two text formats `/metrics` speaks.

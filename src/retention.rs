@@ -7,7 +7,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::params;
 use tokio::sync::Notify;
 
 use crate::clock::now_ms;
@@ -23,15 +22,7 @@ pub async fn sweep(db: &Db, retention_days: u32) -> Result<u64, DbError> {
     let mut total = 0u64;
     loop {
         let n = db
-            .write(move |c| {
-                Ok(c.execute(
-                    "DELETE FROM events WHERE id IN (
-                        SELECT e.id FROM events e WHERE e.created_at < ?1
-                          AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.next_attempt_at IS NOT NULL)
-                        ORDER BY e.created_at LIMIT ?2)",
-                    params![cutoff, BATCH],
-                )?)
-            })
+            .write(move |c| crate::delivery::queue::purge_finished_events(c, cutoff, BATCH))
             .await?;
         total += n as u64;
         if (n as i64) < BATCH {
@@ -87,6 +78,7 @@ pub fn spawn(db: Db, retention_days: u32, stop: Arc<Notify>) -> tokio::task::Joi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::params;
 
     #[tokio::test]
     async fn old_finished_events_go_and_scheduled_ones_stay() {

@@ -270,12 +270,22 @@ async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) -> Htt
         }
     }
     let now = crate::clock::now_ms();
-    if let Err(e) = state
+    match state
         .db
-        .read(move |c| Ok(crate::metrics::refresh_queue(c, now)?))
+        .read(move |c| {
+            let g = crate::delivery::queue::gauges(c, now)?;
+            Ok(crate::metrics::QueueFigures {
+                due: g.due,
+                scheduled: g.scheduled,
+                in_flight: g.in_flight,
+                oldest_due_seconds: g.oldest_due_seconds,
+                inactive_webhooks: crate::db::hooks::count_inactive_webhooks(c)?,
+            })
+        })
         .await
     {
-        tracing::warn!(error = %e, "metrics: cannot read the queue");
+        Ok(figures) => crate::metrics::global().set_queue(figures),
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot read the queue"),
     }
     let format = crate::metrics::Format::negotiate(
         req.headers()

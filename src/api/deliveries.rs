@@ -8,9 +8,9 @@ use actix_web::web;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::openapi::WorkspaceHeader;
+use super::extract::path_id;
 use super::pagination::{decode_cursor, encode_cursor, parse_limit};
-use super::webhooks::path_id;
+use super::responses::{ScopeErrors, WorkspaceHeader};
 use super::{envelope, page, ApiResult, Caller, Envelope, ErrorEnvelope, Page};
 use crate::clock::rfc3339;
 use crate::db::hooks::{AttemptRow, DeliveryRow};
@@ -99,13 +99,9 @@ pub struct DeliveriesQuery {
     params(("id" = i64, Path, description = "The webhook's id", minimum = 1), DeliveriesQuery, WorkspaceHeader),
     responses(
         (status = 200, description = "A page of deliveries", body = Page<DeliveryOut>),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 403, response = super::openapi::Forbidden),
         (status = 404, description = "No such webhook in this workspace, or the workspace named by `Hookline-Workspace` does not exist", body = ErrorEnvelope),
         (status = 422, description = "A filter, `limit` or `cursor` is not valid (`validation_failed`, with `field`)", body = ErrorEnvelope),
-        (status = 500, response = super::openapi::Internal),
-        (status = 503, response = super::openapi::Unavailable),
+        ScopeErrors,
     )
 )]
 pub async fn list(
@@ -271,12 +267,8 @@ impl DeliveryDetail {
     params(("id" = i64, Path, description = "The delivery's id", minimum = 1), WorkspaceHeader),
     responses(
         (status = 200, description = "The delivery", body = Envelope<DeliveryDetail>),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 403, response = super::openapi::Forbidden),
         (status = 404, description = "No such delivery in this workspace, or the workspace named by `Hookline-Workspace` does not exist", body = ErrorEnvelope),
-        (status = 500, response = super::openapi::Internal),
-        (status = 503, response = super::openapi::Unavailable),
+        ScopeErrors,
     )
 )]
 pub async fn get(caller: Caller, state: web::Data<AppState>, id: web::Path<String>) -> ApiResult {
@@ -303,12 +295,8 @@ pub async fn get(caller: Caller, state: web::Data<AppState>, id: web::Path<Strin
     params(("id" = i64, Path, description = "The delivery's id", minimum = 1), WorkspaceHeader),
     responses(
         (status = 202, description = "Scheduled; the delivery as it is now", body = Envelope<DeliveryOut>),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 403, response = super::openapi::Forbidden),
         (status = 404, description = "No such delivery in this workspace, or the workspace named by `Hookline-Workspace` does not exist", body = ErrorEnvelope),
-        (status = 500, response = super::openapi::Internal),
-        (status = 503, response = super::openapi::Unavailable),
+        ScopeErrors,
     )
 )]
 pub async fn retry(caller: Caller, state: web::Data<AppState>, id: web::Path<String>) -> ApiResult {

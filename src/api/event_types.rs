@@ -5,8 +5,8 @@ use actix_web::web;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::openapi::WorkspaceHeader;
 use super::pagination::{decode_name_cursor, encode_name_cursor, parse_limit, ListQuery};
+use super::responses::{BodyErrors, KeyErrors, WorkspaceHeader};
 use super::{envelope, page, ApiError, ApiJson, ApiResult, Caller, Envelope, ErrorEnvelope, Page};
 use crate::clock::rfc3339;
 use crate::db::repo::{self, EventTypeRow};
@@ -48,12 +48,9 @@ impl From<EventTypeRow> for EventTypeOut {
     params(ListQuery, WorkspaceHeader),
     responses(
         (status = 200, description = "A page of event types, by name", body = Page<EventTypeOut>),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
         (status = 404, description = "The workspace named by `Hookline-Workspace` does not exist", body = ErrorEnvelope),
         (status = 422, description = "`limit` out of range or `cursor` not valid (`validation_failed`, with `field`)", body = ErrorEnvelope),
-        (status = 500, response = super::openapi::Internal),
-        (status = 503, response = super::openapi::Unavailable),
+        KeyErrors,
     )
 )]
 pub async fn list(
@@ -86,12 +83,9 @@ pub async fn list(
     params(ListQuery, WorkspaceHeader),
     responses(
         (status = 200, description = "A page of event types, by name", body = Page<EventTypeOut>),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
         (status = 404, description = "The workspace named by `Hookline-Workspace` does not exist", body = ErrorEnvelope),
         (status = 422, description = "`limit` out of range or `cursor` not valid (`validation_failed`, with `field`)", body = ErrorEnvelope),
-        (status = 500, response = super::openapi::Internal),
-        (status = 503, response = super::openapi::Unavailable),
+        KeyErrors,
     )
 )]
 pub async fn list_for_webhooks(
@@ -129,15 +123,12 @@ pub struct CreateEventType {
     request_body = CreateEventType,
     responses(
         (status = 201, description = "Created", body = Envelope<EventTypeOut>),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
         (status = 403, description = "Not an instance key", body = ErrorEnvelope),
         (status = 404, description = "The workspace named by `Hookline-Workspace` does not exist", body = ErrorEnvelope),
         (status = 409, description = "An event type of this name already exists (`conflict`)", body = ErrorEnvelope),
-        (status = 413, response = super::openapi::PayloadTooLarge),
         (status = 422, description = "A field is missing, of the wrong type or invalid (`validation_failed`, with `field`)", body = ErrorEnvelope),
-        (status = 500, response = super::openapi::Internal),
-        (status = 503, response = super::openapi::Unavailable),
+        KeyErrors,
+        BodyErrors,
     )
 )]
 pub async fn create(

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::deliveries::DeliveryOut;
-use super::openapi::{IdempotencyHeader, WorkspaceHeader};
+use super::responses::{BodyErrors, IdempotencyHeader, ScopeErrors, WorkspaceHeader};
 use super::{envelope, ApiError, ApiJson, ApiResult, Caller, Envelope, ErrorEnvelope, Meta};
 use crate::clock::rfc3339;
 use crate::domain::{EventTypeName, Scope};
@@ -174,14 +174,10 @@ fn published(e: &events::Stored) -> PublishedOut {
     responses(
         (status = 202, description = "Stored; deliveries are under way", body = Envelope<PublishedOut>,
             headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same Idempotency-Key"))),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 403, response = super::openapi::Forbidden),
         (status = 404, description = "The workspace named by `Hookline-Workspace` does not exist", body = ErrorEnvelope),
-        (status = 413, response = super::openapi::PayloadTooLarge),
         (status = 422, description = "A field is missing, unknown or invalid, the event type is not defined, or the Idempotency-Key is invalid or was used with another body (`validation_failed`, with `field`)", body = ErrorEnvelope),
-        (status = 500, response = super::openapi::Internal),
-        (status = 503, response = super::openapi::Unavailable),
+        ScopeErrors,
+        BodyErrors,
     )
 )]
 pub async fn create(
@@ -216,14 +212,10 @@ pub async fn create(
     responses(
         (status = 202, description = "All stored; deliveries are under way", body = Envelope<BatchOut>,
             headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same Idempotency-Key"))),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 403, response = super::openapi::Forbidden),
         (status = 404, description = "The workspace named by `Hookline-Workspace` does not exist", body = ErrorEnvelope),
-        (status = 413, response = super::openapi::PayloadTooLarge),
         (status = 422, description = "A field is missing, unknown or invalid (the `field` names the event, e.g. `events[3].type`), there are no or too many events, or the Idempotency-Key is invalid or was used with another body (`validation_failed`)", body = ErrorEnvelope),
-        (status = 500, response = super::openapi::Internal),
-        (status = 503, response = super::openapi::Unavailable),
+        ScopeErrors,
+        BodyErrors,
     )
 )]
 pub async fn batch(
@@ -289,12 +281,8 @@ pub struct EventOut {
     params(("id" = String, Path, description = "The event's id", example = "evt_2vN7bL1sWz3kTMd9xYpQ2vN7bL1"), WorkspaceHeader),
     responses(
         (status = 200, description = "The event", body = Envelope<EventOut>),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 403, response = super::openapi::Forbidden),
         (status = 404, description = "No such event in this workspace, or the workspace named by `Hookline-Workspace` does not exist", body = ErrorEnvelope),
-        (status = 500, response = super::openapi::Internal),
-        (status = 503, response = super::openapi::Unavailable),
+        ScopeErrors,
     )
 )]
 pub async fn get(caller: Caller, state: web::Data<AppState>, id: web::Path<String>) -> ApiResult {

@@ -16,6 +16,11 @@ use crate::db::repo::{self, Workspace};
 use crate::domain::Scope;
 use crate::state::AppState;
 
+/// Parses a numeric id from the path; anything else is simply not found.
+pub fn path_id(raw: &str, what: &str) -> Result<i64, ApiError> {
+    crate::domain::parse_id(raw).ok_or_else(|| ApiError::not_found(what))
+}
+
 /// The header that tells an instance key which workspace to act in.
 pub const WORKSPACE_HEADER: &str = "Hookline-Workspace";
 

@@ -7,6 +7,7 @@ pub mod events;
 pub mod extract;
 pub mod openapi;
 pub mod pagination;
+pub mod responses;
 pub mod webhooks;
 
 use actix_web::http::{Method, StatusCode};

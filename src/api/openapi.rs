@@ -8,9 +8,12 @@ use serde::Serialize;
 use utoipa::openapi::schema::{Schema, SchemaType, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{RefOr, Required};
-use utoipa::{IntoParams, Modify, OpenApi, ToResponse, ToSchema};
+use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::error::{Envelope, ErrorEnvelope};
+use super::responses::{
+    BadRequest, Forbidden, Internal, MethodNotAllowed, PayloadTooLarge, Unauthorized, Unavailable,
+};
 use super::{deliveries, event_types, events, webhooks};
 
 /// The document: every path below, the schemas they use, the `bearer` security scheme.
@@ -206,65 +209,3 @@ fn health() {}
 )]
 #[allow(dead_code)]
 fn api_health() {}
-
-// Reusable error responses. Each is the error envelope; the description says when it is sent.
-
-/// Bad request (`bad_request` or `malformed_json`): the body is empty or not valid JSON, the
-/// query string cannot be parsed, or an instance key did not name a workspace with the
-/// `Hookline-Workspace` header (or sent it as non-text).
-#[derive(ToResponse)]
-pub struct BadRequest(pub ErrorEnvelope);
-
-/// Missing, malformed, revoked or mistyped API key (`unauthorized`).
-#[derive(ToResponse)]
-pub struct Unauthorized(pub ErrorEnvelope);
-
-/// The API key lacks the scope this operation needs, or the operation needs an instance key
-/// (`forbidden`).
-#[derive(ToResponse)]
-pub struct Forbidden(pub ErrorEnvelope);
-
-/// The path exists but not with this method (`method_not_allowed`). Sent for any method a
-/// path does not document.
-#[derive(ToResponse)]
-pub struct MethodNotAllowed(pub ErrorEnvelope);
-
-/// The request body, or an event's `data`, is larger than the limit (`payload_too_large`).
-#[derive(ToResponse)]
-pub struct PayloadTooLarge(pub ErrorEnvelope);
-
-/// The database cannot take the request now: the disk is full (`storage_full`) or Hookline is
-/// shutting down (`shutting_down`). Nothing was stored; retry later.
-#[derive(ToResponse)]
-pub struct Unavailable(pub ErrorEnvelope);
-
-/// An unexpected internal error (`internal`), logged on the server.
-#[derive(ToResponse)]
-pub struct Internal(pub ErrorEnvelope);
-
-/// The `Hookline-Workspace` header of operations that act in a workspace.
-#[derive(IntoParams)]
-#[into_params(parameter_in = Header)]
-pub struct WorkspaceHeader {
-    /// With an instance key: the slug of the workspace to act in (required then). With a
-    /// workspace key: optional, and it must be that key's workspace. An unknown workspace
-    /// answers 404.
-    #[param(rename = "Hookline-Workspace", required = false, example = "acme")]
-    pub workspace: String,
-}
-
-/// The `Idempotency-Key` header of the publishing operations.
-#[derive(IntoParams)]
-#[into_params(parameter_in = Header)]
-pub struct IdempotencyHeader {
-    /// 1–255 visible characters. The same key with the same body within 24 hours returns the
-    /// first answer again (with `Idempotent-Replayed: true`); the same key with another body
-    /// is a 422.
-    #[param(
-        rename = "Idempotency-Key",
-        required = false,
-        max_length = 255,
-        min_length = 1
-    )]
-    pub idempotency_key: String,
-}

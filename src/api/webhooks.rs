@@ -7,9 +7,9 @@ use actix_web::web;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
-use super::extract::OptionalJson;
-use super::openapi::WorkspaceHeader;
+use super::extract::{path_id, OptionalJson};
 use super::pagination::{decode_cursor, encode_cursor, parse_limit, ListQuery};
+use super::responses::{BodyErrors, ScopeErrors, WorkspaceHeader};
 use super::{envelope, page, ApiError, ApiJson, ApiResult, Caller, Envelope, ErrorEnvelope, Page};
 use crate::clock::rfc3339;
 use crate::db::hooks::WebhookRow;
@@ -171,14 +171,10 @@ impl From<&WebhookIn> for WebhookDraft {
     request_body(content = WebhookIn, description = "`url` and `events` are required"),
     responses(
         (status = 201, description = "Created; `secret` is included", body = Envelope<WebhookOut>),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 403, response = super::openapi::Forbidden),
         (status = 404, description = "The workspace named by `Hookline-Workspace` does not exist", body = ErrorEnvelope),
-        (status = 413, response = super::openapi::PayloadTooLarge),
         (status = 422, description = "A field is missing, of the wrong type, unknown or invalid (`validation_failed`, with `field`)", body = ErrorEnvelope),
-        (status = 500, response = super::openapi::Internal),
-        (status = 503, response = super::openapi::Unavailable),
+        ScopeErrors,
+        BodyErrors,
     )
 )]
 pub async fn create(
@@ -205,13 +201,9 @@ pub async fn create(
     params(ListQuery, WorkspaceHeader),
     responses(
         (status = 200, description = "A page of webhooks", body = Page<WebhookOut>),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 403, response = super::openapi::Forbidden),
         (status = 404, description = "The workspace named by `Hookline-Workspace` does not exist", body = ErrorEnvelope),
         (status = 422, description = "`limit` out of range or `cursor` not valid (`validation_failed`, with `field`)", body = ErrorEnvelope),
-        (status = 500, response = super::openapi::Internal),
-        (status = 503, response = super::openapi::Unavailable),
+        ScopeErrors,
     )
 )]
 pub async fn list(
@@ -238,11 +230,6 @@ pub async fn list(
     ))
 }
 
-/// Parses a numeric id from the path; anything else is simply not found.
-pub fn path_id(raw: &str, what: &str) -> Result<i64, ApiError> {
-    crate::domain::parse_id(raw).ok_or_else(|| ApiError::not_found(what))
-}
-
 /// Reads one webhook, with its signing secret.
 #[utoipa::path(
     get,
@@ -252,12 +239,8 @@ pub fn path_id(raw: &str, what: &str) -> Result<i64, ApiError> {
     params(("id" = i64, Path, description = "The webhook's id", minimum = 1), WorkspaceHeader),
     responses(
         (status = 200, description = "The webhook; `secret` is included", body = Envelope<WebhookOut>),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 403, response = super::openapi::Forbidden),
         (status = 404, description = "No such webhook in this workspace, or the workspace named by `Hookline-Workspace` does not exist", body = ErrorEnvelope),
-        (status = 500, response = super::openapi::Internal),
-        (status = 503, response = super::openapi::Unavailable),
+        ScopeErrors,
     )
 )]
 pub async fn get(caller: Caller, state: web::Data<AppState>, id: web::Path<String>) -> ApiResult {
@@ -279,14 +262,10 @@ pub async fn get(caller: Caller, state: web::Data<AppState>, id: web::Path<Strin
     request_body(content = WebhookIn, description = "Only the fields to change; `secret` is refused"),
     responses(
         (status = 200, description = "The updated webhook (without `secret`)", body = Envelope<WebhookOut>),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 403, response = super::openapi::Forbidden),
         (status = 404, description = "No such webhook in this workspace, or the workspace named by `Hookline-Workspace` does not exist", body = ErrorEnvelope),
-        (status = 413, response = super::openapi::PayloadTooLarge),
         (status = 422, description = "A field is of the wrong type, unknown or invalid, or `secret` was sent (`validation_failed`, with `field`)", body = ErrorEnvelope),
-        (status = 500, response = super::openapi::Internal),
-        (status = 503, response = super::openapi::Unavailable),
+        ScopeErrors,
+        BodyErrors,
     )
 )]
 pub async fn update(
@@ -317,12 +296,8 @@ pub async fn update(
     params(("id" = i64, Path, description = "The webhook's id", minimum = 1), WorkspaceHeader),
     responses(
         (status = 200, description = "Deleted", body = Envelope<DeletedOut>),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 403, response = super::openapi::Forbidden),
         (status = 404, description = "No such webhook in this workspace, or the workspace named by `Hookline-Workspace` does not exist", body = ErrorEnvelope),
-        (status = 500, response = super::openapi::Internal),
-        (status = 503, response = super::openapi::Unavailable),
+        ScopeErrors,
     )
 )]
 pub async fn delete(
@@ -374,14 +349,10 @@ pub struct RotateIn {
     request_body(content = Option<RotateIn>, description = "Optional; an empty body generates a new secret"),
     responses(
         (status = 200, description = "The new secret", body = Envelope<RotatedOut>),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 403, response = super::openapi::Forbidden),
         (status = 404, description = "No such webhook in this workspace, or the workspace named by `Hookline-Workspace` does not exist", body = ErrorEnvelope),
-        (status = 413, response = super::openapi::PayloadTooLarge),
         (status = 422, description = "The body is not a `RotateIn` or the secret is not valid (`validation_failed`, with `field`)", body = ErrorEnvelope),
-        (status = 500, response = super::openapi::Internal),
-        (status = 503, response = super::openapi::Unavailable),
+        ScopeErrors,
+        BodyErrors,
     )
 )]
 pub async fn rotate_secret(
@@ -423,14 +394,10 @@ pub struct TestIn {
     request_body(content = Option<TestIn>, description = "Optional; an empty body sends a `webhook.test` event"),
     responses(
         (status = 200, description = "The attempt was made (see `success`: the receiver may have failed it)", body = Envelope<TestOutcome>),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 403, response = super::openapi::Forbidden),
         (status = 404, description = "No such webhook in this workspace, or the workspace named by `Hookline-Workspace` does not exist", body = ErrorEnvelope),
-        (status = 413, response = super::openapi::PayloadTooLarge),
         (status = 422, description = "The body is not a `TestIn` or the event type is unknown (`validation_failed`, with `field`)", body = ErrorEnvelope),
-        (status = 500, response = super::openapi::Internal),
-        (status = 503, response = super::openapi::Unavailable),
+        ScopeErrors,
+        BodyErrors,
     )
 )]
 pub async fn send_test(

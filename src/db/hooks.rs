@@ -198,6 +198,15 @@ pub fn list_webhooks(
     Ok(rows)
 }
 
+/// How many webhooks are switched off (by people or automatically), in all workspaces.
+pub fn count_inactive_webhooks(conn: &Connection) -> Result<i64, DbError> {
+    Ok(conn.query_row(
+        "SELECT count(*) FROM webhooks WHERE is_active = 0",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
 pub fn delete_webhook(conn: &Connection, workspace_id: i64, id: i64) -> Result<bool, DbError> {
     Ok(conn.execute(
         "DELETE FROM webhooks WHERE id = ?1 AND workspace_id = ?2",
@@ -227,109 +236,6 @@ pub struct NewEvent<'a> {
     pub event_type: &'a str,
     pub body: &'a str,
     pub created_at: i64,
-}
-
-/// Stores events of one workspace with their deliveries, inside one write job. It reads the
-/// workspace's active webhooks and their filters once, then stores each event and one pending
-/// delivery per subscribed webhook with single-row inserts, and marks the webhooks triggered
-/// once at the end.
-///
-/// Single-row `INSERT … VALUES` needs no statement journal; the former `INSERT … SELECT` with
-/// a `json_each` filter per event did, and profiling showed that journal at 29% of the writer
-/// thread in a fan-out-10 batch publish.
-pub struct EventWriter {
-    workspace_id: i64,
-    /// Active webhooks: (id, subscribed types; `*` is every type).
-    webhooks: Vec<(i64, Vec<String>)>,
-    /// Webhooks that got a delivery, with the latest event time.
-    triggered: Vec<(i64, i64)>,
-}
-
-impl EventWriter {
-    pub fn new(conn: &Connection, workspace_id: i64) -> Result<EventWriter, DbError> {
-        let webhooks = conn
-            .prepare_cached(
-                "SELECT id, events FROM webhooks WHERE workspace_id = ?1 AND is_active = 1 ORDER BY id",
-            )?
-            .query_map([workspace_id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
-            .map(|row| {
-                let (id, events) = row?;
-                Ok((id, serde_json::from_str::<Vec<String>>(&events)?))
-            })
-            .collect::<Result<Vec<_>, DbError>>()?;
-        Ok(EventWriter {
-            workspace_id,
-            webhooks,
-            triggered: Vec::new(),
-        })
-    }
-
-    /// Stores an event and one pending delivery per active webhook that subscribes to its
-    /// type. Returns (event row id, number of deliveries).
-    pub fn insert(&mut self, conn: &Connection, e: &NewEvent) -> Result<(i64, usize), DbError> {
-        conn.prepare_cached("INSERT INTO events (public_id, workspace_id, type, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
-            .execute(params![e.public_id, self.workspace_id, e.event_type, e.body, e.created_at])?;
-        let event_id = conn.last_insert_rowid();
-        let mut delivery = conn.prepare_cached(
-            "INSERT INTO deliveries (workspace_id, webhook_id, event_id, event_type, status, next_attempt_at, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5, ?5)",
-        )?;
-        let mut n = 0;
-        for (webhook_id, types) in &self.webhooks {
-            if !types.iter().any(|t| t == e.event_type || t == "*") {
-                continue;
-            }
-            delivery.execute(params![
-                self.workspace_id,
-                webhook_id,
-                event_id,
-                e.event_type,
-                e.created_at
-            ])?;
-            n += 1;
-            match self.triggered.iter_mut().find(|(id, _)| id == webhook_id) {
-                Some((_, at)) => *at = (*at).max(e.created_at),
-                None => self.triggered.push((*webhook_id, e.created_at)),
-            }
-        }
-        Ok((event_id, n))
-    }
-
-    /// Marks the webhooks that got deliveries as triggered.
-    pub fn finish(self, conn: &Connection) -> Result<(), DbError> {
-        let mut st = conn.prepare_cached(
-            "UPDATE webhooks SET last_triggered_at = max(coalesce(last_triggered_at, 0), ?2) WHERE id = ?1",
-        )?;
-        for (id, at) in self.triggered {
-            st.execute(params![id, at])?;
-        }
-        Ok(())
-    }
-}
-
-/// Stores an event delivered to one webhook only (Send Test). Returns (event id, delivery id).
-pub fn insert_test_event(
-    conn: &Connection,
-    workspace_id: i64,
-    webhook_id: i64,
-    e: &NewEvent,
-) -> Result<(i64, i64), DbError> {
-    conn.execute(
-        "INSERT INTO events (public_id, workspace_id, type, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![e.public_id, workspace_id, e.event_type, e.body, e.created_at],
-    )?;
-    let event_id = conn.last_insert_rowid();
-    conn.execute(
-        "INSERT INTO deliveries (workspace_id, webhook_id, event_id, event_type, status, next_attempt_at, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, 'pending', NULL, ?5, ?5)",
-        params![workspace_id, webhook_id, event_id, e.event_type, e.created_at],
-    )?;
-    let delivery_id = conn.last_insert_rowid();
-    conn.execute(
-        "UPDATE webhooks SET last_triggered_at = ?2 WHERE id = ?1",
-        params![webhook_id, e.created_at],
-    )?;
-    Ok((event_id, delivery_id))
 }
 
 #[derive(Debug, Clone)]
@@ -531,17 +437,6 @@ pub fn deliveries_of_event(
         .query_map(params![event_id, workspace_id], map_delivery)?
         .collect::<Result<_, _>>()?;
     Ok(rows)
-}
-
-/// Schedules one more attempt now, whatever the status. `false` if there is no such delivery.
-pub fn schedule_retry_now(conn: &Connection, workspace_id: i64, id: i64) -> Result<bool, DbError> {
-    let now = now_ms();
-    Ok(conn.execute(
-        "UPDATE deliveries SET next_attempt_at = ?3, lease_until = NULL, updated_at = ?3,
-             status = CASE WHEN status IN ('failed', 'succeeded') THEN 'retrying' ELSE status END
-         WHERE id = ?1 AND workspace_id = ?2",
-        params![id, workspace_id, now],
-    )? == 1)
 }
 
 #[derive(Debug, Clone)]

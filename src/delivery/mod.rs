@@ -1,7 +1,12 @@
-//! Delivery over HTTP: signatures, the SSRF guard and the sender that makes one attempt.
+//! Delivery: the engine's pipeline (queue → dispatcher → attempt → recorder, with the retry
+//! rules apart), and the HTTP parts it stands on: signatures, the SSRF guard and the sender.
 
+pub mod attempt;
+pub mod dispatcher;
 pub mod engine;
 pub mod http;
+pub mod queue;
+pub mod recorder;
 pub mod retry;
 pub mod sign;
 pub mod ssrf;

@@ -2,6 +2,7 @@
 //! delivery with its payload and attempts, the exact bytes, and Retry.
 
 use crate::db::hooks::{self, AttemptRow, DeliveryRow};
+use crate::delivery::queue;
 use crate::domain::DeliveryFilter;
 use crate::state::AppState;
 
@@ -110,7 +111,7 @@ pub async fn retry(state: &AppState, ws: i64, id: i64) -> ServiceResult<Delivery
     let row = state
         .db
         .write(move |c| {
-            if !hooks::schedule_retry_now(c, ws, id)? {
+            if !queue::retry_now(c, ws, id)? {
                 return Ok(None);
             }
             hooks::get_delivery(c, ws, id)

@@ -5,6 +5,7 @@
 use crate::clock::now_ms;
 use crate::db::hooks::{self, DeliveryRow, EventRow, Idempotent};
 use crate::db::repo;
+use crate::delivery::queue;
 use crate::domain::event::{event_body, new_event_id};
 use crate::domain::{EventTypeName, ValidationError, ValidationErrors};
 use crate::state::AppState;
@@ -97,7 +98,7 @@ pub async fn publish(
                 }
             }
             let mut stored = Vec::with_capacity(drafts.len());
-            let mut writer = hooks::EventWriter::new(c, ws)?;
+            let mut writer = queue::Enqueuer::new(c, ws)?;
             let mut known: Vec<String> = Vec::new();
             for d in drafts {
                 let event_type = d.event_type;

@@ -6,6 +6,7 @@ use crate::clock::now_ms;
 use crate::db::hooks::{self, NewEvent, WebhookRow};
 use crate::db::repo;
 use crate::delivery::engine::AttemptSummary;
+use crate::delivery::queue;
 use crate::domain::event::{event_body, new_event_id};
 use crate::domain::{ValidationError, ValidationErrors, WebhookDraft, WebhookRules, WebhookSecret};
 use crate::state::AppState;
@@ -247,7 +248,7 @@ pub async fn send_test(
     let (event_id, delivery_id) = state
         .db
         .write(move |c| {
-            hooks::insert_test_event(
+            queue::enqueue_test(
                 c,
                 ws,
                 webhook_id,

@@ -1,0 +1,229 @@
+//! The dispatcher: decides what is attempted when. It claims due deliveries from the queue
+//! per active webhook into small per-webhook ready queues and starts them within the global
+//! and the per-webhook limits, so one slow or dead receiver only ever holds its own slots.
+//! Claim rounds run beside the attempts (never blocking them), bring the event bodies and
+//! any changed webhook settings in the same job, and start at a different webhook each
+//! round. A slot frees as soon as its HTTP exchange ends; recording happens after.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch, Notify};
+
+use super::attempt::{ActiveWebhook, Attempter};
+use super::queue::{self, ClaimRound, Claimed};
+use super::recorder::Recorder;
+use crate::clock::now_ms;
+use crate::crypto::SecretBox;
+use crate::db::{Db, DbError};
+
+/// How many attempts may be in flight.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_in_flight: usize,
+    pub max_in_flight_per_webhook: usize,
+}
+
+/// Where the dispatcher stands, for those who wait for it (tests, shutdown).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Claim rounds finished so far.
+    pub rounds: u64,
+    /// Nothing running, nothing ready, no claim under way and nothing due now.
+    pub idle: bool,
+}
+
+/// What the dispatcher needs; each part is narrow (the database for claims, the secrets to
+/// open webhooks, the attempter, the recorder).
+pub struct Dispatcher {
+    pub db: Db,
+    pub secrets: SecretBox,
+    pub attempter: Arc<Attempter>,
+    pub recorder: Recorder,
+    pub limits: Limits,
+    pub wake: Arc<Notify>,
+    pub stopping: Arc<AtomicBool>,
+    pub shutdown_grace: Duration,
+    pub progress: watch::Sender<Progress>,
+}
+
+type ClaimTask = tokio::task::JoinHandle<Result<ClaimRound, DbError>>;
+
+impl Dispatcher {
+    /// Runs until `stopping` is set, then lets the attempts in flight finish and be recorded
+    /// (within the grace period). Jobs never started keep their lease, which the next start
+    /// drops.
+    pub async fn run(self) {
+        let per = self.limits.max_in_flight_per_webhook;
+        let max = self.limits.max_in_flight;
+        let (slot_tx, mut slot_rx) = mpsc::unbounded_channel::<i64>();
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut ready: HashMap<i64, VecDeque<Claimed>> = HashMap::new();
+        let mut in_flight: HashMap<i64, usize> = HashMap::new();
+        let mut cache: HashMap<i64, Arc<ActiveWebhook>> = HashMap::new();
+        let (mut total_in_flight, mut total_ready) = (0usize, 0usize);
+        let mut claiming: Option<ClaimTask> = None;
+        let mut want_claim = true;
+        let mut next_due: Option<i64> = None;
+        let mut round = 0usize;
+        let mut rounds_done = 0u64;
+        loop {
+            if self.stopping.load(Ordering::SeqCst) {
+                break;
+            }
+            // Start what is ready and has a free slot.
+            if total_ready > 0 && total_in_flight < max {
+                let mut orphans = Vec::new();
+                for (wid, q) in ready.iter_mut() {
+                    while total_in_flight < max && in_flight.get(wid).copied().unwrap_or(0) < per {
+                        let Some(job) = q.pop_front() else { break };
+                        total_ready -= 1;
+                        let Some(hook) = cache.get(wid).cloned() else {
+                            // Switched off or deleted since it was claimed.
+                            orphans.push(job.delivery_id);
+                            continue;
+                        };
+                        total_in_flight += 1;
+                        *in_flight.entry(*wid).or_default() += 1;
+                        let (attempter, recorder, tx) = (
+                            self.attempter.clone(),
+                            self.recorder.clone(),
+                            slot_tx.clone(),
+                        );
+                        tasks.spawn(async move {
+                            let (result, _) = attempter.attempt(&hook, job, false, Some(tx)).await;
+                            if let Err(e) = recorder.record(result).await {
+                                tracing::error!(error = %e, "recording an attempt failed; it will be sent again after restart");
+                            }
+                        });
+                    }
+                }
+                ready.retain(|_, q| !q.is_empty());
+                if !orphans.is_empty() {
+                    let db = self.db.clone();
+                    tasks.spawn(async move {
+                        let _ = db.write(move |c| queue::release(c, &orphans)).await;
+                    });
+                }
+            }
+            // Claim more when there is reason and room.
+            let now = now_ms();
+            if claiming.is_none() && (want_claim || next_due.is_some_and(|t| t <= now)) {
+                let budget = (2 * max).saturating_sub(total_in_flight + total_ready);
+                if budget > 0 {
+                    want_claim = false;
+                    next_due = None;
+                    round = round.wrapping_add(1);
+                    let mut busy = in_flight.clone();
+                    for (w, q) in &ready {
+                        *busy.entry(*w).or_default() += q.len();
+                    }
+                    let known: HashMap<i64, i64> =
+                        cache.iter().map(|(k, v)| (*k, v.row.updated_at)).collect();
+                    let (db, start, room) = (self.db.clone(), round, 2 * per);
+                    claiming = Some(tokio::spawn(async move {
+                        db.write(move |c| {
+                            queue::claim(c, now_ms(), budget, room, &busy, start, &known)
+                        })
+                        .await
+                    }));
+                }
+            }
+            let idle = tasks.is_empty()
+                && total_ready == 0
+                && claiming.is_none()
+                && !want_claim
+                && next_due.is_none_or(|t| t > now_ms());
+            self.progress.send_if_modified(|p| {
+                let changed = p.idle != idle || p.rounds != rounds_done;
+                *p = Progress {
+                    rounds: rounds_done,
+                    idle,
+                };
+                changed
+            });
+            let sleep_ms = next_due
+                .map(|t| (t - now_ms()).clamp(1, 60_000))
+                .unwrap_or(60_000);
+            tokio::select! {
+                _ = self.wake.notified() => want_claim = true,
+                Some(wid) = slot_rx.recv() => {
+                    free_slot(&mut in_flight, &mut total_in_flight, wid);
+                    if ready.get(&wid).map_or(0, VecDeque::len) < per {
+                        want_claim = true;
+                    }
+                }
+                res = async { claiming.as_mut().expect("guarded").await }, if claiming.is_some() => {
+                    claiming = None;
+                    rounds_done += 1;
+                    match res {
+                        Ok(Ok(r)) => {
+                            let active: HashMap<i64, i64> = r.active.into_iter().collect();
+                            cache.retain(|id, _| active.contains_key(id));
+                            for row in r.changed {
+                                let id = row.id;
+                                match ActiveWebhook::open(&self.secrets, row) {
+                                    Ok(h) => {
+                                        cache.insert(id, Arc::new(h));
+                                    }
+                                    Err(e) => {
+                                        tracing::error!(webhook_id = id, error = %e, "cannot open the webhook's secret; its deliveries wait");
+                                        cache.remove(&id);
+                                    }
+                                }
+                            }
+                            total_ready += r.jobs.len();
+                            for job in r.jobs {
+                                ready.entry(job.webhook_id).or_default().push_back(job);
+                            }
+                            next_due = r.next_due;
+                        }
+                        Ok(Err(e)) => {
+                            tracing::error!(error = %e, "claiming deliveries failed; retrying shortly");
+                            next_due = Some(now_ms() + 1000);
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "the claim task failed; retrying shortly");
+                            next_due = Some(now_ms() + 1000);
+                        }
+                    }
+                }
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                _ = tokio::time::sleep(Duration::from_millis(sleep_ms as u64)) => want_claim = true,
+            }
+            while let Ok(wid) = slot_rx.try_recv() {
+                free_slot(&mut in_flight, &mut total_in_flight, wid);
+                want_claim = true;
+            }
+        }
+        // Shutdown: attempts in flight finish and are recorded, within the grace period.
+        if let Some(c) = claiming {
+            let _ = c.await;
+        }
+        let deadline = tokio::time::Instant::now() + self.shutdown_grace;
+        while !tasks.is_empty() {
+            match tokio::time::timeout_at(deadline, tasks.join_next()).await {
+                Ok(Some(_)) => {}
+                _ => break,
+            }
+        }
+        if !tasks.is_empty() {
+            tracing::warn!(
+                remaining = tasks.len(),
+                "stopped with attempts still in flight; they will be sent again after restart"
+            );
+        }
+    }
+}
+
+fn free_slot(in_flight: &mut HashMap<i64, usize>, total: &mut usize, webhook_id: i64) {
+    *total -= 1;
+    if let Some(n) = in_flight.get_mut(&webhook_id) {
+        *n -= 1;
+        if *n == 0 {
+            in_flight.remove(&webhook_id);
+        }
+    }
+}
