@@ -164,6 +164,11 @@ impl Application {
         self.db.clone()
     }
 
+    /// The delivery engine's handle (tests use it to wait for the engine's work).
+    pub fn engine(&self) -> crate::delivery::engine::Engine {
+        self.engine.clone()
+    }
+
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()
     }

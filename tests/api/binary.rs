@@ -1,78 +1,11 @@
 //! The real built binary, end to end: `serve`, the CLI against its data directory while it
 //! runs, `/healthz`, `backup`, and SIGTERM.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::helpers::*;
-
-/// A `hookline serve` child process, killed if the test ends early.
-pub struct Server {
-    pub child: Child,
-    pub base: String,
-    pub banner: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub fn start_server(data_dir: &Path, extra_env: &[(&str, &str)]) -> Server {
-    let mut cmd = bin();
-    cmd.arg("serve")
-        .env("HOOKLINE_DATA_DIR", data_dir)
-        .env("HOOKLINE_LISTEN", "127.0.0.1:0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    for (k, v) in extra_env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("spawn hookline serve");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut banner = String::new();
-    let mut base = None;
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while std::time::Instant::now() < deadline {
-        match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(line) => {
-                banner.push_str(&line);
-                banner.push('\n');
-                if let Some(rest) = line.trim().strip_prefix("REST API:") {
-                    base = Some(rest.trim().trim_end_matches("/api/v1").to_string());
-                    // Give the setup link lines a moment to arrive.
-                    while let Ok(l) = rx.recv_timeout(Duration::from_millis(300)) {
-                        banner.push_str(&l);
-                        banner.push('\n');
-                    }
-                    break;
-                }
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => continue,
-            Err(_) => break,
-        }
-    }
-    let base = base.unwrap_or_else(|| panic!("server did not print its banner: {banner}"));
-    Server {
-        child,
-        base,
-        banner,
-    }
-}
 
 fn sigterm(child: &Child) {
     let ok = std::process::Command::new("kill")
@@ -416,29 +349,7 @@ async fn readme_api_example_runs() {
         .map(|l| format!("{l}\n"))
         .collect();
     let dir = tempfile::tempdir().unwrap();
-    assert!(run_cli(dir.path(), &["workspace", "create", "acme"], None)
-        .status
-        .success());
-    assert!(run_cli(
-        dir.path(),
-        &["event-type", "create", "project.created"],
-        None
-    )
-    .status
-    .success());
-    let out = run_cli(
-        dir.path(),
-        &[
-            "api-key",
-            "create",
-            "--workspace",
-            "acme",
-            "--scopes",
-            "webhooks,events",
-        ],
-        None,
-    );
-    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let key = cli_workspace(dir.path(), &["project.created"], "webhooks,events");
     let server = start_server(dir.path(), &[]);
     let out = std::process::Command::new("bash")
         .args(["-euo", "pipefail", "-c", &script])
@@ -842,28 +753,7 @@ async fn data_files_and_backups_are_owner_only() {
     }
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    assert!(run_cli(&data, &["workspace", "create", "acme"], None)
-        .status
-        .success());
-    assert!(run_cli(&data, &["event-type", "create", "a.b"], None)
-        .status
-        .success());
-    let key = String::from_utf8(
-        run_cli(
-            &data,
-            &[
-                "api-key",
-                "create",
-                "--workspace",
-                "acme",
-                "--scopes",
-                "events",
-            ],
-            None,
-        )
-        .stdout,
-    )
-    .unwrap();
+    let key = cli_workspace(&data, &["a.b"], "events");
     let server = start_server(&data, &[]);
     let r = reqwest::Client::new()
         .post(format!("{}/api/v1/events", server.base))
@@ -1026,28 +916,7 @@ fn shell_completion_scripts_complete_commands() {
 #[tokio::test]
 async fn dev_mode_delivers_to_a_local_receiver_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(run_cli(dir.path(), &["workspace", "create", "acme"], None)
-        .status
-        .success());
-    assert!(run_cli(dir.path(), &["event-type", "create", "a.b"], None)
-        .status
-        .success());
-    let key = String::from_utf8(
-        run_cli(
-            dir.path(),
-            &[
-                "api-key",
-                "create",
-                "--workspace",
-                "acme",
-                "--scopes",
-                "webhooks,events",
-            ],
-            None,
-        )
-        .stdout,
-    )
-    .unwrap();
+    let key = cli_workspace(dir.path(), &["a.b"], "webhooks,events");
     let rx = crate::receiver::Receiver::start(crate::receiver::Receiver::always(200)).await;
     let server = start_server(dir.path(), &[("HOOKLINE_DEV", "true")]);
     assert!(

@@ -4,8 +4,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use crate::binary::start_server;
-use crate::helpers::run_cli;
+use crate::helpers::{cli_workspace, start_server};
 use crate::receiver::Receiver;
 use serde_json::json;
 
@@ -18,27 +17,7 @@ async fn kill_9_with_deliveries_in_flight_loses_no_acknowledged_event() {
         (200, vec![])
     })
     .await;
-    assert!(run_cli(dir.path(), &["workspace", "create", "acme"], None)
-        .status
-        .success());
-    assert!(
-        run_cli(dir.path(), &["event-type", "create", "order.paid"], None)
-            .status
-            .success()
-    );
-    let out = run_cli(
-        dir.path(),
-        &[
-            "api-key",
-            "create",
-            "--workspace",
-            "acme",
-            "--scopes",
-            "webhooks,events",
-        ],
-        None,
-    );
-    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let key = cli_workspace(dir.path(), &["order.paid"], "webhooks,events");
     let env = [
         ("HOOKLINE_ALLOW_HTTP", "true"),
         ("HOOKLINE_ALLOWED_NETWORKS", "127.0.0.0/8"),

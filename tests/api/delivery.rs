@@ -29,37 +29,29 @@ impl Fixture {
         b["data"]["id"].as_str().unwrap().to_string()
     }
 
+    /// The webhook's deliveries now, newest first.
+    pub async fn deliveries(&self, webhook: i64) -> Vec<Value> {
+        let (_, b) = self
+            .call(
+                Method::GET,
+                &format!("/api/v1/webhooks/{webhook}/deliveries?limit=100"),
+                None,
+            )
+            .await;
+        b["data"].as_array().cloned().unwrap_or_default()
+    }
+
     /// Polls the webhook's deliveries until `done` holds for the list (at most 20 s).
     pub async fn wait_deliveries(
         &self,
         webhook: i64,
         done: impl Fn(&[Value]) -> bool,
     ) -> Vec<Value> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let (_, b) = self
-                .call(
-                    Method::GET,
-                    &format!("/api/v1/webhooks/{webhook}/deliveries?limit=100"),
-                    None,
-                )
-                .await;
-            let list = b["data"].as_array().unwrap().clone();
-            if done(&list) {
-                return list;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "deliveries never reached the expected state: {list:#?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        crate::helpers::wait_deliveries(&self.app, &self.key, webhook, done).await
     }
 }
 
-fn all_status(list: &[Value], n: usize, status: &str) -> bool {
-    list.len() == n && list.iter().all(|d| d["status"] == status)
-}
+use crate::helpers::all_status;
 
 #[tokio::test]
 async fn standardwebhooks_receiver_verifies_every_delivery() {
@@ -263,9 +255,9 @@ async fn redirects_are_failures_and_410_disables_the_webhook() {
         .create_webhook(json!({"url": redirect.url, "events": ["*"], "retry_count": 0}))
         .await;
     f.publish("project.created", json!({})).await;
-    let list = f
-        .wait_deliveries(w["id"].as_i64().unwrap(), |l| all_status(l, 1, "failed"))
-        .await;
+    f.app.settle().await;
+    let list = f.deliveries(w["id"].as_i64().unwrap()).await;
+    assert!(all_status(&list, 1, "failed"), "{list:?}");
     assert_eq!(list[0]["response_status"], 301);
     assert!(list[0]["last_error"].as_str().unwrap().contains("redirect"));
     assert_eq!(target.count(), 0, "redirects are never followed");
@@ -276,8 +268,8 @@ async fn redirects_are_failures_and_410_disables_the_webhook() {
         .await;
     let id = w["id"].as_i64().unwrap();
     f.publish("project.created", json!({})).await;
-    f.wait_deliveries(id, |l| l.iter().any(|d| d["status"] == "failed"))
-        .await;
+    f.app.settle().await;
+    assert!(all_status(&f.deliveries(id).await, 1, "failed"));
     let (_, wh) = f
         .call(Method::GET, &format!("/api/v1/webhooks/{id}"), None)
         .await;
@@ -312,11 +304,9 @@ async fn retry_after_is_honoured_within_the_schedule() {
         .create_webhook(json!({"url": rx.url, "events": ["*"], "retry_schedule": [1, 5]}))
         .await;
     f.publish("project.created", json!({})).await;
-    let list = f
-        .wait_deliveries(w["id"].as_i64().unwrap(), |l| {
-            l.len() == 1 && l[0]["status"] == "retrying"
-        })
-        .await;
+    f.app.settle().await;
+    let list = f.deliveries(w["id"].as_i64().unwrap()).await;
+    assert!(all_status(&list, 1, "retrying"), "{list:?}");
     let next = time::OffsetDateTime::parse(
         list[0]["next_attempt_at"].as_str().unwrap(),
         &time::format_description::well_known::Rfc3339,
@@ -447,10 +437,12 @@ async fn a_burst_of_events_is_all_attempted_promptly() {
     for i in 0..5 {
         f.publish("project.created", json!({"i": i})).await;
     }
-    f.wait_deliveries(w["id"].as_i64().unwrap(), |l| {
-        l.len() == 5 && l.iter().all(|d| d["status"] == "retrying")
-    })
-    .await;
+    f.app.settle().await;
+    assert!(all_status(
+        &f.deliveries(w["id"].as_i64().unwrap()).await,
+        5,
+        "retrying"
+    ));
     assert_eq!(rx.count(), 5);
 }
 

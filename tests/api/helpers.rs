@@ -1,8 +1,11 @@
 //! The test harness: spawns the app in-process on port 0 with a fresh data directory and
 //! offers a small typed client for the API and the UI.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use hookline::config::{Config, RawConfig};
 use hookline::db::{repo, Db};
@@ -16,6 +19,7 @@ pub struct TestApp {
     pub db: Db,
     pub setup_link: Option<String>,
     pub handle: actix_web::dev::ServerHandle,
+    pub engine: hookline::delivery::engine::Engine,
     /// A plain client without cookies.
     pub http: reqwest::Client,
 }
@@ -61,6 +65,7 @@ pub async fn spawn_app_configured(
     let db = app.db();
     let setup_link = app.setup_link().map(str::to_string);
     let handle = app.handle();
+    let engine = app.engine();
     tokio::spawn(app.run_until_stopped());
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -72,11 +77,21 @@ pub async fn spawn_app_configured(
         db,
         setup_link,
         handle,
+        engine,
         http,
     }
 }
 
 impl TestApp {
+    /// Waits until the delivery engine has attempted everything due and recorded every
+    /// attempt (retries scheduled for later may wait): for tests about what the engine
+    /// decided, instead of polling for its effects.
+    pub async fn settle(&self) {
+        tokio::time::timeout(Duration::from_secs(20), self.engine.settle())
+            .await
+            .expect("the engine settles within 20 s");
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
@@ -297,4 +312,134 @@ pub fn python_with(modules: &[&str]) -> Option<String> {
     }
     eprintln!("SKIPPED: no Python with {modules:?} (run scripts/test.sh to set up .venv)");
     None
+}
+
+/// A data directory prepared with the real CLI, as an operator would: workspace `acme`, the
+/// given event types, and a key of `acme` with `scopes` (printed once by the CLI), which it
+/// returns.
+pub fn cli_workspace(data_dir: &Path, event_types: &[&str], scopes: &str) -> String {
+    let ok = |args: &[&str]| {
+        let out = run_cli(data_dir, args, None);
+        assert!(
+            out.status.success(),
+            "hookline {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    ok(&["workspace", "create", "acme"]);
+    for t in event_types {
+        ok(&["event-type", "create", t]);
+    }
+    ok(&[
+        "api-key",
+        "create",
+        "--workspace",
+        "acme",
+        "--scopes",
+        scopes,
+    ])
+    .trim()
+    .to_string()
+}
+
+/// A `hookline serve` child process, killed if the test ends early.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    pub banner: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn start_server(data_dir: &Path, extra_env: &[(&str, &str)]) -> Server {
+    let mut cmd = bin();
+    cmd.arg("serve")
+        .env("HOOKLINE_DATA_DIR", data_dir)
+        .env("HOOKLINE_LISTEN", "127.0.0.1:0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn hookline serve");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut banner = String::new();
+    let mut base = None;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(line) => {
+                banner.push_str(&line);
+                banner.push('\n');
+                if let Some(rest) = line.trim().strip_prefix("REST API:") {
+                    base = Some(rest.trim().trim_end_matches("/api/v1").to_string());
+                    // Give the setup link lines a moment to arrive.
+                    while let Ok(l) = rx.recv_timeout(Duration::from_millis(300)) {
+                        banner.push_str(&l);
+                        banner.push('\n');
+                    }
+                    break;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(_) => break,
+        }
+    }
+    let base = base.unwrap_or_else(|| panic!("server did not print its banner: {banner}"));
+    Server {
+        child,
+        base,
+        banner,
+    }
+}
+
+/// Polls `GET /api/v1/webhooks/{webhook}/deliveries` with `key` until `done` holds for the
+/// list (at most 20 s); returns the list. For tests about timing; a test about what the engine
+/// decided can call [`TestApp::settle`] instead.
+pub async fn wait_deliveries(
+    app: &TestApp,
+    key: &str,
+    webhook: i64,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, b) = app
+            .api(
+                reqwest::Method::GET,
+                &format!("/api/v1/webhooks/{webhook}/deliveries?limit=100"),
+                Some(key),
+                None,
+            )
+            .await;
+        let list = b["data"].as_array().cloned().unwrap_or_default();
+        if done(&list) {
+            return list;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "deliveries never reached the expected state: {list:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `n` deliveries, every one in `status`.
+pub fn all_status(list: &[Value], n: usize, status: &str) -> bool {
+    list.len() == n && list.iter().all(|d| d["status"] == status)
 }

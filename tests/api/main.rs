@@ -17,7 +17,7 @@ mod reliability;
 mod smtp;
 mod tls_receiver;
 mod trust;
+mod ui;
 mod ui_auth;
-mod ui_pages;
 mod upgrade;
 mod webhooks_api;

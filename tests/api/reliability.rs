@@ -5,8 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::binary::start_server;
-use crate::helpers::run_cli;
+use crate::helpers::{cli_workspace, start_server};
 use crate::receiver::Receiver;
 use serde_json::json;
 
@@ -18,27 +17,7 @@ async fn twenty_thousand_events_through_ten_sigkills() {
     const KILLS: usize = 10;
     let dir = tempfile::tempdir().unwrap();
     let rx = Receiver::start(Receiver::always(200)).await;
-    assert!(run_cli(dir.path(), &["workspace", "create", "acme"], None)
-        .status
-        .success());
-    assert!(
-        run_cli(dir.path(), &["event-type", "create", "order.paid"], None)
-            .status
-            .success()
-    );
-    let out = run_cli(
-        dir.path(),
-        &[
-            "api-key",
-            "create",
-            "--workspace",
-            "acme",
-            "--scopes",
-            "webhooks,events",
-        ],
-        None,
-    );
-    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let key = cli_workspace(dir.path(), &["order.paid"], "webhooks,events");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -618,30 +597,7 @@ async fn misbehaving_receivers_keep_memory_bounded() {
         Misbehaviour::Reset,
     ];
     let dir = tempfile::tempdir().unwrap();
-    assert!(run_cli(dir.path(), &["workspace", "create", "acme"], None)
-        .status
-        .success());
-    assert!(run_cli(dir.path(), &["event-type", "create", "a.b"], None)
-        .status
-        .success());
-    let key = String::from_utf8(
-        run_cli(
-            dir.path(),
-            &[
-                "api-key",
-                "create",
-                "--workspace",
-                "acme",
-                "--scopes",
-                "webhooks,events",
-            ],
-            None,
-        )
-        .stdout,
-    )
-    .unwrap()
-    .trim()
-    .to_string();
+    let key = cli_workspace(dir.path(), &["a.b"], "webhooks,events");
     let server = start_server(dir.path(), &[("HOOKLINE_DEV", "true")]);
     let pid = server.child.id();
     let http = reqwest::Client::new();

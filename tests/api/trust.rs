@@ -9,32 +9,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::binary::start_server;
 use crate::helpers::*;
 use crate::tls_receiver::TlsReceiver;
-
-/// A data directory with workspace `acme`, event type `order.paid` and a key; returns it.
-fn prepared(dir: &std::path::Path) -> String {
-    assert!(run_cli(dir, &["workspace", "create", "acme"], None)
-        .status
-        .success());
-    assert!(run_cli(dir, &["event-type", "create", "order.paid"], None)
-        .status
-        .success());
-    let out = run_cli(
-        dir,
-        &[
-            "api-key",
-            "create",
-            "--workspace",
-            "acme",
-            "--scopes",
-            "webhooks,events",
-        ],
-        None,
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
 
 async fn call(
     base: &str,
@@ -106,7 +82,7 @@ async fn https_receivers_are_trusted_through_the_system_store_or_the_extra_ca_fi
     };
     let rx = TlsReceiver::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let key = prepared(dir.path());
+    let key = cli_workspace(dir.path(), &["order.paid"], "webhooks,events");
     let ca = dir.path().join("test-ca.pem");
     std::fs::write(&ca, &rx.ca_pem).unwrap();
     let empty = dir.path().join("no-certs");
