@@ -1,0 +1,196 @@
+//! hookline-bench: measures Hookline end to end on this machine.
+//!
+//! It starts the real `hookline` binary (from the same directory as this one) on a temporary
+//! data directory, a fast receiver on 127.0.0.1, creates workspaces, event types and webhooks,
+//! publishes over the real HTTP API and waits for every delivery. Every scenario is bounded in
+//! count and time. Prints a table and writes JSON (`--json PATH`, default
+//! `bench-results/latest.json`).
+//!
+//!     cargo build --release && target/release/hookline-bench [--quick] [--skip-million]
+//!
+//! `--only NAME[,NAME…]` runs some scenarios only (for profiling one of them): `baseline`,
+//! `single`, `batch`, `fanout10`, `latency`, `million`. `--fanout10-events N` sets how many
+//! events the fan-out-10 scenario publishes (default 10,000). `--quick` divides the counts by
+//! 5, `--smoke` by 100 (the test suite runs that to keep every scenario working). At the end
+//! it compares each result with the targets for the 2-core machine; `--check` makes a missed
+//! target exit with status 1.
+//!
+//! Layout: this file parses the options and runs the scenarios in order; `harness` has the
+//! receiver, the `hookline` process and the helpers they share; `results` the table, the JSON
+//! and the targets; `scenarios` one module per scenario.
+
+mod harness;
+mod results;
+mod scenarios;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Parser, ValueEnum};
+use serde_json::json;
+
+use harness::{setup, start_receiver, Hookline, Sink};
+use results::{row, Results};
+use scenarios::{Ctx, Server};
+
+/// Measures Hookline end to end on this machine and compares the results with the targets for
+/// the 2-core machine.
+#[derive(Parser)]
+#[command(
+    name = "hookline-bench",
+    args_override_self = true,
+    after_help = "Build first: cargo build --release (the bench starts the hookline binary beside it)."
+)]
+struct Args {
+    /// Divide the counts by 5.
+    #[arg(long)]
+    quick: bool,
+    /// Divide the counts by 100: only proves that every scenario still runs (the test suite
+    /// uses it).
+    #[arg(long, conflicts_with = "quick")]
+    smoke: bool,
+    /// Skip the `million` scenario.
+    #[arg(long)]
+    skip_million: bool,
+    /// Exit with status 1 when a target is missed.
+    #[arg(long)]
+    check: bool,
+    /// Run only these scenarios (for profiling one of them).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "NAME")]
+    only: Option<Vec<Scenario>>,
+    /// How many events the fan-out-10 scenario publishes [default: 10,000, divided like the
+    /// other counts].
+    #[arg(long, value_name = "N")]
+    fanout10_events: Option<usize>,
+    /// Where to write the results as JSON.
+    #[arg(long, value_name = "PATH", default_value = "bench-results/latest.json")]
+    json: PathBuf,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    /// The HTTP client straight to the receiver.
+    Baseline,
+    /// Single publishes, fan-out 1.
+    Single,
+    /// Batch publishes, fan-out 1.
+    Batch,
+    /// Batch publishes, fan-out 10.
+    #[value(name = "fanout10")]
+    Fanout10,
+    /// Latency at 200 events/s.
+    Latency,
+    /// 1,000,000 pending deliveries and stored attempts.
+    Million,
+}
+
+impl Args {
+    /// Parses the command line; on a mistake, prints it prefixed `hookline-bench:` with the
+    /// usage and exits with status 2 rather than run the whole benchmark with a typo ignored.
+    fn parse_or_exit() -> Args {
+        Args::try_parse().unwrap_or_else(|e| {
+            if !e.use_stderr() {
+                e.exit(); // --help: on stdout, status 0.
+            }
+            let msg = e.render().to_string();
+            eprint!(
+                "hookline-bench: {}",
+                msg.strip_prefix("error: ").unwrap_or(&msg)
+            );
+            std::process::exit(2);
+        })
+    }
+
+    /// What every count is divided by.
+    fn scale(&self) -> usize {
+        if self.smoke {
+            100
+        } else if self.quick {
+            5
+        } else {
+            1
+        }
+    }
+
+    fn runs(&self, scenario: Scenario) -> bool {
+        self.only.as_ref().is_none_or(|o| o.contains(&scenario))
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse_or_exit();
+    let command = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
+    let scale = args.scale();
+    let bin = std::env::current_exe().unwrap().with_file_name("hookline");
+    assert!(
+        bin.exists(),
+        "build the hookline binary first: cargo build --release"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let mut results = Results::for_this_machine();
+    println!("hookline-bench on {}\n", results.machine);
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .unwrap();
+    let sink = Arc::new(Sink::default());
+    let (rx_url, _rx) = start_receiver(sink.clone(), false).await;
+    let cx = Ctx {
+        http: &http,
+        sink: &sink,
+        rx_url: &rx_url,
+        scale,
+    };
+
+    if args.runs(Scenario::Baseline) {
+        scenarios::baseline::run(&cx, &mut results).await;
+    }
+
+    // One server for the next four, with workspace "one": one webhook to the receiver.
+    let (h, _) = Hookline::start(&bin, &tmp.path().join("data")).await;
+    Hookline::cli(
+        &h.bin,
+        &h.data_dir,
+        &["event-type", "create", "bench.event"],
+    );
+    let one = setup(&h, "one", 1, &rx_url, &http).await;
+    let server = Server {
+        hookline: &h,
+        key: &one.key,
+        baseline: results
+            .get("baseline", "requests_per_s")
+            .unwrap_or(f64::NAN),
+    };
+    if args.runs(Scenario::Single) {
+        scenarios::single::run(&cx, &server, &mut results).await;
+    }
+    if args.runs(Scenario::Batch) {
+        scenarios::batch::run(&cx, &server, &mut results).await;
+    }
+    if args.runs(Scenario::Fanout10) {
+        let events = args.fanout10_events.unwrap_or(10_000 / scale);
+        scenarios::fanout10::run(&cx, &server, &mut results, events).await;
+    }
+    if args.runs(Scenario::Latency) {
+        scenarios::latency::run(&cx, &server, &mut results).await;
+    }
+    row(
+        &mut results,
+        "rss",
+        "peak_mib",
+        "peak RSS of hookline so far (MiB)",
+        json!(h.rss_kib("VmHWM:") as f64 / 1024.0),
+    );
+    h.stop().await;
+
+    if !args.skip_million && args.runs(Scenario::Million) {
+        scenarios::million::run(&bin, tmp.path(), &http, &mut results, scale).await;
+    }
+
+    let missed = results::finish(&results, &command, &args.json, scale == 1);
+    if args.check && missed > 0 {
+        eprintln!("{missed} target(s) missed");
+        std::process::exit(1);
+    }
+}

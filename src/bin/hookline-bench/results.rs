@@ -1,0 +1,188 @@
+//! The measurements: the table printed as they come, the JSON written at the end, and the
+//! targets for the 2-core machine they are compared with.
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use crate::harness::now_us;
+
+#[derive(Default)]
+pub struct Results {
+    pub machine: String,
+    /// (scenario, metric, value), in the order measured.
+    pub rows: Vec<(String, String, Value)>,
+}
+
+impl Results {
+    /// No results yet, on this machine: its core count and CPU model.
+    pub fn for_this_machine() -> Results {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0);
+        let model = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|c| {
+                let line = c.lines().find(|l| l.starts_with("model name"))?;
+                Some(line.split(':').nth(1).unwrap_or("").trim().to_string())
+            })
+            .unwrap_or_default();
+        Results {
+            machine: format!("{cores} cores, {model}"),
+            ..Default::default()
+        }
+    }
+
+    pub fn get(&self, scenario: &str, metric: &str) -> Option<f64> {
+        self.rows
+            .iter()
+            .find(|(s, m, _)| s == scenario && m == metric)
+            .and_then(|(_, _, v)| v.as_f64())
+    }
+
+    /// `{"scenario": {"metric": value, …}, …}`.
+    pub fn scenarios(&self) -> Value {
+        let mut out = serde_json::Map::new();
+        for (s, m, v) in &self.rows {
+            out.entry(s.clone())
+                .or_insert_with(|| json!({}))
+                .as_object_mut()
+                .unwrap()
+                .insert(m.clone(), v.clone());
+        }
+        Value::Object(out)
+    }
+}
+
+/// Prints one line of the table and keeps the value under `scenario.metric` for the JSON.
+pub fn row(results: &mut Results, scenario: &str, metric: &str, label: &str, value: Value) {
+    println!(
+        "{label:<58} {}",
+        value
+            .as_f64()
+            .map(|f| format!("{f:>12.1}"))
+            .unwrap_or_else(|| value.to_string())
+    );
+    results
+        .rows
+        .push((scenario.to_string(), metric.to_string(), value));
+}
+
+/// The issue's targets for the 2-core machine: (scenario, metric, what, at least?, bound).
+pub const TARGETS: &[(&str, &str, &str, bool, f64)] = &[
+    (
+        "single",
+        "deliveries_per_s",
+        "end to end, one webhook (deliveries/s)",
+        true,
+        5_000.0,
+    ),
+    (
+        "fanout10",
+        "deliveries_per_s",
+        "batch publish, fan-out 10 (deliveries/s)",
+        true,
+        20_000.0,
+    ),
+    (
+        "latency",
+        "p99_ms",
+        "p99 publish-to-arrival at 200 events/s (ms)",
+        false,
+        20.0,
+    ),
+    (
+        "million",
+        "rss_mib",
+        "RSS with 1,000,000 pending (MiB)",
+        false,
+        100.0,
+    ),
+    (
+        "million",
+        "startup_ms",
+        "start-up on that database (ms)",
+        false,
+        1_000.0,
+    ),
+    (
+        "million",
+        "api_list_page1_ms",
+        "API delivery list, page 1 (ms)",
+        false,
+        50.0,
+    ),
+    (
+        "million",
+        "api_list_page1000_ms",
+        "API delivery list, page 1000 (ms)",
+        false,
+        50.0,
+    ),
+    (
+        "million",
+        "ui_list_page1_ms",
+        "UI delivery list, page 1 (ms)",
+        false,
+        50.0,
+    ),
+    (
+        "million",
+        "ui_list_page1000_ms",
+        "UI delivery list, page 1000 (ms)",
+        false,
+        50.0,
+    ),
+];
+
+/// Prints each target that this run measured, met or missed, and returns them for the JSON.
+pub fn check_targets(results: &Results, full_size: bool) -> Value {
+    println!(
+        "
+targets (2-core machine, synchronous=FULL):"
+    );
+    let mut out = Vec::new();
+    for &(scenario, metric, what, at_least, bound) in TARGETS {
+        let Some(v) = results.get(scenario, metric) else {
+            continue;
+        };
+        let met = if at_least { v >= bound } else { v <= bound };
+        let (cmp, verdict) = match (at_least, met) {
+            (true, true) => ("≥", "met"),
+            (true, false) => ("≥", "MISSED"),
+            (false, true) => ("≤", "met"),
+            (false, false) => ("≤", "MISSED"),
+        };
+        println!("  {what:<50} {v:>10.1}  target {cmp} {bound:<8} {verdict}");
+        out.push(json!({
+            "scenario": scenario, "metric": metric, "what": what,
+            "target": format!("{cmp} {bound}"), "measured": v, "met": met,
+        }));
+    }
+    if !full_size {
+        println!("  (--quick or --smoke: smaller counts than the targets assume)");
+    }
+    Value::Array(out)
+}
+
+/// Compares the results with the targets, writes everything as JSON to `path` (`command`:
+/// the arguments this run was given) and returns how many targets were missed.
+pub fn finish(results: &Results, command: &str, path: &Path, full_size: bool) -> usize {
+    let targets = check_targets(results, full_size);
+    let out = json!({
+        "machine": results.machine,
+        "command": command,
+        "unix_time": now_us() / 1_000_000,
+        "scenarios": results.scenarios(),
+        "targets": targets,
+    });
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    std::fs::write(path, serde_json::to_string_pretty(&out).unwrap()).unwrap();
+    println!("\nwrote {}", path.display());
+    out["targets"]
+        .as_array()
+        .map(|t| t.iter().filter(|t| t["met"] == false).count())
+        .unwrap_or(0)
+}

@@ -1,0 +1,49 @@
+//! `fanout10`: batch publishes of 500 to a workspace with 10 webhooks, all to the receiver.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::{Ctx, Server};
+use crate::harness::{print_writer, publish_batches, setup, wait_arrivals, writer_counters};
+use crate::results::{row, Results};
+
+/// Publishes `events` events (`--fanout10-events`, default 10,000 / scale), so 10 × as many
+/// deliveries.
+pub async fn run(cx: &Ctx<'_>, server: &Server<'_>, results: &mut Results, events: usize) {
+    let (http, h, sink) = (cx.http, server.hookline, cx.sink);
+    let ten = setup(h, "ten", 10, cx.rx_url, http).await;
+    let n = events;
+    let writer_before = writer_counters(http, &h.base).await;
+    let cpu_before = h.cpu_seconds();
+    let started = Instant::now();
+    publish_batches(http, &h.base, &ten.key, n, 500, 4).await;
+    wait_arrivals(sink, (n * 10) as u64, Duration::from_secs(180)).await;
+    let total = started.elapsed();
+    print_writer(
+        results,
+        "fanout10",
+        writer_before,
+        writer_counters(http, &h.base).await,
+        total,
+        (cpu_before, h.cpu_seconds()),
+        n * 10,
+    );
+    row(
+        results,
+        "fanout10",
+        "deliveries_per_s",
+        "end-to-end: batch publish, fan-out 10 (deliveries/s)",
+        json!((n * 10) as f64 / total.as_secs_f64()),
+    );
+    row(
+        results,
+        "fanout10",
+        "ratio_to_baseline",
+        "  ratio to baseline",
+        json!((n * 10) as f64 / total.as_secs_f64() / server.baseline),
+    );
+    sink.arrivals.store(0, Ordering::Relaxed);
+    sink.latencies_us.lock().unwrap().clear();
+}

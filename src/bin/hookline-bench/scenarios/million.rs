@@ -1,0 +1,221 @@
+//! `million`: a database with 1,000,000 pending deliveries and 1,000,000 stored attempts, on
+//! its own `hookline` server.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::harness::{
+    fastest_ms, setup, start_receiver, Hookline, Sink, UiSession, UI_EMAIL, UI_PASSWORD,
+};
+use crate::results::{row, Results};
+
+/// 1,000,000 pending deliveries to a receiver that never answers, and 1,000,000 stored
+/// attempts: memory, start-up time and delivery-list read times.
+pub async fn run(
+    bin: &Path,
+    tmp: &Path,
+    http: &reqwest::Client,
+    results: &mut Results,
+    scale: usize,
+) {
+    let n = 1_000_000 / scale as i64;
+    let data_dir = tmp.join("million");
+    let hang = Arc::new(Sink::default());
+    let (hang_url, _hang) = start_receiver(hang, true).await;
+    let (h, _) = Hookline::start(bin, &data_dir).await;
+    Hookline::cli(
+        &h.bin,
+        &h.data_dir,
+        &["event-type", "create", "bench.event"],
+    );
+    setup(&h, "big", 1, &hang_url, http).await;
+    let list = setup(&h, "listed", 1, "https://example.invalid/hook", http).await;
+    Hookline::cli_with_stdin(
+        &h.bin,
+        &h.data_dir,
+        &[
+            "user",
+            "create",
+            "--email",
+            UI_EMAIL,
+            "--password-stdin",
+            "--workspace",
+            "listed",
+            "--role",
+            "viewer",
+        ],
+        Some(UI_PASSWORD),
+    );
+    h.stop().await;
+    // Bulk-load straight into SQLite (the server is stopped): pending deliveries for "big",
+    // finished deliveries with one attempt each for "listed" (paused so it stays still).
+    let started = Instant::now();
+    let conn = rusqlite::Connection::open(hookline::db::db_path(&data_dir)).unwrap();
+    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+        .unwrap();
+    let now = hookline::clock::now_ms();
+    conn.execute_batch(&format!(
+        "BEGIN;
+         UPDATE webhooks SET is_active = 0 WHERE workspace_id = (SELECT id FROM workspaces WHERE slug = 'listed');
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n})
+         INSERT INTO events (public_id, workspace_id, type, body, created_at)
+           SELECT 'evt_b' || i, w.id, 'bench.event', '{{\"id\":\"evt_b' || i || '\",\"type\":\"bench.event\",\"timestamp\":\"2026-01-01T00:00:00Z\",\"data\":{{\"i\":' || i || '}}}}', {now}
+           FROM n, (SELECT id FROM workspaces WHERE slug = 'big') w;
+         INSERT INTO deliveries (workspace_id, webhook_id, event_id, event_type, status, next_attempt_at, created_at, updated_at)
+           SELECT e.workspace_id, wh.id, e.id, e.type, 'pending', {now}, {now}, {now}
+           FROM events e JOIN webhooks wh ON wh.workspace_id = e.workspace_id WHERE e.public_id LIKE 'evt_b%';
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n})
+         INSERT INTO events (public_id, workspace_id, type, body, created_at)
+           SELECT 'evt_l' || i, w.id, 'bench.event', '{{\"data\":{{\"i\":' || i || '}}}}', {now}
+           FROM n, (SELECT id FROM workspaces WHERE slug = 'listed') w;
+         INSERT INTO deliveries (workspace_id, webhook_id, event_id, event_type, status, attempt_count, last_status_code, last_duration_ms, created_at, updated_at)
+           SELECT e.workspace_id, wh.id, e.id, e.type, CASE WHEN e.id % 7 = 0 THEN 'failed' ELSE 'succeeded' END, 1,
+                  CASE WHEN e.id % 7 = 0 THEN 500 ELSE 200 END, 12, {now}, {now}
+           FROM events e JOIN webhooks wh ON wh.workspace_id = e.workspace_id WHERE e.public_id LIKE 'evt_l%';
+         INSERT INTO attempts (delivery_id, attempt_number, started_at, duration_ms, request_headers, response_status, response_headers, response_body)
+           SELECT d.id, 1, {now}, 12, '{{\"content-type\":\"application/json\"}}', d.last_status_code, '{{}}', 'ok'
+           FROM deliveries d JOIN webhooks wh ON wh.id = d.webhook_id JOIN workspaces w ON w.id = wh.workspace_id WHERE w.slug = 'listed';
+         COMMIT;"
+    ))
+    .unwrap();
+    drop(conn);
+    println!(
+        "(bulk-loaded {n} pending deliveries and {n} attempts in {:.1}s)",
+        started.elapsed().as_secs_f64()
+    );
+
+    let (h, startup) = Hookline::start(bin, &data_dir).await;
+    row(
+        results,
+        "million",
+        "startup_ms",
+        &format!("start-up with {n} pending deliveries (ms)"),
+        json!(startup.as_secs_f64() * 1000.0),
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    row(
+        results,
+        "million",
+        "rss_mib",
+        &format!("RSS with {n} pending deliveries, receiver hanging (MiB)"),
+        json!(h.rss_kib("VmRSS:") as f64 / 1024.0),
+    );
+
+    // Delivery list reads over n attempts: page 1 and page 1000 (100 a page).
+    let wid: i64 = {
+        let r: Value = http
+            .get(format!("{}/api/v1/webhooks", h.base))
+            .bearer_auth(&list.key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        r["data"][0]["id"].as_i64().unwrap()
+    };
+    let page = |cursor: Option<String>| {
+        let url = match &cursor {
+            Some(c) => format!(
+                "{}/api/v1/webhooks/{wid}/deliveries?limit=100&cursor={c}",
+                h.base
+            ),
+            None => format!("{}/api/v1/webhooks/{wid}/deliveries?limit=100", h.base),
+        };
+        let (http, key) = (http.clone(), list.key.clone());
+        async move {
+            let started = Instant::now();
+            let v: Value = http
+                .get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            (
+                started.elapsed(),
+                v["meta"]["next_cursor"].as_str().map(str::to_string),
+            )
+        }
+    };
+    let best_first = fastest_ms(|| async { page(None).await.0 }).await;
+    let mut cursor = None;
+    let pages = 999 / scale;
+    for _ in 0..pages {
+        cursor = page(cursor).await.1;
+    }
+    let best_last = fastest_ms(|| async { page(cursor.clone()).await.0 }).await;
+    row(
+        results,
+        "million",
+        "api_list_page1_ms",
+        &format!("API delivery list page 1 over {n} attempts (ms)"),
+        json!(best_first),
+    );
+    row(
+        results,
+        "million",
+        "api_list_page1000_ms",
+        &format!("API delivery list page {} (ms)", pages + 1),
+        json!(best_last),
+    );
+    let filtered = fastest_ms(|| async {
+        let started = Instant::now();
+        let _: Value = http
+            .get(format!(
+                "{}/api/v1/webhooks/{wid}/deliveries?limit=100&status=failed",
+                h.base
+            ))
+            .bearer_auth(&list.key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        started.elapsed()
+    })
+    .await;
+    row(
+        results,
+        "million",
+        "api_list_failed_ms",
+        "API delivery list filtered status=failed (ms)",
+        json!(filtered),
+    );
+
+    // The same list as the settings UI renders it (50 a page), logged in as a viewer:
+    // page 1, then the "Older" link followed to page 1000.
+    let ui = UiSession::login(&h.base, UI_EMAIL, UI_PASSWORD).await;
+    let first_url = format!("/w/listed/webhooks/{wid}/deliveries");
+    let best_first = fastest_ms(|| async { ui.get(&first_url).await.0 }).await;
+    let mut next = Some(first_url);
+    let ui_pages = 999 / scale;
+    for _ in 0..ui_pages {
+        next = ui.get(next.as_deref().expect("an Older link")).await.1;
+    }
+    let deep = next.expect("an Older link on page 999");
+    let best_last = fastest_ms(|| async { ui.get(&deep).await.0 }).await;
+    row(
+        results,
+        "million",
+        "ui_list_page1_ms",
+        "UI delivery list page 1 (ms)",
+        json!(best_first),
+    );
+    row(
+        results,
+        "million",
+        "ui_list_page1000_ms",
+        &format!("UI delivery list page {} (ms)", ui_pages + 1),
+        json!(best_last),
+    );
+    // Not `stop`: a graceful stop would wait out the grace period (30 s) for the attempts
+    // hanging on the receiver that never answers. Dropping it kills it.
+    drop(h);
+}

@@ -1,0 +1,31 @@
+//! One module per scenario. `main` runs them in this order: baseline (client straight to the
+//! receiver), then single, batch, fanout10 and latency on one shared `hookline` server, then
+//! million on a server of its own.
+
+pub mod baseline;
+pub mod batch;
+pub mod fanout10;
+pub mod latency;
+pub mod million;
+pub mod single;
+
+use crate::harness::{Hookline, Sink};
+
+/// What every scenario shares: the HTTP client, the receiver, and what the counts are divided
+/// by (1, 5 for `--quick`, 100 for `--smoke`).
+pub struct Ctx<'a> {
+    pub http: &'a reqwest::Client,
+    pub sink: &'a Sink,
+    /// The receiver's URL.
+    pub rx_url: &'a str,
+    pub scale: usize,
+}
+
+/// The shared `hookline` server that single, batch, fanout10 and latency publish to.
+pub struct Server<'a> {
+    pub hookline: &'a Hookline,
+    /// The key of workspace "one": one webhook, to the receiver.
+    pub key: &'a str,
+    /// The baseline's requests/s (NaN when it did not run), for the ratios.
+    pub baseline: f64,
+}
