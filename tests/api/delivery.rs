@@ -496,6 +496,21 @@ async fn a_delivery_failing_for_good_emails_the_owner_once_an_hour() {
     assert_eq!(smtp.mails.lock().unwrap().len(), 1);
 }
 
+/// Makes it look as if every delivery of the webhook has failed for `days` days.
+async fn failing_for_days(f: &crate::webhooks_api::Fixture, id: i64, days: i64) {
+    let since = hookline::clock::now_ms() - days * 24 * 3600 * 1000;
+    f.app
+        .db
+        .write(move |c| {
+            Ok(c.execute(
+                "UPDATE webhooks SET failing_since = ?1 WHERE id = ?2",
+                [since, id],
+            )?)
+        })
+        .await
+        .unwrap();
+}
+
 /// The mails a sink has received so far, once `n` have arrived (at most 10 s).
 async fn mails(smtp: &crate::smtp::SmtpSink, n: usize) -> Vec<crate::smtp::Mail> {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -563,17 +578,7 @@ async fn a_disable_notice_within_the_hour_waits_and_is_sent_after_it() {
         .data
         .contains("Subject: [Hookline] Delivery to CRM sync failed"));
     // Within the hour: every delivery failed for five days, and this one disables it.
-    let six_days_ago = hookline::clock::now_ms() - 6 * 24 * 3600 * 1000;
-    f.app
-        .db
-        .write(move |c| {
-            Ok(c.execute(
-                "UPDATE webhooks SET failing_since = ?1 WHERE id = ?2",
-                [six_days_ago, id],
-            )?)
-        })
-        .await
-        .unwrap();
+    failing_for_days(&f, id, 6).await;
     f.publish("project.created", json!({})).await;
     f.wait_deliveries(id, |l| all_status(l, 2, "failed")).await;
     let (_, wh) = f
@@ -667,17 +672,7 @@ async fn five_days_of_failures_disable_the_webhook_and_record_a_notice() {
     let rx = Receiver::start(Receiver::always(503)).await;
     let w = f.create_webhook(json!({"url": rx.url, "events": ["*"], "retry_count": 0, "notification_email": "ops@example.com"})).await;
     let id = w["id"].as_i64().unwrap();
-    let six_days_ago = hookline::clock::now_ms() - 6 * 24 * 3600 * 1000;
-    f.app
-        .db
-        .write(move |c| {
-            Ok(c.execute(
-                "UPDATE webhooks SET failing_since = ?1 WHERE id = ?2",
-                [six_days_ago, id],
-            )?)
-        })
-        .await
-        .unwrap();
+    failing_for_days(&f, id, 6).await;
     f.publish("project.created", json!({})).await;
     f.wait_deliveries(id, |l| all_status(l, 1, "failed")).await;
     let (_, wh) = f

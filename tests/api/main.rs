@@ -12,6 +12,8 @@ mod examples;
 mod helpers;
 mod metrics;
 mod openapi;
+#[path = "../common/pki.rs"]
+mod pki;
 mod receiver;
 mod reliability;
 mod smtp;

@@ -495,6 +495,18 @@ fn pid_status_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// POSTs `body` with the key and checks the status.
+async fn post_ok(http: &reqwest::Client, url: &str, key: &str, body: serde_json::Value, want: u16) {
+    let r = http
+        .post(url)
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), want, "POST {url}");
+}
+
 /// What a misbehaving receiver does with each connection.
 #[derive(Clone, Copy, Debug)]
 enum Misbehaviour {
@@ -604,26 +616,26 @@ async fn misbehaving_receivers_keep_memory_bounded() {
     let api = |path: &str| format!("{}/api/v1{path}", server.base);
     // Warm up with a healthy receiver, so start-up allocations are not counted as growth.
     let ok = Receiver::start(Receiver::always(200)).await;
-    let r = http
-        .post(api("/webhooks"))
-        .bearer_auth(&key)
-        .json(&json!({"url": ok.url, "events": ["*"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    post_ok(
+        &http,
+        &api("/webhooks"),
+        &key,
+        json!({"url": ok.url, "events": ["*"]}),
+        201,
+    )
+    .await;
     for _ in 0..3 {
         let events: Vec<_> = (0..100)
             .map(|i| json!({"type": "a.b", "data": {"i": i}}))
             .collect();
-        let r = http
-            .post(api("/events/batch"))
-            .bearer_auth(&key)
-            .json(&json!({"events": events}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 202);
+        post_ok(
+            &http,
+            &api("/events/batch"),
+            &key,
+            json!({"events": events}),
+            202,
+        )
+        .await;
     }
     let deadline = Instant::now() + Duration::from_secs(20);
     while ok.count() < 300 {
@@ -639,28 +651,28 @@ async fn misbehaving_receivers_keep_memory_bounded() {
         let (url, task) = misbehaving(kind).await;
         listeners.push(task);
         for _ in 0..2 {
-            let r = http
-                .post(api("/webhooks"))
-                .bearer_auth(&key)
-                .json(&json!({"url": url, "events": ["*"], "retry_schedule": [], "timeout_seconds": 4}))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 201);
+            post_ok(
+                &http,
+                &api("/webhooks"),
+                &key,
+                json!({"url": url, "events": ["*"], "retry_schedule": [], "timeout_seconds": 4}),
+                201,
+            )
+            .await;
         }
     }
     let before_hwm = pid_status_kib(pid, "VmHWM:");
     let events: Vec<_> = (0..15)
         .map(|i| json!({"type": "a.b", "data": {"bad": i}}))
         .collect();
-    let r = http
-        .post(api("/events/batch"))
-        .bearer_auth(&key)
-        .json(&json!({"events": events}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
+    post_ok(
+        &http,
+        &api("/events/batch"),
+        &key,
+        json!({"events": events}),
+        202,
+    )
+    .await;
     // Every bad delivery gets its one attempt and is final.
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut peak_rss = 0;

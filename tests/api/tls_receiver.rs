@@ -1,12 +1,11 @@
-//! An HTTPS receiver on 127.0.0.1 with a certificate from a test CA made for the test (rcgen),
-//! and the CA's PEM to trust it with. It records every request and answers 200.
+//! An HTTPS receiver on 127.0.0.1 with a certificate from a test CA made for the test
+//! (`tests/common/pki.rs`), and the CA's PEM to trust it with. It records every request and
+//! answers 200.
 
 use std::sync::{Arc, Mutex};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_rustls::rustls;
-
 use crate::receiver::Received;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub struct TlsReceiver {
     /// `https://127.0.0.1:<port>/hook` (the certificate names 127.0.0.1 and localhost).
@@ -25,40 +24,7 @@ impl Drop for TlsReceiver {
 
 impl TlsReceiver {
     pub async fn start() -> TlsReceiver {
-        use rcgen::{
-            BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-        };
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "Hookline Test CA");
-        ca_params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-        let issuer = Issuer::from_params(&ca_params, &ca_key);
-        let leaf_key = KeyPair::generate().unwrap();
-        let mut leaf_params =
-            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
-        leaf_params
-            .distinguished_name
-            .push(DnType::CommonName, "localhost");
-        let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![leaf.der().clone(), ca_cert.der().clone()],
-                rustls::pki_types::PrivateKeyDer::from(leaf_key),
-            )
-            .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let crate::pki::TestPki { ca_pem, acceptor } = crate::pki::test_pki();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let received = Arc::new(Mutex::new(Vec::new()));
@@ -115,7 +81,7 @@ impl TlsReceiver {
         });
         TlsReceiver {
             url: format!("https://127.0.0.1:{port}/hook"),
-            ca_pem: ca_cert.pem(),
+            ca_pem,
             received,
             task,
         }
