@@ -142,17 +142,6 @@ impl From<crate::crypto::CryptoError> for ApiError {
     }
 }
 
-impl From<crate::delivery::engine::EngineError> for ApiError {
-    fn from(e: crate::delivery::engine::EngineError) -> Self {
-        use crate::delivery::engine::EngineError;
-        match e {
-            EngineError::Db(e) => e.into(),
-            EngineError::Crypto(e) => e.into(),
-            EngineError::Vanished => ApiError::not_found("webhook"),
-        }
-    }
-}
-
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         self.status

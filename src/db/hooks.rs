@@ -452,10 +452,6 @@ pub struct AttemptRow {
     pub error: Option<String>,
 }
 
-pub fn attempts_of(conn: &Connection, delivery_id: i64) -> Result<Vec<AttemptRow>, DbError> {
-    newest_attempts_of(conn, delivery_id, usize::MAX)
-}
-
 /// The newest `limit` attempts of a delivery, oldest first.
 pub fn newest_attempts_of(
     conn: &Connection,

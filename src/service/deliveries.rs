@@ -31,6 +31,15 @@ pub async fn list(
         .ok_or(ServiceError::NotFound("webhook"))
 }
 
+/// One delivery of the workspace, without its payload or attempts.
+pub async fn find(state: &AppState, ws: i64, id: i64) -> ServiceResult<DeliveryRow> {
+    state
+        .db
+        .read(move |c| hooks::get_delivery(c, ws, id))
+        .await?
+        .ok_or(ServiceError::NotFound("delivery"))
+}
+
 /// A delivery with what it sent and every attempt.
 pub struct DeliveryDetail {
     pub delivery: DeliveryRow,

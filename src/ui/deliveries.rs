@@ -442,7 +442,7 @@ pub async fn retry(
     let id = path_id(&id)?;
     let ctx = WsCtx::load(&state, post.user, &slug).await?;
     // Another workspace's delivery is 404 before a viewer's 403.
-    deliveries::get(&state, ctx.id(), id, Some(0)).await?;
+    deliveries::find(&state, ctx.id(), id).await?;
     ctx.require_manage()?;
     deliveries::retry(&state, ctx.id(), id).await?;
     Ok(flash::redirect_with(
