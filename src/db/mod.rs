@@ -25,6 +25,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0001_init.sql")),
     M::up(include_str!("migrations/0002_due_index_without_leased.sql")),
     M::up(include_str!("migrations/0003_deferred_notices.sql")),
+    M::up(include_str!("migrations/0004_portal_plans_invitations.sql")),
 ];
 
 /// The schema version this binary writes.
