@@ -129,6 +129,21 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub metrics_token: Option<String>,
+    /// Origins allowed to show the portal in an iframe (comma-separated).
+    #[arg(long, env = "HOOKLINE_EMBED_ORIGINS", value_name = "ORIGINS")]
+    pub embed_origins: Option<String>,
+    /// Idle minutes after which a portal session ends.
+    #[arg(long, env = "HOOKLINE_PORTAL_SESSION_MINUTES", value_name = "MINUTES")]
+    pub portal_session_minutes: Option<String>,
+    /// Product name shown in titles, the header and emails.
+    #[arg(long, env = "HOOKLINE_BRAND_NAME", value_name = "NAME")]
+    pub brand_name: Option<String>,
+    /// PNG or SVG logo file for the header.
+    #[arg(long, env = "HOOKLINE_BRAND_LOGO", value_name = "FILE")]
+    pub brand_logo: Option<String>,
+    /// Accent colour, #rrggbb.
+    #[arg(long, env = "HOOKLINE_BRAND_COLOR", value_name = "#RRGGBB")]
+    pub brand_color: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -181,7 +196,7 @@ pub enum ApiKeyCommand {
         /// An instance key: acts in the workspace named by the Hookline-Workspace header and may manage event types.
         #[arg(long)]
         instance: bool,
-        /// Comma-separated scopes: webhooks (manage webhooks, read deliveries), events (publish).
+        /// Comma-separated scopes: webhooks (manage webhooks, read deliveries), events (publish), portal (make portal links), workspaces (provision workspaces and their keys; instance keys only).
         #[arg(long)]
         scopes: String,
         /// A name to recognise the key by.
@@ -354,6 +369,11 @@ fn serve(data_dir: PathBuf, a: ServeArgs) -> Result<(), Failure> {
         auto_disable_days: a.auto_disable_days,
         metrics_token: a.metrics_token,
         trusted_proxies: a.trusted_proxies,
+        embed_origins: a.embed_origins,
+        portal_session_minutes: a.portal_session_minutes,
+        brand_name: a.brand_name,
+        brand_logo: a.brand_logo,
+        brand_color: a.brand_color,
     })
     .map_err(|e| Failure::Usage(e.to_string()))?;
     crate::telemetry::init(config.log_format);
@@ -532,7 +552,10 @@ fn api_key_create(
     scopes: &str,
     name: &str,
 ) -> Result<(), Failure> {
-    let scopes = Scopes::parse(scopes)?;
+    let mut scopes = Scopes::parse(scopes)?;
+    if !instance {
+        scopes = scopes.for_workspace_key()?;
+    }
     if name.chars().count() > 100 {
         return Err(Failure::Usage("--name: use at most 100 characters".into()));
     }

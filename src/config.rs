@@ -34,6 +34,11 @@ pub const SETTINGS: &[Setting] = &[
     Setting { env: "HOOKLINE_MAX_IN_FLIGHT_PER_WEBHOOK", flag: "--max-in-flight-per-webhook", default: "16", help: "Most attempts in flight to one webhook, so a slow receiver only holds its own slots (1–1000)." },
     Setting { env: "HOOKLINE_TRUSTED_PROXIES", flag: "--trusted-proxies", default: "(none)", help: "Comma-separated CIDRs of reverse proxies whose `X-Forwarded-For` names the real client (for login throttling and session records), e.g. `127.0.0.1/32`." },
     Setting { env: "HOOKLINE_METRICS_TOKEN", flag: "--metrics-token", default: "(none)", help: "If set, `GET /metrics` requires `Authorization: Bearer <token>` (letters, digits and `-._~+/`)." },
+    Setting { env: "HOOKLINE_EMBED_ORIGINS", flag: "--embed-origins", default: "(none)", help: "Comma-separated origins whose pages may show the portal in an iframe, e.g. `https://app.plnar.example`. Portal pages then answer `frame-ancestors` with them and their cookies are `SameSite=None; Secure; Partitioned` (CHIPS) over https; every other page still refuses frames." },
+    Setting { env: "HOOKLINE_PORTAL_SESSION_MINUTES", flag: "--portal-session-minutes", default: "60", help: "A portal session ends after this many idle minutes (1–1440)." },
+    Setting { env: "HOOKLINE_BRAND_NAME", flag: "--brand-name", default: "Hookline", help: "Product name in page titles, the header, emails and the portal's pages (at most 60 characters)." },
+    Setting { env: "HOOKLINE_BRAND_LOGO", flag: "--brand-logo", default: "(none)", help: "Path to a PNG or SVG logo (at most 512 KiB) shown in the header; read once at start and served from memory with an ETag." },
+    Setting { env: "HOOKLINE_BRAND_COLOR", flag: "--brand-color", default: "#2457d6", help: "Accent colour `#rrggbb` of buttons and links; the text colour on it is chosen at start for a contrast of at least 4.5:1, and links get a shade of it that reads on white." },
     Setting { env: "HOOKLINE_AUTO_DISABLE_DAYS", flag: "--auto-disable-days", default: "5", help: "Disable a webhook whose deliveries all failed for this many days (1–365)." },
 ];
 
@@ -90,6 +95,11 @@ pub struct RawConfig {
     pub auto_disable_days: Option<String>,
     pub metrics_token: Option<String>,
     pub trusted_proxies: Option<String>,
+    pub embed_origins: Option<String>,
+    pub portal_session_minutes: Option<String>,
+    pub brand_name: Option<String>,
+    pub brand_logo: Option<String>,
+    pub brand_color: Option<String>,
 }
 
 /// Validated configuration of a running server.
@@ -114,6 +124,11 @@ pub struct Config {
     pub auto_disable_days: u32,
     pub metrics_token: Option<String>,
     pub trusted_proxies: Vec<IpNet>,
+    /// Origins (`https://app.example.com`) that may frame the portal.
+    pub embed_origins: Vec<String>,
+    /// Idle time after which a portal session ends.
+    pub portal_session_minutes: u32,
+    pub brand: crate::brand::Brand,
     /// Least time between two notification emails about one webhook (one hour; not a
     /// setting, but code may shorten it, as the tests do to see an hour pass).
     pub notice_interval: std::time::Duration,
@@ -148,6 +163,45 @@ fn parse_networks(env: &'static str, v: &Option<String>) -> Result<Vec<IpNet>, C
                     )
                 })?;
             out.push(net.trunc());
+        }
+    }
+    Ok(out)
+}
+
+/// `HOOKLINE_EMBED_ORIGINS`: origins as browsers send them (`scheme://host[:port]`, no
+/// path), each checked, written back in their canonical form.
+fn parse_origins(v: &Option<String>) -> Result<Vec<String>, ConfigError> {
+    const ENV: &str = "HOOKLINE_EMBED_ORIGINS";
+    let Some(v) = set(v) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let u = Url::parse(part).map_err(|_| {
+            bad(
+                ENV,
+                part,
+                "write origins like https://app.example.com, separated by commas",
+            )
+        })?;
+        let only_origin = matches!(u.scheme(), "https" | "http")
+            && u.host_str().is_some()
+            && u.username().is_empty()
+            && u.password().is_none()
+            && u.path() == "/"
+            && u.query().is_none()
+            && u.fragment().is_none()
+            && !part.trim_end_matches('/').ends_with('*');
+        if !only_origin || part.contains('*') {
+            return Err(bad(
+                ENV,
+                part,
+                "write only scheme, host and port (https://app.example.com or https://app.example.com:8443), no path and no wildcard",
+            ));
+        }
+        let origin = u.origin().ascii_serialization();
+        if !out.contains(&origin) {
+            out.push(origin);
         }
     }
     Ok(out)
@@ -354,6 +408,19 @@ impl Config {
                 Some(t.to_string())
             }
         };
+        let embed_origins = parse_origins(&raw.embed_origins)?;
+        let portal_session_minutes = number(
+            "HOOKLINE_PORTAL_SESSION_MINUTES",
+            &raw.portal_session_minutes,
+            60,
+            1440,
+        )?;
+        let brand = crate::brand::Brand::parse(
+            set(&raw.brand_name),
+            set(&raw.brand_logo),
+            set(&raw.brand_color),
+        )
+        .map_err(|(env, value, expected)| bad(env, &value, expected))?;
         Ok(Config {
             data_dir: raw.data_dir,
             listen,
@@ -372,6 +439,9 @@ impl Config {
             auto_disable_days,
             metrics_token,
             trusted_proxies,
+            embed_origins,
+            portal_session_minutes,
+            brand,
             notice_interval: std::time::Duration::from_secs(3600),
         })
     }

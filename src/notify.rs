@@ -315,6 +315,8 @@ pub struct Mailer {
     transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
     from: Mailbox,
     pub public_url: String,
+    /// `HOOKLINE_BRAND_NAME`: the sender's name and the subject's tag.
+    pub brand: String,
 }
 
 impl Mailer {
@@ -343,13 +345,17 @@ impl Mailer {
                 format!("hookline@{host}")
             }
         };
-        let from: Mailbox = format!("Hookline <{from}>")
-            .parse()
-            .map_err(|e| anyhow::anyhow!("HOOKLINE_SMTP_FROM: {e}"))?;
+        let brand = config.brand.name.clone();
+        let from = Mailbox::new(
+            Some(brand.clone()),
+            from.parse()
+                .map_err(|e| anyhow::anyhow!("HOOKLINE_SMTP_FROM: {e}"))?,
+        );
         Ok(Mailer {
             transport,
             from,
             public_url: public_url.to_string(),
+            brand,
         })
     }
 
@@ -357,10 +363,19 @@ impl Mailer {
         self.transport.is_some()
     }
 
-    /// Sends one email. `Err` carries a message for the notification record.
+    /// Sends one email. `Err` carries a message for the notification record. Subjects are
+    /// written with the product's tag `[Hookline]`; the brand's name replaces it here.
     pub async fn send(&self, to: &str, subject: &str, body: String) -> Result<(), String> {
         let Some(t) = &self.transport else {
             return Err("not sent: HOOKLINE_SMTP_URL is not configured".into());
+        };
+        let branded;
+        let subject = match subject.strip_prefix("[Hookline]") {
+            Some(rest) if self.brand != crate::brand::DEFAULT_NAME => {
+                branded = format!("[{}]{rest}", self.brand);
+                branded.as_str()
+            }
+            _ => subject,
         };
         let to: Mailbox = to.parse().map_err(|e| format!("bad recipient {to}: {e}"))?;
         let msg = Message::builder()

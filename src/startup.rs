@@ -108,7 +108,18 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .wrap(security_headers())
+                .wrap_fn(|req, srv| {
+                    let state = req
+                        .app_data::<web::Data<AppState>>()
+                        .cloned()
+                        .expect("AppState registered");
+                    let fut = srv.call(req);
+                    crate::ui::PAGE_CONFIG.scope(state.config.clone(), async move {
+                        let mut res = fut.await?;
+                        crate::ui::embed::finish(&mut res, &state);
+                        Ok(res)
+                    })
+                })
                 .wrap(middleware::NormalizePath::new(
                     middleware::TrailingSlash::Trim,
                 ))
@@ -224,18 +235,6 @@ async fn first_run_link(db: &Db, base_url: &str) -> anyhow::Result<Option<String
     db.write(move |c| repo::create_setup_token(c, &hash, SETUP_LINK_TTL_MS))
         .await?;
     Ok(Some(format!("{base_url}/setup?token={token}")))
-}
-
-fn security_headers() -> middleware::DefaultHeaders {
-    middleware::DefaultHeaders::new()
-        .add((
-            "Content-Security-Policy",
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'",
-        ))
-        .add(("X-Frame-Options", "DENY"))
-        .add(("X-Content-Type-Options", "nosniff"))
-        .add(("Referrer-Policy", "same-origin"))
 }
 
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {

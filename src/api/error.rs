@@ -129,6 +129,13 @@ impl From<crate::service::ServiceError> for ApiError {
             ServiceError::NotFound(what) => ApiError::not_found(what),
             ServiceError::Invalid(errors) => errors.into(),
             ServiceError::Conflict(m) => ApiError::conflict(m),
+            ServiceError::FeatureDisabled(m) => {
+                ApiError::new(StatusCode::FORBIDDEN, "feature_disabled", m)
+            }
+            ServiceError::LimitReached { field, message } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "limit_reached", message)
+                    .with_field(field)
+            }
             ServiceError::Db(e) => e.into(),
             ServiceError::Crypto(e) => e.into(),
         }

@@ -56,6 +56,11 @@ impl Caller {
         })
     }
 
+    /// Who changes made with this key are recorded as.
+    pub fn actor(&self) -> crate::service::Actor {
+        crate::service::Actor(self.key.label.clone())
+    }
+
     /// 403 unless this is an instance key.
     pub fn require_instance(&self) -> Result<(), ApiError> {
         if self.key.key_workspace_id.is_none() {
@@ -148,6 +153,11 @@ impl FromRequest for Caller {
                     key_id: key.id,
                     key_workspace_id: key.workspace_id,
                     scopes: key.scopes,
+                    label: if key.name.is_empty() {
+                        format!("API key {}…", key.prefix)
+                    } else {
+                        format!("API key “{}” ({}…)", key.name, key.prefix)
+                    },
                 },
                 workspace,
             })

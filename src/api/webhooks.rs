@@ -185,7 +185,14 @@ pub async fn create(
     let ws = caller.workspace(Scope::Webhooks)?.id;
     let input = body.value;
     let own = input.secret.as_deref().filter(|s| !s.trim().is_empty());
-    let (row, secret) = webhooks::create(&state, ws, &WebhookDraft::from(&input), own).await?;
+    let (row, secret) = webhooks::create(
+        &state,
+        ws,
+        &WebhookDraft::from(&input),
+        own,
+        &caller.actor(),
+    )
+    .await?;
     Ok(envelope(
         StatusCode::CREATED,
         WebhookOut::from_row(row, Some(secret.as_str().to_string())),
@@ -283,7 +290,8 @@ pub async fn update(
             "the secret cannot be changed with PATCH; use POST /api/v1/webhooks/{id}/rotate-secret",
         ));
     }
-    let row = webhooks::update(&state, ws, id, &WebhookDraft::from(&input)).await?;
+    let row =
+        webhooks::update(&state, ws, id, &WebhookDraft::from(&input), &caller.actor()).await?;
     Ok(envelope(StatusCode::OK, WebhookOut::from_row(row, None)))
 }
 
@@ -364,7 +372,8 @@ pub async fn rotate_secret(
     let ws = caller.workspace(Scope::Webhooks)?.id;
     let id = path_id(&id, "webhook")?;
     let OptionalJson(input) = body;
-    let rotated = webhooks::rotate_secret(&state, ws, id, input.secret.as_deref()).await?;
+    let rotated =
+        webhooks::rotate_secret(&state, ws, id, input.secret.as_deref(), &caller.actor()).await?;
     Ok(envelope(
         StatusCode::OK,
         RotatedOut {

@@ -43,6 +43,8 @@ pub struct ApiCaller {
     /// `None` for an instance key.
     pub key_workspace_id: Option<i64>,
     pub scopes: Scopes,
+    /// How changes made with the key are recorded: `API key "<name>" (hk_abc…)`.
+    pub label: String,
 }
 
 /// Why an `Authorization` header does not carry a usable bearer token; each message says

@@ -36,11 +36,13 @@ pub struct WebhookRow {
     pub failure_count: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Who made the last change: an account's email, a portal visitor, or an API key.
+    pub changed_by: Option<String>,
 }
 
 const WEBHOOK_COLS: &str = "id, workspace_id, name, description, url, events, is_active, headers, retry_schedule, \
     timeout_seconds, notification_email, secret_enc, previous_secret_enc, previous_secret_expires_at, disabled_at, \
-    disabled_reason, last_triggered_at, last_success_at, last_failure_at, failure_count, created_at, updated_at";
+    disabled_reason, last_triggered_at, last_success_at, last_failure_at, failure_count, created_at, updated_at, changed_by";
 
 fn json_col<T: serde::de::DeserializeOwned>(r: &rusqlite::Row, i: usize) -> rusqlite::Result<T> {
     let s: String = r.get(i)?;
@@ -73,6 +75,7 @@ fn map_webhook(r: &rusqlite::Row) -> rusqlite::Result<WebhookRow> {
         failure_count: r.get(19)?,
         created_at: r.get(20)?,
         updated_at: r.get(21)?,
+        changed_by: r.get(22)?,
     })
 }
 
@@ -205,6 +208,13 @@ pub fn count_inactive_webhooks(conn: &Connection) -> Result<i64, DbError> {
         [],
         |r| r.get(0),
     )?)
+}
+
+/// Records who made the webhook's latest change.
+pub fn set_changed_by(conn: &Connection, id: i64, by: &str) -> Result<(), DbError> {
+    conn.prepare_cached("UPDATE webhooks SET changed_by = ?2 WHERE id = ?1")?
+        .execute(params![id, by])?;
+    Ok(())
 }
 
 pub fn delete_webhook(conn: &Connection, workspace_id: i64, id: i64) -> Result<bool, DbError> {

@@ -5,7 +5,9 @@
 pub mod hooks;
 pub mod notices;
 mod pool;
+pub mod portal;
 pub mod repo;
+pub mod workspaces;
 
 pub use pool::{Db, DbError};
 
@@ -15,6 +17,14 @@ use rusqlite::Connection;
 use rusqlite_migration::{Migrations, M};
 
 pub const DB_FILE: &str = "hookline.db";
+
+/// A UNIQUE (or other constraint) violation: the create functions report it as `Ok(None)`.
+pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::ConstraintViolation)
+    )
+}
 
 /// Every schema version this binary knows, oldest first. Never edit a released migration:
 /// add a new one.

@@ -5,80 +5,13 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::DbError;
 use crate::clock::now_ms;
-use crate::domain::{Email, EventTypeName, Role, Scopes, Slug};
+use crate::domain::{Email, EventTypeName, Role, Scopes};
 
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Workspace {
-    pub id: i64,
-    pub slug: String,
-    pub name: String,
-    pub created_at: i64,
-}
+use super::is_unique_violation;
 
-fn map_workspace(r: &rusqlite::Row) -> rusqlite::Result<Workspace> {
-    Ok(Workspace {
-        id: r.get(0)?,
-        slug: r.get(1)?,
-        name: r.get(2)?,
-        created_at: r.get(3)?,
-    })
-}
-
-/// `Err(None)`-style conflicts are reported as `Ok(None)` by the create functions below.
-fn is_unique_violation(e: &rusqlite::Error) -> bool {
-    matches!(
-        e.sqlite_error_code(),
-        Some(rusqlite::ErrorCode::ConstraintViolation)
-    )
-}
-
-pub fn create_workspace(
-    conn: &Connection,
-    slug: &Slug,
-    name: &str,
-) -> Result<Option<Workspace>, DbError> {
-    let now = now_ms();
-    match conn.execute(
-        "INSERT INTO workspaces (slug, name, created_at) VALUES (?1, ?2, ?3)",
-        params![slug.as_str(), name, now],
-    ) {
-        Ok(_) => Ok(Some(Workspace {
-            id: conn.last_insert_rowid(),
-            slug: slug.to_string(),
-            name: name.into(),
-            created_at: now,
-        })),
-        Err(e) if is_unique_violation(&e) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
-pub fn workspace_by_slug(conn: &Connection, slug: &str) -> Result<Option<Workspace>, DbError> {
-    Ok(conn
-        .query_row(
-            "SELECT id, slug, name, created_at FROM workspaces WHERE slug = ?1",
-            [slug],
-            map_workspace,
-        )
-        .optional()?)
-}
-
-pub fn workspace_by_id(conn: &Connection, id: i64) -> Result<Option<Workspace>, DbError> {
-    Ok(conn
-        .query_row(
-            "SELECT id, slug, name, created_at FROM workspaces WHERE id = ?1",
-            [id],
-            map_workspace,
-        )
-        .optional()?)
-}
-
-pub fn list_workspaces(conn: &Connection) -> Result<Vec<Workspace>, DbError> {
-    let mut st =
-        conn.prepare_cached("SELECT id, slug, name, created_at FROM workspaces ORDER BY slug")?;
-    let rows = st.query_map([], map_workspace)?.collect::<Result<_, _>>()?;
-    Ok(rows)
-}
+pub use super::workspaces::{
+    create_workspace, list_workspaces, workspace_by_id, workspace_by_slug, Workspace,
+};
 
 #[derive(Debug, Clone)]
 pub struct User {
@@ -205,14 +138,16 @@ pub struct Membership {
 /// The workspaces a user belongs to, with their role in each.
 pub fn memberships_of(conn: &Connection, user_id: i64) -> Result<Vec<Membership>, DbError> {
     let mut st = conn.prepare_cached(
-        "SELECT w.id, w.slug, w.name, w.created_at, m.role FROM memberships m
-         JOIN workspaces w ON w.id = m.workspace_id WHERE m.user_id = ?1 ORDER BY w.slug",
+        "SELECT w.id, w.slug, w.name, w.created_at, COALESCE(w.updated_at, w.created_at),
+                w.webhooks_enabled, w.max_webhooks, m.role FROM memberships m
+         JOIN workspaces w ON w.id = m.workspace_id
+         WHERE m.user_id = ?1 AND w.deleted_at IS NULL ORDER BY w.slug",
     )?;
     let rows = st
         .query_map([user_id], |r| {
             Ok(Membership {
-                workspace: map_workspace(r)?,
-                role: Role::parse(&r.get::<_, String>(4)?).unwrap_or(Role::Viewer),
+                workspace: super::workspaces::map_workspace(r)?,
+                role: Role::parse(&r.get::<_, String>(7)?).unwrap_or(Role::Viewer),
             })
         })?
         .collect::<Result<_, _>>()?;
@@ -528,6 +463,7 @@ pub fn event_type_by_name(conn: &Connection, name: &str) -> Result<Option<EventT
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Slug;
 
     #[test]
     fn workspace_user_membership_roundtrip() {

@@ -112,14 +112,37 @@ pub enum Scope {
     Webhooks,
     /// Publish events.
     Events,
+    /// Make one-time portal links into a workspace's settings.
+    Portal,
+    /// Provision workspaces and their API keys (instance keys only).
+    Workspaces,
 }
 
 impl Scope {
+    /// Every scope, in the order they are listed and stored.
+    pub const ALL: [Scope; 4] = [
+        Scope::Webhooks,
+        Scope::Events,
+        Scope::Portal,
+        Scope::Workspaces,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::Webhooks => "webhooks",
             Scope::Events => "events",
+            Scope::Portal => "portal",
+            Scope::Workspaces => "workspaces",
         }
+    }
+
+    pub fn parse(s: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// Scopes that only make sense on an instance key.
+    pub fn instance_only(self) -> bool {
+        self == Scope::Workspaces
     }
 }
 
@@ -128,46 +151,82 @@ impl Scope {
 pub struct Scopes {
     pub webhooks: bool,
     pub events: bool,
+    pub portal: bool,
+    pub workspaces: bool,
 }
 
 impl Scopes {
+    /// Parses `webhooks,events` (commas, spaces around names allowed), naming every unknown
+    /// scope at once.
     pub fn parse(s: &str) -> Result<Scopes, ValidationError> {
+        Scopes::from_names(s.split(',').map(str::trim).filter(|p| !p.is_empty()))
+    }
+
+    pub fn from_names<'a>(
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Scopes, ValidationError> {
         let mut out = Scopes::default();
-        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            match part {
-                "webhooks" => out.webhooks = true,
-                "events" => out.events = true,
-                _ => {
-                    return Err(ValidationError::new(
-                        "scopes",
-                        format!("unknown scope {part:?}; use webhooks, events or webhooks,events"),
-                    ))
-                }
+        let mut unknown = Vec::new();
+        for part in names {
+            match Scope::parse(part) {
+                Some(scope) => out.set(scope),
+                None => unknown.push(format!("{part:?}")),
             }
         }
-        if !out.webhooks && !out.events {
+        let known = Scope::ALL.map(Scope::as_str).join(", ");
+        if !unknown.is_empty() {
             return Err(ValidationError::new(
                 "scopes",
-                "choose at least one scope: webhooks, events",
+                format!("unknown scope {}; use any of {known}", unknown.join(", ")),
+            ));
+        }
+        if out == Scopes::default() {
+            return Err(ValidationError::new(
+                "scopes",
+                format!("choose at least one scope: {known}"),
             ));
         }
         Ok(out)
     }
+
+    fn set(&mut self, scope: Scope) {
+        match scope {
+            Scope::Webhooks => self.webhooks = true,
+            Scope::Events => self.events = true,
+            Scope::Portal => self.portal = true,
+            Scope::Workspaces => self.workspaces = true,
+        }
+    }
+
     pub fn has(self, scope: Scope) -> bool {
         match scope {
             Scope::Webhooks => self.webhooks,
             Scope::Events => self.events,
+            Scope::Portal => self.portal,
+            Scope::Workspaces => self.workspaces,
         }
     }
+
     pub fn list(self) -> Vec<&'static str> {
-        let mut v = Vec::new();
-        if self.webhooks {
-            v.push("webhooks");
+        Scope::ALL
+            .into_iter()
+            .filter(|s| self.has(*s))
+            .map(Scope::as_str)
+            .collect()
+    }
+
+    /// For a key of one workspace: refuses the scopes only instance keys may hold.
+    pub fn for_workspace_key(self) -> Result<Scopes, ValidationError> {
+        match Scope::ALL.into_iter().find(|s| s.instance_only() && self.has(*s)) {
+            Some(s) => Err(ValidationError::new(
+                "scopes",
+                format!(
+                    "the {} scope is for instance keys (hookline api-key create --instance); a workspace key may have webhooks, events and portal",
+                    s.as_str()
+                ),
+            )),
+            None => Ok(self),
         }
-        if self.events {
-            v.push("events");
-        }
-        v
     }
 }
 
@@ -217,5 +276,19 @@ mod tests {
         assert_eq!(s.to_string(), "webhooks,events");
         assert!(Scopes::parse("").is_err());
         assert!(Scopes::parse("admin").is_err());
+        let e = Scopes::parse("admin, webhooks, root").unwrap_err();
+        assert!(
+            e.message.contains("\"admin\"") && e.message.contains("\"root\""),
+            "{}",
+            e.message
+        );
+        let all = Scopes::parse("workspaces,portal,events,webhooks").unwrap();
+        assert_eq!(all.to_string(), "webhooks,events,portal,workspaces");
+        assert_eq!(Scopes::parse(&all.to_string()).unwrap(), all);
+        assert!(all.for_workspace_key().is_err());
+        assert!(Scopes::parse("portal,webhooks")
+            .unwrap()
+            .for_workspace_key()
+            .is_ok());
     }
 }

@@ -3,9 +3,12 @@
 //! parse what needs parsing with the domain types, call storage, and wake the engine. Each
 //! returns a [`ServiceError`], which `api::ApiError` and `ui::UiError` map to their answers.
 
+pub mod api_keys;
 pub mod deliveries;
 pub mod events;
+pub mod portal;
 pub mod webhooks;
+pub mod workspaces;
 
 use crate::crypto::CryptoError;
 use crate::db::DbError;
@@ -22,6 +25,15 @@ pub enum ServiceError {
     /// The request conflicts with what is stored.
     #[error("{0}")]
     Conflict(String),
+    /// The workspace's plan does not include this feature (seed 004's feature flag).
+    #[error("{0}")]
+    FeatureDisabled(String),
+    /// The workspace's plan caps this (`field`: the setting that sets the cap).
+    #[error("{message}")]
+    LimitReached {
+        field: &'static str,
+        message: String,
+    },
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
@@ -52,3 +64,15 @@ impl From<crate::delivery::engine::EngineError> for ServiceError {
 }
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
+
+/// Who makes a change, as it is recorded on what changed ("changed by" on a webhook's page):
+/// an account's email, the email a portal link was made for (else "via <brand>"), or an
+/// API key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor(pub String);
+
+impl Actor {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}

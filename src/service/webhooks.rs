@@ -11,7 +11,61 @@ use crate::domain::event::{event_body, new_event_id};
 use crate::domain::{ValidationError, ValidationErrors, WebhookDraft, WebhookRules, WebhookSecret};
 use crate::state::AppState;
 
-use super::{ServiceError, ServiceResult};
+use super::{Actor, ServiceError, ServiceResult};
+
+/// Why a workspace's plan refuses a webhook change.
+enum Refusal {
+    Disabled,
+    Limit(i64),
+}
+
+impl From<Refusal> for ServiceError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::Disabled => ServiceError::FeatureDisabled(
+                "webhooks are not included in this workspace's plan, so they cannot be added, changed or removed; \
+                 existing webhooks keep delivering. Upgrade the plan to enable them"
+                    .into(),
+            ),
+            Refusal::Limit(max) => ServiceError::LimitReached {
+                field: "max_webhooks",
+                message: format!(
+                    "this workspace's plan allows at most {max} webhook{}; delete one first or raise the plan's max_webhooks",
+                    if max == 1 { "" } else { "s" }
+                ),
+            },
+        }
+    }
+}
+
+/// The plan check, run inside the write that makes the change (so two creations at once
+/// cannot both take the last place).
+fn plan_refuses(
+    c: &rusqlite::Connection,
+    ws: i64,
+    creating: bool,
+) -> Result<Option<Refusal>, crate::db::DbError> {
+    let Some(w) = crate::db::workspaces::workspace_by_id(c, ws)? else {
+        return Ok(None);
+    };
+    if !w.webhooks_enabled {
+        return Ok(Some(Refusal::Disabled));
+    }
+    if let (true, Some(max)) = (creating, w.max_webhooks) {
+        if crate::db::workspaces::count_webhooks(c, ws)? >= max {
+            return Ok(Some(Refusal::Limit(max)));
+        }
+    }
+    Ok(None)
+}
+
+/// Fails with the plan's refusal, if any (for changes that do not add a webhook).
+async fn check_plan(state: &AppState, ws: i64) -> ServiceResult<()> {
+    match state.db.read(move |c| plan_refuses(c, ws, false)).await? {
+        Some(r) => Err(r.into()),
+        None => Ok(()),
+    }
+}
 
 /// How long a rotated-out secret keeps signing.
 pub const ROTATION_OVERLAP_MS: i64 = 24 * 3600 * 1000;
@@ -77,7 +131,9 @@ pub async fn create(
     ws: i64,
     draft: &WebhookDraft,
     own_secret: Option<&str>,
+    by: &Actor,
 ) -> ServiceResult<(WebhookRow, WebhookSecret)> {
+    check_plan(state, ws).await?;
     let known = known_event_types(state).await?;
     let parsed = draft.parse(None, &rules(state, &known));
     let secret = match own_secret.map(str::trim) {
@@ -99,13 +155,18 @@ pub async fn create(
         }
     };
     let sealed = state.secrets.seal(secret.as_str());
+    let by = by.0.clone();
     let row = state
         .db
         .write(move |c| {
+            if let Some(refusal) = plan_refuses(c, ws, true)? {
+                return Ok(Err(refusal));
+            }
             let id = hooks::insert_webhook(c, ws, &settings, &sealed)?;
-            hooks::get_webhook(c, ws, id)
+            hooks::set_changed_by(c, id, &by)?;
+            Ok(Ok(hooks::get_webhook(c, ws, id)?))
         })
-        .await?
+        .await??
         .ok_or(ServiceError::NotFound("webhook"))?;
     Ok((row, secret))
 }
@@ -116,19 +177,28 @@ pub async fn update(
     ws: i64,
     id: i64,
     draft: &WebhookDraft,
+    by: &Actor,
 ) -> ServiceResult<WebhookRow> {
+    check_plan(state, ws).await?;
     let current = get(state, ws, id).await?;
     let known = known_event_types(state).await?;
     let settings = draft.parse(Some(&current.settings()), &rules(state, &known))?;
-    save(state, ws, id, settings).await
+    save(state, ws, id, settings, by).await
 }
 
 /// Turns the webhook on or off; nothing else changes (also when its stored settings would
 /// no longer pass today's checks, e.g. an event type was archived).
-pub async fn set_active(state: &AppState, ws: i64, id: i64, on: bool) -> ServiceResult<WebhookRow> {
+pub async fn set_active(
+    state: &AppState,
+    ws: i64,
+    id: i64,
+    on: bool,
+    by: &Actor,
+) -> ServiceResult<WebhookRow> {
+    check_plan(state, ws).await?;
     let mut settings = get(state, ws, id).await?.settings();
     settings.is_active = on;
-    save(state, ws, id, settings).await
+    save(state, ws, id, settings, by).await
 }
 
 async fn save(
@@ -136,13 +206,16 @@ async fn save(
     ws: i64,
     id: i64,
     settings: crate::domain::WebhookSettings,
+    by: &Actor,
 ) -> ServiceResult<WebhookRow> {
+    let by = by.0.clone();
     let row = state
         .db
         .write(move |c| {
             if !hooks::update_webhook(c, ws, id, &settings)? {
                 return Ok(None);
             }
+            hooks::set_changed_by(c, id, &by)?;
             hooks::get_webhook(c, ws, id)
         })
         .await?
@@ -154,6 +227,7 @@ async fn save(
 
 /// Deletes the webhook and its delivery history; returns what it was.
 pub async fn delete(state: &AppState, ws: i64, id: i64) -> ServiceResult<WebhookRow> {
+    check_plan(state, ws).await?;
     let row = get(state, ws, id).await?;
     if !state
         .db
@@ -178,16 +252,25 @@ pub async fn rotate_secret(
     ws: i64,
     id: i64,
     own: Option<&str>,
+    by: &Actor,
 ) -> ServiceResult<Rotated> {
+    check_plan(state, ws).await?;
     let secret = match own.map(str::trim).filter(|s| !s.is_empty()) {
         Some(s) => WebhookSecret::parse(s)?,
         None => WebhookSecret::generate(),
     };
     let sealed = state.secrets.seal(secret.as_str());
     let expires = now_ms() + ROTATION_OVERLAP_MS;
+    let by = by.0.clone();
     if !state
         .db
-        .write(move |c| hooks::rotate_secret(c, ws, id, &sealed, expires))
+        .write(move |c| {
+            let done = hooks::rotate_secret(c, ws, id, &sealed, expires)?;
+            if done {
+                hooks::set_changed_by(c, id, &by)?;
+            }
+            Ok(done)
+        })
         .await?
     {
         return Err(ServiceError::NotFound("webhook"));
@@ -216,6 +299,7 @@ pub async fn send_test(
     webhook_id: i64,
     event_type: Option<&str>,
 ) -> ServiceResult<TestSent> {
+    check_plan(state, ws).await?;
     get(state, ws, webhook_id).await?;
     let chosen = event_type
         .map(str::trim)

@@ -7,7 +7,7 @@ use askama::Template;
 use super::flash::{self, Flash};
 use super::form::{Errors, Post};
 use super::workspace::WsCtx;
-use super::{path_id, render, render_status, Chrome, CurrentUser, Ts, UiError};
+use super::{path_id, render, render_status, Chrome, Ts, UiError, Visitor};
 use crate::db::repo;
 use crate::domain::Scopes;
 use crate::state::AppState;
@@ -76,7 +76,7 @@ async fn page(
 pub async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,
-    user: CurrentUser,
+    user: Visitor,
     slug: web::Path<String>,
 ) -> Result<HttpResponse, UiError> {
     let ctx = WsCtx::load(&state, user, &slug).await?;
@@ -100,7 +100,7 @@ pub async fn list(
 
 pub async fn create(
     state: web::Data<AppState>,
-    post: Post,
+    post: Post<Visitor>,
     slug: web::Path<String>,
 ) -> Result<HttpResponse, UiError> {
     let ctx = WsCtx::load(&state, post.user, &slug).await?;
@@ -125,12 +125,12 @@ pub async fn create(
     };
     let key = crate::auth::new_api_key();
     let (prefix, hash) = (key.prefix.clone(), key.hash.clone());
-    let (ws, uid) = (ctx.id(), ctx.user.id);
+    let (ws, uid) = (ctx.id(), ctx.visitor.account().map(|u| u.id));
     let id = state
         .db
-        .write(move |c| repo::create_api_key(c, Some(ws), &name, &prefix, &hash, scopes, Some(uid)))
+        .write(move |c| repo::create_api_key(c, Some(ws), &name, &prefix, &hash, scopes, uid))
         .await?;
-    tracing::info!(key_id = id, workspace = %ctx.ws.slug, user = %ctx.user.email, "API key created in the UI");
+    tracing::info!(key_id = id, workspace = %ctx.ws.slug, user = %ctx.who(), "API key created in the UI");
     Ok(flash::redirect_with(
         &state,
         &ctx.path("/api-keys"),
@@ -140,7 +140,7 @@ pub async fn create(
 
 pub async fn revoke(
     state: web::Data<AppState>,
-    post: Post,
+    post: Post<Visitor>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, UiError> {
     let (slug, id) = path.into_inner();
@@ -163,7 +163,7 @@ pub async fn revoke(
             .write(move |c| repo::revoke_api_key(c, Some(ws), id))
             .await?;
     }
-    tracing::info!(key_id = id, workspace = %ctx.ws.slug, user = %ctx.user.email, "API key revoked in the UI");
+    tracing::info!(key_id = id, workspace = %ctx.ws.slug, user = %ctx.who(), "API key revoked in the UI");
     Ok(flash::redirect_with(
         &state,
         &ctx.path("/api-keys"),

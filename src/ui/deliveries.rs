@@ -11,7 +11,7 @@ use super::flash::{self, Flash};
 use super::form::Post;
 use super::webhooks::title_of;
 use super::workspace::WsCtx;
-use super::{path_id, render, truncate, url_encode, Chrome, CurrentUser, Ts, UiError};
+use super::{path_id, render, truncate, url_encode, Chrome, Ts, UiError, Visitor};
 use crate::db::hooks::{self, AttemptRow, DeliveryRow};
 use crate::db::repo;
 use crate::domain::{cursor, DeliveryFilter, DeliveryStatus, EventTypeName};
@@ -147,7 +147,7 @@ impl ListPage {
 pub async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,
-    user: CurrentUser,
+    user: Visitor,
     path: web::Path<(String, String)>,
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, UiError> {
@@ -339,7 +339,7 @@ struct DeliveryPage {
 pub async fn show(
     req: HttpRequest,
     state: web::Data<AppState>,
-    user: CurrentUser,
+    user: Visitor,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, UiError> {
     let (slug, id) = path.into_inner();
@@ -399,7 +399,7 @@ fn raw_bytes(bytes: Vec<u8>, filename: &str, download: bool) -> HttpResponse {
 /// sent on every attempt (what a receiver must verify `webhook-signature` against).
 pub async fn raw_body(
     state: web::Data<AppState>,
-    user: CurrentUser,
+    user: Visitor,
     path: web::Path<(String, String)>,
     q: web::Query<RawQuery>,
 ) -> Result<HttpResponse, UiError> {
@@ -418,7 +418,7 @@ pub async fn raw_body(
 /// stored (its first 64 KiB), byte for byte.
 pub async fn raw_response(
     state: web::Data<AppState>,
-    user: CurrentUser,
+    user: Visitor,
     path: web::Path<(String, String, String)>,
     q: web::Query<RawQuery>,
 ) -> Result<HttpResponse, UiError> {
@@ -435,7 +435,7 @@ pub async fn raw_response(
 
 pub async fn retry(
     state: web::Data<AppState>,
-    post: Post,
+    post: Post<Visitor>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, UiError> {
     let (slug, id) = path.into_inner();

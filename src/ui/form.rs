@@ -8,7 +8,7 @@ use std::pin::Pin;
 use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::StreamExt;
 
-use super::session::{check_origin, CurrentUser};
+use super::session::{check_origin, CurrentUser, Visitor};
 use super::UiError;
 use crate::domain::ValidationError;
 use crate::state::AppState;
@@ -48,22 +48,40 @@ impl FormData {
     }
 }
 
-/// A logged-in user's form POST: the session, the `Origin` and the CSRF token are checked
-/// before a handler sees it.
-pub struct Post {
-    pub user: CurrentUser,
+/// Whoever may send forms: an account ([`CurrentUser`], the default: account pages) or any
+/// visitor of a workspace page ([`Visitor`]).
+pub trait FormSender: FromRequest<Error = UiError> + Sized + 'static {
+    fn csrf(&self) -> &str;
+}
+
+impl FormSender for CurrentUser {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl FormSender for Visitor {
+    fn csrf(&self) -> &str {
+        Visitor::csrf(self)
+    }
+}
+
+/// A form POST of a session: the session, the `Origin` and the CSRF token are checked before
+/// a handler sees it.
+pub struct Post<U: FormSender = CurrentUser> {
+    pub user: U,
     pub form: FormData,
 }
 
-impl FromRequest for Post {
+impl<U: FormSender> FromRequest for Post<U> {
     type Error = UiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Post, UiError>>>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Post<U>, UiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
         let req = req.clone();
         let mut payload = payload.take();
         Box::pin(async move {
-            let user = CurrentUser::extract(&req).await?;
+            let user = U::extract(&req).await?;
             let state = req
                 .app_data::<web::Data<AppState>>()
                 .expect("state")
@@ -81,7 +99,9 @@ impl FromRequest for Post {
                 body.extend_from_slice(&chunk);
             }
             let form = FormData::parse(&body);
-            user.check_csrf(form.get("csrf"))?;
+            if !crate::auth::tokens_equal(form.get("csrf"), user.csrf()) {
+                return Err(super::session::csrf_error());
+            }
             Ok(Post { user, form })
         })
     }

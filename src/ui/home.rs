@@ -77,8 +77,18 @@ async fn home_page(
 pub async fn home(
     req: HttpRequest,
     state: web::Data<AppState>,
-    user: CurrentUser,
+    visitor: super::Visitor,
 ) -> Result<HttpResponse, UiError> {
+    let user = match visitor {
+        super::Visitor::Account(u) => u,
+        // A portal visitor has one workspace: the start page is its Webhooks page.
+        super::Visitor::Portal(p) => {
+            return Ok(super::redirect(&format!(
+                "/w/{}/webhooks",
+                super::url_encode(&p.workspace_slug)
+            )))
+        }
+    };
     let fl = flash::take(&req, &state);
     let mut page = home_page(
         &state,

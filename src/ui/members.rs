@@ -9,7 +9,7 @@ use askama::Template;
 use super::flash::{self, Flash};
 use super::form::{Errors, Post};
 use super::workspace::WsCtx;
-use super::{path_id, render, render_status, Chrome, CurrentUser, UiError};
+use super::{path_id, render, render_status, Chrome, UiError, Visitor};
 use crate::auth::password;
 use crate::db::repo;
 use crate::domain::{Email, Password, Role};
@@ -56,7 +56,7 @@ async fn page(
             .into_iter()
             .map(|m| MemberView {
                 user_id: m.user_id,
-                is_me: m.user_id == ctx.user.id,
+                is_me: Some(m.user_id) == ctx.visitor.account().map(|u| u.id),
                 editable: can && (owner || m.role != Role::Owner),
                 role: m.role.as_str(),
                 email: m.email,
@@ -71,10 +71,11 @@ async fn page(
 pub async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,
-    user: CurrentUser,
+    user: Visitor,
     slug: web::Path<String>,
 ) -> Result<HttpResponse, UiError> {
     let ctx = WsCtx::load(&state, user, &slug).await?;
+    ctx.require_account()?;
     let fl = flash::take(&req, &state);
     let mut p = page(
         &state,
@@ -100,10 +101,11 @@ enum Added {
 
 pub async fn add(
     state: web::Data<AppState>,
-    post: Post,
+    post: Post<Visitor>,
     slug: web::Path<String>,
 ) -> Result<HttpResponse, UiError> {
     let ctx = WsCtx::load(&state, post.user, &slug).await?;
+    ctx.require_account()?;
     ctx.require_manage()?;
     let f = &post.form;
     let email_in = f.get("email").trim().to_string();
@@ -182,7 +184,7 @@ pub async fn add(
     };
     match outcome {
         Added::Ok => {
-            tracing::info!(workspace = %ctx.ws.slug, member = %email_in, role = role.as_str(), by = %ctx.user.email, "member added");
+            tracing::info!(workspace = %ctx.ws.slug, member = %email_in, role = role.as_str(), by = %ctx.who(), "member added");
             Ok(flash::redirect_with(
                 &state,
                 &ctx.path("/members"),
@@ -282,17 +284,18 @@ async fn load_member(state: &AppState, ctx: &WsCtx, user_id: i64) -> Result<(), 
 
 pub async fn change_role(
     state: web::Data<AppState>,
-    post: Post,
+    post: Post<Visitor>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, UiError> {
     let (slug, id) = path.into_inner();
     let id = path_id(&id)?;
     let ctx = WsCtx::load(&state, post.user, &slug).await?;
+    ctx.require_account()?;
     load_member(&state, &ctx, id).await?;
     ctx.require_manage()?;
     let role = Role::parse(post.form.get("role")).map_err(|e| UiError::BadRequest(e.message))?;
     let msg = change(&state, &ctx, id, Some(role)).await?;
-    tracing::info!(workspace = %ctx.ws.slug, member = id, role = role.as_str(), by = %ctx.user.email, "member role changed");
+    tracing::info!(workspace = %ctx.ws.slug, member = id, role = role.as_str(), by = %ctx.who(), "member role changed");
     Ok(flash::redirect_with(
         &state,
         &ctx.path("/members"),
@@ -302,17 +305,19 @@ pub async fn change_role(
 
 pub async fn remove(
     state: web::Data<AppState>,
-    post: Post,
+    post: Post<Visitor>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, UiError> {
     let (slug, id) = path.into_inner();
     let id = path_id(&id)?;
     let ctx = WsCtx::load(&state, post.user, &slug).await?;
+    ctx.require_account()?;
     load_member(&state, &ctx, id).await?;
     ctx.require_manage()?;
     let msg = change(&state, &ctx, id, None).await?;
-    tracing::info!(workspace = %ctx.ws.slug, member = id, by = %ctx.user.email, "member removed");
-    let to = if id == ctx.user.id && !ctx.user.is_instance_admin {
+    tracing::info!(workspace = %ctx.ws.slug, member = id, by = %ctx.who(), "member removed");
+    let to = if Some(id) == ctx.visitor.account().map(|u| u.id) && !ctx.visitor.is_instance_admin()
+    {
         "/".to_string()
     } else {
         ctx.path("/members")

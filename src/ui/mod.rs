@@ -7,10 +7,12 @@ mod assets;
 mod auth_pages;
 mod body_view;
 mod deliveries;
+pub mod embed;
 mod flash;
 mod form;
 mod home;
 mod members;
+mod portal;
 mod session;
 mod webhooks;
 mod workspace;
@@ -19,12 +21,15 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpResponse, ResponseError};
 use askama::Template;
 
-pub use session::{CurrentUser, SESSION_COOKIE};
+pub use session::{CurrentUser, PortalVisitor, Visitor, PORTAL_COOKIE, SESSION_COOKIE};
 
 use crate::db::DbError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/static/{path:.*}", web::get().to(assets::serve))
+    cfg.route("/static/brand.css", web::get().to(assets::brand_css))
+        .route("/brand/logo", web::get().to(assets::brand_logo))
+        .route("/static/{path:.*}", web::get().to(assets::serve))
+        .route("/portal/{token}", web::get().to(portal::open))
         .route("/login", web::get().to(auth_pages::login_form))
         .route("/login", web::post().to(auth_pages::login))
         .route("/logout", web::post().to(auth_pages::logout))
@@ -120,6 +125,10 @@ pub struct WsNav {
     /// `webhooks`, `api-keys` or `members`: the highlighted section.
     pub section: &'static str,
     pub role: &'static str,
+    /// A portal visitor: one workspace, no switcher, no members.
+    pub portal: bool,
+    /// The workspace's plan does not include webhooks (they are read-only).
+    pub webhooks_disabled: bool,
 }
 
 /// A one-line message at the top of a page (after a redirect).
@@ -130,21 +139,44 @@ pub struct Notice {
 
 /// Everything a page needs for the frame around it.
 pub struct Chrome {
+    /// The account's email (account pages and the Log out button).
     pub user_email: Option<String>,
+    /// A portal visitor's name in the header: the link's email, else "via <brand>".
+    pub portal_who: Option<String>,
     pub csrf: String,
     pub is_instance_admin: bool,
     pub ws: Option<WsNav>,
     pub notice: Option<Notice>,
+    /// The product name (`HOOKLINE_BRAND_NAME`).
+    pub brand: String,
+    /// Is there a logo (`HOOKLINE_BRAND_LOGO`), served at `/brand/logo`?
+    pub has_logo: bool,
+}
+
+tokio::task_local! {
+    /// The configuration of the application serving the current request, so that pages
+    /// built without the state at hand (error pages) still carry the brand.
+    pub static PAGE_CONFIG: std::sync::Arc<crate::config::Config>;
+}
+
+fn brand_of_request() -> (String, bool) {
+    PAGE_CONFIG
+        .try_with(|c| (c.brand.name.clone(), c.brand.logo.is_some()))
+        .unwrap_or_else(|_| (crate::brand::DEFAULT_NAME.to_string(), false))
 }
 
 impl Chrome {
     pub fn anonymous(csrf: String) -> Chrome {
+        let (brand, has_logo) = brand_of_request();
         Chrome {
             user_email: None,
+            portal_who: None,
             csrf,
             is_instance_admin: false,
             ws: None,
             notice: None,
+            brand,
+            has_logo,
         }
     }
     pub fn for_user(u: &CurrentUser) -> Chrome {
@@ -152,8 +184,17 @@ impl Chrome {
             user_email: Some(u.email.clone()),
             csrf: u.csrf.clone(),
             is_instance_admin: u.is_instance_admin,
-            ws: None,
-            notice: None,
+            ..Chrome::anonymous(String::new())
+        }
+    }
+    pub fn for_visitor(v: &Visitor) -> Chrome {
+        match v {
+            Visitor::Account(u) => Chrome::for_user(u),
+            Visitor::Portal(p) => {
+                let mut c = Chrome::anonymous(p.csrf.clone());
+                c.portal_who = Some(v.display_name(&c.brand));
+                c
+            }
         }
     }
     /// Is `section` the current workspace section? (for `aria-current`)
@@ -185,6 +226,12 @@ pub enum UiError {
     Conflict(String),
     #[error("too many attempts")]
     TooManyRequests(String),
+    /// A portal session that has ended (idle too long, or its workspace is gone).
+    #[error("portal session ended")]
+    PortalEnded,
+    /// A portal link that cannot be used: (status 410 or 403, title, message).
+    #[error("portal link: {1}")]
+    PortalLink(StatusCode, &'static str, String),
     #[error(transparent)]
     Db(#[from] DbError),
     /// Anything else that went wrong: logged with its cause, shown as an internal error.
@@ -199,6 +246,8 @@ impl From<crate::service::ServiceError> for UiError {
             ServiceError::NotFound(_) => UiError::NotFound,
             ServiceError::Invalid(errors) => UiError::BadRequest(errors.to_string()),
             ServiceError::Conflict(m) => UiError::Conflict(m),
+            ServiceError::FeatureDisabled(m) => UiError::Forbidden(m),
+            ServiceError::LimitReached { message, .. } => UiError::BadRequest(message),
             ServiceError::Db(e) => UiError::Db(e),
             ServiceError::Crypto(e) => e.into(),
         }
@@ -231,6 +280,8 @@ impl ResponseError for UiError {
             UiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             UiError::Conflict(_) => StatusCode::CONFLICT,
             UiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            UiError::PortalEnded => StatusCode::FORBIDDEN,
+            UiError::PortalLink(status, ..) => *status,
             UiError::Db(DbError::Full | DbError::Closed) => StatusCode::SERVICE_UNAVAILABLE,
             UiError::Db(_) | UiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -241,6 +292,9 @@ impl ResponseError for UiError {
             return HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, to))
                 .finish();
+        }
+        if let UiError::PortalEnded | UiError::PortalLink(..) = self {
+            return portal::gone_page(self);
         }
         let (title, message) = match self {
             UiError::NotFound => (
@@ -273,7 +327,9 @@ impl ResponseError for UiError {
                     "An internal error occurred; it has been logged.".into(),
                 )
             }
-            UiError::LoginRequired(_) => unreachable!(),
+            UiError::LoginRequired(_) | UiError::PortalEnded | UiError::PortalLink(..) => {
+                unreachable!()
+            }
         };
         render_status(
             self.status_code(),

@@ -5,14 +5,19 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 
 use super::UiError;
 use crate::auth::{token_hash, tokens_equal};
+use crate::clock::now_ms;
+use crate::db::portal as db_portal;
 use crate::db::repo;
+use crate::domain::Role;
 use crate::state::AppState;
 
 pub const SESSION_COOKIE: &str = "hookline_session";
+/// The session a portal link opens (see [`Visitor::Portal`]).
+pub const PORTAL_COOKIE: &str = "hookline_portal";
 /// Double-submit CSRF cookie for the forms shown before login (login, setup).
 pub const CSRF_COOKIE: &str = "hookline_csrf";
 pub const SESSION_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
@@ -42,45 +47,239 @@ pub fn csrf_error() -> UiError {
     UiError::Forbidden("This form has expired or was sent from another site. Go back, reload the page and try again.".into())
 }
 
+/// Whom the cookies of a request name: an account's session, a portal session, or both (a
+/// browser may hold both), and whether a portal cookie was sent that no longer works.
+struct Identified {
+    account: Option<CurrentUser>,
+    portal: Option<PortalVisitor>,
+    portal_ended: bool,
+}
+
+async fn identify(req: &HttpRequest) -> Result<Identified, UiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .expect("state")
+        .clone();
+    let account_hash = req.cookie(SESSION_COOKIE).map(|c| token_hash(c.value()));
+    let portal_hash = req.cookie(PORTAL_COOKIE).map(|c| token_hash(c.value()));
+    if account_hash.is_none() && portal_hash.is_none() {
+        return Ok(Identified {
+            account: None,
+            portal: None,
+            portal_ended: false,
+        });
+    }
+    let had_portal = portal_hash.is_some();
+    let now = now_ms();
+    let (account, portal) = state
+        .db
+        .read(move |c| {
+            let account = match account_hash {
+                None => None,
+                Some(h) => match repo::session_by_hash(c, &h)? {
+                    None => None,
+                    Some(s) => repo::user_by_id(c, s.user_id)?.map(|u| (s, u)),
+                },
+            };
+            let portal = match portal_hash {
+                None => None,
+                Some(h) => db_portal::session_by_hash(c, &h, now)?,
+            };
+            Ok((account, portal))
+        })
+        .await?;
+    let account = account.map(|(s, u)| CurrentUser {
+        id: u.id,
+        email: u.email,
+        is_instance_admin: u.is_instance_admin,
+        csrf: s.csrf_token,
+        session_id: s.id,
+    });
+    let portal_ended = had_portal && portal.is_none();
+    let portal = portal.map(|p| {
+        // An idle session ends after HOOKLINE_PORTAL_SESSION_MINUTES; each use moves that end
+        // forward (written at most every 30 s, off the request's path).
+        let idle_ms = state.config.portal_session_minutes as i64 * 60_000;
+        if now - p.last_seen_at > 30_000 {
+            let db = state.db.clone();
+            let id = p.id;
+            tokio::spawn(async move {
+                let _ = db
+                    .write(move |c| db_portal::touch_session(c, id, now, idle_ms))
+                    .await;
+            });
+        }
+        PortalVisitor {
+            session_id: p.id,
+            workspace_id: p.workspace_id,
+            workspace_slug: p.workspace_slug,
+            role: p.role,
+            email: p.email,
+            csrf: p.csrf_token,
+        }
+    });
+    Ok(Identified {
+        account,
+        portal,
+        portal_ended,
+    })
+}
+
+/// Is `path` inside the settings of workspace `slug` (`/w/{slug}` or below)?
+fn inside_workspace(path: &str, slug: &str) -> bool {
+    let prefix = format!("/w/{}", super::url_encode(slug));
+    path == prefix || path.starts_with(&format!("{prefix}/"))
+}
+
+fn next_of(req: &HttpRequest) -> String {
+    match req.query_string() {
+        "" => req.path().to_string(),
+        q => format!("{}?{q}", req.path()),
+    }
+}
+
+/// Marks the response of this request as a portal page: framable by the embedding origins,
+/// its cookies partitioned (see [`super::embed`]).
+pub fn mark_portal(req: &HttpRequest) {
+    req.extensions_mut().insert(super::embed::PortalPage);
+}
+
 impl FromRequest for CurrentUser {
     type Error = UiError;
     type Future = Pin<Box<dyn Future<Output = Result<CurrentUser, UiError>>>>;
 
+    /// Accounts only: a portal session never reaches account or instance-admin pages.
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let next = match req.query_string() {
-                "" => req.path().to_string(),
-                q => format!("{}?{q}", req.path()),
-            };
-            let Some(cookie) = req.cookie(SESSION_COOKIE) else {
-                return Err(UiError::LoginRequired(next));
-            };
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .expect("state")
-                .clone();
-            let hash = token_hash(cookie.value());
-            let found = state
-                .db
-                .read(move |c| {
-                    let Some(s) = repo::session_by_hash(c, &hash)? else {
-                        return Ok(None);
-                    };
-                    Ok(repo::user_by_id(c, s.user_id)?.map(|u| (s, u)))
-                })
-                .await?;
-            let Some((s, u)) = found else {
-                return Err(UiError::LoginRequired(next));
-            };
-            Ok(CurrentUser {
-                id: u.id,
-                email: u.email,
-                is_instance_admin: u.is_instance_admin,
-                csrf: s.csrf_token,
-                session_id: s.id,
-            })
+            let id = identify(&req).await?;
+            match id {
+                Identified {
+                    account: Some(u), ..
+                } => Ok(u),
+                Identified {
+                    portal: Some(_), ..
+                } => {
+                    mark_portal(&req);
+                    Err(UiError::Forbidden(
+                        "This page is not part of the webhook settings you were given. Use the Webhooks tab above.".into(),
+                    ))
+                }
+                Identified {
+                    portal_ended: true, ..
+                } => {
+                    mark_portal(&req);
+                    Err(UiError::PortalEnded)
+                }
+                _ => Err(UiError::LoginRequired(next_of(&req))),
+            }
         })
+    }
+}
+
+/// A portal visitor: came in through a one-time portal link, sees one workspace with the
+/// link's role, and has no account.
+#[derive(Debug, Clone)]
+pub struct PortalVisitor {
+    pub session_id: i64,
+    pub workspace_id: i64,
+    pub workspace_slug: String,
+    pub role: Role,
+    /// The email the link was made for, if the vendor gave one.
+    pub email: Option<String>,
+    pub csrf: String,
+}
+
+/// Whoever is looking at a workspace page: an account, or a portal visitor.
+#[derive(Debug, Clone)]
+pub enum Visitor {
+    Account(CurrentUser),
+    Portal(PortalVisitor),
+}
+
+impl Visitor {
+    pub fn csrf(&self) -> &str {
+        match self {
+            Visitor::Account(u) => &u.csrf,
+            Visitor::Portal(p) => &p.csrf,
+        }
+    }
+    pub fn check_csrf(&self, token: &str) -> Result<(), UiError> {
+        if tokens_equal(token, self.csrf()) {
+            Ok(())
+        } else {
+            Err(csrf_error())
+        }
+    }
+    pub fn account(&self) -> Option<&CurrentUser> {
+        match self {
+            Visitor::Account(u) => Some(u),
+            Visitor::Portal(_) => None,
+        }
+    }
+    pub fn portal(&self) -> Option<&PortalVisitor> {
+        match self {
+            Visitor::Account(_) => None,
+            Visitor::Portal(p) => Some(p),
+        }
+    }
+    pub fn is_instance_admin(&self) -> bool {
+        self.account().is_some_and(|u| u.is_instance_admin)
+    }
+    /// Who this is, as the header shows it and changes record it: the account's email, the
+    /// portal link's email, else "via <brand>".
+    pub fn display_name(&self, brand: &str) -> String {
+        match self {
+            Visitor::Account(u) => u.email.clone(),
+            Visitor::Portal(PortalVisitor { email: Some(e), .. }) => e.clone(),
+            Visitor::Portal(_) => format!("via {brand}"),
+        }
+    }
+}
+
+impl FromRequest for Visitor {
+    type Error = UiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Visitor, UiError>>>>;
+
+    /// A portal session counts inside its own workspace; elsewhere an account session of the
+    /// same browser (if any) does. A portal visitor outside their workspace sees 404, as for
+    /// any workspace they cannot see.
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let id = identify(&req).await?;
+            match (id.account, id.portal) {
+                (account, Some(p))
+                    if account.is_none() || inside_workspace(req.path(), &p.workspace_slug) =>
+                {
+                    mark_portal(&req);
+                    Ok(Visitor::Portal(p))
+                }
+                (Some(u), _) => Ok(Visitor::Account(u)),
+                (None, _) if id.portal_ended => {
+                    mark_portal(&req);
+                    Err(UiError::PortalEnded)
+                }
+                (None, _) => Err(UiError::LoginRequired(next_of(&req))),
+            }
+        })
+    }
+}
+
+/// The portal session cookie: `HttpOnly`, and over https `SameSite=None; Secure;
+/// Partitioned` so it works inside the vendor's iframe with third-party cookies blocked
+/// (CHIPS). Built by hand: actix-web's cookie crate predates `Partitioned`.
+pub fn portal_cookie(state: &AppState, token: &str) -> String {
+    let max_age = state.config.portal_session_minutes as i64 * 60;
+    if state.config.https() && !state.config.embed_origins.is_empty() {
+        format!(
+            "{PORTAL_COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=None; Partitioned; Max-Age={max_age}"
+        )
+    } else {
+        let secure = if state.config.https() { "; Secure" } else { "" };
+        format!(
+            "{PORTAL_COOKIE}={token}; Path=/; HttpOnly{secure}; SameSite=Lax; Max-Age={max_age}"
+        )
     }
 }
 

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::flash::{self, Flash, TestResult};
 use super::form::{Errors, FormData, Post};
 use super::workspace::WsCtx;
-use super::{path_id, render, render_status, truncate, Chrome, CurrentUser, Ts, UiError};
+use super::{path_id, render, render_status, truncate, Chrome, Ts, UiError, Visitor};
 use crate::clock::now_ms;
 use crate::db::hooks::{self, WebhookRow};
 use crate::db::repo::{self, EventTypeRow};
@@ -49,6 +49,8 @@ pub struct WebhookView {
     pub created: Ts,
     pub updated: Ts,
     pub previous_secret_until: Option<Ts>,
+    /// Who made the last change ("changed by").
+    pub changed_by: Option<String>,
 }
 
 impl WebhookView {
@@ -82,6 +84,7 @@ impl WebhookView {
                 .previous_secret_expires_at
                 .filter(|t| *t > now && r.previous_secret_enc.is_some())
                 .map(Ts::new),
+            changed_by: r.changed_by.clone(),
         }
     }
 }
@@ -426,7 +429,7 @@ pub struct AfterQuery {
 
 pub async fn list(
     state: web::Data<AppState>,
-    user: CurrentUser,
+    user: Visitor,
     slug: web::Path<String>,
     q: web::Query<AfterQuery>,
     req: HttpRequest,
@@ -480,7 +483,7 @@ pub async fn list(
     let page = ListPage {
         chrome,
         base: ctx.path(""),
-        can_manage: ctx.can_manage(),
+        can_manage: ctx.can_change_webhooks(),
         rows,
         next,
         first_page: after == 0,
@@ -538,7 +541,7 @@ fn form_page(
 
 pub async fn new_form(
     state: web::Data<AppState>,
-    user: CurrentUser,
+    user: Visitor,
     slug: web::Path<String>,
 ) -> Result<HttpResponse, UiError> {
     let ctx = WsCtx::load(&state, user, &slug).await?;
@@ -555,29 +558,30 @@ pub async fn new_form(
 
 pub async fn create(
     state: web::Data<AppState>,
-    post: Post,
+    post: Post<Visitor>,
     slug: web::Path<String>,
 ) -> Result<HttpResponse, UiError> {
     let ctx = WsCtx::load(&state, post.user, &slug).await?;
     ctx.require_manage()?;
     let form = WebhookForm::from_post(&post.form);
     let own = form.secret_own.then_some(form.secret.as_str());
-    let (row, secret) = match webhooks::create(&state, ctx.id(), &form.draft(), own).await {
-        Ok(created) => created,
-        Err(ServiceError::Invalid(errors)) => {
-            let types = event_types(&state).await?;
-            return Ok(render_status(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &form_page(&ctx, None, form, form_errors(errors), &types),
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let (row, secret) =
+        match webhooks::create(&state, ctx.id(), &form.draft(), own, &ctx.actor(&state)).await {
+            Ok(created) => created,
+            Err(ServiceError::Invalid(errors)) => {
+                let types = event_types(&state).await?;
+                return Ok(render_status(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &form_page(&ctx, None, form, form_errors(errors), &types),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        };
     let id = row.id;
     tracing::info!(
         webhook_id = id,
         workspace = %ctx.ws.slug,
-        user = %ctx.user.email,
+        user = %ctx.who(),
         "webhook created in the UI"
     );
     Ok(flash::redirect_with(
@@ -598,7 +602,7 @@ async fn load(state: &AppState, ctx: &WsCtx, id: i64) -> Result<WebhookRow, UiEr
 pub async fn show(
     req: HttpRequest,
     state: web::Data<AppState>,
-    user: CurrentUser,
+    user: Visitor,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, UiError> {
     let (slug, id) = path.into_inner();
@@ -614,14 +618,16 @@ pub async fn show(
             webhook_id,
             secret,
             rotated,
-        }) if *webhook_id == id && ctx.can_manage() => (Some((secret.clone(), *rotated)), None),
+        }) if *webhook_id == id && ctx.can_change_webhooks() => {
+            (Some((secret.clone(), *rotated)), None)
+        }
         Some(Flash::Test(t)) if t.webhook_id == id => (None, Some(t.clone())),
         _ => (None, None),
     };
     let page = ShowPage {
         chrome,
         base: ctx.path(""),
-        can_manage: ctx.can_manage(),
+        can_manage: ctx.can_change_webhooks(),
         w: WebhookView::from_row(&row),
         secret,
         test,
@@ -633,7 +639,7 @@ pub async fn show(
 
 pub async fn edit_form(
     state: web::Data<AppState>,
-    user: CurrentUser,
+    user: Visitor,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, UiError> {
     let (slug, id) = path.into_inner();
@@ -654,7 +660,7 @@ pub async fn edit_form(
 
 pub async fn update(
     state: web::Data<AppState>,
-    post: Post,
+    post: Post<Visitor>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, UiError> {
     let (slug, id) = path.into_inner();
@@ -663,7 +669,7 @@ pub async fn update(
     let row = load(&state, &ctx, id).await?;
     ctx.require_manage()?;
     let form = WebhookForm::from_post(&post.form);
-    match webhooks::update(&state, ctx.id(), id, &form.draft()).await {
+    match webhooks::update(&state, ctx.id(), id, &form.draft(), &ctx.actor(&state)).await {
         Ok(_) => {}
         Err(ServiceError::Invalid(errors)) => {
             let types = event_types(&state).await?;
@@ -684,7 +690,7 @@ pub async fn update(
 /// The Active switch: a form whose button turns the webhook on or off.
 pub async fn set_active(
     state: web::Data<AppState>,
-    post: Post,
+    post: Post<Visitor>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, UiError> {
     let (slug, id) = path.into_inner();
@@ -701,7 +707,7 @@ pub async fn set_active(
             ))
         }
     };
-    webhooks::set_active(&state, ctx.id(), id, on).await?;
+    webhooks::set_active(&state, ctx.id(), id, on, &ctx.actor(&state)).await?;
     let msg = if on {
         "Webhook turned on: new events are delivered to it again."
     } else {
@@ -720,7 +726,7 @@ pub async fn set_active(
 
 pub async fn send_test(
     state: web::Data<AppState>,
-    post: Post,
+    post: Post<Visitor>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, UiError> {
     let (slug, id) = path.into_inner();
@@ -753,7 +759,7 @@ pub async fn send_test(
 
 pub async fn rotate(
     state: web::Data<AppState>,
-    post: Post,
+    post: Post<Visitor>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, UiError> {
     let (slug, id) = path.into_inner();
@@ -761,7 +767,7 @@ pub async fn rotate(
     let ctx = WsCtx::load(&state, post.user, &slug).await?;
     load(&state, &ctx, id).await?;
     ctx.require_manage()?;
-    let rotated = webhooks::rotate_secret(&state, ctx.id(), id, None).await?;
+    let rotated = webhooks::rotate_secret(&state, ctx.id(), id, None, &ctx.actor(&state)).await?;
     Ok(flash::redirect_with(
         &state,
         &ctx.path(&format!("/webhooks/{id}")),
@@ -776,7 +782,7 @@ pub async fn rotate(
 /// Shows the current secret once more (owners and admins; the API shows it too).
 pub async fn reveal(
     state: web::Data<AppState>,
-    post: Post,
+    post: Post<Visitor>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, UiError> {
     let (slug, id) = path.into_inner();
@@ -798,7 +804,7 @@ pub async fn reveal(
 
 pub async fn delete_form(
     state: web::Data<AppState>,
-    user: CurrentUser,
+    user: Visitor,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, UiError> {
     let (slug, id) = path.into_inner();
@@ -815,7 +821,7 @@ pub async fn delete_form(
 
 pub async fn delete(
     state: web::Data<AppState>,
-    post: Post,
+    post: Post<Visitor>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, UiError> {
     let (slug, id) = path.into_inner();
@@ -824,7 +830,7 @@ pub async fn delete(
     load(&state, &ctx, id).await?;
     ctx.require_manage()?;
     let row = webhooks::delete(&state, ctx.id(), id).await?;
-    tracing::info!(webhook_id = id, workspace = %ctx.ws.slug, user = %ctx.user.email, "webhook deleted in the UI");
+    tracing::info!(webhook_id = id, workspace = %ctx.ws.slug, user = %ctx.who(), "webhook deleted in the UI");
     Ok(flash::redirect_with(
         &state,
         &ctx.path("/webhooks"),

@@ -1,52 +1,68 @@
-//! `/w/{slug}/…`: which workspace a page is in and what the user may do there. A user who is
-//! neither a member nor an instance admin gets 404, exactly as for an id of another workspace.
+//! `/w/{slug}/…`: which workspace a page is in and what the visitor may do there. An account
+//! that is neither a member nor an instance admin gets 404, exactly as for an id of another
+//! workspace; so does a portal visitor anywhere but the one workspace of their link.
 
 use actix_web::{web, HttpResponse};
 
-use super::{redirect, url_encode, Chrome, CurrentUser, UiError, WsNav};
+use super::{redirect, url_encode, Chrome, UiError, Visitor, WsNav};
 use crate::db::repo::{self, Workspace};
 use crate::domain::Role;
+use crate::service::Actor;
 use crate::state::AppState;
 
 pub struct WsCtx {
-    pub user: CurrentUser,
+    pub visitor: Visitor,
     pub ws: Workspace,
-    /// The role the user acts with: their membership's, or owner for an instance admin.
+    /// The role the visitor acts with: their membership's, owner for an instance admin, or
+    /// the portal link's.
     pub role: Role,
 }
 
 impl WsCtx {
-    pub async fn load(state: &AppState, user: CurrentUser, slug: &str) -> Result<WsCtx, UiError> {
+    pub async fn load(state: &AppState, visitor: Visitor, slug: &str) -> Result<WsCtx, UiError> {
         let slug = slug.to_string();
-        let uid = user.id;
+        let uid = visitor.account().map(|u| u.id);
         let found = state
             .db
             .read(move |c| {
                 let Some(ws) = repo::workspace_by_slug(c, &slug)? else {
                     return Ok(None);
                 };
-                let role = repo::role_in(c, ws.id, uid)?;
+                let role = match uid {
+                    Some(uid) => repo::role_in(c, ws.id, uid)?,
+                    None => None,
+                };
                 Ok(Some((ws, role)))
             })
             .await?;
-        let Some((ws, role)) = found else {
+        let Some((ws, membership)) = found else {
             return Err(UiError::NotFound);
         };
-        // Instance admins act as owners in every workspace.
-        let role = match (role, user.is_instance_admin) {
-            (_, true) => Role::Owner,
-            (Some(r), false) => r,
-            (None, false) => return Err(UiError::NotFound),
+        let role = match &visitor {
+            // Instance admins act as owners in every workspace.
+            Visitor::Account(u) if u.is_instance_admin => Role::Owner,
+            Visitor::Account(_) => membership.ok_or(UiError::NotFound)?,
+            Visitor::Portal(p) if p.workspace_id == ws.id => p.role,
+            Visitor::Portal(_) => return Err(UiError::NotFound),
         };
-        Ok(WsCtx { user, ws, role })
+        Ok(WsCtx { visitor, ws, role })
     }
 
     pub fn can_manage(&self) -> bool {
         self.role.can_manage()
     }
 
+    /// May the visitor change webhooks here? (Role, and the plan's feature flag.)
+    pub fn can_change_webhooks(&self) -> bool {
+        self.can_manage() && self.ws.webhooks_enabled
+    }
+
     pub fn is_owner(&self) -> bool {
         self.role == Role::Owner
+    }
+
+    pub fn is_portal(&self) -> bool {
+        self.visitor.portal().is_some()
     }
 
     /// 403 for viewers.
@@ -56,6 +72,27 @@ impl WsCtx {
         } else {
             Err(UiError::read_only())
         }
+    }
+
+    /// 403 for portal visitors: password accounts and members are the vendor's business.
+    pub fn require_account(&self) -> Result<(), UiError> {
+        if self.is_portal() {
+            Err(UiError::Forbidden(
+                "Members are managed by the product you came from, not here.".into(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Who this is, for the log.
+    pub fn who(&self) -> String {
+        self.visitor.display_name("portal")
+    }
+
+    /// Who changes made on this page are recorded as.
+    pub fn actor(&self, state: &AppState) -> Actor {
+        Actor(self.visitor.display_name(&state.config.brand.name))
     }
 
     pub fn id(&self) -> i64 {
@@ -68,16 +105,18 @@ impl WsCtx {
     }
 
     pub fn chrome(&self, section: &'static str) -> Chrome {
-        let mut c = Chrome::for_user(&self.user);
+        let mut c = Chrome::for_visitor(&self.visitor);
         c.ws = Some(WsNav {
             slug: self.ws.slug.clone(),
             name: self.ws.name.clone(),
             section,
-            role: if self.user.is_instance_admin {
+            role: if self.visitor.is_instance_admin() {
                 "instance admin"
             } else {
                 self.role.as_str()
             },
+            portal: self.is_portal(),
+            webhooks_disabled: !self.ws.webhooks_enabled,
         });
         c
     }
@@ -86,9 +125,9 @@ impl WsCtx {
 /// `/w/{slug}`: the workspace's first section.
 pub async fn index(
     state: web::Data<AppState>,
-    user: CurrentUser,
+    visitor: Visitor,
     slug: web::Path<String>,
 ) -> Result<HttpResponse, UiError> {
-    let ctx = WsCtx::load(&state, user, &slug).await?;
+    let ctx = WsCtx::load(&state, visitor, &slug).await?;
     Ok(redirect(&ctx.path("/webhooks")))
 }
