@@ -61,6 +61,29 @@ pub enum Command {
         #[command(subcommand)]
         command: EventTypeCommand,
     },
+    /// Print a one-time link into a workspace's settings (a portal link), alone on stdout:
+    /// what `POST /api/v1/portal-links` makes, for a customer's admin without an account.
+    #[command(name = "portal-link")]
+    PortalLink {
+        /// The workspace the link opens.
+        #[arg(long)]
+        workspace: String,
+        /// admin (may change webhooks and keys) or viewer (reads only).
+        #[arg(long)]
+        role: String,
+        /// Who the link is for: shown in the header and recorded as "changed by".
+        #[arg(long)]
+        email: Option<String>,
+        /// Seconds the link can be opened in: 30–3600.
+        #[arg(long, default_value_t = crate::domain::tenancy::PORTAL_TTL_DEFAULT)]
+        ttl: i64,
+        /// The server's public URL, the link's base (else http://<HOOKLINE_LISTEN>).
+        #[arg(long, env = "HOOKLINE_PUBLIC_URL", value_name = "URL")]
+        public_url: Option<String>,
+        /// The server's listen address, for the link's base when no public URL is set.
+        #[arg(long, env = "HOOKLINE_LISTEN", value_name = "ADDR:PORT", hide = true)]
+        listen: Option<String>,
+    },
     /// Write an online, consistent copy of the database to FILE (safe while the server runs).
     Backup {
         /// Where to write the copy; must not exist yet.
@@ -298,6 +321,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Serve(args) => serve(data_dir, *args),
         Command::Workspace { command } => workspace(data_dir, command),
+        Command::PortalLink {
+            workspace,
+            role,
+            email,
+            ttl,
+            public_url,
+            listen,
+        } => portal_link(data_dir, &workspace, &role, email, ttl, public_url, listen),
         Command::User {
             command:
                 UserCommand::Create {
@@ -477,6 +508,52 @@ fn user_create(
 }
 
 /// The workspace id for `--workspace SLUG`, or `None` for `--instance`.
+fn portal_link(
+    data_dir: PathBuf,
+    workspace: &str,
+    role: &str,
+    email: Option<String>,
+    ttl: i64,
+    public_url: Option<String>,
+    listen: Option<String>,
+) -> Result<(), Failure> {
+    let req = crate::domain::PortalLinkRequest::parse(Some(role), email.as_deref(), Some(ttl))?;
+    let base = match public_url.map(|u| u.trim().trim_end_matches('/').to_string()) {
+        Some(u) if !u.is_empty() => {
+            let parsed = url::Url::parse(&u)
+                .ok()
+                .filter(|p| matches!(p.scheme(), "http" | "https") && p.host_str().is_some());
+            if parsed.is_none() {
+                return Err(Failure::Usage(format!(
+                    "--public-url (HOOKLINE_PUBLIC_URL): {u:?} is not a URL; write it like https://hooks.example.com"
+                )));
+            }
+            u
+        }
+        _ => {
+            let listen = listen
+                .map(|l| l.trim().to_string())
+                .filter(|l| !l.is_empty())
+                .unwrap_or_else(|| "127.0.0.1:8080".into());
+            if listen.starts_with("0.0.0.0") || listen.starts_with("[::]") {
+                eprintln!(
+                    "hookline: note: the server listens on {listen}; set --public-url (HOOKLINE_PUBLIC_URL) so the link names an address people can reach"
+                );
+            }
+            format!("http://{listen}")
+        }
+    };
+    let conn = open(&data_dir)?;
+    let ws = repo::workspace_by_slug(&conn, workspace)?.ok_or_else(|| {
+        Failure::Usage(format!(
+            "no workspace '{workspace}'; create it with: hookline workspace create {workspace}"
+        ))
+    })?;
+    let link = crate::service::portal::create_link(&conn, &base, ws.id, &req, None)?;
+    println!("{}", link.url);
+    Ok(())
+}
+
 fn key_owner(
     conn: &rusqlite::Connection,
     workspace: Option<String>,

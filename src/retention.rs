@@ -38,6 +38,8 @@ pub async fn sweep(db: &Db, retention_days: u32) -> Result<u64, DbError> {
             [now - IDEMPOTENCY_TTL_MS],
         )?;
         c.execute("DELETE FROM sessions WHERE expires_at < ?1", [now])?;
+        // Links expired an hour ago (a late visitor still hears "expired"), ended sessions.
+        crate::db::portal::purge_expired(c, now - 3_600_000)?;
         c.execute(
             "DELETE FROM setup_tokens WHERE expires_at < ?1 OR used_at IS NOT NULL",
             [now],

@@ -91,6 +91,7 @@ impl Application {
         )
         .await?;
         let setup_link = first_run_link(&db, &base_url).await?;
+        crate::service::workspaces::resume_purges(&db).await?;
         let retention_days = config.retention_days;
         let dev = config.dev;
         if dev {

@@ -61,6 +61,16 @@ impl Caller {
         crate::service::Actor(self.key.label.clone())
     }
 
+    /// Provisioning (workspaces and their keys): an instance key with the `workspaces` scope.
+    pub fn require_provisioning(&self) -> Result<(), ApiError> {
+        self.require_instance().map_err(|_| {
+            ApiError::forbidden(
+                "provisioning needs an instance API key with the workspaces scope (hookline api-key create --instance --scopes workspaces)",
+            )
+        })?;
+        self.require(Scope::Workspaces)
+    }
+
     /// 403 unless this is an instance key.
     pub fn require_instance(&self) -> Result<(), ApiError> {
         if self.key.key_workspace_id.is_none() {

@@ -1,5 +1,6 @@
 //! The REST API under `/api/v1`.
 
+pub mod api_keys;
 pub mod deliveries;
 pub mod error;
 pub mod event_types;
@@ -7,8 +8,10 @@ pub mod events;
 pub mod extract;
 pub mod openapi;
 pub mod pagination;
+pub mod portal_links;
 pub mod responses;
 pub mod webhooks;
+pub mod workspaces;
 
 use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -78,6 +81,15 @@ pub const ROUTES: &[ApiRoute] = &[
     route("POST", "/events/batch", |r| r.to(events::batch))
         .with_body_limit(events::BATCH_BODY_LIMIT),
     route("GET", "/events/{id}", |r| r.to(events::get)),
+    route("GET", "/workspaces", |r| r.to(workspaces::list)),
+    route("POST", "/workspaces", |r| r.to(workspaces::create)),
+    route("GET", "/workspaces/{slug}", |r| r.to(workspaces::get)),
+    route("PATCH", "/workspaces/{slug}", |r| r.to(workspaces::update)),
+    route("DELETE", "/workspaces/{slug}", |r| r.to(workspaces::delete)),
+    route("GET", "/api-keys", |r| r.to(api_keys::list)),
+    route("POST", "/api-keys", |r| r.to(api_keys::create)),
+    route("DELETE", "/api-keys/{id}", |r| r.to(api_keys::revoke)),
+    route("POST", "/portal-links", |r| r.to(portal_links::create)),
 ];
 
 /// Registers every `/api/v1` route of [`ROUTES`]: one resource per path, in the table's

@@ -14,7 +14,7 @@ use super::error::{Envelope, ErrorEnvelope};
 use super::responses::{
     BadRequest, Forbidden, Internal, MethodNotAllowed, PayloadTooLarge, Unauthorized, Unavailable,
 };
-use super::{deliveries, event_types, events, webhooks};
+use super::{api_keys, deliveries, event_types, events, portal_links, webhooks, workspaces};
 
 /// The document: every path below, the schemas they use, the `bearer` security scheme.
 #[derive(OpenApi)]
@@ -26,7 +26,8 @@ use super::{deliveries, event_types, events, webhooks};
 `{\"error\": {\"code\", \"message\", \"field\"?}, \"meta\": {\"request_id\"}}` on failure. \
 Authenticate with `Authorization: Bearer <key>`. A workspace key acts in its workspace; an \
 instance key acts in the workspace named by the `Hookline-Workspace` header. Scopes: `webhooks` \
-(manage webhooks, read deliveries) and `events` (publish). A method a path does not document \
+(manage webhooks, read deliveries), `events` (publish), `portal` (make one-time portal links) and \
+`workspaces` (provision workspaces and their API keys; instance keys only). A method a path does not document \
 answers 405 (`method_not_allowed`), a path that does not exist 404 (`not_found`), both in the \
 error envelope.",
         license(name = "MIT")
@@ -51,6 +52,15 @@ error envelope.",
         events::create,
         events::batch,
         events::get,
+        workspaces::list,
+        workspaces::create,
+        workspaces::get,
+        workspaces::update,
+        workspaces::delete,
+        api_keys::list,
+        api_keys::create,
+        api_keys::revoke,
+        portal_links::create,
     ),
     components(
         schemas(ErrorEnvelope),
@@ -71,6 +81,9 @@ error envelope.",
         (name = "events", description = "Publishing events"),
         (name = "deliveries", description = "Delivery history and retries"),
         (name = "event-types", description = "The instance's event types"),
+        (name = "workspaces", description = "Provisioning the vendor's customers (instance keys with the `workspaces` scope)"),
+        (name = "api-keys", description = "A workspace's API keys (instance keys with the `workspaces` scope)"),
+        (name = "portal", description = "One-time links into a workspace's settings, for the vendor's app"),
         (name = "meta", description = "Health and this document"),
     )
 )]

@@ -22,6 +22,10 @@ use crate::state::AppState;
 pub struct WebhookOut {
     #[schema(example = 1)]
     pub id: i64,
+    /// The same as `id`: seed 004's sample response names the id `webhook_id`, and clients
+    /// written against it read that.
+    #[schema(example = 1)]
+    pub webhook_id: i64,
     pub name: String,
     pub description: String,
     #[schema(example = "https://example.com/webhooks")]
@@ -65,12 +69,17 @@ pub struct WebhookOut {
     /// RFC 3339.
     #[schema(format = DateTime)]
     pub updated_at: String,
+    /// Who made the last change: an account's or portal visitor's email, `via <brand>` for
+    /// a portal link without one, or `API key …`; `null` before anyone was recorded.
+    #[schema(required = true)]
+    pub changed_by: Option<String>,
 }
 
 impl WebhookOut {
     pub fn from_row(r: WebhookRow, secret: Option<String>) -> WebhookOut {
         WebhookOut {
             id: r.id,
+            webhook_id: r.id,
             name: r.name,
             description: r.description,
             url: r.url,
@@ -89,6 +98,7 @@ impl WebhookOut {
             failure_count: r.failure_count,
             created_at: rfc3339(r.created_at),
             updated_at: rfc3339(r.updated_at),
+            changed_by: r.changed_by,
         }
     }
 }

@@ -170,12 +170,13 @@ pub fn delete_session(conn: &Connection, token_hash: &[u8]) -> Result<(), DbErro
     Ok(())
 }
 
-/// Removes used or expired links and ended sessions (retention).
-pub fn purge_expired(conn: &Connection, now: i64) -> Result<usize, DbError> {
-    let a = conn.execute(
-        "DELETE FROM portal_links WHERE expires_at <= ?1 OR used_at IS NOT NULL AND used_at <= ?1 - 86400000",
-        [now],
+/// Removes links that expired before `before` and sessions that ended before it
+/// (retention).
+pub fn purge_expired(conn: &Connection, before: i64) -> Result<usize, DbError> {
+    let a = conn.execute("DELETE FROM portal_links WHERE expires_at <= ?1", [before])?;
+    let b = conn.execute(
+        "DELETE FROM portal_sessions WHERE expires_at <= ?1",
+        [before],
     )?;
-    let b = conn.execute("DELETE FROM portal_sessions WHERE expires_at <= ?1", [now])?;
     Ok(a + b)
 }

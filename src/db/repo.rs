@@ -359,6 +359,36 @@ pub fn list_api_keys(
     Ok(rows)
 }
 
+/// A page of a workspace's keys by id (oldest first), after `after`.
+pub fn list_api_keys_after(
+    conn: &Connection,
+    workspace_id: i64,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<ApiKeyRow>, DbError> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {KEY_COLS} FROM api_keys WHERE workspace_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+    ))?;
+    let rows = st
+        .query_map(params![workspace_id, after, limit as i64], map_key)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+pub fn api_key_by_id(
+    conn: &Connection,
+    workspace_id: i64,
+    id: i64,
+) -> Result<Option<ApiKeyRow>, DbError> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {KEY_COLS} FROM api_keys WHERE workspace_id = ?1 AND id = ?2"),
+            params![workspace_id, id],
+            map_key,
+        )
+        .optional()?)
+}
+
 /// Revokes a key of the given workspace (`None`: an instance key). `false` if there was none.
 pub fn revoke_api_key(
     conn: &Connection,

@@ -8,6 +8,7 @@ pub mod event_type;
 mod names;
 mod people;
 pub mod secret;
+pub mod tenancy;
 pub mod webhook;
 
 pub use delivery::{DeliveryFilter, DeliveryStatus};
@@ -15,6 +16,7 @@ pub use event_type::NewEventType;
 pub use names::{EventTypeName, Slug};
 pub use people::{Email, Password, Role, Scope, Scopes};
 pub use secret::WebhookSecret;
+pub use tenancy::{NewWorkspace, PortalLinkRequest};
 pub use webhook::{EventFilter, WebhookDraft, WebhookRules, WebhookSettings, WebhookUrl};
 
 /// Input that does not fit a domain type. `field` names the offending input field.
