@@ -233,7 +233,9 @@ pub fn purge_batch(conn: &Connection, id: i64, limit: i64) -> Result<bool, DbErr
     }
     for sql in [
         "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE workspace_id = ?1 LIMIT ?2)",
-        "DELETE FROM idempotency_keys WHERE rowid IN (SELECT rowid FROM idempotency_keys WHERE workspace_id = ?1 LIMIT ?2)",
+        // WITHOUT ROWID: batched by its primary key.
+        "DELETE FROM idempotency_keys WHERE (workspace_id, route, key) IN
+             (SELECT workspace_id, route, key FROM idempotency_keys WHERE workspace_id = ?1 LIMIT ?2)",
         "DELETE FROM webhooks WHERE id IN (SELECT id FROM webhooks WHERE workspace_id = ?1 LIMIT ?2)",
     ] {
         if conn.execute(sql, params![id, limit])? > 0 {

@@ -14,6 +14,7 @@ mod metrics;
 mod openapi;
 #[path = "../common/pki.rs"]
 mod pki;
+mod provisioning;
 mod receiver;
 mod reliability;
 mod smtp;
