@@ -97,6 +97,19 @@ pub fn pending_invitations(
     Ok(rows)
 }
 
+/// The role of the pending invitation of `email` into the workspace, if there is one.
+pub fn pending_role_of(
+    conn: &Connection,
+    workspace_id: i64,
+    email: &Email,
+    now: i64,
+) -> Result<Option<Role>, DbError> {
+    Ok(pending_invitations(conn, workspace_id, now)?
+        .into_iter()
+        .find(|i| i.email == email.as_str())
+        .map(|i| i.role))
+}
+
 /// A pending invitation of the workspace by id.
 pub fn pending_invitation(
     conn: &Connection,

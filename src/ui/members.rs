@@ -372,6 +372,12 @@ pub async fn remove(
     Ok(flash::redirect_with(&state, &to, Flash::Notice(msg)))
 }
 
+enum Invited {
+    Ok,
+    AlreadyMember,
+    OwnerOnly,
+}
+
 /// `POST /w/{slug}/invitations`: invites an address by email. The link is emailed when SMTP
 /// is configured; otherwise (or when the send fails) it is shown once to the inviter.
 pub async fn invite(
@@ -415,13 +421,19 @@ pub async fn invite(
     let hash = token_hash(&token);
     let (ws, uid, now) = (ctx.id(), ctx.user.id, now_ms());
     let invitee = email.clone();
+    let actor_owner = ctx.is_owner();
     let created = state
         .db
         .write(move |c| {
             if let Some(u) = repo::user_by_email(c, invitee.as_str())? {
                 if repo::role_in(c, ws, u.id)?.is_some() {
-                    return Ok(false);
+                    return Ok(Invited::AlreadyMember);
                 }
+            }
+            // Replacing an owner's invitation takes the owner role away from it.
+            if !actor_owner && invites::pending_role_of(c, ws, &invitee, now)? == Some(Role::Owner)
+            {
+                return Ok(Invited::OwnerOnly);
             }
             invites::create_invitation(
                 c,
@@ -433,15 +445,19 @@ pub async fn invite(
                 now,
                 INVITATION_TTL_MS,
             )?;
-            Ok(true)
+            Ok(Invited::Ok)
         })
         .await?;
-    if !created {
-        errors.add(
-            "invite_email",
-            "this person is already a member; change their role in the list instead",
-        );
-        return fail(errors).await;
+    match created {
+        Invited::Ok => {}
+        Invited::OwnerOnly => return Err(owner_only()),
+        Invited::AlreadyMember => {
+            errors.add(
+                "invite_email",
+                "this person is already a member; change their role in the list instead",
+            );
+            return fail(errors).await;
+        }
     }
     tracing::info!(workspace = %ctx.ws.slug, invitee = %email, role = role.as_str(), by = %ctx.user.email, "invitation created");
     let link = format!("{}/invite/{token}", state.public_url);

@@ -400,6 +400,18 @@ async fn only_owners_and_admins_invite_and_only_owners_invite_owners() {
         .read(|c| Ok(c.query_row("SELECT max(id) FROM invitations", [], |r| r.get(0))?))
         .await
         .unwrap();
+    let r = ui
+        .admin
+        .post(
+            "/w/acme/invitations",
+            &[("email", "boss@example.com"), ("role", "viewer")],
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        403,
+        "an admin cannot replace an owner's invitation"
+    );
     let revoke = format!("/w/acme/invitations/{id}/revoke");
     assert_eq!(ui.admin.post(&revoke, &[]).await.status(), 403);
     assert_eq!(ui.viewer.post(&revoke, &[]).await.status(), 403);
