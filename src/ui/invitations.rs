@@ -185,6 +185,13 @@ pub async fn accept(
             .read(move |c| repo::user_by_email(c, &lookup))
             .await?
         else {
+            errors.add(
+                "new_password",
+                format!(
+                    "the account of {} was deleted meanwhile; choose a password for a new one",
+                    inv.email
+                ),
+            );
             return fail(StatusCode::CONFLICT, false, errors);
         };
         let addr = client_address(&req);
