@@ -2,7 +2,8 @@
 //! `HOOKLINE_RETENTION_DAYS` are deleted in small batches in the background, each batch its
 //! own short write so deliveries never stall behind it. Events whose deliveries are still
 //! scheduled are kept until they finish. Expired idempotency keys, sessions and setup links
-//! go too.
+//! go too, and so do invitation and password reset links that ended before the
+//! retention period.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +45,8 @@ pub async fn sweep(db: &Db, retention_days: u32) -> Result<u64, DbError> {
             "DELETE FROM setup_tokens WHERE expires_at < ?1 OR used_at IS NOT NULL",
             [now],
         )?;
+        // Spent or expired invitation and reset links, once they are past retention.
+        crate::db::invites::purge_ended(c, cutoff)?;
         // Notices still waiting to be emailed are kept whatever their age.
         c.execute(
             "DELETE FROM notifications WHERE created_at < ?1 AND due_at IS NULL",

@@ -10,7 +10,7 @@ use actix_web::{middleware, web, App, HttpResponse, HttpServer};
 use anyhow::Context;
 
 use crate::api::error::{new_request_id, REQUEST_ID};
-use crate::auth::throttle::Throttle;
+use crate::auth::throttle::{RateLimit, Throttle};
 use crate::config::Config;
 use crate::db::{repo, Db};
 use crate::state::AppState;
@@ -77,7 +77,7 @@ impl Application {
         let engine = crate::delivery::engine::Engine::start(
             db.clone(),
             sender,
-            mailer,
+            mailer.clone(),
             secrets.clone(),
             crate::delivery::engine::EngineConfig {
                 signature_header: config.signature_header.clone(),
@@ -102,6 +102,8 @@ impl Application {
             config: Arc::new(config),
             public_url: base_url.clone(),
             throttle: Throttle::default(),
+            reset_limit: RateLimit::new(std::time::Duration::from_secs(3600)),
+            mailer,
             secrets,
             wake,
             engine: engine.clone(),

@@ -1,12 +1,12 @@
 //! The state every request handler shares: the database, the configuration, the secret box,
-//! the login throttle and the delivery engine's handle. It sits below the REST API and the
-//! settings UI (both read it; neither owns it), and is built by `startup`.
+//! the login throttle, the mailer and the delivery engine's handle. It sits below the REST
+//! API and the settings UI (both read it; neither owns it), and is built by `startup`.
 
 use std::sync::Arc;
 
 use url::Url;
 
-use crate::auth::throttle::Throttle;
+use crate::auth::throttle::{RateLimit, Throttle};
 use crate::config::Config;
 use crate::db::Db;
 
@@ -17,6 +17,11 @@ pub struct AppState {
     /// Base URL for links, without a trailing slash.
     pub public_url: String,
     pub throttle: Throttle,
+    /// Limits password reset requests (each one may send an email).
+    pub reset_limit: RateLimit,
+    /// Emails invitations and password reset links; [`crate::notify::Mailer::configured`]
+    /// says whether it can.
+    pub mailer: crate::notify::Mailer,
     /// Encrypts webhook secrets at rest.
     pub secrets: crate::crypto::SecretBox,
     /// Wakes the delivery engine when new work is committed.

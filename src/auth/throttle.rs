@@ -160,6 +160,62 @@ impl Throttle {
     }
 }
 
+impl Throttle {
+    /// Forgets the account's failures (its password was just reset by its owner).
+    pub fn forget_account(&self, account: &str) {
+        let acc = account_key(account);
+        let mut map = self.lock();
+        if let Some(e) = map.get_mut(&acc) {
+            e.failures = 0;
+        }
+        map.retain(|_, e| e.in_flight > 0 || e.failures > 0);
+    }
+}
+
+/// How often something may be asked for within a window, per key (a fixed window from a
+/// key's first request). For requests that cost something whatever their outcome, such as
+/// a password reset email: every request counts, not only failures.
+pub struct RateLimit {
+    window: Duration,
+    state: Mutex<HashMap<String, (u32, Instant)>>,
+}
+
+impl RateLimit {
+    pub fn new(window: Duration) -> Self {
+        RateLimit {
+            window,
+            state: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts one request against every `(key, limit)` and allows it, or refuses it (and
+    /// counts nothing) when any key has used its limit within the window.
+    pub fn allow(&self, keys: &[(&str, u32)]) -> bool {
+        let mut map = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let window = self.window;
+        if map.len() > 100_000 {
+            map.retain(|_, (_, since)| since.elapsed() < window);
+        }
+        let used = |map: &HashMap<String, (u32, Instant)>, key: &str| {
+            map.get(key)
+                .filter(|(_, since)| since.elapsed() < window)
+                .map_or(0, |(n, _)| *n)
+        };
+        if keys.iter().any(|(k, limit)| used(&map, k) >= *limit) {
+            return false;
+        }
+        let now = Instant::now();
+        for (k, _) in keys {
+            let e = map.entry(k.to_string()).or_insert((0, now));
+            if e.1.elapsed() >= window {
+                *e = (0, now);
+            }
+            e.0 += 1;
+        }
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,5 +295,31 @@ mod tests {
             th.join().unwrap();
         }
         assert!(started.load(std::sync::atomic::Ordering::SeqCst) <= 5);
+    }
+
+    #[test]
+    fn rate_limit_counts_every_request_per_key() {
+        let r = RateLimit::new(Duration::from_millis(80));
+        for _ in 0..2 {
+            assert!(r.allow(&[("e:ann", 2), ("i:1", 3)]));
+        }
+        assert!(!r.allow(&[("e:ann", 2), ("i:1", 3)]), "ann used up");
+        assert!(r.allow(&[("e:bob", 2), ("i:1", 3)]));
+        assert!(!r.allow(&[("e:cat", 2), ("i:1", 3)]), "address used up");
+        assert!(
+            r.allow(&[("e:cat", 2), ("i:2", 3)]),
+            "a refusal counted nothing"
+        );
+        std::thread::sleep(Duration::from_millis(90));
+        assert!(r.allow(&[("e:ann", 2), ("i:1", 3)]), "a new window");
+    }
+
+    #[test]
+    fn forgetting_an_account_unlocks_it() {
+        let t = Throttle::new(Duration::from_secs(60), 1, 20);
+        t.begin("ann@x.io", "1.1.1.1").unwrap().failed();
+        assert!(t.begin("ann@x.io", "2.2.2.2").is_err());
+        t.forget_account("ANN@x.io");
+        t.begin("ann@x.io", "2.2.2.2").unwrap().succeeded();
     }
 }

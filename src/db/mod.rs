@@ -3,6 +3,7 @@
 //! ever runs on the async executor's threads.
 
 pub mod hooks;
+pub mod invites;
 pub mod notices;
 mod pool;
 pub mod portal;

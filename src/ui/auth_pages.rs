@@ -5,6 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
+use super::flash;
 use super::session::{
     self, anonymous_csrf, check_anonymous_csrf, check_origin, client_address, CurrentUser,
 };
@@ -21,6 +22,8 @@ struct LoginPage {
     email: String,
     next: String,
     error: Option<String>,
+    /// Offer "Forgot password?": only when reset links can be emailed.
+    can_reset: bool,
 }
 
 #[derive(Deserialize)]
@@ -34,16 +37,21 @@ pub async fn login_form(
     q: web::Query<NextQuery>,
 ) -> HttpResponse {
     let (csrf, cookie) = anonymous_csrf(&req, &state);
+    // A notice after a password reset ("log in with the new password").
+    let fl = flash::take(&req, &state);
+    let mut chrome = Chrome::anonymous(csrf);
+    chrome.notice = flash::notice_of(&fl);
     let page = LoginPage {
-        chrome: Chrome::anonymous(csrf),
+        chrome,
         email: String::new(),
         next: safe_next(q.next.as_deref()),
         error: None,
+        can_reset: state.mailer.configured(),
     };
-    with_cookie(render(&page), cookie)
+    flash::finish(with_cookie(render(&page), cookie), &state, fl.is_some())
 }
 
-fn with_cookie(
+pub(super) fn with_cookie(
     mut resp: HttpResponse,
     cookie: Option<actix_web::cookie::Cookie<'static>>,
 ) -> HttpResponse {
@@ -82,6 +90,7 @@ pub async fn login(
             email: email.clone(),
             next: next.clone(),
             error: Some(msg),
+            can_reset: state.mailer.configured(),
         };
         Ok(render_status(status, &page))
     };
@@ -116,7 +125,7 @@ pub async fn login(
 }
 
 /// Creates a session for `user_id` and returns its cookie.
-async fn start_session(
+pub(super) async fn start_session(
     state: &AppState,
     req: &HttpRequest,
     user_id: i64,

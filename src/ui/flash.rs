@@ -26,6 +26,13 @@ pub enum Flash {
     },
     /// A new API key, shown once.
     ApiKey { id: i64, key: String },
+    /// An invitation link that was not emailed (no SMTP, or the send failed), shown once
+    /// for the inviter to pass on; `why` says why it was not emailed.
+    Invitation {
+        email: String,
+        link: String,
+        why: String,
+    },
     /// The outcome of Send Test.
     Test(TestResult),
 }

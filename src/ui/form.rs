@@ -8,7 +8,7 @@ use std::pin::Pin;
 use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::StreamExt;
 
-use super::session::{check_origin, CurrentUser, Visitor};
+use super::session::{check_anonymous_csrf, check_origin, CurrentUser, Visitor};
 use super::UiError;
 use crate::domain::ValidationError;
 use crate::state::AppState;
@@ -87,22 +87,54 @@ impl<U: FormSender> FromRequest for Post<U> {
                 .expect("state")
                 .clone();
             check_origin(&req, &state)?;
-            let mut body = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| UiError::BadRequest(format!("{e}")))?;
-                if body.len() + chunk.len() > FORM_LIMIT {
-                    return Err(UiError::BadRequest(format!(
-                        "The form is larger than {} KiB.",
-                        FORM_LIMIT / 1024
-                    )));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            let form = FormData::parse(&body);
+            let form = read_form(&mut payload).await?;
             if !crate::auth::tokens_equal(form.get("csrf"), user.csrf()) {
                 return Err(super::session::csrf_error());
             }
             Ok(Post { user, form })
+        })
+    }
+}
+
+/// Reads a form body of at most [`FORM_LIMIT`] bytes.
+async fn read_form(payload: &mut actix_web::dev::Payload) -> Result<FormData, UiError> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| UiError::BadRequest(format!("{e}")))?;
+        if body.len() + chunk.len() > FORM_LIMIT {
+            return Err(UiError::BadRequest(format!(
+                "The form is larger than {} KiB.",
+                FORM_LIMIT / 1024
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(FormData::parse(&body))
+}
+
+/// A form POST from someone not logged in (accepting an invitation, resetting a password):
+/// the `Origin` and the pre-login CSRF token (cookie and field must match) are checked
+/// before a handler sees it.
+pub struct AnonymousPost {
+    pub form: FormData,
+}
+
+impl FromRequest for AnonymousPost {
+    type Error = UiError;
+    type Future = Pin<Box<dyn Future<Output = Result<AnonymousPost, UiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .expect("state")
+                .clone();
+            check_origin(&req, &state)?;
+            let form = read_form(&mut payload).await?;
+            check_anonymous_csrf(&req, form.get("csrf"))?;
+            Ok(AnonymousPost { form })
         })
     }
 }
@@ -174,6 +206,9 @@ pub fn label_of(field: &str) -> &str {
         "current_password" => "Current password",
         "new_password" => "New password",
         "new_password_confirm" => "Repeat the new password",
+        "invite_email" => "Email",
+        "invite_role" => "Role",
+        "account_password" => "Your password",
         other => other,
     }
 }

@@ -1,6 +1,8 @@
 //! Members and roles. Owners and admins add members (a new account with an initial password,
-//! or an existing one by email), change roles and remove members. Only owners grant or take
-//! away the owner role, and the last owner can be neither demoted nor removed.
+//! or an existing one by email) or invite them by email (a one-time link with which the
+//! invitee sets their own password), change roles and remove members. Only owners grant or
+//! take away the owner role (inviting as owner included), and the last owner can be neither
+//! demoted nor removed.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -9,8 +11,10 @@ use askama::Template;
 use super::flash::{self, Flash};
 use super::form::{Errors, Post};
 use super::workspace::WsCtx;
-use super::{path_id, render, render_status, Chrome, UiError, Visitor};
-use crate::auth::password;
+use super::{path_id, render, render_status, Chrome, Ts, UiError, Visitor};
+use crate::auth::{new_token, password, token_hash};
+use crate::clock::now_ms;
+use crate::db::invites::{self, INVITATION_TTL_MS};
 use crate::db::repo;
 use crate::domain::{Email, Password, Role};
 use crate::state::AppState;
@@ -24,6 +28,18 @@ pub struct MemberView {
     pub editable: bool,
 }
 
+pub struct InvitationView {
+    pub id: i64,
+    pub email: String,
+    pub role: &'static str,
+    pub expires: Ts,
+    /// May the current user withdraw it? (An owner invitation only by an owner.)
+    pub revocable: bool,
+}
+
+/// An invitation link to show once: (email, link, why it was not emailed).
+pub type NewInvitation = (String, String, String);
+
 #[derive(Template)]
 #[template(path = "ws/members.html")]
 struct MembersPage {
@@ -35,6 +51,13 @@ struct MembersPage {
     email: String,
     role: String,
     errors: Errors,
+    invitations: Vec<InvitationView>,
+    /// Whether invitations are emailed (else the inviter gets the link to pass on).
+    smtp: bool,
+    new_invitation: Option<NewInvitation>,
+    invite_email: String,
+    invite_role: String,
+    invite_errors: Errors,
 }
 
 async fn page(
@@ -45,7 +68,16 @@ async fn page(
     errors: Errors,
 ) -> Result<MembersPage, UiError> {
     let ws = ctx.id();
-    let rows = state.db.read(move |c| repo::members_of(c, ws)).await?;
+    let now = now_ms();
+    let (rows, pending) = state
+        .db
+        .read(move |c| {
+            Ok((
+                repo::members_of(c, ws)?,
+                invites::pending_invitations(c, ws, now)?,
+            ))
+        })
+        .await?;
     let (can, owner) = (ctx.can_manage(), ctx.is_owner());
     Ok(MembersPage {
         chrome: ctx.chrome("members"),
@@ -65,6 +97,21 @@ async fn page(
         email,
         role,
         errors,
+        invitations: pending
+            .into_iter()
+            .map(|i| InvitationView {
+                id: i.id,
+                revocable: can && (owner || i.role != Role::Owner),
+                role: i.role.as_str(),
+                expires: Ts::new(i.expires_at),
+                email: i.email,
+            })
+            .collect(),
+        smtp: state.mailer.configured(),
+        new_invitation: None,
+        invite_email: String::new(),
+        invite_role: "viewer".into(),
+        invite_errors: Errors::default(),
     })
 }
 
@@ -86,6 +133,11 @@ pub async fn list(
     )
     .await?;
     p.chrome.notice = flash::notice_of(&fl);
+    if let Some(Flash::Invitation { email, link, why }) = &fl {
+        if ctx.can_manage() {
+            p.new_invitation = Some((email.clone(), link.clone(), why.clone()));
+        }
+    }
     Ok(flash::finish(render(&p), &state, fl.is_some()))
 }
 
@@ -323,4 +375,168 @@ pub async fn remove(
         ctx.path("/members")
     };
     Ok(flash::redirect_with(&state, &to, Flash::Notice(msg)))
+}
+
+enum Invited {
+    Ok,
+    AlreadyMember,
+    OwnerOnly,
+}
+
+/// `POST /w/{slug}/invitations`: invites an address by email. The link is emailed when SMTP
+/// is configured; otherwise (or when the send fails) it is shown once to the inviter.
+pub async fn invite(
+    state: web::Data<AppState>,
+    post: Post<Visitor>,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, UiError> {
+    let ctx = WsCtx::load(&state, post.user, &slug).await?;
+    ctx.require_account()?;
+    ctx.require_manage()?;
+    let f = &post.form;
+    let email_in = f.get("email").trim().to_string();
+    let role_in = f.get("role").to_string();
+    let mut errors = Errors::default();
+    let email = Email::parse(&email_in)
+        .map_err(|e| errors.add("invite_email", e.message))
+        .ok();
+    let role = Role::parse(&role_in)
+        .map_err(|e| errors.add("invite_role", e.message))
+        .ok();
+    if role == Some(Role::Owner) && !ctx.is_owner() {
+        return Err(owner_only());
+    }
+    let fail = |errors: Errors| async {
+        let mut p = page(
+            &state,
+            &ctx,
+            String::new(),
+            "viewer".into(),
+            Errors::default(),
+        )
+        .await?;
+        p.invite_email = email_in.clone();
+        p.invite_role = role_in.clone();
+        p.invite_errors = errors;
+        Ok::<_, UiError>(render_status(StatusCode::UNPROCESSABLE_ENTITY, &p))
+    };
+    let (Some(email), Some(role)) = (email, role) else {
+        return fail(errors).await;
+    };
+    let token = new_token();
+    let hash = token_hash(&token);
+    let (ws, uid, now) = (ctx.id(), ctx.visitor.account().map(|u| u.id), now_ms());
+    let invitee = email.clone();
+    let actor_owner = ctx.is_owner();
+    let created = state
+        .db
+        .write(move |c| {
+            if let Some(u) = repo::user_by_email(c, invitee.as_str())? {
+                if repo::role_in(c, ws, u.id)?.is_some() {
+                    return Ok(Invited::AlreadyMember);
+                }
+            }
+            // Replacing an owner's invitation takes the owner role away from it.
+            if !actor_owner && invites::pending_role_of(c, ws, &invitee, now)? == Some(Role::Owner)
+            {
+                return Ok(Invited::OwnerOnly);
+            }
+            invites::create_invitation(c, &hash, ws, &invitee, role, uid, now, INVITATION_TTL_MS)?;
+            Ok(Invited::Ok)
+        })
+        .await?;
+    match created {
+        Invited::Ok => {}
+        Invited::OwnerOnly => return Err(owner_only()),
+        Invited::AlreadyMember => {
+            errors.add(
+                "invite_email",
+                "this person is already a member; change their role in the list instead",
+            );
+            return fail(errors).await;
+        }
+    }
+    tracing::info!(workspace = %ctx.ws.slug, invitee = %email, role = role.as_str(), by = %ctx.who(), "invitation created");
+    let link = format!("{}/invite/{token}", state.public_url);
+    let members = ctx.path("/members");
+    if !state.mailer.configured() {
+        return Ok(flash::redirect_with(
+            &state,
+            &members,
+            Flash::Invitation {
+                email: email.to_string(),
+                link,
+                why: "Email is not configured on this Hookline (HOOKLINE_SMTP_URL is not set), so no email was sent.".into(),
+            },
+        ));
+    }
+    let subject = format!("[Hookline] You are invited to {}", ctx.ws.name);
+    let body = format!(
+        "{} invited you to the workspace {} on {brand}, as {}.\n\n\
+         Open this link to accept. If you have no account on {brand} yet, you choose your password there; \
+         if you have one, you confirm with its password.\n\n{link}\n\n\
+         The link works once, for 7 days. If you did not expect this invitation, ignore this email.\n",
+        ctx.who(),
+        ctx.ws.name,
+        role.as_str(),
+        brand = state.config.brand.name,
+    );
+    match state.mailer.send(email.as_str(), &subject, body).await {
+        Ok(()) => Ok(flash::redirect_with(
+            &state,
+            &members,
+            Flash::Notice(format!(
+                "Invitation sent to {email} as {}. The link in it works for 7 days.",
+                role.as_str()
+            )),
+        )),
+        Err(e) => {
+            tracing::warn!(workspace = %ctx.ws.slug, invitee = %email, error = %e, "invitation email not sent; the link is shown to the inviter");
+            Ok(flash::redirect_with(
+                &state,
+                &members,
+                Flash::Invitation {
+                    email: email.to_string(),
+                    link,
+                    why: format!("The email could not be sent ({e})."),
+                },
+            ))
+        }
+    }
+}
+
+/// `POST /w/{slug}/invitations/{id}/revoke`: withdraws a pending invitation; its link stops
+/// working at once.
+pub async fn revoke_invitation(
+    state: web::Data<AppState>,
+    post: Post<Visitor>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, UiError> {
+    let (slug, id) = path.into_inner();
+    let id = path_id(&id)?;
+    let ctx = WsCtx::load(&state, post.user, &slug).await?;
+    ctx.require_account()?;
+    let ws = ctx.id();
+    let inv = state
+        .db
+        .read(move |c| invites::pending_invitation(c, ws, id, now_ms()))
+        .await?
+        .ok_or(UiError::NotFound)?;
+    ctx.require_manage()?;
+    if inv.role == Role::Owner && !ctx.is_owner() {
+        return Err(owner_only());
+    }
+    state
+        .db
+        .write(move |c| invites::revoke_invitation(c, ws, id, now_ms()))
+        .await?;
+    tracing::info!(workspace = %ctx.ws.slug, invitee = %inv.email, by = %ctx.who(), "invitation revoked");
+    Ok(flash::redirect_with(
+        &state,
+        &ctx.path("/members"),
+        Flash::Notice(format!(
+            "The invitation of {} was withdrawn: its link no longer works.",
+            inv.email
+        )),
+    ))
 }

@@ -11,14 +11,16 @@ pub mod embed;
 mod flash;
 mod form;
 mod home;
+mod invitations;
 mod members;
+mod password_reset;
 mod portal;
 mod session;
 mod webhooks;
 mod workspace;
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpResponse, ResponseError};
+use actix_web::{guard, web, HttpResponse, ResponseError};
 use askama::Template;
 
 pub use session::{CurrentUser, PortalVisitor, Visitor, PORTAL_COOKIE, SESSION_COOKIE};
@@ -35,6 +37,32 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/logout", web::post().to(auth_pages::logout))
         .route("/setup", web::get().to(auth_pages::setup_form))
         .route("/setup", web::post().to(auth_pages::setup))
+        .route("/invite/{token}", web::get().to(invitations::accept_form))
+        .route("/invite/{token}", web::post().to(invitations::accept))
+        .route(
+            "/password/forgot",
+            web::get()
+                .guard(guard::fn_guard(password_reset::smtp_configured))
+                .to(password_reset::forgot_form),
+        )
+        .route(
+            "/password/forgot",
+            web::post()
+                .guard(guard::fn_guard(password_reset::smtp_configured))
+                .to(password_reset::forgot),
+        )
+        .route(
+            "/password/reset/{token}",
+            web::get()
+                .guard(guard::fn_guard(password_reset::smtp_configured))
+                .to(password_reset::reset_form),
+        )
+        .route(
+            "/password/reset/{token}",
+            web::post()
+                .guard(guard::fn_guard(password_reset::smtp_configured))
+                .to(password_reset::reset),
+        )
         .route("/", web::get().to(home::home))
         .route("/workspaces", web::post().to(home::create_workspace))
         .route("/backup", web::post().to(home::download_backup))
@@ -114,6 +142,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/w/{slug}/members/{id}/remove",
             web::post().to(members::remove),
+        )
+        .route("/w/{slug}/invitations", web::post().to(members::invite))
+        .route(
+            "/w/{slug}/invitations/{id}/revoke",
+            web::post().to(members::revoke_invitation),
         )
         .default_service(web::to(not_found_page));
 }

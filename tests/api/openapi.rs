@@ -147,8 +147,9 @@ async fn document_is_openapi_3_and_documents_every_registered_route() {
                     .is_some_and(|s| s.iter().any(|r| r.get("bearer").is_some())),
                 "{what}: bearer security"
             );
+            // Provisioning of workspaces acts on the instance, in no workspace.
             assert!(
-                has_param("Hookline-Workspace", "header"),
+                path.starts_with("/api/v1/workspaces") || has_param("Hookline-Workspace", "header"),
                 "{what}: Hookline-Workspace header"
             );
             for status in ["401", "503"] {
@@ -444,6 +445,165 @@ async fn answers_match_the_documented_schemas() {
         &b,
         &mut covered,
     );
+
+    // Provisioning: workspaces, their keys, portal links.
+    let provisioner = f.app.api_key(None, "workspaces,portal").await;
+    let prov = |method: Method, path: String, body: Option<Value>, ws: Option<&'static str>| {
+        let mut req = f
+            .app
+            .http
+            .request(method, f.app.url(&path))
+            .bearer_auth(&provisioner);
+        if let Some(ws) = ws {
+            req = req.header("Hookline-Workspace", ws);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        async move {
+            let r = req.send().await.unwrap();
+            let s = r.status().as_u16();
+            (s, r.json::<Value>().await.unwrap())
+        }
+    };
+    for (method, template, path, body, ws, expect) in [
+        (
+            Method::POST,
+            "/api/v1/workspaces",
+            "/api/v1/workspaces".to_string(),
+            Some(json!({"slug": "prov", "max_webhooks": 5})),
+            None,
+            201,
+        ),
+        (
+            Method::POST,
+            "/api/v1/workspaces",
+            "/api/v1/workspaces".to_string(),
+            Some(json!({"slug": "prov"})),
+            None,
+            409,
+        ),
+        (
+            Method::POST,
+            "/api/v1/workspaces",
+            "/api/v1/workspaces".to_string(),
+            Some(json!({"slug": "Bad"})),
+            None,
+            422,
+        ),
+        (
+            Method::GET,
+            "/api/v1/workspaces",
+            "/api/v1/workspaces?limit=1".to_string(),
+            None,
+            None,
+            200,
+        ),
+        (
+            Method::GET,
+            "/api/v1/workspaces/{slug}",
+            "/api/v1/workspaces/prov".to_string(),
+            None,
+            None,
+            200,
+        ),
+        (
+            Method::GET,
+            "/api/v1/workspaces/{slug}",
+            "/api/v1/workspaces/nope".to_string(),
+            None,
+            None,
+            404,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/workspaces/{slug}",
+            "/api/v1/workspaces/prov".to_string(),
+            Some(json!({"max_webhooks": null})),
+            None,
+            200,
+        ),
+        (
+            Method::POST,
+            "/api/v1/api-keys",
+            "/api/v1/api-keys".to_string(),
+            Some(json!({"scopes": ["webhooks"], "name": "k"})),
+            Some("prov"),
+            201,
+        ),
+        (
+            Method::POST,
+            "/api/v1/api-keys",
+            "/api/v1/api-keys".to_string(),
+            Some(json!({"scopes": []})),
+            Some("prov"),
+            422,
+        ),
+        (
+            Method::GET,
+            "/api/v1/api-keys",
+            "/api/v1/api-keys".to_string(),
+            None,
+            Some("prov"),
+            200,
+        ),
+        (
+            Method::POST,
+            "/api/v1/portal-links",
+            "/api/v1/portal-links".to_string(),
+            Some(json!({"role": "admin", "email": "ann@example.com"})),
+            Some("prov"),
+            201,
+        ),
+        (
+            Method::POST,
+            "/api/v1/portal-links",
+            "/api/v1/portal-links".to_string(),
+            Some(json!({"role": "owner"})),
+            Some("prov"),
+            422,
+        ),
+    ] {
+        let (s, b) = prov(method.clone(), path, body, ws).await;
+        assert_eq!(s, expect, "{method} {template}: {b}");
+        check(&method, template, s, &b, &mut covered);
+    }
+    let (_, keys) = prov(Method::GET, "/api/v1/api-keys".into(), None, Some("prov")).await;
+    let key_id = keys["data"][0]["id"].as_i64().unwrap();
+    let (s, b) = prov(
+        Method::DELETE,
+        format!("/api/v1/api-keys/{key_id}"),
+        None,
+        Some("prov"),
+    )
+    .await;
+    check(
+        &Method::DELETE,
+        "/api/v1/api-keys/{id}",
+        s,
+        &b,
+        &mut covered,
+    );
+    let (s, b) = prov(Method::DELETE, "/api/v1/workspaces/prov".into(), None, None).await;
+    check(
+        &Method::DELETE,
+        "/api/v1/workspaces/{slug}",
+        s,
+        &b,
+        &mut covered,
+    );
+    let (s, b) = prov(Method::DELETE, "/api/v1/workspaces/prov".into(), None, None).await;
+    assert_eq!(s, 404);
+    check(
+        &Method::DELETE,
+        "/api/v1/workspaces/{slug}",
+        s,
+        &b,
+        &mut covered,
+    );
+    let (s, b) = f.call(Method::GET, "/api/v1/workspaces", None).await;
+    assert_eq!(s, 403, "a workspace key does not provision");
+    check(&Method::GET, "/api/v1/workspaces", s, &b, &mut covered);
 
     // A method a path does not have: the documented 405 response.
     let (s, b) = f.call(Method::PUT, "/api/v1/webhooks", None).await;

@@ -8,6 +8,7 @@ mod account;
 mod api_keys;
 mod deliveries;
 mod home;
+mod invitations;
 mod members;
 mod security;
 mod webhook_form;

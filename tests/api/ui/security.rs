@@ -20,6 +20,29 @@ async fn post_routes(ui: &Ui) -> Vec<String> {
         })
         .await
         .unwrap();
+    let invitation = ui
+        .app
+        .db
+        .write(|c| {
+            let ws = hookline::db::repo::workspace_by_slug(c, "acme")?
+                .unwrap()
+                .id;
+            let email = hookline::domain::Email::parse("invited@example.com").unwrap();
+            let hash = hookline::auth::token_hash(&hookline::auth::new_token());
+            let now = hookline::clock::now_ms();
+            hookline::db::invites::create_invitation(
+                c,
+                &hash,
+                ws,
+                &email,
+                Role::Viewer,
+                None,
+                now,
+                60_000,
+            )
+        })
+        .await
+        .unwrap();
     vec![
         "/w/acme/webhooks".into(),
         format!("/w/acme/webhooks/{hook}/edit"),
@@ -34,6 +57,8 @@ async fn post_routes(ui: &Ui) -> Vec<String> {
         "/w/acme/members".into(),
         format!("/w/acme/members/{member}/role"),
         format!("/w/acme/members/{member}/remove"),
+        "/w/acme/invitations".into(),
+        format!("/w/acme/invitations/{invitation}/revoke"),
     ]
 }
 
