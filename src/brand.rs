@@ -177,11 +177,11 @@ fn text_on(bg: [u8; 3]) -> (&'static str, f64) {
 
 fn read_logo(path: &str) -> Result<Logo, String> {
     let bytes = std::fs::read(path).map_err(|e| {
-        format!("cannot read the logo file ({e}); give the path of a PNG or SVG file")
+        format!("cannot read the logo file ({e}); write the path of a PNG or SVG file")
     })?;
     if bytes.len() > MAX_LOGO_BYTES {
         return Err(format!(
-            "the logo is {} KiB; use a PNG or SVG of at most {} KiB",
+            "the logo is {} KiB; write the path of a PNG or SVG of at most {} KiB",
             bytes.len() / 1024,
             MAX_LOGO_BYTES / 1024
         ));
@@ -191,7 +191,9 @@ fn read_logo(path: &str) -> Result<Logo, String> {
     } else if looks_like_svg(&bytes) {
         "image/svg+xml"
     } else {
-        return Err("the file is neither a PNG nor an SVG image; use one of those".into());
+        return Err(
+            "the file is neither a PNG nor an SVG image; write the path of one of those".into(),
+        );
     };
     let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&bytes)[..16]));
     Ok(Logo {

@@ -225,6 +225,21 @@ fn bad_configuration_stops_start_up_with_one_clear_line() {
         ("HOOKLINE_LOG_FORMAT", "yaml"),
         ("HOOKLINE_ALLOWED_NETWORKS", "not-a-cidr"),
         ("HOOKLINE_SMTP_URL", "mailto:x"),
+        ("HOOKLINE_EMBED_ORIGINS", "https://app.example.com/settings"),
+        ("HOOKLINE_EMBED_ORIGINS", "https://*.example.com"),
+        ("HOOKLINE_EMBED_ORIGINS", "app.example.com"),
+        ("HOOKLINE_EMBED_ORIGINS", "ftp://files.example"),
+        ("HOOKLINE_EMBED_ORIGINS", "https://user:pw@app.example.com"),
+        ("HOOKLINE_PORTAL_SESSION_MINUTES", "0"),
+        ("HOOKLINE_PORTAL_SESSION_MINUTES", "1441"),
+        ("HOOKLINE_PORTAL_SESSION_MINUTES", "an hour"),
+        ("HOOKLINE_BRAND_COLOR", "blue"),
+        ("HOOKLINE_BRAND_COLOR", "#12345"),
+        ("HOOKLINE_BRAND_LOGO", "/nonexistent/logo.png"),
+        (
+            "HOOKLINE_BRAND_NAME",
+            "A very long product name that nobody would ever put in a header",
+        ),
     ];
     for (env, value) in cases {
         let out = bin()

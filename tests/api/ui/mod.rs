@@ -6,10 +6,12 @@
 
 mod account;
 mod api_keys;
+mod brand;
 mod deliveries;
 mod home;
 mod invitations;
 mod members;
+mod portal;
 mod security;
 mod webhook_form;
 mod webhook_page;
