@@ -33,6 +33,7 @@ struct KeysPage {
     name: String,
     scope_webhooks: bool,
     scope_events: bool,
+    scope_portal: bool,
     errors: Errors,
 }
 
@@ -41,7 +42,7 @@ async fn page(
     ctx: &WsCtx,
     new_key: Option<String>,
     name: String,
-    scopes: (bool, bool),
+    scopes: Scopes,
     errors: Errors,
 ) -> Result<KeysPage, UiError> {
     let ws = ctx.id();
@@ -67,8 +68,9 @@ async fn page(
             .collect(),
         new_key,
         name,
-        scope_webhooks: scopes.0,
-        scope_events: scopes.1,
+        scope_webhooks: scopes.webhooks,
+        scope_events: scopes.events,
+        scope_portal: scopes.portal,
         errors,
     })
 }
@@ -90,7 +92,11 @@ pub async fn list(
         &ctx,
         new_key,
         String::new(),
-        (true, true),
+        Scopes {
+            webhooks: true,
+            events: true,
+            ..Scopes::default()
+        },
         Errors::default(),
     )
     .await?;
@@ -108,33 +114,31 @@ pub async fn create(
     let f = &post.form;
     let name = f.get("name").trim().to_string();
     let chosen = f.all("scopes");
-    let (wh, ev) = (
-        chosen.iter().any(|s| s == "webhooks"),
-        chosen.iter().any(|s| s == "events"),
-    );
-    let mut errors = Errors::default();
-    if name.chars().count() > 100 {
-        errors.add("name", "use at most 100 characters");
-    }
-    let scopes = Scopes::parse(&chosen.join(","))
-        .map_err(|e| errors.push(e))
-        .ok();
-    let Some(scopes) = scopes.filter(|_| errors.is_empty()) else {
-        let p = page(&state, &ctx, None, name, (wh, ev), errors).await?;
-        return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &p));
+    let checked = Scopes {
+        webhooks: chosen.iter().any(|s| s == "webhooks"),
+        events: chosen.iter().any(|s| s == "events"),
+        portal: chosen.iter().any(|s| s == "portal"),
+        workspaces: false,
     };
-    let key = crate::auth::new_api_key();
-    let (prefix, hash) = (key.prefix.clone(), key.hash.clone());
-    let (ws, uid) = (ctx.id(), ctx.visitor.account().map(|u| u.id));
-    let id = state
-        .db
-        .write(move |c| repo::create_api_key(c, Some(ws), &name, &prefix, &hash, scopes, uid))
-        .await?;
+    let scopes = Scopes::from_names(chosen.iter().map(String::as_str));
+    let uid = ctx.visitor.account().map(|u| u.id);
+    let (row, key) =
+        match crate::service::api_keys::create(&state, ctx.id(), &name, scopes, uid).await {
+            Ok(made) => made,
+            Err(crate::service::ServiceError::Invalid(e)) => {
+                let mut errors = Errors::default();
+                errors.extend(e);
+                let p = page(&state, &ctx, None, name, checked, errors).await?;
+                return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &p));
+            }
+            Err(e) => return Err(e.into()),
+        };
+    let id = row.id;
     tracing::info!(key_id = id, workspace = %ctx.ws.slug, user = %ctx.who(), "API key created in the UI");
     Ok(flash::redirect_with(
         &state,
         &ctx.path("/api-keys"),
-        Flash::ApiKey { id, key: key.key },
+        Flash::ApiKey { id, key },
     ))
 }
 

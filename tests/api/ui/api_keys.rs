@@ -87,3 +87,51 @@ async fn api_keys_are_shown_once_work_and_can_be_revoked() {
         .await;
     assert_eq!(r.status(), 403);
 }
+
+#[tokio::test]
+async fn keys_made_in_the_ui_may_have_portal_but_never_workspaces() {
+    let u = ui().await;
+    let (_, html) = u.owner.get("/w/acme/api-keys").await;
+    assert!(
+        html.contains("value=\"portal\""),
+        "the portal scope is offered"
+    );
+    assert!(
+        !html.contains("value=\"workspaces\""),
+        "the workspaces scope is not"
+    );
+    for scopes in [
+        &["workspaces"][..],
+        &["webhooks", "workspaces"],
+        &["root"],
+        &[],
+    ] {
+        let mut fields = vec![("name", "k")];
+        fields.extend(scopes.iter().map(|s| ("scopes", *s)));
+        let r = u.owner.post("/w/acme/api-keys", &fields).await;
+        assert_eq!(r.status(), 422, "{scopes:?}");
+        let html = r.text().await.unwrap();
+        assert!(html.contains("scope"), "{scopes:?}: {html}");
+    }
+    let r = u
+        .owner
+        .post(
+            "/w/acme/api-keys",
+            &[("name", "links"), ("scopes", "portal")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let scopes = u
+        .app
+        .db
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT scopes FROM api_keys WHERE name = 'links'",
+                [],
+                |r| r.get::<_, String>(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(scopes, "portal");
+}
