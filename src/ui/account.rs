@@ -85,6 +85,8 @@ pub async fn change_password(
         .db
         .write(move |c| {
             repo::set_password(c, uid, &hash)?;
+            // A reset link mailed before the change must not undo it.
+            crate::db::invites::invalidate_password_resets(c, uid, crate::clock::now_ms())?;
             repo::delete_sessions_of(c, uid, Some(keep))
         })
         .await?;

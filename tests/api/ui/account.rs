@@ -89,3 +89,51 @@ async fn changing_the_password_ends_other_sessions() {
         303
     );
 }
+
+#[tokio::test]
+async fn changing_the_password_spends_reset_links_mailed_before() {
+    let ui = ui().await;
+    ui.app
+        .db
+        .write(|c| {
+            let uid: i64 = c.query_row(
+                "SELECT id FROM users WHERE email = 'admin@example.com'",
+                [],
+                |r| r.get(0),
+            )?;
+            hookline::db::invites::create_password_reset(
+                c,
+                &hookline::auth::token_hash("an old reset link"),
+                uid,
+                hookline::clock::now_ms(),
+                3_600_000,
+            )
+        })
+        .await
+        .unwrap();
+    let (_, html) = ui
+        .admin
+        .post_follow(
+            "/account/password",
+            &[
+                ("current_password", PW),
+                ("new_password", "a new long password"),
+                ("new_password_confirm", "a new long password"),
+            ],
+        )
+        .await;
+    assert!(html.contains("Password changed"));
+    let open = ui
+        .app
+        .db
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT COUNT(*) FROM password_resets WHERE used_at IS NULL",
+                [],
+                |r| r.get::<_, i64>(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(open, 0, "the old link would undo the change");
+}
