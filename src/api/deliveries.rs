@@ -11,10 +11,10 @@ use utoipa::{IntoParams, ToSchema};
 use super::extract::path_id;
 use super::pagination::{decode_cursor, encode_cursor, parse_limit};
 use super::responses::{ScopeErrors, WorkspaceHeader};
-use super::{envelope, page, ApiResult, Caller, Envelope, ErrorEnvelope, Page};
+use super::{envelope, page, ApiError, ApiResult, Caller, Envelope, ErrorEnvelope, Page};
 use crate::clock::rfc3339;
 use crate::db::hooks::{AttemptRow, DeliveryRow};
-use crate::domain::{DeliveryFilter, Scope};
+use crate::domain::{DeliveryFilter, DeliveryFilterInput, Scope};
 use crate::service::deliveries;
 use crate::state::AppState;
 
@@ -73,7 +73,8 @@ impl From<DeliveryRow> for DeliveryOut {
     }
 }
 
-/// Filters and pagination of a webhook's deliveries.
+/// Filters and pagination of a list of deliveries. Every filter is optional; together they
+/// must all hold.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DeliveriesQuery {
@@ -83,6 +84,22 @@ pub struct DeliveriesQuery {
     /// Only deliveries of this event type.
     #[param(example = "project.created")]
     pub event_type: Option<String>,
+    /// Only deliveries to this webhook (on the workspace-wide list; a webhook's own list
+    /// accepts only its own id).
+    #[param(minimum = 1)]
+    pub webhook_id: Option<String>,
+    /// Only deliveries whose last answer had this HTTP status: a code (`503`) or a class
+    /// (`4xx`, `5xx`).
+    #[param(example = "5xx")]
+    pub http_status: Option<String>,
+    /// Only deliveries created at or after this time (RFC 3339).
+    #[param(example = "2026-12-03T00:00:00Z")]
+    pub since: Option<String>,
+    /// Only deliveries created before this time (RFC 3339); later than `since`.
+    #[param(example = "2026-12-03T06:00:00Z")]
+    pub until: Option<String>,
+    /// Only deliveries of this event (`evt_…`).
+    pub event_id: Option<String>,
     /// Page size, 1–100 (default 20).
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
@@ -113,13 +130,69 @@ pub async fn list(
     let ws = caller.workspace(Scope::Webhooks)?.id;
     let webhook = path_id(&id, "webhook")?;
     let q = q.into_inner();
-    let filter = DeliveryFilter::parse(q.status.as_deref(), q.event_type.as_deref())?;
+    let filter = filter_of(&q)?;
+    if filter.webhook_id.is_some_and(|w| w != webhook) {
+        return Err(ApiError::unprocessable(
+            "webhook_id",
+            format!("this is the list of webhook {webhook}; use GET /api/v1/deliveries?webhook_id=… for another"),
+        ));
+    }
     let limit = parse_limit(q.limit)?;
     let before = match &q.cursor {
         Some(c) => decode_cursor(c)?,
         None => i64::MAX,
     };
     let mut rows = deliveries::list(&state, ws, webhook, filter, before, limit + 1).await?;
+    let next = (rows.len() > limit).then(|| {
+        rows.truncate(limit);
+        encode_cursor(rows.last().map(|r| r.id).unwrap_or(0))
+    });
+    Ok(page(
+        rows.into_iter().map(DeliveryOut::from).collect(),
+        next,
+    ))
+}
+
+fn filter_of(q: &DeliveriesQuery) -> Result<DeliveryFilter, ApiError> {
+    Ok(DeliveryFilter::parse_all(DeliveryFilterInput {
+        status: q.status.as_deref(),
+        event_type: q.event_type.as_deref(),
+        webhook_id: q.webhook_id.as_deref(),
+        http_status: q.http_status.as_deref(),
+        since: q.since.as_deref(),
+        until: q.until.as_deref(),
+        event_id: q.event_id.as_deref(),
+    })?)
+}
+
+/// Lists the workspace's deliveries to all its webhooks, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/deliveries",
+    tag = "deliveries",
+    operation_id = "search_deliveries",
+    params(DeliveriesQuery, WorkspaceHeader),
+    responses(
+        (status = 200, description = "A page of deliveries", body = Page<DeliveryOut>),
+        (status = 404, description = "The workspace named by `Hookline-Workspace` does not exist", body = ErrorEnvelope),
+        (status = 422, description = "A filter, `limit` or `cursor` is not valid (`validation_failed`, with `field`)", body = ErrorEnvelope),
+        ScopeErrors,
+    )
+)]
+pub async fn search(
+    caller: Caller,
+    state: web::Data<AppState>,
+    q: web::Query<DeliveriesQuery>,
+) -> ApiResult {
+    let ws = caller.workspace(Scope::Webhooks)?.id;
+    let q = q.into_inner();
+    let filter = filter_of(&q)?;
+    let limit = parse_limit(q.limit)?;
+    let before = match &q.cursor {
+        Some(c) => decode_cursor(c)?,
+        None => i64::MAX,
+    };
+    let mut rows = deliveries::search(&state, ws, filter, before, limit + 1).await?;
     let next = (rows.len() > limit).then(|| {
         rows.truncate(limit);
         encode_cursor(rows.last().map(|r| r.id).unwrap_or(0))

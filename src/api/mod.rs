@@ -73,6 +73,7 @@ pub const ROUTES: &[ApiRoute] = &[
     route("GET", "/webhooks/{id}/deliveries", |r| {
         r.to(deliveries::list)
     }),
+    route("GET", "/deliveries", |r| r.to(deliveries::search)),
     route("GET", "/deliveries/{id}", |r| r.to(deliveries::get)),
     route("POST", "/deliveries/{id}/retry", |r| {
         r.to(deliveries::retry)

@@ -385,39 +385,107 @@ impl rusqlite::types::ToSql for DeliveryStatus {
     }
 }
 
-/// A page of a webhook's deliveries, newest first, with ids below `before`. Each filter
-/// combination walks one index (`deliveries_webhook*`) backwards: fast on millions of rows.
+/// A page of deliveries of the workspace (or of one webhook), newest first, with ids below
+/// `before`, matching every filter. Each walks one index backwards: `deliveries_webhook*` for
+/// a webhook, `deliveries_workspace` otherwise. A time window becomes an id range first
+/// (ids and creation times grow together), through `deliveries_workspace_created`, so the
+/// scan starts and stops at the window's edges; the times are still checked on every row.
 pub fn list_deliveries(
     conn: &Connection,
     workspace_id: i64,
-    webhook_id: i64,
+    webhook_id: Option<i64>,
     filter: &DeliveryFilter,
     before: i64,
     limit: usize,
 ) -> Result<Vec<DeliveryRow>, DbError> {
+    let webhook_id = webhook_id.or(filter.webhook_id);
+    let mut before = before;
+    let mut from_id = 0i64;
+    if let Some(since) = filter.since {
+        match first_delivery_at(conn, workspace_id, since)? {
+            Some(id) => from_id = id,
+            None => return Ok(Vec::new()),
+        }
+    }
+    if let Some(until) = filter.until {
+        if let Some(id) = first_delivery_at(conn, workspace_id, until)? {
+            before = before.min(id);
+        }
+    }
+    let event_id = match &filter.event_id {
+        None => None,
+        Some(public) => match conn
+            .prepare_cached("SELECT id FROM events WHERE public_id = ?1 AND workspace_id = ?2")?
+            .query_row(params![public, workspace_id], |r| r.get::<_, i64>(0))
+            .optional()?
+        {
+            Some(id) => Some(id),
+            None => return Ok(Vec::new()),
+        },
+    };
     let status = filter.status;
     let event_type = filter.event_type.as_ref().map(|t| t.as_str());
+    let codes = filter.http_status.map(|h| h.range());
     let mut sql = format!(
         "SELECT {DELIVERY_COLS} FROM deliveries d JOIN events e ON e.id = d.event_id
-         WHERE d.webhook_id = ?1 AND d.workspace_id = ?2 AND d.id < ?3"
+         WHERE d.workspace_id = ?1 AND d.id < ?2 AND d.id >= ?3"
     );
-    let mut args: Vec<&dyn rusqlite::ToSql> = vec![&webhook_id, &workspace_id, &before];
+    let mut args: Vec<&dyn rusqlite::ToSql> = vec![&workspace_id, &before, &from_id];
+    let and = |sql: &mut String, cond: &str, args: &mut Vec<&dyn rusqlite::ToSql>| {
+        sql.push_str(&cond.replace('?', &format!("?{}", args.len())));
+    };
+    if let Some(w) = &webhook_id {
+        args.push(w);
+        and(&mut sql, " AND d.webhook_id = ?", &mut args);
+    }
     if let Some(s) = &status {
         args.push(s);
-        sql.push_str(&format!(" AND d.status = ?{}", args.len()));
+        and(&mut sql, " AND d.status = ?", &mut args);
     }
     if let Some(t) = &event_type {
         args.push(t);
-        sql.push_str(&format!(" AND d.event_type = ?{}", args.len()));
+        and(&mut sql, " AND d.event_type = ?", &mut args);
+    }
+    if let Some(e) = &event_id {
+        args.push(e);
+        and(&mut sql, " AND d.event_id = ?", &mut args);
+    }
+    if let Some((lo, hi)) = &codes {
+        args.push(lo);
+        and(&mut sql, " AND d.last_status_code >= ?", &mut args);
+        args.push(hi);
+        and(&mut sql, " AND d.last_status_code <= ?", &mut args);
+    }
+    if let Some(since) = &filter.since {
+        args.push(since);
+        and(&mut sql, " AND d.created_at >= ?", &mut args);
+    }
+    if let Some(until) = &filter.until {
+        args.push(until);
+        and(&mut sql, " AND d.created_at < ?", &mut args);
     }
     let limit = limit as i64;
     args.push(&limit);
-    sql.push_str(&format!(" ORDER BY d.id DESC LIMIT ?{}", args.len()));
+    and(&mut sql, " ORDER BY d.id DESC LIMIT ?", &mut args);
     let mut st = conn.prepare_cached(&sql)?;
     let rows = st
         .query_map(args.as_slice(), map_delivery)?
         .collect::<Result<_, _>>()?;
     Ok(rows)
+}
+
+/// The id of the workspace's first delivery created at or after `at`, if any.
+fn first_delivery_at(
+    conn: &Connection,
+    workspace_id: i64,
+    at: i64,
+) -> Result<Option<i64>, DbError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id FROM deliveries WHERE workspace_id = ?1 AND created_at >= ?2 ORDER BY created_at, id LIMIT 1",
+        )?
+        .query_row(params![workspace_id, at], |r| r.get(0))
+        .optional()?)
 }
 
 pub fn get_delivery(

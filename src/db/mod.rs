@@ -37,6 +37,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0002_due_index_without_leased.sql")),
     M::up(include_str!("migrations/0003_deferred_notices.sql")),
     M::up(include_str!("migrations/0004_portal_plans_invitations.sql")),
+    M::up(include_str!("migrations/0005_history_jobs.sql")),
 ];
 
 /// The schema version this binary writes.

@@ -55,11 +55,82 @@ impl fmt::Display for DeliveryStatus {
     }
 }
 
-/// Which deliveries of a webhook to list.
+/// A filter on the HTTP status of a delivery's last answer: one code, or a class (`4xx`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpStatusFilter {
+    Exact(u16),
+    /// `4` for `4xx`: 400 to 499.
+    Class(u16),
+}
+
+impl HttpStatusFilter {
+    pub fn parse(s: &str) -> Result<HttpStatusFilter, ValidationError> {
+        let s = s.trim().to_ascii_lowercase();
+        let err = || {
+            ValidationError::new(
+                "http_status",
+                "use a status code from 100 to 599 (e.g. 503), or a class: 1xx, 2xx, 3xx, 4xx or 5xx",
+            )
+        };
+        if let Some(class) = s.strip_suffix("xx") {
+            return match class.parse::<u16>() {
+                Ok(c @ 1..=5) if class.len() == 1 => Ok(HttpStatusFilter::Class(c)),
+                _ => Err(err()),
+            };
+        }
+        match s.parse::<u16>() {
+            Ok(code @ 100..=599) if s.len() == 3 => Ok(HttpStatusFilter::Exact(code)),
+            _ => Err(err()),
+        }
+    }
+
+    /// The codes it matches, inclusive.
+    pub fn range(self) -> (i64, i64) {
+        match self {
+            HttpStatusFilter::Exact(c) => (c as i64, c as i64),
+            HttpStatusFilter::Class(c) => (c as i64 * 100, c as i64 * 100 + 99),
+        }
+    }
+}
+
+/// Which deliveries to list: every filter is optional; together they all must hold.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeliveryFilter {
     pub status: Option<DeliveryStatus>,
     pub event_type: Option<EventTypeName>,
+    /// Workspace-wide lists only (a webhook's own list is already one webhook's).
+    pub webhook_id: Option<i64>,
+    pub http_status: Option<HttpStatusFilter>,
+    /// Created at or after (unix ms).
+    pub since: Option<i64>,
+    /// Created before (unix ms).
+    pub until: Option<i64>,
+    /// The event's public id (`evt_…`).
+    pub event_id: Option<String>,
+}
+
+/// The raw query-string values of a delivery search.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeliveryFilterInput<'a> {
+    pub status: Option<&'a str>,
+    pub event_type: Option<&'a str>,
+    pub webhook_id: Option<&'a str>,
+    pub http_status: Option<&'a str>,
+    pub since: Option<&'a str>,
+    pub until: Option<&'a str>,
+    pub event_id: Option<&'a str>,
+}
+
+/// An RFC 3339 time (`2026-12-03T06:00:00Z`, any offset) as unix milliseconds.
+pub fn parse_time(field: &str, s: &str) -> Result<i64, ValidationError> {
+    time::OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc3339)
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+        .map_err(|_| {
+            ValidationError::new(
+                field,
+                "use an RFC 3339 time such as 2026-12-03T06:00:00Z (or with an offset, +01:00)",
+            )
+        })
 }
 
 impl DeliveryFilter {
@@ -82,16 +153,138 @@ impl DeliveryFilter {
             )
         });
         if errors.is_empty() {
-            Ok(DeliveryFilter { status, event_type })
+            Ok(DeliveryFilter {
+                status,
+                event_type,
+                ..Default::default()
+            })
         } else {
             Err(errors)
         }
+    }
+
+    /// Every filter of a search, with every problem at once.
+    pub fn parse_all(input: DeliveryFilterInput) -> Result<DeliveryFilter, ValidationErrors> {
+        let given = |v: Option<&str>| {
+            v.map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        let (mut errors, base) = match DeliveryFilter::parse(input.status, input.event_type) {
+            Ok(f) => (ValidationErrors::default(), f),
+            Err(e) => (e, DeliveryFilter::default()),
+        };
+        let webhook_id = given(input.webhook_id).and_then(|w| {
+            errors.take(super::parse_id(&w).ok_or_else(|| {
+                ValidationError::new("webhook_id", "use a webhook's id, a positive whole number")
+            }))
+        });
+        let http_status =
+            given(input.http_status).and_then(|h| errors.take(HttpStatusFilter::parse(&h)));
+        let since = given(input.since).and_then(|t| errors.take(parse_time("since", &t)));
+        let until = given(input.until).and_then(|t| errors.take(parse_time("until", &t)));
+        if let (Some(s), Some(u)) = (since, until) {
+            if u <= s {
+                errors.push(ValidationError::new(
+                    "until",
+                    "until must be later than since",
+                ));
+            }
+        }
+        let event_id = given(input.event_id).and_then(|e| {
+            let ok = e.starts_with("evt_")
+                && e.len() <= 64
+                && e[4..].chars().all(|c| c.is_ascii_alphanumeric());
+            errors.take(if ok {
+                Ok(e)
+            } else {
+                Err(ValidationError::new(
+                    "event_id",
+                    "use an event id as returned when it was published (evt_ followed by letters and digits)",
+                ))
+            })
+        });
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(DeliveryFilter {
+            webhook_id,
+            http_status,
+            since,
+            until,
+            event_id,
+            ..base
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_status_filters_take_codes_and_classes() {
+        assert_eq!(
+            HttpStatusFilter::parse("503"),
+            Ok(HttpStatusFilter::Exact(503))
+        );
+        assert_eq!(
+            HttpStatusFilter::parse("5xx"),
+            Ok(HttpStatusFilter::Class(5))
+        );
+        assert_eq!(
+            HttpStatusFilter::parse(" 4XX "),
+            Ok(HttpStatusFilter::Class(4))
+        );
+        assert_eq!(HttpStatusFilter::Class(4).range(), (400, 499));
+        for bad in [
+            "", "6xx", "0xx", "xx", "99", "600", "5x", "50", "+503", "0503", "abc", "5xxx",
+        ] {
+            assert!(HttpStatusFilter::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_search_reports_every_problem() {
+        let e = DeliveryFilter::parse_all(DeliveryFilterInput {
+            status: Some("lost"),
+            event_type: Some("a b"),
+            webhook_id: Some("-1"),
+            http_status: Some("7xx"),
+            since: Some("yesterday"),
+            until: Some("2026-13-01T00:00:00Z"),
+            event_id: Some("nope"),
+        })
+        .unwrap_err();
+        let fields: Vec<&str> = e.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "status",
+                "event_type",
+                "webhook_id",
+                "http_status",
+                "since",
+                "until",
+                "event_id"
+            ]
+        );
+        let f = DeliveryFilter::parse_all(DeliveryFilterInput {
+            since: Some("2026-12-03T00:00:00Z"),
+            until: Some("2026-12-03T06:00:00+01:00"),
+            http_status: Some("5xx"),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(f.until.unwrap() - f.since.unwrap(), 5 * 3600 * 1000);
+        let e = DeliveryFilter::parse_all(DeliveryFilterInput {
+            since: Some("2026-12-03T06:00:00Z"),
+            until: Some("2026-12-03T06:00:00Z"),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(e.first().unwrap().field, "until");
+    }
 
     #[test]
     fn statuses_round_trip_and_refuse_others() {

@@ -11,7 +11,7 @@ pub mod secret;
 pub mod tenancy;
 pub mod webhook;
 
-pub use delivery::{DeliveryFilter, DeliveryStatus};
+pub use delivery::{DeliveryFilter, DeliveryFilterInput, DeliveryStatus, HttpStatusFilter};
 pub use event_type::NewEventType;
 pub use names::{EventTypeName, Slug};
 pub use people::{Email, Password, Role, Scope, Scopes};

@@ -24,11 +24,31 @@ pub async fn list(
                 return Ok(None);
             }
             Ok(Some(hooks::list_deliveries(
-                c, ws, webhook, &filter, before, limit,
+                c,
+                ws,
+                Some(webhook),
+                &filter,
+                before,
+                limit,
             )?))
         })
         .await?
         .ok_or(ServiceError::NotFound("webhook"))
+}
+
+/// A page of the workspace's deliveries (all webhooks), newest first, with ids below
+/// `before`. A `webhook_id` filter of another workspace finds nothing.
+pub async fn search(
+    state: &AppState,
+    ws: i64,
+    filter: DeliveryFilter,
+    before: i64,
+    limit: usize,
+) -> ServiceResult<Vec<DeliveryRow>> {
+    Ok(state
+        .db
+        .read(move |c| hooks::list_deliveries(c, ws, None, &filter, before, limit))
+        .await?)
 }
 
 /// One delivery of the workspace, without its payload or attempts.

@@ -187,6 +187,7 @@ pub async fn list(
     let filter = DeliveryFilter {
         status,
         event_type: event_type.clone(),
+        ..Default::default()
     };
     let w = webhooks::get(&state, ws, webhook).await?;
     let mut rows = deliveries::list(&state, ws, webhook, filter, before, PAGE_SIZE + 1).await?;

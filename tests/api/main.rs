@@ -10,6 +10,7 @@ mod delivery;
 mod events_api;
 mod examples;
 mod helpers;
+mod history;
 mod metrics;
 mod openapi;
 #[path = "../common/pki.rs"]

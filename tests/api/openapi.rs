@@ -417,6 +417,22 @@ async fn answers_match_the_documented_schemas() {
         &b,
         &mut covered,
     );
+    let (s, b) = f
+        .call(
+            Method::GET,
+            &format!(
+                "/api/v1/deliveries?webhook_id={id}&http_status=5xx&since=2020-01-01T00:00:00Z"
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    check(&Method::GET, "/api/v1/deliveries", s, &b, &mut covered);
+    let (s, b) = f
+        .call(Method::GET, "/api/v1/deliveries?since=soon", None)
+        .await;
+    assert_eq!(s, 422);
+    check(&Method::GET, "/api/v1/deliveries", s, &b, &mut covered);
     let delivery = list["data"][0]["id"].as_i64().expect("a delivery");
     let (s, b) = f
         .call(Method::GET, &format!("/api/v1/deliveries/{delivery}"), None)
