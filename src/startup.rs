@@ -28,6 +28,9 @@ pub struct Application {
     engine: crate::delivery::engine::Engine,
     retention_days: u32,
     dev: bool,
+    /// Wakes the bulk-job runner (a job was made).
+    jobs_wake: Arc<tokio::sync::Notify>,
+    engine_wake: Arc<tokio::sync::Notify>,
     /// This server's hold on the data directory, released when it has stopped.
     _lock: crate::data_dir_lock::DataDirLock,
 }
@@ -93,6 +96,7 @@ impl Application {
         let setup_link = first_run_link(&db, &base_url).await?;
         crate::service::workspaces::resume_purges(&db).await?;
         let retention_days = config.retention_days;
+        let jobs_wake = Arc::new(tokio::sync::Notify::new());
         let dev = config.dev;
         if dev {
             tracing::warn!("development mode: http:// webhooks and loopback receivers are allowed");
@@ -105,7 +109,8 @@ impl Application {
             reset_limit: RateLimit::new(std::time::Duration::from_secs(3600)),
             mailer,
             secrets,
-            wake,
+            wake: wake.clone(),
+            jobs: jobs_wake.clone(),
             engine: engine.clone(),
         });
         let server = HttpServer::new(move || {
@@ -156,6 +161,8 @@ impl Application {
             engine,
             retention_days,
             dev,
+            jobs_wake,
+            engine_wake: wake,
             _lock: lock,
         })
     }
@@ -216,9 +223,18 @@ impl Application {
         let stop_retention = Arc::new(tokio::sync::Notify::new());
         let retention =
             crate::retention::spawn(self.db.clone(), self.retention_days, stop_retention.clone());
+        let stop_jobs = Arc::new(tokio::sync::Notify::new());
+        let jobs = crate::delivery::bulk::spawn(
+            self.db.clone(),
+            self.engine_wake.clone(),
+            self.jobs_wake.clone(),
+            stop_jobs.clone(),
+        );
         let result = self.server.await;
         stop_retention.notify_one();
+        stop_jobs.notify_one();
         let _ = retention.await;
+        let _ = jobs.await;
         // Stop claiming; attempts in flight finish (bounded) and are recorded.
         self.engine.shutdown().await;
         let db = self.db.clone();

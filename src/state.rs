@@ -26,6 +26,8 @@ pub struct AppState {
     pub secrets: crate::crypto::SecretBox,
     /// Wakes the delivery engine when new work is committed.
     pub wake: Arc<tokio::sync::Notify>,
+    /// Wakes the bulk-job runner when a job is made.
+    pub jobs: Arc<tokio::sync::Notify>,
     pub engine: crate::delivery::engine::Engine,
 }
 

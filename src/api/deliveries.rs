@@ -52,6 +52,11 @@ pub struct DeliveryOut {
     /// RFC 3339.
     #[schema(format = DateTime)]
     pub updated_at: String,
+    /// Made by a replay (`POST /webhooks/{id}/replay`) rather than by publishing.
+    pub replay: bool,
+    /// The replay job that made it, if one did.
+    #[schema(required = true)]
+    pub job_id: Option<i64>,
 }
 
 impl From<DeliveryRow> for DeliveryOut {
@@ -69,6 +74,8 @@ impl From<DeliveryRow> for DeliveryOut {
             next_attempt_at: d.next_attempt_at.map(rfc3339),
             created_at: rfc3339(d.created_at),
             updated_at: rfc3339(d.updated_at),
+            replay: d.job_id.is_some(),
+            job_id: d.job_id,
         }
     }
 }
@@ -290,6 +297,11 @@ pub struct DeliveryDetail {
     /// RFC 3339.
     #[schema(format = DateTime)]
     updated_at: String,
+    /// Made by a replay rather than by publishing.
+    replay: bool,
+    /// The replay job that made it, if one did.
+    #[schema(required = true)]
+    job_id: Option<i64>,
     /// The request body sent on every attempt (byte-identical to what was signed).
     payload: String,
     /// Every attempt, oldest first.
@@ -312,6 +324,8 @@ impl DeliveryDetail {
             next_attempt_at,
             created_at,
             updated_at,
+            replay,
+            job_id,
         } = d;
         DeliveryDetail {
             id,
@@ -325,6 +339,8 @@ impl DeliveryDetail {
             next_attempt_at,
             created_at,
             updated_at,
+            replay,
+            job_id,
             payload,
             attempts,
         }

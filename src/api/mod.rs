@@ -6,6 +6,7 @@ pub mod error;
 pub mod event_types;
 pub mod events;
 pub mod extract;
+pub mod jobs;
 pub mod openapi;
 pub mod pagination;
 pub mod portal_links;
@@ -73,6 +74,12 @@ pub const ROUTES: &[ApiRoute] = &[
     route("GET", "/webhooks/{id}/deliveries", |r| {
         r.to(deliveries::list)
     }),
+    route("POST", "/webhooks/{id}/bulk-retry", |r| {
+        r.to(jobs::bulk_retry)
+    }),
+    route("POST", "/webhooks/{id}/replay", |r| r.to(jobs::replay)),
+    route("GET", "/jobs/{id}", |r| r.to(jobs::get)),
+    route("POST", "/jobs/{id}/cancel", |r| r.to(jobs::cancel)),
     route("GET", "/deliveries", |r| r.to(deliveries::search)),
     route("GET", "/deliveries/{id}", |r| r.to(deliveries::get)),
     route("POST", "/deliveries/{id}/retry", |r| {

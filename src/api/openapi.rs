@@ -14,7 +14,7 @@ use super::error::{Envelope, ErrorEnvelope};
 use super::responses::{
     BadRequest, Forbidden, Internal, MethodNotAllowed, PayloadTooLarge, Unauthorized, Unavailable,
 };
-use super::{api_keys, deliveries, event_types, events, portal_links, webhooks, workspaces};
+use super::{api_keys, deliveries, event_types, events, jobs, portal_links, webhooks, workspaces};
 
 /// The document: every path below, the schemas they use, the `bearer` security scheme.
 #[derive(OpenApi)]
@@ -50,6 +50,10 @@ error envelope.",
         deliveries::search,
         deliveries::get,
         deliveries::retry,
+        jobs::bulk_retry,
+        jobs::replay,
+        jobs::get,
+        jobs::cancel,
         events::create,
         events::batch,
         events::get,

@@ -345,13 +345,15 @@ pub struct DeliveryRow {
     /// The first [`PREVIEW_HEAD`] characters of the event body, for previews; one more when
     /// the body is longer, so a reader can tell a whole body from a cut one.
     pub preview: String,
+    /// The replay job that made this delivery, if one did.
+    pub job_id: Option<i64>,
 }
 
 /// How many characters of an event body a delivery row carries for its preview.
 pub const PREVIEW_HEAD: usize = 300;
 
 const DELIVERY_COLS: &str = "d.id, d.webhook_id, d.event_id, e.public_id, d.event_type, d.status, d.attempt_count, \
-    d.next_attempt_at, d.last_status_code, d.last_duration_ms, d.last_error, d.created_at, d.updated_at, substr(e.body, 1, 301)";
+    d.next_attempt_at, d.last_status_code, d.last_duration_ms, d.last_error, d.created_at, d.updated_at, substr(e.body, 1, 301), d.job_id";
 
 fn map_delivery(r: &rusqlite::Row) -> rusqlite::Result<DeliveryRow> {
     Ok(DeliveryRow {
@@ -369,6 +371,7 @@ fn map_delivery(r: &rusqlite::Row) -> rusqlite::Result<DeliveryRow> {
         created_at: r.get(11)?,
         updated_at: r.get(12)?,
         preview: r.get(13)?,
+        job_id: r.get(14)?,
     })
 }
 

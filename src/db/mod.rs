@@ -4,6 +4,7 @@
 
 pub mod hooks;
 pub mod invites;
+pub mod jobs;
 pub mod notices;
 mod pool;
 pub mod portal;

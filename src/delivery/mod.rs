@@ -2,6 +2,7 @@
 //! rules apart), and the HTTP parts it stands on: signatures, the SSRF guard and the sender.
 
 pub mod attempt;
+pub mod bulk;
 pub mod dispatcher;
 pub mod engine;
 pub mod http;

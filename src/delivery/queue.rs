@@ -390,6 +390,48 @@ pub fn retry_now(conn: &Connection, workspace_id: i64, id: i64) -> Result<bool, 
     )? == 1)
 }
 
+/// A bulk retry's batch: each delivery of `webhook_id` in `ids` that is still in `status`
+/// gets one more attempt, due now. Returns how many did.
+pub fn retry_batch(
+    conn: &Connection,
+    webhook_id: i64,
+    status: &str,
+    ids: &[i64],
+    now: i64,
+) -> Result<usize, DbError> {
+    let mut st = conn.prepare_cached(
+        "UPDATE deliveries SET next_attempt_at = ?3, lease_until = NULL, updated_at = ?3,
+             status = CASE WHEN status IN ('failed', 'succeeded') THEN 'retrying' ELSE status END
+         WHERE id = ?1 AND webhook_id = ?2 AND status = ?4 AND lease_until IS NULL",
+    )?;
+    let mut n = 0;
+    for id in ids {
+        n += st.execute(params![id, webhook_id, now, status])?;
+    }
+    Ok(n)
+}
+
+/// A replay's delivery: the event sent again to the webhook as a new delivery of job
+/// `job_id`, due now. At most one per (job, event, webhook), so a batch done twice (a crash
+/// between its write and the job's progress) sends nothing twice. Returns whether it is new.
+pub fn enqueue_replay(
+    conn: &Connection,
+    workspace_id: i64,
+    webhook_id: i64,
+    event_id: i64,
+    event_type: &str,
+    job_id: i64,
+    now: i64,
+) -> Result<bool, DbError> {
+    Ok(conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO deliveries (workspace_id, webhook_id, event_id, event_type, status, next_attempt_at, created_at, updated_at, job_id)
+             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5, ?5, ?6)",
+        )?
+        .execute(params![workspace_id, webhook_id, event_id, event_type, now, job_id])?
+        == 1)
+}
+
 /// The queue at a glance, for `/metrics`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Gauges {

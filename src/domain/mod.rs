@@ -5,6 +5,7 @@ pub mod cursor;
 pub mod delivery;
 pub mod event;
 pub mod event_type;
+pub mod jobs;
 mod names;
 mod people;
 pub mod secret;
@@ -13,6 +14,7 @@ pub mod webhook;
 
 pub use delivery::{DeliveryFilter, DeliveryFilterInput, DeliveryStatus, HttpStatusFilter};
 pub use event_type::NewEventType;
+pub use jobs::{BulkRetryRequest, ReplayRequest};
 pub use names::{EventTypeName, Slug};
 pub use people::{Email, Password, Role, Scope, Scopes};
 pub use secret::WebhookSecret;

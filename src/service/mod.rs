@@ -6,6 +6,7 @@
 pub mod api_keys;
 pub mod deliveries;
 pub mod events;
+pub mod jobs;
 pub mod portal;
 pub mod webhooks;
 pub mod workspaces;

@@ -383,3 +383,536 @@ async fn bad_filters_name_their_field_and_other_workspaces_find_nothing() {
         .await;
     assert_eq!(s, 403, "reading deliveries needs the webhooks scope");
 }
+
+// ---- bulk retry, replay and their jobs ----
+
+/// Polls the job until it is no longer running (at most 30 s); returns it.
+async fn finished_job(app: &TestApp, key: &str, id: i64) -> Value {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (s, b) = app
+            .api(Method::GET, &format!("/api/v1/jobs/{id}"), Some(key), None)
+            .await;
+        assert_eq!(s, 200, "{b}");
+        let job = b["data"].clone();
+        assert!(
+            job["done"].as_i64().unwrap() <= job["total"].as_i64().unwrap(),
+            "{job}"
+        );
+        if job["state"] != "running" {
+            return job;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the job never finished: {job}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A failing window: 10 of 16 failed deliveries fall inside it.
+#[tokio::test]
+async fn a_bulk_retry_sends_the_failed_window_again_and_nothing_else() {
+    let app = spawn_app_with(|c| {
+        c.allow_http = Some("true".into());
+        c.allowed_networks = Some("127.0.0.0/8".into());
+    })
+    .await;
+    let ws = app.workspace("acme").await;
+    let instance = app.api_key(None, "webhooks,events").await;
+    app.api(
+        Method::POST,
+        "/api/v1/event-types",
+        Some(&instance),
+        Some(json!({"name": "order.paid"})),
+    )
+    .await;
+    let key = app.api_key(Some(ws), "webhooks,events").await;
+    // Down for the first 16 requests, then up again.
+    let receiver = Receiver::start(|n| if n < 16 { (503, vec![]) } else { (200, vec![]) }).await;
+    let (_, w) = app
+        .api(
+            Method::POST,
+            "/api/v1/webhooks",
+            Some(&key),
+            Some(json!({"url": receiver.url, "events": ["*"], "retry_schedule": []})),
+        )
+        .await;
+    let webhook = w["data"]["id"].as_i64().unwrap();
+    for n in 0..16 {
+        app.api(
+            Method::POST,
+            "/api/v1/events",
+            Some(&key),
+            Some(json!({"type": "order.paid", "data": {"n": n}})),
+        )
+        .await;
+    }
+    app.settle().await;
+    // Creation times: a minute apart; the window holds the 4th to the 13th.
+    app.db
+        .write(|c| {
+            c.execute(
+                "UPDATE deliveries SET created_at = ?1 + (id - (SELECT MIN(id) FROM deliveries)) * 60000",
+                [T0],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let (since, until) = (rfc(T0 + 3 * 60_000), rfc(T0 + 13 * 60_000));
+    let path = format!(
+        "/api/v1/deliveries?status=failed&since={}&until={}",
+        url_encode(&since),
+        url_encode(&until)
+    );
+    let (_, before) = app.api(Method::GET, &path, Some(&key), None).await;
+    let window: Vec<i64> = before["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(window.len(), 10);
+
+    let (s, b) = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/webhooks/{webhook}/bulk-retry"),
+            Some(&key),
+            Some(json!({"status": "failed", "since": since, "until": until})),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    assert_eq!(b["data"]["matched"], 10);
+    let job_id = b["data"]["job_id"].as_i64().unwrap();
+    let job = finished_job(&app, &key, job_id).await;
+    assert_eq!(
+        (
+            job["state"].as_str(),
+            job["done"].as_i64(),
+            job["total"].as_i64()
+        ),
+        (Some("done"), Some(10), Some(10)),
+        "{job}"
+    );
+    assert_eq!(job["kind"], "bulk_retry");
+    assert!(job["created_by"].as_str().unwrap().starts_with("API key"));
+    app.settle().await;
+    let (_, all) = app
+        .api(
+            Method::GET,
+            "/api/v1/deliveries?limit=100",
+            Some(&key),
+            None,
+        )
+        .await;
+    for d in all["data"].as_array().unwrap() {
+        let id = d["id"].as_i64().unwrap();
+        if window.contains(&id) {
+            assert_eq!(
+                (d["status"].as_str(), d["attempts"].as_i64()),
+                (Some("succeeded"), Some(2)),
+                "{d}"
+            );
+        } else {
+            assert_eq!(
+                (d["status"].as_str(), d["attempts"].as_i64()),
+                (Some("failed"), Some(1)),
+                "{d}"
+            );
+        }
+    }
+    assert_eq!(receiver.count(), 26);
+    // Done jobs cannot be cancelled.
+    let (s, b) = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/jobs/{job_id}/cancel"),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(s, 409, "{b}");
+}
+
+#[tokio::test]
+async fn a_replay_sends_the_window_again_even_to_a_webhook_that_never_had_it() {
+    let app = spawn_app_with(|c| {
+        c.allow_http = Some("true".into());
+        c.allowed_networks = Some("127.0.0.0/8".into());
+    })
+    .await;
+    let ws = app.workspace("acme").await;
+    let instance = app.api_key(None, "webhooks,events").await;
+    for name in ["order.paid", "order.refunded", "user.created"] {
+        app.api(
+            Method::POST,
+            "/api/v1/event-types",
+            Some(&instance),
+            Some(json!({"name": name})),
+        )
+        .await;
+    }
+    let key = app.api_key(Some(ws), "webhooks,events").await;
+    // 30 events before the webhook exists: 10 of each type.
+    for n in 0..30 {
+        let t = ["order.paid", "order.refunded", "user.created"][n % 3];
+        app.api(
+            Method::POST,
+            "/api/v1/events",
+            Some(&key),
+            Some(json!({"type": t, "data": {"n": n}})),
+        )
+        .await;
+    }
+    let receiver = Receiver::start(Receiver::always(200)).await;
+    let (_, w) = app
+        .api(
+            Method::POST,
+            "/api/v1/webhooks",
+            Some(&key),
+            Some(json!({"url": receiver.url, "events": ["order.paid", "order.refunded"]})),
+        )
+        .await;
+    let webhook = w["data"]["id"].as_i64().unwrap();
+    let since = rfc(hookline::clock::now_ms() - 3_600_000);
+    // Only order.paid of the two it takes; user.created it does not take at all.
+    let (s, b) = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/webhooks/{webhook}/replay"),
+            Some(&key),
+            Some(json!({"since": since, "event_types": ["order.paid", "user.created"]})),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    assert_eq!(b["data"]["matched"], 10, "{b}");
+    let job_id = b["data"]["job_id"].as_i64().unwrap();
+    let job = finished_job(&app, &key, job_id).await;
+    assert_eq!(
+        (job["state"].as_str(), job["done"].as_i64()),
+        (Some("done"), Some(10)),
+        "{job}"
+    );
+    app.settle().await;
+    let (_, list) = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/webhooks/{webhook}/deliveries?limit=100"),
+            Some(&key),
+            None,
+        )
+        .await;
+    let list = list["data"].as_array().unwrap();
+    assert_eq!(list.len(), 10);
+    assert!(
+        list.iter().all(|d| d["replay"] == true
+            && d["job_id"] == job_id
+            && d["event_type"] == "order.paid"
+            && d["status"] == "succeeded"),
+        "{list:?}"
+    );
+    assert_eq!(receiver.count(), 10);
+    // The receiver gets the original events: same ids and bodies as published.
+    let got = receiver.all();
+    for r in &got {
+        let body: Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(body["type"], "order.paid");
+        assert_eq!(r.headers["webhook-id"], body["id"].as_str().unwrap());
+    }
+
+    // Idempotent per (event, webhook, job): the same job run again from the start adds nothing.
+    app.db
+        .write(move |c| {
+            c.execute("UPDATE jobs SET state = 'running', cursor = 0, done = 0, finished_at = NULL WHERE id = ?1", [job_id])?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    // Another (empty) job wakes the runner.
+    let (s, _) = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/webhooks/{webhook}/replay"),
+            Some(&key),
+            Some(json!({"since": rfc(hookline::clock::now_ms() + 60_000), "until": rfc(hookline::clock::now_ms() + 120_000)})),
+        )
+        .await;
+    assert_eq!(s, 202);
+    let job = finished_job(&app, &key, job_id).await;
+    assert_eq!(job["state"], "done");
+    let n = app
+        .db
+        .read(move |c| {
+            Ok(c.query_row(
+                "SELECT COUNT(*) FROM deliveries WHERE job_id = ?1",
+                [job_id],
+                |r| r.get::<_, i64>(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(n, 10, "no event was replayed twice");
+}
+
+#[tokio::test]
+async fn a_job_can_be_cancelled_midway_and_bad_requests_are_refused() {
+    let app = spawn_app_with(|c| {
+        c.allow_http = Some("true".into());
+        c.allowed_networks = Some("127.0.0.0/8".into());
+    })
+    .await;
+    let ws = app.workspace("acme").await;
+    let instance = app.api_key(None, "webhooks,events").await;
+    app.api(
+        Method::POST,
+        "/api/v1/event-types",
+        Some(&instance),
+        Some(json!({"name": "tick"})),
+    )
+    .await;
+    let key = app.api_key(Some(ws), "webhooks,events").await;
+    // A webhook created after 3,000 events: a replay has six batches to go.
+    let events: Vec<Value> = (0..1000)
+        .map(|n| json!({"type": "tick", "data": {"n": n}}))
+        .collect();
+    for _ in 0..3 {
+        let (s, b) = app
+            .api(
+                Method::POST,
+                "/api/v1/events/batch",
+                Some(&key),
+                Some(json!({"events": events})),
+            )
+            .await;
+        assert_eq!(s, 202, "{b}");
+    }
+    // Nothing listens there: connection refused, at once.
+    let (_, w) = app
+        .api(
+            Method::POST,
+            "/api/v1/webhooks",
+            Some(&key),
+            Some(json!({"url": "http://127.0.0.1:9/hook", "events": ["*"], "retry_schedule": []})),
+        )
+        .await;
+    let webhook = w["data"]["id"].as_i64().unwrap();
+    let since = rfc(hookline::clock::now_ms() - 3_600_000);
+    let (s, b) = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/webhooks/{webhook}/replay"),
+            Some(&key),
+            Some(json!({"since": since})),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    assert_eq!(b["data"]["matched"], 3000);
+    let job_id = b["data"]["job_id"].as_i64().unwrap();
+    let (s, b) = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/jobs/{job_id}/cancel"),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["data"]["state"], "cancelled");
+    let done = b["data"]["done"].as_i64().unwrap();
+    assert!(done < 3000, "{b}");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (_, b) = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/jobs/{job_id}"),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (b["data"]["state"].as_str(), b["data"]["done"].as_i64()),
+        (Some("cancelled"), Some(done)),
+        "it stopped"
+    );
+    let (s, _) = app
+        .api(
+            Method::POST,
+            &format!("/api/v1/jobs/{job_id}/cancel"),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "cancelling twice is harmless");
+
+    // Bad input, each with its field.
+    let retry = format!("/api/v1/webhooks/{webhook}/bulk-retry");
+    let replay = format!("/api/v1/webhooks/{webhook}/replay");
+    for (path, body, field) in [
+        (&retry, json!({}), "since"),
+        (&retry, json!({"since": "yesterday"}), "since"),
+        (
+            &retry,
+            json!({"since": since, "until": "2000-01-01T00:00:00Z"}),
+            "until",
+        ),
+        (
+            &retry,
+            json!({"since": since, "status": "succeeded"}),
+            "status",
+        ),
+        (
+            &retry,
+            json!({"since": since, "status": "pending"}),
+            "status",
+        ),
+        (
+            &retry,
+            json!({"since": since, "event_type": "a b"}),
+            "event_type",
+        ),
+        (&retry, json!({"since": since, "limit": 5}), "limit"),
+        (&retry, json!({"since": 1764720000}), "since"),
+        (&replay, json!({}), "since"),
+        (
+            &replay,
+            json!({"since": since, "event_types": "tick"}),
+            "event_types",
+        ),
+        (
+            &replay,
+            json!({"since": since, "event_types": ["not a type"]}),
+            "event_types",
+        ),
+        (
+            &replay,
+            json!({"since": since, "event_types": [1]}),
+            "event_types[0]",
+        ),
+        (
+            &replay,
+            json!({"since": since, "status": "failed"}),
+            "status",
+        ),
+    ] {
+        let (s, b) = app
+            .api(Method::POST, path, Some(&key), Some(body.clone()))
+            .await;
+        assert_eq!(s, 422, "{path} {body}: {b}");
+        assert_eq!(b["error"]["field"], field, "{path} {body}: {b}");
+    }
+    // Tenancy and missing things.
+    let other_ws = app.workspace("globex").await;
+    let other = app.api_key(Some(other_ws), "webhooks,events").await;
+    for (m, path, body) in [
+        (Method::POST, retry.clone(), Some(json!({"since": since}))),
+        (Method::POST, replay.clone(), Some(json!({"since": since}))),
+        (Method::GET, format!("/api/v1/jobs/{job_id}"), None),
+        (Method::POST, format!("/api/v1/jobs/{job_id}/cancel"), None),
+    ] {
+        let (s, b) = app.api(m.clone(), &path, Some(&other), body).await;
+        assert_eq!(s, 404, "{m} {path}: {b}");
+    }
+    for path in ["/api/v1/jobs/999999", "/api/v1/jobs/abc", "/api/v1/jobs/0"] {
+        let (s, _) = app.api(Method::GET, path, Some(&key), None).await;
+        assert_eq!(s, 404, "{path}");
+    }
+    let (s, _) = app
+        .api(
+            Method::POST,
+            "/api/v1/webhooks/999999/replay",
+            Some(&key),
+            Some(json!({"since": since})),
+        )
+        .await;
+    assert_eq!(s, 404);
+    // A switched-off webhook would send nothing: refused.
+    app.api(
+        Method::PATCH,
+        &format!("/api/v1/webhooks/{webhook}"),
+        Some(&key),
+        Some(json!({"is_active": false})),
+    )
+    .await;
+    let (s, b) = app
+        .api(
+            Method::POST,
+            &retry,
+            Some(&key),
+            Some(json!({"since": since})),
+        )
+        .await;
+    assert_eq!(s, 409, "{b}");
+}
+
+#[tokio::test]
+async fn a_job_cut_short_by_a_restart_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = cli_workspace(dir.path(), &["tick"], "webhooks,events");
+    let receiver = Receiver::start(Receiver::always(200)).await;
+    // The state a crash leaves: failed deliveries and a running job that did one batch.
+    {
+        let c = hookline::db::open_and_migrate(dir.path()).unwrap();
+        let sealed = hookline::crypto::SecretBox::load_or_create(dir.path())
+            .unwrap()
+            .seal("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwMfKQ9r8G");
+        c.execute(
+            "INSERT INTO webhooks (workspace_id, url, events, retry_schedule, retry_count, secret_enc, created_at, updated_at)
+             VALUES (1, ?1, '[\"*\"]', '[]', 0, ?2, 0, 0)",
+            rusqlite::params![receiver.url, sealed],
+        )
+        .unwrap();
+        for n in 0..1200 {
+            c.execute(
+                "INSERT INTO events (public_id, workspace_id, type, body, created_at) VALUES (?1, 1, 'tick', ?2, ?3)",
+                rusqlite::params![format!("evt_{n}"), format!("{{\"id\":\"evt_{n}\",\"type\":\"tick\",\"timestamp\":\"2026-01-01T00:00:00Z\",\"data\":{{}}}}"), T0 + n],
+            )
+            .unwrap();
+            c.execute(
+                "INSERT INTO deliveries (workspace_id, webhook_id, event_id, event_type, status, attempt_count, created_at, updated_at)
+                 VALUES (1, 1, last_insert_rowid(), 'tick', 'failed', 1, ?1, ?1)",
+                [T0 + n],
+            )
+            .unwrap();
+        }
+        c.execute(
+            "INSERT INTO jobs (workspace_id, webhook_id, kind, params, state, total, done, cursor, created_at, updated_at)
+             VALUES (1, 1, 'bulk_retry', ?1, 'running', 1200, 500, 500, 0, 0)",
+            [json!({"status": "failed", "since": T0, "until": T0 + 10_000}).to_string()],
+        )
+        .unwrap();
+    }
+    let server = start_server(dir.path(), &[("HOOKLINE_DEV", "true")]);
+    let http = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let job: Value = http
+            .get(format!("{}/api/v1/jobs/1", server.base))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if job["data"]["state"] == "done" {
+            assert_eq!(job["data"]["done"], 1200);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{job}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // It went on from its cursor: the first batch is not sent again.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while receiver.count() < 700 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} sent",
+            receiver.count()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(receiver.count(), 700);
+}

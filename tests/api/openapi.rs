@@ -162,7 +162,9 @@ async fn document_is_openapi_3_and_documents_every_registered_route() {
                 "{what}: Idempotency-Key header"
             );
         }
-        let takes_body = method == "PATCH" || (method == "POST" && !path.ends_with("/retry"));
+        // Actions that ignore any body: a retry, a cancel.
+        let takes_body = method == "PATCH"
+            || (method == "POST" && !path.ends_with("/retry") && !path.ends_with("/cancel"));
         if takes_body {
             let body = &op["requestBody"]["content"]["application/json"]["schema"];
             assert!(body.is_object(), "{what}: request body schema");
@@ -448,6 +450,65 @@ async fn answers_match_the_documented_schemas() {
     check(
         &Method::POST,
         "/api/v1/deliveries/{id}/retry",
+        s,
+        &b,
+        &mut covered,
+    );
+
+    // Bulk jobs.
+    for (template, body) in [
+        (
+            "/api/v1/webhooks/{id}/bulk-retry",
+            json!({"since": "2020-01-01T00:00:00Z"}),
+        ),
+        (
+            "/api/v1/webhooks/{id}/replay",
+            json!({"since": "2020-01-01T00:00:00Z", "event_types": ["project.created"]}),
+        ),
+    ] {
+        let path = template.replace("{id}", &id.to_string());
+        let (s, b) = f.call(Method::POST, &path, Some(body)).await;
+        assert_eq!(s, 202, "{b}");
+        check(&Method::POST, template, s, &b, &mut covered);
+        let job = b["data"]["job_id"].as_i64().unwrap();
+        let (s, b) = f
+            .call(Method::GET, &format!("/api/v1/jobs/{job}"), None)
+            .await;
+        check(&Method::GET, "/api/v1/jobs/{id}", s, &b, &mut covered);
+        let (s, b) = f
+            .call(Method::POST, &format!("/api/v1/jobs/{job}/cancel"), None)
+            .await;
+        assert!(s == 200 || s == 409, "{b}");
+        check(
+            &Method::POST,
+            "/api/v1/jobs/{id}/cancel",
+            s,
+            &b,
+            &mut covered,
+        );
+        let (s, b) = f.call(Method::POST, &path, Some(json!({}))).await;
+        assert_eq!(s, 422);
+        check(&Method::POST, template, s, &b, &mut covered);
+    }
+    let (s, b) = f.call(Method::GET, "/api/v1/jobs/999999", None).await;
+    assert_eq!(s, 404);
+    check(&Method::GET, "/api/v1/jobs/{id}", s, &b, &mut covered);
+    // A job that is done cannot be cancelled: the documented 409.
+    let (_, b) = f
+        .call(
+            Method::POST,
+            &format!("{one}/bulk-retry"),
+            Some(json!({"since": "2999-01-01T00:00:00Z", "until": "2999-01-02T00:00:00Z"})),
+        )
+        .await;
+    let empty = b["data"]["job_id"].as_i64().unwrap();
+    let (s, b) = f
+        .call(Method::POST, &format!("/api/v1/jobs/{empty}/cancel"), None)
+        .await;
+    assert_eq!(s, 409, "{b}");
+    check(
+        &Method::POST,
+        "/api/v1/jobs/{id}/cancel",
         s,
         &b,
         &mut covered,

@@ -1,0 +1,379 @@
+//! Bulk jobs (retry failed deliveries, replay events) as stored: the job rows, and the scans
+//! that pick each batch's deliveries or events. What a batch then does to deliveries is the
+//! queue's (`delivery::queue`), the only writer of delivery rows.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+use super::DbError;
+use crate::domain::DeliveryStatus;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    BulkRetry,
+    Replay,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::BulkRetry => "bulk_retry",
+            JobKind::Replay => "replay",
+        }
+    }
+    fn parse(s: &str) -> JobKind {
+        if s == "replay" {
+            JobKind::Replay
+        } else {
+            JobKind::BulkRetry
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    Running,
+    Done,
+    Cancelled,
+    Failed,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Cancelled => "cancelled",
+            JobState::Failed => "failed",
+        }
+    }
+    fn parse(s: &str) -> JobState {
+        match s {
+            "done" => JobState::Done,
+            "cancelled" => JobState::Cancelled,
+            "failed" => JobState::Failed,
+            _ => JobState::Running,
+        }
+    }
+}
+
+/// What a job works through: a webhook's deliveries or its workspace's events in a window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobParams {
+    /// Bulk retry: the deliveries' status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Unix ms, inclusive.
+    pub since: i64,
+    /// Unix ms, exclusive.
+    pub until: i64,
+    /// Bulk retry: one type; replay: any of these (empty: every type the webhook takes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub event_types: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct JobRow {
+    pub id: i64,
+    pub workspace_id: i64,
+    pub webhook_id: i64,
+    pub kind: JobKind,
+    pub params: JobParams,
+    pub state: JobState,
+    pub total: i64,
+    pub done: i64,
+    pub cursor: i64,
+    pub error: Option<String>,
+    pub created_by: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+const COLS: &str = "id, workspace_id, webhook_id, kind, params, state, total, done, cursor, error, created_by, created_at, updated_at, finished_at";
+
+fn map_job(r: &rusqlite::Row) -> rusqlite::Result<JobRow> {
+    let params: String = r.get(4)?;
+    Ok(JobRow {
+        id: r.get(0)?,
+        workspace_id: r.get(1)?,
+        webhook_id: r.get(2)?,
+        kind: JobKind::parse(&r.get::<_, String>(3)?),
+        params: serde_json::from_str(&params).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, Box::new(e))
+        })?,
+        state: JobState::parse(&r.get::<_, String>(5)?),
+        total: r.get(6)?,
+        done: r.get(7)?,
+        cursor: r.get(8)?,
+        error: r.get(9)?,
+        created_by: r.get(10)?,
+        created_at: r.get(11)?,
+        updated_at: r.get(12)?,
+        finished_at: r.get(13)?,
+    })
+}
+
+pub struct NewJob<'a> {
+    pub workspace_id: i64,
+    pub webhook_id: i64,
+    pub kind: JobKind,
+    pub params: &'a JobParams,
+    pub total: i64,
+    pub created_by: &'a str,
+    pub now: i64,
+}
+
+/// Stores a job; one with nothing to do is done at once.
+pub fn create_job(conn: &Connection, j: &NewJob) -> Result<JobRow, DbError> {
+    let state = if j.total == 0 { "done" } else { "running" };
+    conn.execute(
+        "INSERT INTO jobs (workspace_id, webhook_id, kind, params, state, total, created_by, created_at, updated_at, finished_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, CASE WHEN ?5 = 'done' THEN ?8 END)",
+        params![
+            j.workspace_id,
+            j.webhook_id,
+            j.kind.as_str(),
+            serde_json::to_string(j.params)?,
+            state,
+            j.total,
+            j.created_by,
+            j.now
+        ],
+    )?;
+    let id = conn.last_insert_rowid();
+    Ok(job(conn, id)?.expect("just inserted"))
+}
+
+pub fn job(conn: &Connection, id: i64) -> Result<Option<JobRow>, DbError> {
+    Ok(conn
+        .prepare_cached(&format!("SELECT {COLS} FROM jobs WHERE id = ?1"))?
+        .query_row([id], map_job)
+        .optional()?)
+}
+
+/// A job of the workspace.
+pub fn get_job(conn: &Connection, workspace_id: i64, id: i64) -> Result<Option<JobRow>, DbError> {
+    Ok(job(conn, id)?.filter(|j| j.workspace_id == workspace_id))
+}
+
+/// Jobs still to run (also those a restart interrupted), oldest first.
+pub fn running_jobs(conn: &Connection) -> Result<Vec<JobRow>, DbError> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {COLS} FROM jobs WHERE state = 'running' ORDER BY id"
+    ))?;
+    let rows = st.query_map([], map_job)?.collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Stops a running job; `Ok(None)`: no such job in the workspace.
+pub fn cancel_job(
+    conn: &Connection,
+    workspace_id: i64,
+    id: i64,
+    now: i64,
+) -> Result<Option<JobRow>, DbError> {
+    conn.execute(
+        "UPDATE jobs SET state = 'cancelled', updated_at = ?3, finished_at = ?3
+         WHERE id = ?1 AND workspace_id = ?2 AND state = 'running'",
+        params![id, workspace_id, now],
+    )?;
+    get_job(conn, workspace_id, id)
+}
+
+/// Records a batch's progress: the last row handled, how many more were done, and whether
+/// the job is now finished (then `done` is `total`: rows that stopped matching meanwhile, a
+/// delivery retried by hand, count as handled). Only a running job moves (a cancelled one stays cancelled).
+pub fn advance(
+    conn: &Connection,
+    id: i64,
+    cursor: i64,
+    done: i64,
+    finished: bool,
+    now: i64,
+) -> Result<(), DbError> {
+    conn.prepare_cached(
+        "UPDATE jobs SET cursor = ?2, done = CASE WHEN ?4 THEN total ELSE min(total, done + ?3) END, updated_at = ?5,
+             state = CASE WHEN ?4 THEN 'done' ELSE state END,
+             finished_at = CASE WHEN ?4 THEN ?5 ELSE finished_at END
+         WHERE id = ?1 AND state = 'running'",
+    )?
+    .execute(params![id, cursor, done, finished, now])?;
+    Ok(())
+}
+
+/// Marks a job failed, with why.
+pub fn fail_job(conn: &Connection, id: i64, error: &str, now: i64) -> Result<(), DbError> {
+    conn.execute(
+        "UPDATE jobs SET state = 'failed', error = ?2, updated_at = ?3, finished_at = ?3 WHERE id = ?1 AND state = 'running'",
+        params![id, error, now],
+    )?;
+    Ok(())
+}
+
+/// The job's state as it is now (a cancel may have come in meanwhile).
+pub fn state_of(conn: &Connection, id: i64) -> Result<Option<JobState>, DbError> {
+    Ok(conn
+        .prepare_cached("SELECT state FROM jobs WHERE id = ?1")?
+        .query_row([id], |r| Ok(JobState::parse(&r.get::<_, String>(0)?)))
+        .optional()?)
+}
+
+// ---- what a bulk retry works through ----
+
+/// The first delivery id of the workspace created at or after `at` (ids and creation times
+/// grow together): where a window's scan starts.
+fn first_delivery_at(conn: &Connection, workspace_id: i64, at: i64) -> Result<i64, DbError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id FROM deliveries WHERE workspace_id = ?1 AND created_at >= ?2 ORDER BY created_at, id LIMIT 1",
+        )?
+        .query_row(params![workspace_id, at], |r| r.get(0))
+        .optional()?
+        .unwrap_or(i64::MAX))
+}
+
+fn retry_scan_sql(count: bool, typed: bool) -> String {
+    format!(
+        "SELECT {} FROM deliveries WHERE webhook_id = ?1 AND status = ?2 AND id > ?3
+           AND created_at >= ?4 AND created_at < ?5 {} {}",
+        if count { "COUNT(*)" } else { "id" },
+        if typed { "AND event_type = ?6" } else { "" },
+        if count { "" } else { "ORDER BY id LIMIT ?7" }
+    )
+}
+
+/// How many of the webhook's deliveries a bulk retry would touch.
+pub fn count_for_retry(
+    conn: &Connection,
+    workspace_id: i64,
+    webhook_id: i64,
+    p: &JobParams,
+) -> Result<i64, DbError> {
+    let status = p
+        .status
+        .as_deref()
+        .unwrap_or(DeliveryStatus::Failed.as_str());
+    let from = first_delivery_at(conn, workspace_id, p.since)?.saturating_sub(1);
+    let typed = !p.event_types.is_empty();
+    let mut st = conn.prepare_cached(&retry_scan_sql(true, typed))?;
+    let n = if typed {
+        st.query_row(
+            params![webhook_id, status, from, p.since, p.until, p.event_types[0]],
+            |r| r.get(0),
+        )?
+    } else {
+        st.query_row(params![webhook_id, status, from, p.since, p.until], |r| {
+            r.get(0)
+        })?
+    };
+    Ok(n)
+}
+
+/// The next batch of a bulk retry: ids of matching deliveries above `cursor`.
+pub fn next_for_retry(conn: &Connection, job: &JobRow, limit: i64) -> Result<Vec<i64>, DbError> {
+    let p = &job.params;
+    let status = p
+        .status
+        .as_deref()
+        .unwrap_or(DeliveryStatus::Failed.as_str());
+    let from = job
+        .cursor
+        .max(first_delivery_at(conn, job.workspace_id, p.since)?.saturating_sub(1));
+    let typed = !p.event_types.is_empty();
+    let sql = retry_scan_sql(false, typed).replace("?7", if typed { "?7" } else { "?6" });
+    let mut st = conn.prepare_cached(&sql)?;
+    let ids = if typed {
+        st.query_map(
+            params![
+                job.webhook_id,
+                status,
+                from,
+                p.since,
+                p.until,
+                p.event_types[0],
+                limit
+            ],
+            |r| r.get(0),
+        )?
+        .collect::<Result<_, _>>()?
+    } else {
+        st.query_map(
+            params![job.webhook_id, status, from, p.since, p.until, limit],
+            |r| r.get(0),
+        )?
+        .collect::<Result<_, _>>()?
+    };
+    Ok(ids)
+}
+
+// ---- what a replay works through ----
+
+/// An event a replay may send.
+#[derive(Debug, Clone)]
+pub struct ReplayEvent {
+    pub id: i64,
+    pub event_type: String,
+}
+
+/// The first event id created at or after `at` (the events' own time index).
+fn first_event_at(conn: &Connection, at: i64) -> Result<i64, DbError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id FROM events WHERE created_at >= ?1 ORDER BY created_at, id LIMIT 1",
+        )?
+        .query_row([at], |r| r.get(0))
+        .optional()?
+        .unwrap_or(i64::MAX))
+}
+
+/// The workspace's events in the window above `cursor`, oldest first, at most `limit`, of
+/// any type (the caller keeps the ones the webhook takes).
+pub fn events_in_window(
+    conn: &Connection,
+    workspace_id: i64,
+    p: &JobParams,
+    cursor: i64,
+    limit: i64,
+) -> Result<Vec<ReplayEvent>, DbError> {
+    let from = cursor.max(first_event_at(conn, p.since)?.saturating_sub(1));
+    let mut st = conn.prepare_cached(
+        "SELECT id, type FROM events WHERE workspace_id = ?1 AND id > ?2 AND created_at >= ?3 AND created_at < ?4
+         ORDER BY id LIMIT ?5",
+    )?;
+    let rows = st
+        .query_map(params![workspace_id, from, p.since, p.until, limit], |r| {
+            Ok(ReplayEvent {
+                id: r.get(0)?,
+                event_type: r.get(1)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// How many of the workspace's events in the window a replay would send: those whose type
+/// `takes` accepts.
+pub fn count_for_replay(
+    conn: &Connection,
+    workspace_id: i64,
+    p: &JobParams,
+    takes: impl Fn(&str) -> bool,
+) -> Result<i64, DbError> {
+    let from = first_event_at(conn, p.since)?.saturating_sub(1);
+    let mut st = conn.prepare_cached(
+        "SELECT type, COUNT(*) FROM events WHERE workspace_id = ?1 AND id > ?2 AND created_at >= ?3 AND created_at < ?4
+         GROUP BY type",
+    )?;
+    let mut n = 0;
+    for row in st.query_map(params![workspace_id, from, p.since, p.until], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+    })? {
+        let (t, c) = row?;
+        if takes(&t) {
+            n += c;
+        }
+    }
+    Ok(n)
+}
