@@ -4,18 +4,27 @@
 //! and saves screenshots of the main pages to `test-artifacts/screenshots/` (and, with
 //! `HOOKLINE_UPDATE_SCREENSHOTS=1`, to the README's `docs/screenshots/`).
 //!
+//! A second test puts the portal in a vendor's iframe on another site, over https with a
+//! test CA, with third-party cookies blocked, and works in it (see
+//! `portal_in_a_third_party_iframe_with_third_party_cookies_blocked`).
+//!
 //! Without Chromium the test is skipped, except with `CI=true`, where it fails.
 
 #[allow(dead_code)]
 #[path = "api/helpers.rs"]
 mod helpers;
+#[path = "common/pki.rs"]
+mod pki;
 #[allow(dead_code)]
 #[path = "api/receiver.rs"]
 mod receiver;
 
+use std::collections::HashMap;
+use std::future::Future;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -24,6 +33,7 @@ use hookline::domain::Role;
 use receiver::Receiver;
 use reqwest::Method;
 use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -71,6 +81,11 @@ struct Browser {
 
 impl Browser {
     async fn start() -> Browser {
+        Browser::start_with(Vec::new(), json!({})).await
+    }
+
+    /// Like [`Browser::start`], with more Chromium switches and profile preferences.
+    async fn start_with(extra_args: Vec<String>, prefs: Value) -> Browser {
         use std::os::unix::process::CommandExt;
         // Orphaned browser processes are re-parented to this process, which reaps them.
         unsafe {
@@ -114,28 +129,34 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let profile_dir = b.profile.path().display().to_string();
+        let mut args: Vec<String> = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-extensions",
+            "--no-default-browser-check",
+            "--hide-scrollbars",
+            "--window-size=1280,900",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        args.push(format!("--user-data-dir={profile_dir}"));
+        args.extend(extra_args);
         let caps: serde_json::Map<String, Value> = serde_json::from_value(json!({
             "browserName": "chrome",
             "pageLoadStrategy": "normal",
             "timeouts": {"pageLoad": 20000, "script": 10000, "implicit": 0},
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
-                "args": [
-                    "--headless",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-dev-shm-usage",
-                    "--disable-quic",
-                    "--no-first-run",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--disable-extensions",
-                    "--no-default-browser-check",
-                    "--hide-scrollbars",
-                    "--window-size=1280,900",
-                    format!("--user-data-dir={profile_dir}"),
-                ]
+                "args": args,
+                "prefs": prefs,
             }
         }))
         .unwrap();
@@ -750,6 +771,592 @@ async fn scenario() {
         )
         .await;
     assert_eq!(s, 404);
+
+    browser.close().await;
+}
+
+// The portal inside a vendor's iframe, on another site, with third-party cookies blocked.
+//
+// Sites: the vendor's app is `https://127.0.0.1:<vendor>`, Hookline is
+// `https://localhost:<proxy>` (a TLS-terminating proxy in front of its plain-HTTP port, as in
+// production). `127.0.0.1` and `localhost` are different sites, so the portal is a
+// third-party frame and its cookies third-party cookies; Chromium runs with third-party
+// cookies blocked. Only partitioned cookies (CHIPS) work there, keyed to the top-level site.
+
+/// The whole iframe scenario must finish within this.
+const IFRAME_TIMEOUT: Duration = Duration::from_secs(120);
+const ANN: &str = "ann@acme.example";
+
+type Tls = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+
+/// A TLS listener on 127.0.0.1 with the test CA's certificate (valid for `localhost` and
+/// `127.0.0.1`); `serve` gets each connection after the handshake. Dropping this aborts the
+/// accept loop, whose `JoinSet` then aborts every connection still open.
+struct TlsServer {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn bind() -> (tokio::net::TcpListener, u16) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    (l, port)
+}
+
+fn serve_tls<F, Fut>(
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    serve: F,
+) -> TlsServer
+where
+    F: Fn(Tls) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let serve = Arc::new(serve);
+    let task = tokio::spawn(async move {
+        let mut conns = tokio::task::JoinSet::new();
+        while let Ok((tcp, _)) = listener.accept().await {
+            while conns.try_join_next().is_some() {}
+            let (acceptor, serve) = (acceptor.clone(), serve.clone());
+            conns.spawn(async move {
+                if let Ok(Ok(tls)) = tokio::time::timeout(WAIT, acceptor.accept(tcp)).await {
+                    serve(tls).await;
+                }
+            });
+        }
+    });
+    TlsServer { task }
+}
+
+fn find_bytes(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The value of header `name` in a message head (its first line is skipped).
+fn header_of(head: &str, name: &str) -> Option<String> {
+    head.split("\r\n")
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim().to_string())
+}
+
+/// One HTTP/1.1 request: its head and its body (by `Content-Length`), bounded in time.
+async fn read_request(s: &mut Tls) -> Option<(String, Vec<u8>)> {
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = tokio::time::timeout(WAIT, s.read(&mut buf))
+            .await
+            .ok()?
+            .ok()?;
+        if n == 0 || got.len() > 1 << 20 {
+            return None;
+        }
+        got.extend_from_slice(&buf[..n]);
+        let Some(end) = find_bytes(&got, b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&got[..end]).into_owned();
+        let len: usize = header_of(&head, "content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if got.len() >= end + 4 + len {
+            return Some((head, got[end + 4..end + 4 + len].to_vec()));
+        }
+    }
+}
+
+/// Hookline over https: terminates TLS and copies the bytes to Hookline's plain port, as the
+/// reverse proxy of a deployment does. The `Host` header passes unchanged
+/// (`localhost:<port>`), so it matches `HOOKLINE_PUBLIC_URL`.
+fn tls_proxy(
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    upstream: u16,
+) -> TlsServer {
+    serve_tls(listener, acceptor, move |mut tls| async move {
+        if let Ok(mut up) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await {
+            let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
+        }
+    })
+}
+
+/// What the negative control's proxy saw of one exchange.
+#[derive(Debug, Clone)]
+struct Seen {
+    /// The request line, e.g. `GET /w/acme/webhooks HTTP/1.1`.
+    request: String,
+    /// The request's `Cookie` header ("" without one).
+    cookie: String,
+    /// The response's `Set-Cookie` values as forwarded (without `Partitioned`).
+    set_cookie: Vec<String>,
+}
+
+/// The negative control: the same Hookline behind a proxy that drops the `Partitioned`
+/// attribute from every `Set-Cookie` and changes nothing else (`SameSite=None; Secure` stay),
+/// one request per connection, recording each exchange.
+fn unpartitioning_proxy(
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    upstream: u16,
+    seen: Arc<Mutex<Vec<Seen>>>,
+) -> TlsServer {
+    serve_tls(listener, acceptor, move |mut tls| {
+        let seen = seen.clone();
+        async move {
+            let Some((head, body)) = read_request(&mut tls).await else {
+                return;
+            };
+            let mut lines: Vec<&str> = head
+                .split("\r\n")
+                .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+                .collect();
+            lines.push("Connection: close");
+            let mut request = format!("{}\r\n\r\n", lines.join("\r\n")).into_bytes();
+            request.extend_from_slice(&body);
+            let Ok(mut up) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await else {
+                return;
+            };
+            if up.write_all(&request).await.is_err() {
+                return;
+            }
+            let mut resp = Vec::new();
+            if !matches!(
+                tokio::time::timeout(WAIT, up.read_to_end(&mut resp)).await,
+                Ok(Ok(_))
+            ) {
+                return;
+            }
+            let Some(end) = find_bytes(&resp, b"\r\n\r\n") else {
+                return;
+            };
+            let mut set_cookie = Vec::new();
+            let mut out = Vec::new();
+            for l in String::from_utf8_lossy(&resp[..end]).split("\r\n") {
+                let lower = l.to_ascii_lowercase();
+                if lower.starts_with("connection:") {
+                    continue;
+                }
+                if lower.starts_with("set-cookie:") {
+                    let value = l["set-cookie:".len()..]
+                        .split(';')
+                        .map(str::trim)
+                        .filter(|a| !a.eq_ignore_ascii_case("partitioned"))
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    out.push(format!("Set-Cookie: {value}"));
+                    set_cookie.push(value);
+                } else {
+                    out.push(l.to_string());
+                }
+            }
+            out.push("Connection: close".into());
+            seen.lock().unwrap().push(Seen {
+                request: head.split("\r\n").next().unwrap_or("").to_string(),
+                cookie: header_of(&head, "cookie").unwrap_or_default(),
+                set_cookie,
+            });
+            let mut response = format!("{}\r\n\r\n", out.join("\r\n")).into_bytes();
+            response.extend_from_slice(&resp[end + 4..]);
+            let _ = tls.write_all(&response).await;
+            let _ = tls.shutdown().await;
+        }
+    })
+}
+
+/// The vendor's app on its own site: serves `pages` (path → HTML) with a content type and
+/// nothing else — no header or attribute that would relax the browser's cookie rules.
+fn vendor_site(
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    pages: Arc<Mutex<HashMap<String, String>>>,
+) -> TlsServer {
+    serve_tls(listener, acceptor, move |mut tls| {
+        let pages = pages.clone();
+        async move {
+            let Some((head, _)) = read_request(&mut tls).await else {
+                return;
+            };
+            let path = head.split(' ').nth(1).unwrap_or("").to_string();
+            let page = pages.lock().unwrap().get(&path).cloned();
+            let (status, body) = match page {
+                Some(html) => ("200 OK", html),
+                None => ("404 Not Found", "not found".to_string()),
+            };
+            let resp = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = tls.write_all(resp.as_bytes()).await;
+            let _ = tls.shutdown().await;
+        }
+    })
+}
+
+/// The vendor's settings page, framing a portal link.
+fn vendor_page(portal_url: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Acme Shop · Settings</title>\
+         <style>body{{margin:0;font-family:sans-serif;background:#f4f1fb}}\
+         header{{background:#3d2b8f;color:#fff;padding:12px 24px}}main{{padding:8px 24px 24px}}\
+         iframe{{border:1px solid #c9c2e0;background:#fff}}</style></head>\
+         <body><header><strong>Acme Shop</strong> · the vendor's app on https://127.0.0.1</header>\
+         <main><h1>Settings › Webhooks</h1>\
+         <iframe id=\"portal\" src=\"{portal_url}\" style=\"width:100%;height:800px\"></iframe>\
+         </main></body></html>"
+    )
+}
+
+/// A client trusting the test CA that sends `localhost` to 127.0.0.1 (the URL's port is kept).
+fn https_client(ca_pem: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap())
+        .resolve("localhost", "127.0.0.1:0".parse().unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .timeout(WAIT)
+        .build()
+        .unwrap()
+}
+
+/// The vendor's backend asks for a portal link for Ann (over https, like any client would).
+async fn portal_link(https: &reqwest::Client, public: &str, key: &str) -> String {
+    let resp = https
+        .post(format!("{public}/api/v1/portal-links"))
+        .bearer_auth(key)
+        .json(&json!({"role": "admin", "email": ANN}))
+        .send()
+        .await
+        .expect("POST /api/v1/portal-links");
+    assert_eq!(resp.status(), 201);
+    let b: Value = resp.json().await.unwrap();
+    let url = b["data"]["url"].as_str().unwrap().to_string();
+    assert!(url.starts_with(&format!("{public}/portal/")), "{url}");
+    url
+}
+
+fn header_str(r: &reqwest::Response, name: &str) -> String {
+    r.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+fn has_attr(cookie: &str, attr: &str) -> bool {
+    cookie
+        .split(';')
+        .any(|a| a.trim().eq_ignore_ascii_case(attr))
+}
+
+/// Waits for the exchange `want` in the negative control's record.
+async fn wait_seen(seen: &Mutex<Vec<Seen>>, what: &str, want: impl Fn(&Seen) -> bool) -> Seen {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let found = seen.lock().unwrap().iter().rev().find(|s| want(s)).cloned();
+        if let Some(s) = found {
+            return s;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the control proxy never saw {what}: {:#?}",
+            seen.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+impl Page<'_> {
+    /// Switches into the vendor page's `#portal` frame (again after each navigation in it).
+    async fn enter_portal(&self) -> Result<(), fantoccini::error::CmdError> {
+        self.c.enter_frame(None).await?;
+        self.c
+            .find(Locator::Css("#portal"))
+            .await?
+            .enter_frame()
+            .await
+    }
+
+    /// Waits until the portal frame shows `want` (a path and query), loaded; stays in it.
+    async fn wait_frame_path(&self, want: impl Fn(&str) -> bool, what: &str) -> String {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let mut last = Value::Null;
+        loop {
+            let step = tokio::time::timeout(WAIT, async {
+                self.enter_portal().await?;
+                self.c
+                    .execute(
+                        "return [location.pathname + location.search, document.readyState]",
+                        vec![],
+                    )
+                    .await
+            })
+            .await;
+            if let Ok(Ok(v)) = step {
+                if let (Some(path), Some("complete")) = (v[0].as_str(), v[1].as_str()) {
+                    if want(path) {
+                        return path.to_string();
+                    }
+                }
+                last = v;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the portal frame never reached {what}; at {last}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portal_in_a_third_party_iframe_with_third_party_cookies_blocked() {
+    if !browser_available() {
+        return;
+    }
+    tokio::time::timeout(IFRAME_TIMEOUT, iframe_scenario())
+        .await
+        .expect("the iframe scenario took too long");
+}
+
+async fn iframe_scenario() {
+    let pki::TestPki {
+        ca_pem,
+        acceptor,
+        leaf_spki_sha256,
+    } = pki::test_pki();
+    let (vendor_listener, vendor_port) = bind().await;
+    let (proxy_listener, proxy_port) = bind().await;
+    let (control_listener, control_port) = bind().await;
+    let vendor = format!("https://127.0.0.1:{vendor_port}");
+    let public = format!("https://localhost:{proxy_port}");
+    let app = spawn_app_with(|r| {
+        r.public_url = Some(public.clone());
+        r.embed_origins = Some(vendor.clone());
+        // The webhook added in the frame points at 127.0.0.1 (nothing is delivered to it).
+        r.allowed_networks = Some("127.0.0.0/8".into());
+    })
+    .await;
+    let upstream: u16 = app.base.rsplit(':').next().unwrap().parse().unwrap();
+    let _proxy = tls_proxy(proxy_listener, acceptor.clone(), upstream);
+    let seen = Arc::new(Mutex::new(Vec::<Seen>::new()));
+    let _control = unpartitioning_proxy(control_listener, acceptor.clone(), upstream, seen.clone());
+    let pages = Arc::new(Mutex::new(HashMap::new()));
+    let _vendor = vendor_site(vendor_listener, acceptor, pages.clone());
+
+    let ws = app.workspace("acme").await;
+    app.db
+        .write(move |c| {
+            c.execute(
+                "UPDATE workspaces SET name = 'Acme Corp' WHERE id = ?1",
+                [ws],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let portal_key = app.api_key(Some(ws), "portal").await;
+    let webhooks_key = app.api_key(Some(ws), "webhooks").await;
+    let backend = https_client(&ca_pem);
+
+    // The headers, through the proxy. A portal page may be framed by the vendor only, and
+    // its cookie is partitioned.
+    let link = portal_link(&backend, &public, &portal_key).await;
+    let visitor = https_client(&ca_pem);
+    let r = visitor.get(&link).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(header_str(&r, "location"), "/w/acme/webhooks");
+    let csp = header_str(&r, "content-security-policy");
+    assert!(csp.contains(&format!("frame-ancestors {vendor}")), "{csp}");
+    assert!(r.headers().get("x-frame-options").is_none());
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("hookline_portal="))
+        .expect("the portal link sets the portal cookie")
+        .to_string();
+    for attr in ["Secure", "SameSite=None", "Partitioned", "HttpOnly"] {
+        assert!(has_attr(&cookie, attr), "{attr} missing: {cookie}");
+    }
+    let r = visitor
+        .get(format!("{public}/w/acme/webhooks"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let csp = header_str(&r, "content-security-policy");
+    assert!(csp.contains(&format!("frame-ancestors {vendor}")), "{csp}");
+    assert!(r.headers().get("x-frame-options").is_none());
+    assert!(r.text().await.unwrap().contains(ANN));
+    // Every other page stays out of frames.
+    let r = https_client(&ca_pem)
+        .get(format!("{public}/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let csp = header_str(&r, "content-security-policy");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(header_str(&r, "x-frame-options"), "DENY");
+
+    // Chromium trusts the test certificate by its key (no CA installed, no certificate
+    // errors ignored wholesale), and blocks third-party cookies as a user can in its
+    // settings ("Block third-party cookies").
+    let browser = Browser::start_with(
+        vec![format!(
+            "--ignore-certificate-errors-spki-list={leaf_spki_sha256}"
+        )],
+        // `cookie_controls_mode` 1 is "block third-party cookies" (it alone does it in
+        // Chromium 156); `block_third_party_cookies` is the older name of the setting.
+        json!({
+            "profile.cookie_controls_mode": 1,
+            "profile.block_third_party_cookies": true,
+        }),
+    )
+    .await;
+    let p = Page {
+        c: browser.c(),
+        base: vendor.clone(),
+    };
+
+    // 1. Negative control: the same link flow in the same kind of frame, with the cookie
+    // not partitioned (else the same: SameSite=None; Secure). Chromium drops it, so the
+    // request after the link's redirect comes without a session. This is what shows that
+    // third-party cookies are really blocked here: without the blocking it would arrive.
+    let link = portal_link(&backend, &public, &portal_key).await;
+    let control_link = link.replace(
+        &format!("https://localhost:{proxy_port}/"),
+        &format!("https://localhost:{control_port}/"),
+    );
+    pages
+        .lock()
+        .unwrap()
+        .insert("/control".into(), vendor_page(&control_link));
+    p.goto("/control").await;
+    let after = wait_seen(&seen, "the redirect after the link", |s| {
+        s.request.starts_with("GET /w/acme/webhooks ")
+    })
+    .await;
+    let opened = wait_seen(&seen, "the link", |s| s.request.starts_with("GET /portal/")).await;
+    let set = opened
+        .set_cookie
+        .iter()
+        .find(|c| c.starts_with("hookline_portal="))
+        .expect("the control's link sets the portal cookie");
+    assert!(
+        has_attr(set, "Secure") && has_attr(set, "SameSite=None") && !has_attr(set, "Partitioned"),
+        "{set}"
+    );
+    assert!(
+        !after.cookie.contains("hookline_portal="),
+        "an unpartitioned cookie reached Hookline from the third-party frame: third-party \
+         cookies are not blocked in this Chromium, so the scenario below would prove nothing ({after:?})"
+    );
+
+    // 2. The portal, partitioned, in the vendor's page.
+    let link = portal_link(&backend, &public, &portal_key).await;
+    pages
+        .lock()
+        .unwrap()
+        .insert("/settings".into(), vendor_page(&link));
+    p.goto("/settings").await;
+    p.wait_frame_path(|x| x == "/w/acme/webhooks", "the Webhooks page")
+        .await;
+    assert_eq!(p.text(".portal-who").await, ANN);
+    assert!(p.text("main").await.contains("No webhooks yet"));
+    // Chromium itself says the frame has no unpartitioned cookie access.
+    assert_eq!(
+        p.js("return document.hasStorageAccess()", vec![]).await,
+        Value::Bool(false),
+        "the portal frame has third-party cookie access"
+    );
+    p.click("#add-webhook").await;
+    p.wait_frame_path(|x| x == "/w/acme/webhooks/new", "the form")
+        .await;
+    p.type_into("#url", "https://127.0.0.1:9/hook").await;
+    p.type_into("#name", "Order sync").await;
+    p.click("#events-all").await;
+    p.click("#save").await;
+    // The POST carried the portal cookie (session and CSRF token), and the secret came
+    // through the redirect in the (partitioned) flash cookie.
+    let page = p
+        .wait_frame_path(
+            |x| x.starts_with("/w/acme/webhooks/") && !x.ends_with("/new"),
+            "the webhook page",
+        )
+        .await;
+    let id: i64 = page.rsplit('/').next().unwrap().parse().unwrap();
+    let secret = p.text("#secret-value").await;
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    assert_eq!(p.text(".changed-by").await, format!("by {ANN}"));
+    let (_, api) = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/webhooks/{id}"),
+            Some(&webhooks_key),
+            None,
+        )
+        .await;
+    assert_eq!(api["data"]["secret"], secret.as_str());
+    assert_eq!(api["data"]["url"], "https://127.0.0.1:9/hook");
+    // Back to the list, inside the frame.
+    p.click("nav.sections a[href='/w/acme/webhooks']").await;
+    p.wait_frame_path(|x| x == "/w/acme/webhooks", "the Webhooks list")
+        .await;
+    let row = p.text("table.webhooks tbody tr").await;
+    assert!(row.contains("Order sync"), "{row}");
+    // The webhook's page again: the flash cookie was removed (a removal has to name the
+    // partition too), so the secret is not shown twice.
+    p.click(&format!("table.webhooks a[href='{page}']")).await;
+    p.wait_frame_path(|x| x == page, "the webhook page again")
+        .await;
+    assert_eq!(p.text("h1").await, "Order sync");
+    assert!(
+        !p.text("main").await.contains(&secret),
+        "secret shown twice"
+    );
+    p.click("nav.sections a[href='/w/acme/webhooks']").await;
+    p.wait_frame_path(|x| x == "/w/acme/webhooks", "the Webhooks list")
+        .await;
+    p.c.enter_frame(None).await.unwrap();
+    p.screenshot("portal-iframe", 1280).await;
+
+    // 3. The session lives in the vendor's partition only: Hookline opened top-level in
+    // the same browser has no session.
+    let top = Page {
+        c: browser.c(),
+        base: public.clone(),
+    };
+    top.goto("/w/acme/webhooks").await;
+    top.wait_path(|x| x.starts_with("/login"), "the login page")
+        .await;
+
+    // 4. And the control's unpartitioned cookie is a good cookie in a first-party context:
+    // its link opened top-level works. So what failed in step 1 was the blocking alone.
+    let link = portal_link(&backend, &public, &portal_key).await;
+    let token_path = &link[public.len()..];
+    let control = Page {
+        c: browser.c(),
+        base: format!("https://localhost:{control_port}"),
+    };
+    control.goto(token_path).await;
+    control
+        .wait_path(|x| x == "/w/acme/webhooks", "the Webhooks page")
+        .await;
+    assert_eq!(control.text(".portal-who").await, ANN);
+    let last = wait_seen(&seen, "the first-party request", |s| {
+        s.request.starts_with("GET /w/acme/webhooks ") && s.cookie.contains("hookline_portal=")
+    })
+    .await;
+    assert!(last.cookie.contains("hookline_portal="));
 
     browser.close().await;
 }

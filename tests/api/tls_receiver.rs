@@ -24,7 +24,9 @@ impl Drop for TlsReceiver {
 
 impl TlsReceiver {
     pub async fn start() -> TlsReceiver {
-        let crate::pki::TestPki { ca_pem, acceptor } = crate::pki::test_pki();
+        let crate::pki::TestPki {
+            ca_pem, acceptor, ..
+        } = crate::pki::test_pki();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let received = Arc::new(Mutex::new(Vec::new()));

@@ -9,12 +9,19 @@ pub struct TestPki {
     /// The CA's certificate (PEM), to trust the server with.
     pub ca_pem: String,
     pub acceptor: tokio_rustls::TlsAcceptor,
+    /// The base64 SHA-256 of the server certificate's SubjectPublicKeyInfo: what Chromium's
+    /// `--ignore-certificate-errors-spki-list` takes to accept that certificate.
+    #[allow(dead_code)] // read by tests/browser.rs only
+    pub leaf_spki_sha256: String,
 }
 
 pub fn test_pki() -> TestPki {
+    use base64::Engine;
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+        PublicKeyData,
     };
+    use sha2::Digest;
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -35,6 +42,8 @@ pub fn test_pki() -> TestPki {
         .distinguished_name
         .push(DnType::CommonName, "localhost");
     let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
+    let leaf_spki_sha256 = base64::engine::general_purpose::STANDARD
+        .encode(sha2::Sha256::digest(leaf_key.subject_public_key_info()));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -48,5 +57,6 @@ pub fn test_pki() -> TestPki {
     TestPki {
         ca_pem: ca_cert.pem(),
         acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        leaf_spki_sha256,
     }
 }
