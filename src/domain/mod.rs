@@ -90,9 +90,13 @@ impl std::fmt::Display for ValidationErrors {
 
 impl std::error::Error for ValidationErrors {}
 
-/// A row id taken from a URL path: a positive integer, or `None` (callers answer 404).
+/// A row id taken from a URL path: a positive integer written the one way ids are written
+/// (digits, no sign, no leading zero), or `None` (callers answer 404). `01` or `+1` would
+/// otherwise name id 1 too, and one thing would have many URLs.
 pub fn parse_id(raw: &str) -> Option<i64> {
-    raw.parse::<i64>().ok().filter(|i| *i > 0)
+    let canonical =
+        !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) && !raw.starts_with('0');
+    raw.parse::<i64>().ok().filter(|i| canonical && *i > 0)
 }
 
 /// Headers Hookline sets itself on every delivery; custom webhook headers may not override

@@ -1730,7 +1730,106 @@ const COVERED: &[(&str, &str, &str)] = &[
     ("POST", "/api-keys", "create_api_key"),
     ("DELETE", "/api-keys/{id}", "revoke_api_key"),
     ("POST", "/portal-links", "create_portal_link"),
+    ("POST", "/webhooks/{id}/bulk-retry", "bulk_retry"),
+    ("POST", "/webhooks/{id}/replay", "replay"),
+    ("POST", "/jobs/{id}/cancel", "cancel_job"),
 ];
+
+#[tokio::test]
+async fn bulk_retry() {
+    let f = fixture().await;
+    let id = target_webhook(&f).await;
+    let t = Target {
+        method: Method::POST,
+        path: format!("/api/v1/webhooks/{id}/bulk-retry"),
+        key: f.key.clone(),
+        base: json!({"status": "failed", "since": "2020-01-01T00:00:00Z", "until": "2030-01-01T00:00:00Z", "event_type": "project.created"}),
+        fields: vec![
+            field("", "status", Kind::Str, false),
+            field("", "since", Kind::Str, true),
+            field("", "until", Kind::Str, false),
+            field("", "event_type", Kind::Str, false),
+        ],
+        optional_body: false,
+        workspace: None,
+    };
+    fuzz(&f, t, Some("/api/v1/webhooks/{id}/bulk-retry"), 0x5eed_0011).await;
+}
+
+#[tokio::test]
+async fn replay() {
+    let f = fixture().await;
+    let id = target_webhook(&f).await;
+    let t = Target {
+        method: Method::POST,
+        path: format!("/api/v1/webhooks/{id}/replay"),
+        key: f.key.clone(),
+        base: json!({"since": "2020-01-01T00:00:00Z", "until": "2030-01-01T00:00:00Z", "event_types": ["project.created"]}),
+        fields: vec![
+            field("", "since", Kind::Str, true),
+            field("", "until", Kind::Str, false),
+            field("", "event_types", Kind::StrList, false),
+        ],
+        optional_body: false,
+        workspace: None,
+    };
+    fuzz(&f, t, Some("/api/v1/webhooks/{id}/replay"), 0x5eed_0012).await;
+}
+
+#[tokio::test]
+async fn cancel_job() {
+    let f = fixture().await;
+    let webhook = target_webhook(&f).await;
+    let (s, b) = f
+        .call(
+            Method::POST,
+            &format!("/api/v1/webhooks/{webhook}/replay"),
+            Some(json!({"since": "2020-01-01T00:00:00Z"})),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    let job = b["data"]["job_id"].as_i64().unwrap();
+    // Cancelled (or done) from the start; cancelling again answers the same way every time.
+    let (first, _) = f
+        .call(Method::POST, &format!("/api/v1/jobs/{job}/cancel"), None)
+        .await;
+    let template = "/api/v1/jobs/{id}/cancel";
+    let t = Target {
+        method: Method::POST,
+        path: template.replace("{id}", "999999"),
+        key: f.key.clone(),
+        base: json!({}),
+        fields: vec![],
+        optional_body: true,
+        workspace: None,
+    };
+    let mut rng = Rng::new(0x5eed_0013);
+    let mut cases = corpus(&t, &mut rng);
+    for c in &mut cases {
+        c.expect = Expect::Reject;
+    }
+    let real: Vec<Case> = cases
+        .iter()
+        .step_by(4)
+        .map(|c| Case {
+            label: format!("real job, {}", c.label),
+            method: c.method.clone(),
+            path: template.replace("{id}", &job.to_string()),
+            body: c.body.clone(),
+            headers: Vec::new(),
+            omit_workspace: false,
+            expect: if first == 200 {
+                Expect::Status(200)
+            } else {
+                Expect::Reject
+            },
+        })
+        .collect();
+    cases.extend(real);
+    cases.extend(header_cases(&t));
+    cases.extend(id_cases(&t, template, &mut rng));
+    run(&f, &f.key, None, &format!("POST {template}"), cases).await;
+}
 
 #[test]
 fn every_write_route_has_a_fuzz_target() {

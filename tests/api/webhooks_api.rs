@@ -402,11 +402,22 @@ async fn another_workspaces_ids_answer_404_on_every_route() {
 #[tokio::test]
 async fn non_numeric_ids_are_404() {
     let f = fixture().await;
+    // Webhook 1 exists: other spellings of its id must not find it.
+    let w = f
+        .create_webhook(json!({"url": "https://example.com/h", "events": ["*"]}))
+        .await;
+    assert_eq!(w["id"], 1);
     for path in [
         "/api/v1/webhooks/abc",
         "/api/v1/webhooks/-1",
         "/api/v1/deliveries/xyz",
         "/api/v1/webhooks/99999999999999999999",
+        "/api/v1/webhooks/+1",
+        "/api/v1/webhooks/%2B1",
+        "/api/v1/webhooks/01",
+        "/api/v1/webhooks/001",
+        "/api/v1/webhooks/1.0",
+        "/api/v1/webhooks/0x1",
     ] {
         let (s, b) = f.call(Method::GET, path, None).await;
         assert_eq!(s, 404, "{path}");
