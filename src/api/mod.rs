@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod portal_links;
 pub mod responses;
+pub mod stats;
 pub mod webhooks;
 pub mod workspaces;
 
@@ -74,6 +75,7 @@ pub const ROUTES: &[ApiRoute] = &[
     route("GET", "/webhooks/{id}/deliveries", |r| {
         r.to(deliveries::list)
     }),
+    route("GET", "/webhooks/{id}/stats", |r| r.to(stats::get)),
     route("POST", "/webhooks/{id}/bulk-retry", |r| {
         r.to(jobs::bulk_retry)
     }),

@@ -14,7 +14,9 @@ use super::error::{Envelope, ErrorEnvelope};
 use super::responses::{
     BadRequest, Forbidden, Internal, MethodNotAllowed, PayloadTooLarge, Unauthorized, Unavailable,
 };
-use super::{api_keys, deliveries, event_types, events, jobs, portal_links, webhooks, workspaces};
+use super::{
+    api_keys, deliveries, event_types, events, jobs, portal_links, stats, webhooks, workspaces,
+};
 
 /// The document: every path below, the schemas they use, the `bearer` security scheme.
 #[derive(OpenApi)]
@@ -50,6 +52,7 @@ error envelope.",
         deliveries::search,
         deliveries::get,
         deliveries::retry,
+        stats::get,
         jobs::bulk_retry,
         jobs::replay,
         jobs::get,

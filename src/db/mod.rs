@@ -9,6 +9,7 @@ pub mod notices;
 mod pool;
 pub mod portal;
 pub mod repo;
+pub mod stats;
 pub mod workspaces;
 
 pub use pool::{Db, DbError};

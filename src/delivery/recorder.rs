@@ -80,10 +80,22 @@ async fn record_in_batches(
             let written = db
                 .write(move |c| {
                     let mut touched = Vec::new();
-                    results
+                    // The webhooks' hourly health, in the same write as the attempts.
+                    let mut tally = crate::db::stats::Tally::default();
+                    for r in &results {
+                        tally.attempt(
+                            r.webhook_id,
+                            r.started_at,
+                            r.outcome.is_success(),
+                            Some(r.outcome.duration_ms),
+                        );
+                    }
+                    let noticed = results
                         .into_iter()
                         .map(|r| queue::record(c, r, &rules, &mut touched))
-                        .collect::<Result<Vec<bool>, _>>()
+                        .collect::<Result<Vec<bool>, _>>()?;
+                    tally.write(c)?;
+                    Ok(noticed)
                 })
                 .await;
             drop(permit);

@@ -8,6 +8,7 @@ pub mod deliveries;
 pub mod events;
 pub mod jobs;
 pub mod portal;
+pub mod stats;
 pub mod webhooks;
 pub mod workspaces;
 

@@ -916,3 +916,119 @@ async fn a_job_cut_short_by_a_restart_resumes() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(receiver.count(), 700);
 }
+
+#[tokio::test]
+async fn stats_count_a_webhooks_attempts_by_hour_and_day() {
+    let h = history().await;
+    let check = |b: &Value, window: &str, n: usize| {
+        let d = &b["data"];
+        assert_eq!(d["window"], window);
+        assert_eq!(d["buckets"].as_array().unwrap().len(), n, "{b}");
+        let sum = |k: &str| {
+            d["buckets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x[k].as_i64().unwrap())
+                .sum::<i64>()
+        };
+        assert_eq!(sum("attempts"), d["totals"]["attempts"].as_i64().unwrap());
+        assert_eq!(sum("succeeded") + sum("failed"), sum("attempts"));
+        let starts: Vec<i64> = d["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| ms(x["start"].as_str().unwrap()))
+            .collect();
+        assert!(starts.windows(2).all(|w| w[1] > w[0]), "oldest first");
+        let now = hookline::clock::now_ms();
+        assert!(
+            *starts.last().unwrap() <= now,
+            "the last bucket is the current one"
+        );
+    };
+    for (webhook, succeeded, failed) in [(h.ok, 12, 0), (h.bad, 0, 12)] {
+        for (window, n, bucket) in [("24h", 24, "hour"), ("7d", 7, "day")] {
+            let (s, b) = h
+                .app
+                .api(
+                    Method::GET,
+                    &format!("/api/v1/webhooks/{webhook}/stats?window={window}"),
+                    Some(&h.key),
+                    None,
+                )
+                .await;
+            assert_eq!(s, 200, "{b}");
+            check(&b, window, n);
+            assert_eq!(b["data"]["bucket"], bucket);
+            let t = &b["data"]["totals"];
+            assert_eq!(
+                (t["succeeded"].as_i64(), t["failed"].as_i64()),
+                (Some(succeeded), Some(failed)),
+                "{b}"
+            );
+            let rate = b["data"]["success_rate"].as_f64().unwrap();
+            assert!((rate - succeeded as f64 / 12.0).abs() < 1e-9, "{b}");
+            let p50 = t["p50_ms"].as_i64().unwrap();
+            assert!(p50 <= t["p95_ms"].as_i64().unwrap() && p50 < 1000, "{b}");
+        }
+    }
+    // Default window, empty webhook, bad windows, tenancy.
+    let (_, b) = h
+        .app
+        .api(
+            Method::GET,
+            &format!("/api/v1/webhooks/{}/stats", h.ok),
+            Some(&h.key),
+            None,
+        )
+        .await;
+    assert_eq!(b["data"]["window"], "24h");
+    let (_, w) = h
+        .app
+        .api(
+            Method::POST,
+            "/api/v1/webhooks",
+            Some(&h.key),
+            Some(json!({"url": "https://example.com/h", "events": ["*"], "is_active": false})),
+        )
+        .await;
+    let idle = w["data"]["id"].as_i64().unwrap();
+    let (s, b) = h
+        .app
+        .api(
+            Method::GET,
+            &format!("/api/v1/webhooks/{idle}/stats"),
+            Some(&h.key),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(b["data"]["success_rate"], Value::Null);
+    assert_eq!(b["data"]["totals"]["p95_ms"], Value::Null);
+    for bad in ["1h", "24H", "30d", "week"] {
+        let (s, b) = h
+            .app
+            .api(
+                Method::GET,
+                &format!("/api/v1/webhooks/{}/stats?window={bad}", h.ok),
+                Some(&h.key),
+                None,
+            )
+            .await;
+        assert_eq!(s, 422, "{bad}: {b}");
+        assert_eq!(b["error"]["field"], "window");
+    }
+    let other_ws = h.app.workspace("globex").await;
+    let other = h.app.api_key(Some(other_ws), "webhooks").await;
+    let (s, _) = h
+        .app
+        .api(
+            Method::GET,
+            &format!("/api/v1/webhooks/{}/stats", h.ok),
+            Some(&other),
+            None,
+        )
+        .await;
+    assert_eq!(s, 404);
+}

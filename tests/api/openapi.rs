@@ -455,6 +455,30 @@ async fn answers_match_the_documented_schemas() {
         &mut covered,
     );
 
+    // Health.
+    let (s, b) = f
+        .call(Method::GET, &format!("{one}/stats?window=7d"), None)
+        .await;
+    assert_eq!(s, 200, "{b}");
+    check(
+        &Method::GET,
+        "/api/v1/webhooks/{id}/stats",
+        s,
+        &b,
+        &mut covered,
+    );
+    let (s, b) = f
+        .call(Method::GET, &format!("{one}/stats?window=1y"), None)
+        .await;
+    assert_eq!(s, 422);
+    check(
+        &Method::GET,
+        "/api/v1/webhooks/{id}/stats",
+        s,
+        &b,
+        &mut covered,
+    );
+
     // Bulk jobs.
     for (template, body) in [
         (

@@ -45,3 +45,26 @@ CREATE TABLE webhook_stats (
     latency     TEXT NOT NULL DEFAULT '[]',
     PRIMARY KEY (webhook_id, hour)
 ) WITHOUT ROWID;
+
+-- The last eight days of existing attempts, so the charts have a history from the start.
+INSERT INTO webhook_stats (webhook_id, hour, succeeded, failed, attempts, latency)
+SELECT d.webhook_id, (a.started_at / 3600000) * 3600000,
+       SUM(ok), COUNT(*) - SUM(ok), COUNT(*),
+       json_array(COALESCE(SUM(a.duration_ms <= 5), 0),
+           COALESCE(SUM(a.duration_ms > 5 AND a.duration_ms <= 10), 0),
+           COALESCE(SUM(a.duration_ms > 10 AND a.duration_ms <= 25), 0),
+           COALESCE(SUM(a.duration_ms > 25 AND a.duration_ms <= 50), 0),
+           COALESCE(SUM(a.duration_ms > 50 AND a.duration_ms <= 100), 0),
+           COALESCE(SUM(a.duration_ms > 100 AND a.duration_ms <= 250), 0),
+           COALESCE(SUM(a.duration_ms > 250 AND a.duration_ms <= 500), 0),
+           COALESCE(SUM(a.duration_ms > 500 AND a.duration_ms <= 1000), 0),
+           COALESCE(SUM(a.duration_ms > 1000 AND a.duration_ms <= 2500), 0),
+           COALESCE(SUM(a.duration_ms > 2500 AND a.duration_ms <= 5000), 0),
+           COALESCE(SUM(a.duration_ms > 5000 AND a.duration_ms <= 10000), 0),
+           COALESCE(SUM(a.duration_ms > 10000 AND a.duration_ms <= 30000), 0),
+           COALESCE(SUM(a.duration_ms > 30000 AND a.duration_ms <= 60000), 0),
+           COALESCE(SUM(a.duration_ms > 60000), 0))
+FROM (SELECT *, (COALESCE(response_status BETWEEN 200 AND 299, 0) AND error IS NULL) AS ok FROM attempts) a
+JOIN deliveries d ON d.id = a.delivery_id
+WHERE a.started_at >= (CAST(strftime('%s', 'now') AS INTEGER) - 8 * 86400) * 1000
+GROUP BY d.webhook_id, a.started_at / 3600000;
