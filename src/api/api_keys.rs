@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::extract::path_id;
-use super::pagination::{decode_cursor, encode_cursor, parse_limit, ListQuery};
+use super::pagination::{decode_cursor, encode_cursor, next_page, parse_limit, ListQuery};
 use super::responses::{BodyErrors, ScopeErrors, WorkspaceHeader};
 use super::{envelope, page, ApiError, ApiJson, ApiResult, Caller, Envelope, ErrorEnvelope, Page};
 use crate::clock::rfc3339;
@@ -146,10 +146,7 @@ pub async fn list(
         None => 0,
     };
     let mut rows = api_keys::list(&state, ws, after, limit + 1).await?;
-    let next = (rows.len() > limit).then(|| {
-        rows.truncate(limit);
-        encode_cursor(rows.last().map(|r| r.id).unwrap_or(0))
-    });
+    let next = next_page(&mut rows, limit, |r| encode_cursor(r.id));
     Ok(page(
         rows.into_iter()
             .map(|r| ApiKeyOut::from_row(r, None))

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::path_id;
-use super::pagination::{decode_cursor, encode_cursor, parse_limit};
+use super::pagination::{decode_cursor, encode_cursor, next_page, parse_limit};
 use super::responses::{ScopeErrors, WorkspaceHeader};
 use super::{envelope, page, ApiError, ApiResult, Caller, Envelope, ErrorEnvelope, Page};
 use crate::clock::rfc3339;
@@ -114,7 +114,8 @@ pub struct DeliveriesQuery {
     pub cursor: Option<String>,
 }
 
-/// Lists a webhook's deliveries, newest first.
+/// Lists a webhook's deliveries, newest first. As on `GET /deliveries`, a page may hold
+/// fewer than `limit` rows and still carry `meta.next_cursor`: follow it until there is none.
 #[utoipa::path(
     get,
     path = "/api/v1/webhooks/{id}/deliveries",
@@ -149,11 +150,17 @@ pub async fn list(
         Some(c) => decode_cursor(c)?,
         None => i64::MAX,
     };
-    let mut rows = deliveries::list(&state, ws, webhook, filter, before, limit + 1).await?;
-    let next = (rows.len() > limit).then(|| {
-        rows.truncate(limit);
-        encode_cursor(rows.last().map(|r| r.id).unwrap_or(0))
-    });
+    let found =
+        deliveries::search_page(&state, ws, Some(webhook), filter, before, limit + 1).await?;
+    delivery_page(found, limit)
+}
+
+/// A search's answer: a full page continues after its last row; a short page whose search
+/// stopped at its span continues below the span (it may hold fewer rows than asked, even none).
+fn delivery_page(found: crate::db::hooks::DeliveryPage, limit: usize) -> ApiResult {
+    let mut rows = found.rows;
+    let next = next_page(&mut rows, limit, |r| encode_cursor(r.id))
+        .or_else(|| found.resume_before.map(encode_cursor));
     Ok(page(
         rows.into_iter().map(DeliveryOut::from).collect(),
         next,
@@ -172,7 +179,10 @@ fn filter_of(q: &DeliveriesQuery) -> Result<DeliveryFilter, ApiError> {
     })?)
 }
 
-/// Lists the workspace's deliveries to all its webhooks, newest first.
+/// Lists the workspace's deliveries to all its webhooks, newest first. A filter the indexes
+/// do not answer by themselves (`http_status`, or `status`/`event_type` across webhooks) looks
+/// through at most 50,000 deliveries per call: a page may then hold fewer than `limit` rows,
+/// even none, and still carry `meta.next_cursor` — follow it until there is none.
 #[utoipa::path(
     get,
     path = "/api/v1/deliveries",
@@ -199,15 +209,8 @@ pub async fn search(
         Some(c) => decode_cursor(c)?,
         None => i64::MAX,
     };
-    let mut rows = deliveries::search(&state, ws, filter, before, limit + 1).await?;
-    let next = (rows.len() > limit).then(|| {
-        rows.truncate(limit);
-        encode_cursor(rows.last().map(|r| r.id).unwrap_or(0))
-    });
-    Ok(page(
-        rows.into_iter().map(DeliveryOut::from).collect(),
-        next,
-    ))
+    let found = deliveries::search_page(&state, ws, None, filter, before, limit + 1).await?;
+    delivery_page(found, limit)
 }
 
 /// One HTTP try of a delivery.

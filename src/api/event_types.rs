@@ -5,7 +5,9 @@ use actix_web::web;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::pagination::{decode_name_cursor, encode_name_cursor, parse_limit, ListQuery};
+use super::pagination::{
+    decode_name_cursor, encode_name_cursor, next_page, parse_limit, ListQuery,
+};
 use super::responses::{BodyErrors, KeyErrors, WorkspaceHeader};
 use super::{envelope, page, ApiError, ApiJson, ApiResult, Caller, Envelope, ErrorEnvelope, Page};
 use crate::clock::rfc3339;
@@ -64,10 +66,7 @@ pub async fn list(
         .db
         .read(move |c| repo::list_event_types_after(c, after.as_deref(), limit + 1))
         .await?;
-    let next = (rows.len() > limit).then(|| {
-        rows.truncate(limit);
-        encode_name_cursor(rows.last().map(|r| r.name.as_str()).unwrap_or(""))
-    });
+    let next = next_page(&mut rows, limit, |r| encode_name_cursor(r.name.as_str()));
     Ok(page(
         rows.into_iter().map(EventTypeOut::from).collect(),
         next,

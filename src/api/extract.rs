@@ -181,6 +181,14 @@ enum Lookup {
     Found(repo::ApiKeyRow, Option<Workspace>),
 }
 
+/// For `Option<Option<T>>` fields of a partial update: `Some(None)` for an explicit `null`
+/// (clear it), `None` for an absent field (keep it).
+pub fn double_option<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 /// Largest body read by [`ApiJson`] unless a route sets [`BodyLimit`].
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 

@@ -46,3 +46,17 @@ pub fn encode_name_cursor(name: &str) -> String {
 pub fn decode_name_cursor(c: &str) -> Result<String, ApiError> {
     Ok(crate::domain::cursor::decode_name(c)?)
 }
+
+/// Cuts a page read with `limit + 1` rows back to `limit`, and returns the cursor of the
+/// next page (made by `cursor` from the page's last row) when there was one more row.
+pub fn next_page<T>(
+    rows: &mut Vec<T>,
+    limit: usize,
+    cursor: impl Fn(&T) -> String,
+) -> Option<String> {
+    if rows.len() <= limit {
+        return None;
+    }
+    rows.truncate(limit);
+    rows.last().map(cursor)
+}

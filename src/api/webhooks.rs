@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
 use actix_web::web;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::extract::{path_id, OptionalJson};
-use super::pagination::{decode_cursor, encode_cursor, parse_limit, ListQuery};
+use super::pagination::{decode_cursor, encode_cursor, next_page, parse_limit, ListQuery};
 use super::responses::{BodyErrors, ScopeErrors, WorkspaceHeader};
 use super::{envelope, page, ApiError, ApiJson, ApiResult, Caller, Envelope, ErrorEnvelope, Page};
 use crate::clock::rfc3339;
@@ -103,13 +103,6 @@ impl WebhookOut {
     }
 }
 
-/// `Some(None)` for an explicit `null`, `None` for an absent field.
-fn double_option<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
-}
-
 /// The body of `POST /webhooks` (create: `url` and `events` are required) and of
 /// `PATCH /webhooks/{id}` (partial update: absent or `null` fields keep their value, except
 /// `notification_email`, which `null` clears).
@@ -145,7 +138,7 @@ pub struct WebhookIn {
     pub timeout_seconds: Option<i64>,
     /// Told when a delivery fails for good and when the webhook is disabled; `null` or empty
     /// clears it.
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "super::extract::double_option")]
     #[schema(value_type = Option<String>, format = Email)]
     pub notification_email: Option<Option<String>>,
     /// Create only: your own `whsec_` + base64 of 24–64 bytes; generated when absent.
@@ -235,10 +228,7 @@ pub async fn list(
         None => 0,
     };
     let mut rows = webhooks::list(&state, ws, after, limit + 1).await?;
-    let next = (rows.len() > limit).then(|| {
-        rows.truncate(limit);
-        encode_cursor(rows.last().map(|r| r.id).unwrap_or(0))
-    });
+    let next = next_page(&mut rows, limit, |r| encode_cursor(r.id));
     Ok(page(
         rows.into_iter()
             .map(|r| WebhookOut::from_row(r, None))

@@ -3,10 +3,12 @@
 
 use actix_web::http::StatusCode;
 use actix_web::web;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::pagination::{decode_name_cursor, encode_name_cursor, parse_limit, ListQuery};
+use super::pagination::{
+    decode_name_cursor, encode_name_cursor, next_page, parse_limit, ListQuery,
+};
 use super::responses::{BodyErrors, ScopeErrors};
 use super::{envelope, page, ApiError, ApiJson, ApiResult, Caller, Envelope, ErrorEnvelope, Page};
 use crate::clock::rfc3339;
@@ -51,13 +53,6 @@ impl From<Workspace> for WorkspaceOut {
     }
 }
 
-/// `Some(None)` for an explicit `null`, `None` for an absent field.
-fn double_option<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
-}
-
 /// The body of `POST /workspaces`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -83,7 +78,7 @@ pub struct WorkspacePatch {
     pub name: Option<String>,
     pub webhooks_enabled: Option<bool>,
     /// 0–100000; `null` removes the cap.
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "super::extract::double_option")]
     #[schema(value_type = Option<i64>, maximum = 100000, minimum = 0)]
     pub max_webhooks: Option<Option<i64>>,
 }
@@ -143,10 +138,7 @@ pub async fn list(
     let limit = parse_limit(q.limit)?;
     let after = q.cursor.as_deref().map(decode_name_cursor).transpose()?;
     let mut rows = workspaces::list(&state, after, limit + 1).await?;
-    let next = (rows.len() > limit).then(|| {
-        rows.truncate(limit);
-        encode_name_cursor(rows.last().map(|r| r.slug.as_str()).unwrap_or(""))
-    });
+    let next = next_page(&mut rows, limit, |r| encode_name_cursor(r.slug.as_str()));
     Ok(page(
         rows.into_iter().map(WorkspaceOut::from).collect(),
         next,

@@ -401,13 +401,41 @@ pub fn list_deliveries(
     before: i64,
     limit: usize,
 ) -> Result<Vec<DeliveryRow>, DbError> {
+    Ok(search_deliveries(conn, workspace_id, webhook_id, filter, before, limit)?.rows)
+}
+
+/// Rows one filtered search looks through at most (see [`search_deliveries`]).
+pub const SEARCH_SPAN: i64 = 50_000;
+
+/// A page of a search.
+#[derive(Debug, Default)]
+pub struct DeliveryPage {
+    /// Newest first, at most the limit asked for.
+    pub rows: Vec<DeliveryRow>,
+    /// The search stopped at [`SEARCH_SPAN`] rows with more below: continue with ids below
+    /// this (a page can then hold fewer rows than asked for, even none, and still go on).
+    pub resume_before: Option<i64>,
+}
+
+/// [`list_deliveries`], bounded: a filter that the index walked does not answer by itself
+/// (a status or event type across the workspace, an HTTP status anywhere) is checked on at
+/// most [`SEARCH_SPAN`] rows per call, so a filter matching nothing in a million rows answers
+/// as fast as one matching everything. The page then says where to resume.
+pub fn search_deliveries(
+    conn: &Connection,
+    workspace_id: i64,
+    webhook_id: Option<i64>,
+    filter: &DeliveryFilter,
+    before: i64,
+    limit: usize,
+) -> Result<DeliveryPage, DbError> {
     let webhook_id = webhook_id.or(filter.webhook_id);
     let mut before = before;
     let mut from_id = 0i64;
     if let Some(since) = filter.since {
         match first_delivery_at(conn, workspace_id, since)? {
             Some(id) => from_id = id,
-            None => return Ok(Vec::new()),
+            None => return Ok(DeliveryPage::default()),
         }
     }
     if let Some(until) = filter.until {
@@ -423,9 +451,33 @@ pub fn list_deliveries(
             .optional()?
         {
             Some(id) => Some(id),
-            None => return Ok(Vec::new()),
+            None => return Ok(DeliveryPage::default()),
         },
     };
+    // Which filters the index walk leaves to row checks: those get a bounded span. (A
+    // webhook's status or event type has its own index; an event's deliveries are few.)
+    let checked_on_rows = event_id.is_none()
+        && (filter.http_status.is_some()
+            || (webhook_id.is_none() && (filter.status.is_some() || filter.event_type.is_some()))
+            || (filter.status.is_some() && filter.event_type.is_some()));
+    let mut resume_before = None;
+    if checked_on_rows {
+        // The id SEARCH_SPAN rows down the (covering) index: rows below it wait for the next call.
+        let floor: Option<i64> = match webhook_id {
+            Some(w) => conn
+                .prepare_cached("SELECT id FROM deliveries WHERE webhook_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT 1 OFFSET ?3")?
+                .query_row(params![w, before, SEARCH_SPAN], |r| r.get(0))
+                .optional()?,
+            None => conn
+                .prepare_cached("SELECT id FROM deliveries WHERE workspace_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT 1 OFFSET ?3")?
+                .query_row(params![workspace_id, before, SEARCH_SPAN], |r| r.get(0))
+                .optional()?,
+        };
+        if let Some(floor) = floor.filter(|f| *f >= from_id) {
+            from_id = floor + 1;
+            resume_before = Some(floor + 1);
+        }
+    }
     let status = filter.status;
     let event_type = filter.event_type.as_ref().map(|t| t.as_str());
     let codes = filter.http_status.map(|h| h.range());
@@ -471,14 +523,20 @@ pub fn list_deliveries(
     args.push(&limit);
     and(&mut sql, " ORDER BY d.id DESC LIMIT ?", &mut args);
     let mut st = conn.prepare_cached(&sql)?;
-    let rows = st
+    let rows: Vec<DeliveryRow> = st
         .query_map(args.as_slice(), map_delivery)?
         .collect::<Result<_, _>>()?;
-    Ok(rows)
+    // A full page ends the call where it is; the span's end matters only to a short one.
+    let resume_before = resume_before.filter(|_| rows.len() < limit as usize);
+    Ok(DeliveryPage {
+        rows,
+        resume_before,
+    })
 }
 
-/// The id of the workspace's first delivery created at or after `at`, if any.
-fn first_delivery_at(
+/// The id of the workspace's first delivery created at or after `at`, if any: where a time
+/// window's scan starts (ids and creation times grow together).
+pub(super) fn first_delivery_at(
     conn: &Connection,
     workspace_id: i64,
     at: i64,

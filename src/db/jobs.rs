@@ -222,16 +222,9 @@ pub fn state_of(conn: &Connection, id: i64) -> Result<Option<JobState>, DbError>
 
 // ---- what a bulk retry works through ----
 
-/// The first delivery id of the workspace created at or after `at` (ids and creation times
-/// grow together): where a window's scan starts.
+/// The first delivery id of the workspace created at or after `at`, or past every id.
 fn first_delivery_at(conn: &Connection, workspace_id: i64, at: i64) -> Result<i64, DbError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT id FROM deliveries WHERE workspace_id = ?1 AND created_at >= ?2 ORDER BY created_at, id LIMIT 1",
-        )?
-        .query_row(params![workspace_id, at], |r| r.get(0))
-        .optional()?
-        .unwrap_or(i64::MAX))
+    Ok(super::hooks::first_delivery_at(conn, workspace_id, at)?.unwrap_or(i64::MAX))
 }
 
 fn retry_scan_sql(count: bool, typed: bool) -> String {

@@ -51,6 +51,32 @@ pub async fn search(
         .await?)
 }
 
+/// A page of a search, bounded (see [`hooks::search_deliveries`]): of the workspace, or of
+/// one webhook (404 when it is not the workspace's).
+pub async fn search_page(
+    state: &AppState,
+    ws: i64,
+    webhook: Option<i64>,
+    filter: DeliveryFilter,
+    before: i64,
+    limit: usize,
+) -> ServiceResult<hooks::DeliveryPage> {
+    state
+        .db
+        .read(move |c| {
+            if let Some(w) = webhook {
+                if hooks::get_webhook(c, ws, w)?.is_none() {
+                    return Ok(None);
+                }
+            }
+            Ok(Some(hooks::search_deliveries(
+                c, ws, webhook, &filter, before, limit,
+            )?))
+        })
+        .await?
+        .ok_or(ServiceError::NotFound("webhook"))
+}
+
 /// One delivery of the workspace, without its payload or attempts.
 pub async fn find(state: &AppState, ws: i64, id: i64) -> ServiceResult<DeliveryRow> {
     state

@@ -121,6 +121,20 @@ pub const TARGETS: &[(&str, &str, &str, bool, f64)] = &[
     ),
     (
         "million",
+        "api_filters_max_ms",
+        "API delivery search, slowest filter combination (ms)",
+        false,
+        50.0,
+    ),
+    (
+        "million",
+        "api_stats_ms",
+        "API webhook stats over 1,000,000 attempts (ms)",
+        false,
+        50.0,
+    ),
+    (
+        "million",
         "ui_list_page1_ms",
         "UI delivery list, page 1 (ms)",
         false,
