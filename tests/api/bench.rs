@@ -43,6 +43,8 @@ fn every_bench_scenario_runs_and_reports() {
         ("million", "api_list_page1000_ms"),
         ("million", "ui_list_page1_ms"),
         ("million", "ui_list_page1000_ms"),
+        ("million", "api_filters_max_ms"),
+        ("million", "api_stats_ms"),
     ] {
         let x = s[scenario][metric].as_f64();
         assert!(
@@ -52,7 +54,7 @@ fn every_bench_scenario_runs_and_reports() {
         );
     }
     let targets = v["targets"].as_array().unwrap();
-    assert_eq!(targets.len(), 9, "every target is compared: {v}");
+    assert_eq!(targets.len(), 11, "every target is compared: {v}");
 }
 
 #[test]
