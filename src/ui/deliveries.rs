@@ -21,6 +21,7 @@ use crate::state::AppState;
 const PAGE_SIZE: usize = 50;
 
 pub struct DeliveryView {
+    pub replay: bool,
     pub id: i64,
     pub created: Ts,
     pub event_id: String,
@@ -61,7 +62,7 @@ fn relative(ms: i64) -> String {
 }
 
 impl DeliveryView {
-    fn from_row(d: DeliveryRow) -> DeliveryView {
+    pub fn from_row(d: DeliveryRow) -> DeliveryView {
         let waiting = d.status.is_waiting();
         let next_in = d
             .next_attempt_at
@@ -69,6 +70,7 @@ impl DeliveryView {
             .map(|t| relative(t - crate::clock::now_ms()));
         DeliveryView {
             next_in,
+            replay: d.job_id.is_some(),
             id: d.id,
             created: Ts::new(d.created_at),
             preview: preview_of(&d.preview),

@@ -10,6 +10,7 @@ mod deliveries;
 pub mod embed;
 mod flash;
 mod form;
+mod history;
 mod home;
 mod invitations;
 mod members;
@@ -114,6 +115,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/w/{slug}/webhooks/{id}/deliveries",
             web::get().to(deliveries::list),
         )
+        .route("/w/{slug}/deliveries", web::get().to(history::list))
         .route("/w/{slug}/deliveries/{id}", web::get().to(deliveries::show))
         .route(
             "/w/{slug}/deliveries/{id}/body",

@@ -8,6 +8,7 @@ mod account;
 mod api_keys;
 mod brand;
 mod deliveries;
+mod history;
 mod home;
 mod invitations;
 mod members;

@@ -1,0 +1,175 @@
+//! Deliveries: the workspace's whole history, every webhook, with the API's filters.
+
+use super::*;
+
+/// The delivery ids of a page, in order.
+fn ids_in(html: &str) -> Vec<i64> {
+    html.match_indices("data-href=\"/w/acme/deliveries/")
+        .map(|(i, m)| {
+            let rest = &html[i + m.len()..];
+            rest[..rest.find('"').unwrap()].parse().unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_deliveries_page_shows_every_webhook_and_filters_like_the_api() {
+    let u = local_ui().await;
+    let good = Receiver::start(Receiver::always(200)).await;
+    let bad = Receiver::start(Receiver::always(500)).await;
+    let ok = u
+        .webhook(json!({"url": good.url, "events": ["*"], "name": "Good one"}))
+        .await;
+    let failing = u
+        .webhook(json!({"url": bad.url, "events": ["*"], "name": "Bad one", "retry_schedule": []}))
+        .await;
+    for n in 0..6 {
+        let t = if n % 2 == 0 {
+            "project.created"
+        } else {
+            "project.deleted"
+        };
+        u.publish(t, json!({"n": n})).await;
+    }
+    u.app.settle().await;
+
+    let (s, html) = u.viewer.get("/w/acme/deliveries").await;
+    assert_eq!(s, 200);
+    assert_csp_clean(&html, "deliveries");
+    assert!(
+        html.contains("aria-current=\"page\">Deliveries"),
+        "the section is highlighted"
+    );
+    assert!(html.contains("Good one") && html.contains("Bad one"));
+    assert_eq!(ids_in(&html).len(), 12);
+    assert_eq!(html.matches("data-status=\"failed\"").count(), 6);
+    assert_eq!(
+        html.matches("class=\"delivery status-failed\"").count(),
+        6,
+        "failed rows are red"
+    );
+    assert_eq!(html.matches("data-status=\"succeeded\"").count(), 6);
+
+    let queries = [
+        format!("webhook_id={failing}"),
+        format!("webhook_id={ok}&event_type=project.deleted"),
+        "status=failed".to_string(),
+        "http_status=5xx".to_string(),
+        "http_status=200&event_type=project.created".to_string(),
+        "since=2020-01-01T00:00:00Z&until=2999-01-01T00:00:00Z".to_string(),
+        "since=2999-01-01T00:00:00Z".to_string(),
+    ];
+    for q in queries {
+        let (s, html) = u.viewer.get(&format!("/w/acme/deliveries?{q}")).await;
+        assert_eq!(s, 200, "{q}");
+        let (_, api) = u
+            .api(
+                Method::GET,
+                &format!("/api/v1/deliveries?limit=100&{q}"),
+                None,
+            )
+            .await;
+        let want: Vec<i64> = api["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(ids_in(&html), want, "{q}");
+    }
+    // The filters stay in the form.
+    let (_, html) = u
+        .viewer
+        .get("/w/acme/deliveries?http_status=5xx&status=failed")
+        .await;
+    assert!(html.contains("value=\"5xx\"") && html.contains("value=\"failed\" selected"));
+
+    // Bad filters: 422, each field named, the input kept, never a 500.
+    let (s, html) = u
+        .viewer
+        .get("/w/acme/deliveries?status=lost&http_status=7xx&since=yesterday&webhook_id=abc&event_id=x")
+        .await;
+    assert_eq!(s, 422);
+    for field in ["status", "http_status", "since", "webhook_id", "event_id"] {
+        assert!(
+            html.contains(&format!("data-field=\"{field}\"")),
+            "{field}: {html}"
+        );
+    }
+    assert!(html.contains("value=\"yesterday\""), "the input is kept");
+    let (s, _) = u.viewer.get("/w/acme/deliveries?cursor=garbage").await;
+    assert_eq!(s, 400);
+
+    // Tenancy: an outsider finds no such workspace; globex's list has none of acme's.
+    let (s, _) = u.outsider.get("/w/acme/deliveries").await;
+    assert_eq!(s, 404);
+    let (s, html) = u
+        .outsider
+        .get(&format!("/w/globex/deliveries?webhook_id={ok}"))
+        .await;
+    assert_eq!(s, 200);
+    assert!(ids_in(&html).is_empty() && !html.contains("data-status="));
+}
+
+#[tokio::test]
+async fn the_deliveries_page_pages_with_older_links() {
+    let u = local_ui().await;
+    let good = Receiver::start(Receiver::always(200)).await;
+    u.webhook(json!({"url": good.url, "events": ["*"]})).await;
+    let events: Vec<Value> = (0..120)
+        .map(|n| json!({"type": "project.created", "data": {"n": n}}))
+        .collect();
+    let (s, _) = u
+        .api(
+            Method::POST,
+            "/api/v1/events/batch",
+            Some(json!({"events": events})),
+        )
+        .await;
+    assert_eq!(s, 202);
+    u.app.settle().await;
+    let mut seen = Vec::new();
+    let mut next = Some("/w/acme/deliveries".to_string());
+    let mut pages = 0;
+    while let Some(path) = next {
+        let (s, html) = u.admin.get(&path).await;
+        assert_eq!(s, 200, "{path}");
+        seen.extend(ids_in(&html));
+        pages += 1;
+        next = html
+            .split("id=\"older\"")
+            .next()
+            .filter(|_| html.contains("id=\"older\""))
+            .and_then(|before| before.rsplit("href=\"").next())
+            .map(|h| h.split('"').next().unwrap().replace("&amp;", "&"));
+        assert!(pages < 10);
+    }
+    assert_eq!(pages, 3);
+    let (_, api) = u
+        .api(Method::GET, "/api/v1/deliveries?limit=100", None)
+        .await;
+    let mut want: Vec<i64> = api["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_i64().unwrap())
+        .collect();
+    let (_, more) = u
+        .api(
+            Method::GET,
+            &format!(
+                "/api/v1/deliveries?limit=100&cursor={}",
+                api["meta"]["next_cursor"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    want.extend(
+        more["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["id"].as_i64().unwrap()),
+    );
+    assert_eq!(seen, want);
+}
