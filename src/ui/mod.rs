@@ -6,6 +6,7 @@ mod api_keys;
 mod assets;
 mod auth_pages;
 mod body_view;
+mod chart;
 mod deliveries;
 pub mod embed;
 mod flash;

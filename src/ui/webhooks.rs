@@ -412,6 +412,12 @@ struct ShowPage {
     test: Option<TestResult>,
     test_types: Vec<String>,
     signature_header: String,
+    chart: super::chart::Chart,
+}
+
+#[derive(Deserialize)]
+pub struct ShowQuery {
+    window: Option<String>,
 }
 
 #[derive(Template)]
@@ -604,12 +610,16 @@ pub async fn show(
     state: web::Data<AppState>,
     user: Visitor,
     path: web::Path<(String, String)>,
+    q: web::Query<ShowQuery>,
 ) -> Result<HttpResponse, UiError> {
     let (slug, id) = path.into_inner();
     let id = path_id(&id)?;
     let ctx = WsCtx::load(&state, user, &slug).await?;
     let row = load(&state, &ctx, id).await?;
     let types = event_types(&state).await?;
+    let window = crate::service::stats::Window::parse(q.window.as_deref())
+        .map_err(|e| UiError::BadRequest(format!("Chart: {}", e.message)))?;
+    let health = crate::service::stats::health(&state, ctx.id(), id, window).await?;
     let fl = flash::take(&req, &state);
     let mut chrome = ctx.chrome("webhooks");
     chrome.notice = flash::notice_of(&fl);
@@ -633,6 +643,7 @@ pub async fn show(
         test,
         test_types: types.into_iter().map(|t| t.name).collect(),
         signature_header: state.config.signature_header.clone(),
+        chart: super::chart::Chart::new(&health),
     };
     Ok(flash::finish(render(&page), &state, fl.is_some()))
 }

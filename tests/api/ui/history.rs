@@ -173,3 +173,59 @@ async fn the_deliveries_page_pages_with_older_links() {
     );
     assert_eq!(seen, want);
 }
+
+#[tokio::test]
+async fn a_webhooks_page_draws_its_health_for_a_day_and_a_week() {
+    let u = local_ui().await;
+    // Fails the first three times, then answers.
+    let rx = Receiver::start(|n| if n < 3 { (503, vec![]) } else { (200, vec![]) }).await;
+    let id = u
+        .webhook(json!({"url": rx.url, "events": ["*"], "retry_schedule": []}))
+        .await;
+    for n in 0..10 {
+        u.publish("project.created", json!({"n": n})).await;
+    }
+    u.app.settle().await;
+    let (s, html) = u.viewer.get(&format!("/w/acme/webhooks/{id}")).await;
+    assert_eq!(s, 200);
+    assert_csp_clean(&html, "webhook page with chart");
+    assert!(html.contains("id=\"health-chart\""), "{html}");
+    assert!(
+        html.contains("<span class=\"rate\" id=\"success-rate\">70.0 %</span> of 10 attempts"),
+        "{html}"
+    );
+    assert_eq!(
+        html.matches("<g class=\"bar\">").count(),
+        24,
+        "one bar an hour"
+    );
+    assert!(html.contains("3 failed"));
+    assert!(html.contains("class=\"p95\""), "the p95 line");
+    assert!(
+        html.contains("Last 24 hours: 10 attempts, 3 failed, 70.0 % succeeded"),
+        "the summary for screen readers"
+    );
+    let (s, week) = u
+        .viewer
+        .get(&format!("/w/acme/webhooks/{id}?window=7d"))
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        week.matches("<g class=\"bar\">").count(),
+        7,
+        "one bar a day"
+    );
+    assert!(week.contains("Last 7 days: 10 attempts"));
+    let (s, _) = u
+        .viewer
+        .get(&format!("/w/acme/webhooks/{id}?window=1y"))
+        .await;
+    assert_eq!(s, 400);
+    // A webhook without attempts says so instead of drawing an empty chart.
+    let idle = u
+        .webhook(json!({"url": "https://example.com/h", "events": ["*"], "is_active": false}))
+        .await;
+    let (_, html) = u.viewer.get(&format!("/w/acme/webhooks/{idle}")).await;
+    assert!(html.contains("id=\"health-empty\"") && !html.contains("id=\"health-chart\""));
+    assert!(html.contains("No attempts in the last 24 hours."));
+}
