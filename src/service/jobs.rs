@@ -109,6 +109,58 @@ pub async fn replay(
     Ok(job)
 }
 
+/// How many deliveries a bulk retry with `req` would touch now (the form's preview).
+pub async fn preview_retry(
+    state: &AppState,
+    ws: i64,
+    webhook: i64,
+    req: &BulkRetryRequest,
+) -> ServiceResult<i64> {
+    let params = JobParams {
+        status: Some(req.status.as_str().to_string()),
+        since: req.since,
+        until: req.until,
+        event_types: req.event_type.iter().map(|t| t.to_string()).collect(),
+    };
+    state
+        .db
+        .read(move |c| {
+            if hooks::get_webhook(c, ws, webhook)?.is_none() {
+                return Ok(None);
+            }
+            Ok(Some(jobs::count_for_retry(c, ws, webhook, &params)?))
+        })
+        .await?
+        .ok_or(ServiceError::NotFound("webhook"))
+}
+
+/// How many events a replay with `req` would send now (the form's preview).
+pub async fn preview_replay(
+    state: &AppState,
+    ws: i64,
+    webhook: i64,
+    req: &ReplayRequest,
+) -> ServiceResult<i64> {
+    let params = JobParams {
+        status: None,
+        since: req.since,
+        until: req.until,
+        event_types: req.event_types.iter().map(|t| t.to_string()).collect(),
+    };
+    state
+        .db
+        .read(move |c| {
+            let Some(w) = hooks::get_webhook(c, ws, webhook)? else {
+                return Ok(None);
+            };
+            Ok(Some(jobs::count_for_replay(c, ws, &params, |t| {
+                takes(&w.events, &params.event_types, t)
+            })?))
+        })
+        .await?
+        .ok_or(ServiceError::NotFound("webhook"))
+}
+
 /// A job of the workspace.
 pub async fn get(state: &AppState, ws: i64, id: i64) -> ServiceResult<JobRow> {
     state

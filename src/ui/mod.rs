@@ -14,6 +14,7 @@ mod form;
 mod history;
 mod home;
 mod invitations;
+mod jobs;
 mod members;
 mod password_reset;
 mod portal;
@@ -117,6 +118,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::get().to(deliveries::list),
         )
         .route("/w/{slug}/deliveries", web::get().to(history::list))
+        .route(
+            "/w/{slug}/webhooks/{id}/{action:bulk-retry|replay}",
+            web::get().to(jobs::form),
+        )
+        .route(
+            "/w/{slug}/webhooks/{id}/{action:bulk-retry|replay}",
+            web::post().to(jobs::start),
+        )
+        .route("/w/{slug}/jobs/{id}", web::get().to(jobs::show))
+        .route("/w/{slug}/jobs/{id}/cancel", web::post().to(jobs::cancel))
         .route("/w/{slug}/deliveries/{id}", web::get().to(deliveries::show))
         .route(
             "/w/{slug}/deliveries/{id}/body",

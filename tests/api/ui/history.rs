@@ -229,3 +229,179 @@ async fn a_webhooks_page_draws_its_health_for_a_day_and_a_week() {
     assert!(html.contains("id=\"health-empty\"") && !html.contains("id=\"health-chart\""));
     assert!(html.contains("No attempts in the last 24 hours."));
 }
+
+#[tokio::test]
+async fn retry_failed_and_replay_from_the_webhook_page_with_preview_progress_and_cancel() {
+    let u = local_ui().await;
+    let rx = Receiver::start(|n| if n < 4 { (500, vec![]) } else { (200, vec![]) }).await;
+    let id = u
+        .webhook(json!({"url": rx.url, "events": ["*"], "retry_schedule": []}))
+        .await;
+    for n in 0..4 {
+        u.publish("project.created", json!({"n": n})).await;
+    }
+    u.app.settle().await;
+    // Viewers see neither action and may not use them.
+    let (_, html) = u.viewer.get(&format!("/w/acme/webhooks/{id}")).await;
+    assert!(!html.contains("id=\"retry-failed\"") && !html.contains("id=\"replay\""));
+    let (s, _) = u
+        .viewer
+        .get(&format!("/w/acme/webhooks/{id}/bulk-retry"))
+        .await;
+    assert_eq!(s, 403);
+    let r = u
+        .viewer
+        .post(
+            &format!("/w/acme/webhooks/{id}/bulk-retry"),
+            &[("since", "2020-01-01T00:00:00Z")],
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+    let (_, html) = u.admin.get(&format!("/w/acme/webhooks/{id}")).await;
+    assert!(html.contains("id=\"retry-failed\"") && html.contains("id=\"replay\""));
+
+    // The form, a preview, bad input, then the start.
+    let path = format!("/w/acme/webhooks/{id}/bulk-retry");
+    let (s, html) = u.admin.get(&path).await;
+    assert_eq!(s, 200);
+    assert_csp_clean(&html, "bulk retry form");
+    let r = u
+        .admin
+        .post(
+            &path,
+            &[
+                ("since", "2020-01-01T00:00:00Z"),
+                ("until", ""),
+                ("preview", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let html = unescape(&r.text().await.unwrap());
+    assert!(html.contains("4 deliveries match"), "{html}");
+    for (since, until) in [
+        ("", ""),
+        ("yesterday", ""),
+        ("2026-12-03T06:00:00Z", "2026-12-03T05:00:00Z"),
+    ] {
+        let r = u
+            .admin
+            .post(&path, &[("since", since), ("until", until)])
+            .await;
+        assert_eq!(r.status(), 422, "{since} {until}");
+    }
+    let r = u
+        .admin
+        .post_raw(&path, &[("since", "2020-01-01T00:00:00Z")])
+        .await;
+    assert_eq!(r.status(), 403, "no CSRF token");
+    let (loc, html) = u
+        .admin
+        .post_follow(&path, &[("since", "2020-01-01T00:00:00Z")])
+        .await;
+    assert!(loc.starts_with("/w/acme/jobs/"), "{loc}");
+    assert!(
+        html.contains("Retry failed deliveries") && html.contains("<progress id=\"job-progress\"")
+    );
+    assert_csp_clean(&html, "job page");
+    // The job reaches done; its page stops refreshing.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, html) = u.admin.get(&loc).await;
+        if html.contains("data-state=\"done\"") {
+            assert!(html.contains("4 of 4") && !html.contains("http-equiv=\"refresh\""));
+            break;
+        }
+        assert!(
+            html.contains("http-equiv=\"refresh\""),
+            "a running job's page refreshes"
+        );
+        assert!(tokio::time::Instant::now() < deadline, "{html}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    u.app.settle().await;
+    let (_, b) = u
+        .api(
+            Method::GET,
+            &format!("/api/v1/webhooks/{id}/deliveries?status=succeeded"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        b["data"].as_array().unwrap().len(),
+        4,
+        "retried and delivered"
+    );
+
+    // A replay of thousands, cancelled from its page.
+    let events: Vec<Value> = (0..1000)
+        .map(|n| json!({"type": "project.deleted", "data": {"n": n}}))
+        .collect();
+    for _ in 0..3 {
+        let (s, _) = u
+            .api(
+                Method::POST,
+                "/api/v1/events/batch",
+                Some(json!({"events": events})),
+            )
+            .await;
+        assert_eq!(s, 202);
+    }
+    let slow = u
+        .webhook(json!({"url": "http://127.0.0.1:9/hook", "events": ["project.deleted"], "retry_schedule": []}))
+        .await;
+    let replay = format!("/w/acme/webhooks/{slow}/replay");
+    let r = u
+        .admin
+        .post(
+            &replay,
+            &[
+                ("since", "2020-01-01T00:00:00Z"),
+                ("event_types", "project.deleted"),
+                ("preview", "1"),
+            ],
+        )
+        .await;
+    let html = unescape(&r.text().await.unwrap());
+    assert!(html.contains("3000 events match"), "{html}");
+    let (loc, _) = u
+        .admin
+        .post_follow(
+            &replay,
+            &[
+                ("since", "2020-01-01T00:00:00Z"),
+                ("event_types", "project.deleted"),
+            ],
+        )
+        .await;
+    let job = id_in(&loc);
+    let r = u
+        .admin
+        .post(&format!("/w/acme/jobs/{job}/cancel"), &[])
+        .await;
+    assert_eq!(r.status(), 303);
+    let (_, b) = u
+        .api(Method::GET, &format!("/api/v1/jobs/{job}"), None)
+        .await;
+    assert_eq!(b["data"]["state"], "cancelled", "{b}");
+    let r = u
+        .viewer
+        .post(&format!("/w/acme/jobs/{job}/cancel"), &[])
+        .await;
+    assert_eq!(r.status(), 403);
+    let (s, _) = u.outsider.get(&loc).await;
+    assert_eq!(s, 404);
+    // A switched-off webhook: the form says so.
+    u.api(
+        Method::PATCH,
+        &format!("/api/v1/webhooks/{id}"),
+        Some(json!({"is_active": false})),
+    )
+    .await;
+    let r = u
+        .admin
+        .post(&path, &[("since", "2020-01-01T00:00:00Z")])
+        .await;
+    assert_eq!(r.status(), 409);
+    assert!(unescape(&r.text().await.unwrap()).contains("switched off"));
+}
