@@ -25,6 +25,26 @@ fn active_webhook(
     })
 }
 
+/// What a bulk retry works through, as the job stores it.
+fn retry_params(req: &BulkRetryRequest) -> JobParams {
+    JobParams {
+        status: Some(req.status.as_str().to_string()),
+        since: req.since,
+        until: req.until,
+        event_types: req.event_type.iter().map(|t| t.to_string()).collect(),
+    }
+}
+
+/// What a replay works through, as the job stores it.
+fn replay_params(req: &ReplayRequest) -> JobParams {
+    JobParams {
+        status: None,
+        since: req.since,
+        until: req.until,
+        event_types: req.event_types.iter().map(|t| t.to_string()).collect(),
+    }
+}
+
 /// Makes a bulk retry job: every matching delivery of the webhook gets one more attempt.
 pub async fn bulk_retry(
     state: &AppState,
@@ -33,12 +53,7 @@ pub async fn bulk_retry(
     req: BulkRetryRequest,
     by: &Actor,
 ) -> ServiceResult<JobRow> {
-    let params = JobParams {
-        status: Some(req.status.as_str().to_string()),
-        since: req.since,
-        until: req.until,
-        event_types: req.event_type.iter().map(|t| t.to_string()).collect(),
-    };
+    let params = retry_params(&req);
     let by = by.0.clone();
     let job = state
         .db
@@ -74,12 +89,7 @@ pub async fn replay(
     req: ReplayRequest,
     by: &Actor,
 ) -> ServiceResult<JobRow> {
-    let params = JobParams {
-        status: None,
-        since: req.since,
-        until: req.until,
-        event_types: req.event_types.iter().map(|t| t.to_string()).collect(),
-    };
+    let params = replay_params(&req);
     let by = by.0.clone();
     let job = state
         .db
@@ -116,12 +126,7 @@ pub async fn preview_retry(
     webhook: i64,
     req: &BulkRetryRequest,
 ) -> ServiceResult<i64> {
-    let params = JobParams {
-        status: Some(req.status.as_str().to_string()),
-        since: req.since,
-        until: req.until,
-        event_types: req.event_type.iter().map(|t| t.to_string()).collect(),
-    };
+    let params = retry_params(req);
     state
         .db
         .read(move |c| {
@@ -141,12 +146,7 @@ pub async fn preview_replay(
     webhook: i64,
     req: &ReplayRequest,
 ) -> ServiceResult<i64> {
-    let params = JobParams {
-        status: None,
-        since: req.since,
-        until: req.until,
-        event_types: req.event_types.iter().map(|t| t.to_string()).collect(),
-    };
+    let params = replay_params(req);
     state
         .db
         .read(move |c| {

@@ -114,41 +114,40 @@ pub async fn start(
     let preview = !f.get("preview").is_empty();
     let now = now_ms();
     let by = ctx.actor(&state);
-    let outcome = if action == "bulk-retry" {
-        match BulkRetryRequest::parse(
+    // Parse first (every field's problem at once), then count or start.
+    let step = if action == "bulk-retry" {
+        BulkRetryRequest::parse(
             None,
             Some(&page.since),
             Some(&page.until),
             page.event_types.first().map(String::as_str),
             now,
-        ) {
-            Err(e) => Err(e),
-            Ok(req) if preview => Ok(Err(
-                jobs::preview_retry(&state, ctx.id(), webhook, &req).await
-            )),
-            Ok(req) => Ok(Ok(
-                jobs::bulk_retry(&state, ctx.id(), webhook, req, &by).await
-            )),
-        }
+        )
+        .map(Request::Retry)
     } else {
-        match ReplayRequest::parse(Some(&page.since), Some(&page.until), &page.event_types, now) {
-            Err(e) => Err(e),
-            Ok(req) if preview => Ok(Err(
-                jobs::preview_replay(&state, ctx.id(), webhook, &req).await
-            )),
-            Ok(req) => Ok(Ok(jobs::replay(&state, ctx.id(), webhook, req, &by).await)),
-        }
+        ReplayRequest::parse(Some(&page.since), Some(&page.until), &page.event_types, now)
+            .map(Request::Replay)
     };
-    match outcome {
+    let req = match step {
+        Ok(req) => req,
         Err(errors) => {
             page.errors.extend(errors);
-            Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
+            return Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page));
         }
-        Ok(Err(count)) => {
-            page.matched = Some(count?);
-            Ok(render(&page))
-        }
-        Ok(Ok(Ok(job))) => Ok(flash::redirect_with(
+    };
+    if preview {
+        page.matched = Some(match &req {
+            Request::Retry(r) => jobs::preview_retry(&state, ctx.id(), webhook, r).await?,
+            Request::Replay(r) => jobs::preview_replay(&state, ctx.id(), webhook, r).await?,
+        });
+        return Ok(render(&page));
+    }
+    let started = match req {
+        Request::Retry(r) => jobs::bulk_retry(&state, ctx.id(), webhook, r, &by).await,
+        Request::Replay(r) => jobs::replay(&state, ctx.id(), webhook, r, &by).await,
+    };
+    match started {
+        Ok(job) => Ok(flash::redirect_with(
             &state,
             &ctx.path(&format!("/jobs/{}", job.id)),
             Flash::Notice(format!(
@@ -161,12 +160,18 @@ pub async fn start(
                 }
             )),
         )),
-        Ok(Ok(Err(ServiceError::Conflict(m)))) => {
+        Err(ServiceError::Conflict(m)) => {
             page.errors.add("since", m);
             Ok(render_status(StatusCode::CONFLICT, &page))
         }
-        Ok(Ok(Err(e))) => Err(e.into()),
+        Err(e) => Err(e.into()),
     }
+}
+
+/// A parsed form: which job, with what.
+enum Request {
+    Retry(BulkRetryRequest),
+    Replay(ReplayRequest),
 }
 
 #[derive(Template)]
