@@ -88,9 +88,7 @@ impl<U: FormSender> FromRequest for Post<U> {
                 .clone();
             check_origin(&req, &state)?;
             let form = read_form(&mut payload).await?;
-            if !crate::auth::tokens_equal(form.get("csrf"), user.csrf()) {
-                return Err(super::session::csrf_error());
-            }
+            super::session::check_token(form.get("csrf"), user.csrf())?;
             Ok(Post { user, form })
         })
     }

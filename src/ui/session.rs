@@ -35,11 +35,16 @@ pub struct CurrentUser {
 impl CurrentUser {
     /// Refuses a form whose CSRF token is missing or not this session's.
     pub fn check_csrf(&self, token: &str) -> Result<(), UiError> {
-        if tokens_equal(token, &self.csrf) {
-            Ok(())
-        } else {
-            Err(csrf_error())
-        }
+        check_token(token, &self.csrf)
+    }
+}
+
+/// Refuses a form whose token is not `expected` (the session's).
+pub fn check_token(token: &str, expected: &str) -> Result<(), UiError> {
+    if tokens_equal(token, expected) {
+        Ok(())
+    } else {
+        Err(csrf_error())
     }
 }
 
@@ -202,13 +207,6 @@ impl Visitor {
         match self {
             Visitor::Account(u) => &u.csrf,
             Visitor::Portal(p) => &p.csrf,
-        }
-    }
-    pub fn check_csrf(&self, token: &str) -> Result<(), UiError> {
-        if tokens_equal(token, self.csrf()) {
-            Ok(())
-        } else {
-            Err(csrf_error())
         }
     }
     pub fn account(&self) -> Option<&CurrentUser> {
