@@ -45,6 +45,14 @@ fn every_bench_scenario_runs_and_reports() {
         ("million", "ui_list_page1000_ms"),
         ("million", "api_filters_max_ms"),
         ("million", "api_stats_ms"),
+        ("million", "ui_filters_max_ms"),
+        ("million", "ui_chart_ms"),
+        ("noisy", "alone_p99_ms"),
+        ("noisy", "drain_p99_ms"),
+        ("noisy", "failing_p99_ms"),
+        ("noisy", "bulkretry_p99_ms"),
+        ("noisy", "bulkretry_job_s"),
+        ("noisy", "bulkretry_noise_s"),
     ] {
         let x = s[scenario][metric].as_f64();
         assert!(
@@ -54,7 +62,7 @@ fn every_bench_scenario_runs_and_reports() {
         );
     }
     let targets = v["targets"].as_array().unwrap();
-    assert_eq!(targets.len(), 11, "every target is compared: {v}");
+    assert_eq!(targets.len(), 21, "every target is compared: {v}");
 }
 
 #[test]

@@ -27,7 +27,21 @@ pub struct Sink {
     pub latencies_us: Mutex<Vec<u64>>,
 }
 
-pub async fn start_receiver(sink: Arc<Sink>, hang: bool) -> (String, actix_web::dev::ServerHandle) {
+/// How a receiver answers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// 204 at once.
+    Fast,
+    /// Never (it sleeps for an hour).
+    Hang,
+    /// 500 at once, so every attempt fails and is retried.
+    Fail,
+}
+
+pub async fn start_receiver(
+    sink: Arc<Sink>,
+    reply: Reply,
+) -> (String, actix_web::dev::ServerHandle) {
     let s = sink.clone();
     let server = HttpServer::new(move || {
         let s = s.clone();
@@ -36,7 +50,7 @@ pub async fn start_receiver(sink: Arc<Sink>, hang: bool) -> (String, actix_web::
             .default_service(web::to(move |body: web::Bytes| {
                 let s = s.clone();
                 async move {
-                    if hang {
+                    if reply == Reply::Hang {
                         tokio::time::sleep(Duration::from_secs(3600)).await;
                     }
                     let arrived = now_us();
@@ -57,7 +71,11 @@ pub async fn start_receiver(sink: Arc<Sink>, hang: bool) -> (String, actix_web::
                         }
                     }
                     s.arrivals.fetch_add(1, Ordering::Relaxed);
-                    HttpResponse::NoContent().finish()
+                    if reply == Reply::Fail {
+                        HttpResponse::InternalServerError().finish()
+                    } else {
+                        HttpResponse::NoContent().finish()
+                    }
                 }
             }))
     })
@@ -450,8 +468,8 @@ impl UiSession {
             .join("; ")
     }
 
-    /// Fetches a page: how long it took and the page's "Older" link, if any.
-    pub async fn get(&self, path: &str) -> (Duration, Option<String>) {
+    /// Fetches a page that must answer 200: how long it took, and the page.
+    pub async fn page(&self, path: &str) -> (Duration, String) {
         let started = Instant::now();
         let r = self
             .http
@@ -462,7 +480,13 @@ impl UiSession {
             .unwrap();
         assert!(r.status().is_success(), "{path}: {}", r.status());
         let html = r.text().await.unwrap();
-        let took = started.elapsed();
+        (started.elapsed(), html)
+    }
+
+    /// Fetches a page of a delivery list: how long it took and the page's "Older" link, if
+    /// any.
+    pub async fn get(&self, path: &str) -> (Duration, Option<String>) {
+        let (took, html) = self.page(path).await;
         assert_eq!(
             html.matches("<tr class=\"delivery ").count(),
             50,

@@ -9,7 +9,7 @@
 //!     cargo build --release && target/release/hookline-bench [--quick] [--skip-million]
 //!
 //! `--only NAME[,NAME…]` runs some scenarios only (for profiling one of them): `baseline`,
-//! `single`, `batch`, `fanout10`, `latency`, `million`. `--fanout10-events N` sets how many
+//! `single`, `batch`, `fanout10`, `latency`, `noisy`, `million`. `--fanout10-events N` sets how many
 //! events the fan-out-10 scenario publishes (default 10,000). `--quick` divides the counts by
 //! 5, `--smoke` by 100 (the test suite runs that to keep every scenario working). At the end
 //! it compares each result with the targets for the 2-core machine; `--check` makes a missed
@@ -29,7 +29,7 @@ use std::sync::Arc;
 use clap::{Parser, ValueEnum};
 use serde_json::json;
 
-use harness::{setup, start_receiver, Hookline, Sink};
+use harness::{setup, start_receiver, Hookline, Reply, Sink};
 use results::{row, Results};
 use scenarios::{Ctx, Server};
 
@@ -80,6 +80,8 @@ enum Scenario {
     Fanout10,
     /// Latency at 200 events/s.
     Latency,
+    /// A quiet tenant at 200 events/s beside a noisy one's 100,000 deliveries.
+    Noisy,
     /// 1,000,000 pending deliveries and stored attempts.
     Million,
 }
@@ -135,7 +137,7 @@ async fn main() {
         .build()
         .unwrap();
     let sink = Arc::new(Sink::default());
-    let (rx_url, _rx) = start_receiver(sink.clone(), false).await;
+    let (rx_url, _rx) = start_receiver(sink.clone(), Reply::Fast).await;
     let cx = Ctx {
         http: &http,
         sink: &sink,
@@ -184,6 +186,9 @@ async fn main() {
     );
     h.stop().await;
 
+    if args.runs(Scenario::Noisy) {
+        scenarios::noisy::run(&bin, tmp.path(), &http, &mut results, scale).await;
+    }
     if !args.skip_million && args.runs(Scenario::Million) {
         scenarios::million::run(&bin, tmp.path(), &http, &mut results, scale).await;
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::harness::{
-    fastest_ms, setup, start_receiver, Hookline, Sink, UiSession, UI_EMAIL, UI_PASSWORD,
+    fastest_ms, setup, start_receiver, Hookline, Reply, Sink, UiSession, UI_EMAIL, UI_PASSWORD,
 };
 use crate::results::{row, Results};
 
@@ -28,7 +28,7 @@ pub async fn run(
     let n = 1_000_000 / scale as i64;
     let data_dir = tmp.join("million");
     let hang = Arc::new(Sink::default());
-    let (hang_url, _hang) = start_receiver(hang, true).await;
+    let (hang_url, _hang) = start_receiver(hang, Reply::Hang).await;
     let (h, _) = Hookline::start(bin, &data_dir).await;
     Hookline::cli(
         &h.bin,
@@ -328,6 +328,45 @@ pub async fn run(
         "ui_list_page1000_ms",
         &format!("UI delivery list page {} (ms)", ui_pages + 1),
         json!(best_last),
+    );
+    // The settings UI's Deliveries page with every filter combination, and the webhook's
+    // page with its health chart: the slowest one's best of five.
+    let mut slowest = (0.0f64, String::new());
+    for q in &combos {
+        let path = format!("/w/listed/deliveries?{q}");
+        let ms = fastest_ms(|| async { ui.page(&path).await.0 }).await;
+        if ms > slowest.0 {
+            slowest = (ms, path);
+        }
+    }
+    println!("(slowest UI filter: {} in {:.1} ms)", slowest.1, slowest.0);
+    row(
+        results,
+        "million",
+        "ui_filters_max_ms",
+        &format!(
+            "UI Deliveries page, slowest of {} filter combinations (ms)",
+            combos.len()
+        ),
+        json!(slowest.0),
+    );
+    let mut chart_ms = 0.0f64;
+    for w in ["24h", "7d"] {
+        let path = format!("/w/listed/webhooks/{wid}?window={w}");
+        let ms = fastest_ms(|| async {
+            let (took, html) = ui.page(&path).await;
+            assert!(html.contains("<svg"), "{path}: a health chart");
+            took
+        })
+        .await;
+        chart_ms = chart_ms.max(ms);
+    }
+    row(
+        results,
+        "million",
+        "ui_chart_ms",
+        "UI webhook page with its health chart (24h and 7d) (ms)",
+        json!(chart_ms),
     );
     // Not `stop`: a graceful stop would wait out the grace period (30 s) for the attempts
     // hanging on the receiver that never answers. Dropping it kills it.

@@ -1,12 +1,13 @@
 //! One module per scenario. `main` runs them in this order: baseline (client straight to the
 //! receiver), then single, batch, fanout10 and latency on one shared `hookline` server, then
-//! million on a server of its own.
+//! noisy (a server per phase) and million on servers of their own.
 
 pub mod baseline;
 pub mod batch;
 pub mod fanout10;
 pub mod latency;
 pub mod million;
+pub mod noisy;
 pub mod single;
 
 use crate::harness::{Hookline, Sink};
