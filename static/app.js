@@ -39,6 +39,46 @@
     });
   });
 
+  // A running job's page follows its progress in place, twice a second (without
+  // JavaScript, the meta refresh in <noscript> reloads it every 2 s). When the job ends, its
+  // section is replaced by the finished one (no Cancel). On an error it falls back to
+  // reloading.
+  var job = document.getElementById("job");
+  if (job && job.getAttribute("data-state") === "running" && window.fetch && window.DOMParser) {
+    var follow = function () {
+      fetch(window.location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+        .then(function (r) {
+          if (!r.ok) throw new Error("HTTP " + r.status);
+          return r.text();
+        })
+        .then(function (html) {
+          var doc = new DOMParser().parseFromString(html, "text/html");
+          var fresh = doc.getElementById("job");
+          if (!fresh) throw new Error("no job on the page");
+          if (fresh.getAttribute("data-state") !== "running") {
+            var done = document.importNode(fresh, true);
+            job.replaceWith(done);
+            job = done;
+            document.title = doc.title;
+            return;
+          }
+          ["job-state", "job-progress-text"].forEach(function (id) {
+            var a = document.getElementById(id), b = doc.getElementById(id);
+            if (a && b) a.textContent = b.textContent;
+          });
+          var bar = document.getElementById("job-progress"), nb = doc.getElementById("job-progress");
+          if (bar && nb) {
+            bar.max = nb.max;
+            bar.value = nb.value;
+            bar.textContent = nb.textContent;
+          }
+          setTimeout(follow, 500);
+        })
+        .catch(function () { setTimeout(function () { window.location.reload(); }, 2000); });
+    };
+    setTimeout(follow, 500);
+  }
+
   // Delivery rows open the delivery page (the time cell is a real link for keyboards).
   document.querySelectorAll("tr[data-href]").forEach(function (tr) {
     tr.addEventListener("click", function (ev) {

@@ -751,6 +751,59 @@ async fn scenario() {
     }
     p.c.set_window_size(1280, 900).await.unwrap();
 
+    // Retry failed…: a job big enough to watch (200,000 failed deliveries from an hour ago,
+    // 400 batches). Its page follows the progress in place, without reloading (the meta
+    // refresh only works without JavaScript), and Cancel ends it.
+    app.db
+        .write(move |c| {
+            let hour_ago = hookline::clock::now_ms() - 3_600_000;
+            c.execute_batch(&format!(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200000)
+                 INSERT INTO events (public_id, workspace_id, type, body, created_at)
+                   SELECT 'evt_bulk' || i, {ws}, 'order.created', '{{}}', {hour_ago} FROM n;
+                 INSERT INTO deliveries (workspace_id, webhook_id, event_id, event_type, status, attempt_count, last_status_code, created_at, updated_at)
+                   SELECT {ws}, {id}, e.id, e.type, 'failed', 1, 500, e.created_at, e.created_at
+                   FROM events e WHERE e.public_id LIKE 'evt_bulk%';"
+            ))?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    p.goto(&format!("{page}/bulk-retry")).await;
+    let since = hookline::clock::rfc3339(hookline::clock::now_ms() - 7_200_000);
+    p.type_into("#since", &since).await;
+    p.click("#preview-button").await;
+    p.wait_js("return !!document.getElementById('preview')")
+        .await;
+    assert!(
+        p.text("#preview").await.contains("200000"),
+        "{}",
+        p.text("#preview").await
+    );
+    p.click("#start-job").await;
+    p.wait_path(|x| x.contains("/jobs/"), "the job's page")
+        .await;
+    assert_eq!(p.text("#job-state").await, "running");
+    p.js("window.__notReloaded = true", vec![]).await;
+    let progress = "return document.getElementById('job-progress-text').textContent";
+    let first = p.js(progress, vec![]).await;
+    p.wait_js(&format!("{progress} !== {first}")).await;
+    let second = p.js(progress, vec![]).await;
+    p.wait_js(&format!("{progress} !== {second}")).await;
+    assert_eq!(
+        p.js("return window.__notReloaded === true", vec![]).await,
+        Value::Bool(true),
+        "the progress moved without reloading the page"
+    );
+    p.click("#cancel-job").await;
+    p.wait_js("return !!document.getElementById('job-state') && document.getElementById('job-state').textContent === 'cancelled'")
+        .await;
+    assert!(
+        p.js("return !document.getElementById('cancel-job')", vec![])
+            .await
+            == Value::Bool(true)
+    );
+
     // Delete, through the confirmation.
     p.goto(&page).await;
     p.click("#delete-webhook").await;
