@@ -11,7 +11,7 @@ fn every_bench_scenario_runs_and_reports() {
     let dir = tempfile::tempdir().unwrap();
     let json_path = dir.path().join("bench.json");
     let out = Command::new(env!("CARGO_BIN_EXE_hookline-bench"))
-        .args(["--smoke", "--json"])
+        .args(["--smoke", "--runs", "2", "--json"])
         .arg(&json_path)
         .output()
         .expect("run hookline-bench");
@@ -53,6 +53,10 @@ fn every_bench_scenario_runs_and_reports() {
         ("noisy", "bulkretry_p99_ms"),
         ("noisy", "bulkretry_job_s"),
         ("noisy", "bulkretry_noise_s"),
+        ("fanout10", "cpu_us_per_delivery"),
+        ("cold", "first_delivery_ms"),
+        ("cold", "deliveries_per_s"),
+        ("cold", "ratio_to_warm"),
     ] {
         let x = s[scenario][metric].as_f64();
         assert!(
@@ -62,12 +66,25 @@ fn every_bench_scenario_runs_and_reports() {
         );
     }
     let targets = v["targets"].as_array().unwrap();
-    assert_eq!(targets.len(), 21, "every target is compared: {v}");
+    assert_eq!(targets.len(), 23, "every target is compared: {v}");
+    // Each scenario ran twice: every run's value is kept, the table holds the median.
+    let runs = v["runs"].as_array().unwrap();
+    let fanout = runs
+        .iter()
+        .find(|r| r["scenario"] == "fanout10" && r["metric"] == "deliveries_per_s")
+        .expect("the fan-out runs");
+    assert_eq!(fanout["values"].as_array().unwrap().len(), 2, "{fanout}");
 }
 
 #[test]
 fn bench_refuses_arguments_it_does_not_know() {
-    for args in [&["--fanout", "3"][..], &["--only", "fanout"], &["--only"]] {
+    for args in [
+        &["--fanout", "3"][..],
+        &["--only", "fanout"],
+        &["--only"],
+        &["--runs", "0"],
+        &["--runs", "x"],
+    ] {
         let out = Command::new(env!("CARGO_BIN_EXE_hookline-bench"))
             .args(args)
             .output()

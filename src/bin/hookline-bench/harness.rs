@@ -24,6 +24,8 @@ pub fn now_us() -> u64 {
 #[derive(Default)]
 pub struct Sink {
     pub arrivals: AtomicU64,
+    /// When the first request arrived (µs since the epoch), 0 before.
+    pub first_us: AtomicU64,
     pub latencies_us: Mutex<Vec<u64>>,
 }
 
@@ -54,6 +56,12 @@ pub async fn start_receiver(
                         tokio::time::sleep(Duration::from_secs(3600)).await;
                     }
                     let arrived = now_us();
+                    let _ = s.first_us.compare_exchange(
+                        0,
+                        arrived,
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    );
                     if let Some(i) = memchr(&body, b"\"sent_us\":") {
                         let rest = &body[i + 10..];
                         let end = rest
@@ -272,17 +280,41 @@ pub async fn post(http: &reqwest::Client, url: &str, key: &str, body: &Value) ->
     v
 }
 
-/// The writer's counters from `/metrics`: (commits, jobs, seconds committing).
-pub async fn writer_counters(http: &reqwest::Client, base: &str) -> (f64, f64, f64) {
+/// Reads `/metrics`: a function from a metric's name to its value (0 when absent).
+async fn metrics(http: &reqwest::Client, base: &str) -> impl Fn(&str) -> f64 {
     let text = match http.get(format!("{base}/metrics")).send().await {
         Ok(r) => r.text().await.unwrap_or_default(),
         Err(_) => String::new(),
     };
-    let value = |name: &str| {
+    move |name: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
             .unwrap_or(0.0)
-    };
+    }
+}
+
+/// Waits until the server's queue is drained: nothing due, nothing in flight (so every
+/// attempt is recorded), then a quarter second for the WAL checkpoint after the burst. Each
+/// scenario starts from there, not from the previous one's leftovers.
+pub async fn wait_drained(http: &reqwest::Client, base: &str) {
+    let started = Instant::now();
+    loop {
+        let m = metrics(http, base).await;
+        if m("hookline_queue_due") == 0.0 && m("hookline_queue_in_flight") == 0.0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the queue did not drain in 120 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(250)).await;
+}
+
+/// The writer's counters from `/metrics`: (commits, jobs, seconds committing).
+pub async fn writer_counters(http: &reqwest::Client, base: &str) -> (f64, f64, f64) {
+    let value = metrics(http, base).await;
     (
         value("hookline_db_commit_duration_seconds_count"),
         value("hookline_db_commit_batch_jobs_sum"),
@@ -307,27 +339,39 @@ pub fn print_writer(
     }
     let per = |a: f64, b: f64| 1e6 * (b - a) / deliveries as f64;
     let (cpu_us, writer_cpu_us) = (per(cpu.0 .0, cpu.1 .0), per(cpu.0 .1, cpu.1 .1));
-    println!(
-        "    hookline CPU per delivery: {cpu_us:.0} µs, of which the writer thread {writer_cpu_us:.0} µs"
-    );
     let commits_per_s = commits / elapsed.as_secs_f64();
     let jobs_per_commit = (after.1 - before.1) / commits;
     let ms_per_commit = 1000.0 * (after.2 - before.2) / commits;
     let busy = 100.0 * (after.2 - before.2) / elapsed.as_secs_f64();
-    println!(
-        "    writer: {commits_per_s:.0} commits/s, {jobs_per_commit:.1} jobs per commit, {ms_per_commit:.2} ms per commit, busy {busy:.0}%"
-    );
-    for (metric, v) in [
-        ("cpu_us_per_delivery", cpu_us),
-        ("writer_cpu_us_per_delivery", writer_cpu_us),
-        ("writer_commits_per_s", commits_per_s),
-        ("writer_jobs_per_commit", jobs_per_commit),
-        ("writer_ms_per_commit", ms_per_commit),
-        ("writer_busy_percent", busy),
+    for (metric, label, v) in [
+        (
+            "cpu_us_per_delivery",
+            "    hookline CPU per delivery (µs)",
+            cpu_us,
+        ),
+        (
+            "writer_cpu_us_per_delivery",
+            "    of which the writer thread (µs)",
+            writer_cpu_us,
+        ),
+        (
+            "writer_commits_per_s",
+            "    writer commits/s",
+            commits_per_s,
+        ),
+        (
+            "writer_jobs_per_commit",
+            "    writer jobs per commit",
+            jobs_per_commit,
+        ),
+        (
+            "writer_ms_per_commit",
+            "    writer ms per commit",
+            ms_per_commit,
+        ),
+        ("writer_busy_percent", "    writer busy (%)", busy),
     ] {
-        results
-            .rows
-            .push((scenario.to_string(), metric.to_string(), json!(v)));
+        crate::results::row(results, scenario, metric, label, json!(v));
     }
 }
 

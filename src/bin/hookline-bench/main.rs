@@ -9,7 +9,8 @@
 //!     cargo build --release && target/release/hookline-bench [--quick] [--skip-million]
 //!
 //! `--only NAME[,NAME…]` runs some scenarios only (for profiling one of them): `baseline`,
-//! `single`, `batch`, `fanout10`, `latency`, `noisy`, `million`. `--fanout10-events N` sets how many
+//! `single`, `batch`, `fanout10`, `latency`, `noisy`, `cold`, `million`. Each scenario but
+//! million runs `--runs N` times (default 3); the table shows the median and the spread. `--fanout10-events N` sets how many
 //! events the fan-out-10 scenario publishes (default 10,000). `--quick` divides the counts by
 //! 5, `--smoke` by 100 (the test suite runs that to keep every scenario working). At the end
 //! it compares each result with the targets for the 2-core machine; `--check` makes a missed
@@ -29,7 +30,7 @@ use std::sync::Arc;
 use clap::{Parser, ValueEnum};
 use serde_json::json;
 
-use harness::{setup, start_receiver, Hookline, Reply, Sink};
+use harness::{setup, start_receiver, wait_drained, Hookline, Reply, Sink};
 use results::{row, Results};
 use scenarios::{Ctx, Server};
 
@@ -62,6 +63,10 @@ struct Args {
     /// other counts].
     #[arg(long, value_name = "N")]
     fanout10_events: Option<usize>,
+    /// How often to run each scenario but million: the table shows the median, with the
+    /// spread of the runs.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    runs: u32,
     /// Where to write the results as JSON.
     #[arg(long, value_name = "PATH", default_value = "bench-results/latest.json")]
     json: PathBuf,
@@ -82,6 +87,8 @@ enum Scenario {
     Latency,
     /// A quiet tenant at 200 events/s beside a noisy one's 100,000 deliveries.
     Noisy,
+    /// A start on 1,000,000 pending deliveries across 1,000 webhooks.
+    Cold,
     /// 1,000,000 pending deliveries and stored attempts.
     Million,
 }
@@ -119,6 +126,19 @@ impl Args {
     }
 }
 
+/// Runs `$body` `$runs` times with the table quiet, then prints each metric's median and
+/// spread (see [`Results::collapse`]).
+macro_rules! repeated {
+    ($runs:expr, $results:expr, $body:expr) => {{
+        let from = $results.rows.len();
+        $results.quiet = $runs > 1;
+        for _ in 0..$runs {
+            $body;
+        }
+        $results.collapse(from);
+    }};
+}
+
 #[tokio::main]
 async fn main() {
     let args = Args::parse_or_exit();
@@ -145,8 +165,13 @@ async fn main() {
         scale,
     };
 
+    let runs = args.runs as usize;
     if args.runs(Scenario::Baseline) {
-        scenarios::baseline::run(&cx, &mut results).await;
+        repeated!(
+            runs,
+            results,
+            scenarios::baseline::run(&cx, &mut results).await
+        );
     }
 
     // One server for the next four, with workspace "one": one webhook to the receiver.
@@ -164,18 +189,32 @@ async fn main() {
             .get("baseline", "requests_per_s")
             .unwrap_or(f64::NAN),
     };
+    // Each run starts from a drained queue (nothing due or in flight from the one before).
+    let drained = || wait_drained(&http, &h.base);
     if args.runs(Scenario::Single) {
-        scenarios::single::run(&cx, &server, &mut results).await;
+        repeated!(runs, results, {
+            drained().await;
+            scenarios::single::run(&cx, &server, &mut results).await
+        });
     }
     if args.runs(Scenario::Batch) {
-        scenarios::batch::run(&cx, &server, &mut results).await;
+        repeated!(runs, results, {
+            drained().await;
+            scenarios::batch::run(&cx, &server, &mut results).await
+        });
     }
     if args.runs(Scenario::Fanout10) {
         let events = args.fanout10_events.unwrap_or(10_000 / scale);
-        scenarios::fanout10::run(&cx, &server, &mut results, events).await;
+        repeated!(runs, results, {
+            drained().await;
+            scenarios::fanout10::run(&cx, &server, &mut results, events).await
+        });
     }
     if args.runs(Scenario::Latency) {
-        scenarios::latency::run(&cx, &server, &mut results).await;
+        repeated!(runs, results, {
+            drained().await;
+            scenarios::latency::run(&cx, &server, &mut results).await
+        });
     }
     row(
         &mut results,
@@ -187,7 +226,21 @@ async fn main() {
     h.stop().await;
 
     if args.runs(Scenario::Noisy) {
-        scenarios::noisy::run(&bin, tmp.path(), &http, &mut results, scale).await;
+        repeated!(
+            runs,
+            results,
+            scenarios::noisy::run(&bin, tmp.path(), &http, &mut results, scale).await
+        );
+    }
+    if args.runs(Scenario::Cold) {
+        let warm = results
+            .get("fanout10", "deliveries_per_s")
+            .unwrap_or(f64::NAN);
+        repeated!(
+            runs,
+            results,
+            scenarios::cold::run(&bin, tmp.path(), &http, &mut results, scale, warm).await
+        );
     }
     if !args.skip_million && args.runs(Scenario::Million) {
         scenarios::million::run(&bin, tmp.path(), &http, &mut results, scale).await;

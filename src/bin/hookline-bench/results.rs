@@ -12,6 +12,12 @@ pub struct Results {
     pub machine: String,
     /// (scenario, metric, value), in the order measured.
     pub rows: Vec<(String, String, Value)>,
+    /// The label each (scenario, metric) is printed with.
+    labels: std::collections::HashMap<(String, String), String>,
+    /// Rows are kept but not printed (a scenario repeated; [`Results::collapse`] prints).
+    pub quiet: bool,
+    /// Each repeated metric's values, one per run: (scenario, metric, values).
+    pub runs: Vec<(String, String, Vec<f64>)>,
 }
 
 impl Results {
@@ -40,6 +46,51 @@ impl Results {
             .and_then(|(_, _, v)| v.as_f64())
     }
 
+    /// Replaces the rows added since `from` (the same scenario run several times) with the
+    /// median of each metric, printed with the spread of the runs, and keeps every run's
+    /// value for the JSON.
+    pub fn collapse(&mut self, from: usize) {
+        let added: Vec<(String, String, Value)> = self.rows.drain(from..).collect();
+        let mut order: Vec<(String, String)> = Vec::new();
+        let mut values: std::collections::HashMap<(String, String), Vec<f64>> = Default::default();
+        for (s, m, v) in added {
+            let key = (s, m);
+            if !values.contains_key(&key) {
+                order.push(key.clone());
+            }
+            values.entry(key).or_default().extend(v.as_f64());
+        }
+        self.quiet = false;
+        for key in order {
+            let mut v = values.remove(&key).unwrap_or_default();
+            if v.is_empty() {
+                continue;
+            }
+            v.sort_by(f64::total_cmp);
+            let median = v[v.len() / 2];
+            let label = self
+                .labels
+                .get(&key)
+                .cloned()
+                .unwrap_or_else(|| key.1.clone());
+            if v.len() > 1 {
+                let label = format!("{label} ·");
+                println!(
+                    "{label:<58} {:>12}  (of {}: {} – {})",
+                    num(median),
+                    v.len(),
+                    num(v[0]),
+                    num(v[v.len() - 1])
+                );
+            } else {
+                println!("{label:<58} {:>12}", num(median));
+            }
+            self.rows
+                .push((key.0.clone(), key.1.clone(), json!(median)));
+            self.runs.push((key.0, key.1, v));
+        }
+    }
+
     /// `{"scenario": {"metric": value, …}, …}`.
     pub fn scenarios(&self) -> Value {
         let mut out = serde_json::Map::new();
@@ -65,12 +116,18 @@ fn num(v: f64) -> String {
 
 /// Prints one line of the table and keeps the value under `scenario.metric` for the JSON.
 pub fn row(results: &mut Results, scenario: &str, metric: &str, label: &str, value: Value) {
-    println!(
-        "{label:<58} {}",
-        value
-            .as_f64()
-            .map(|f| format!("{:>12}", num(f)))
-            .unwrap_or_else(|| value.to_string())
+    if !results.quiet {
+        println!(
+            "{label:<58} {}",
+            value
+                .as_f64()
+                .map(|f| format!("{:>12}", num(f)))
+                .unwrap_or_else(|| value.to_string())
+        );
+    }
+    results.labels.insert(
+        (scenario.to_string(), metric.to_string()),
+        label.to_string(),
     );
     results
         .rows
@@ -155,6 +212,20 @@ pub const TARGETS: &[(&str, &str, &str, bool, f64)] = &[
         "rate drop beside a bulk retry of 100,000 (%)",
         false,
         10.0,
+    ),
+    (
+        "cold",
+        "first_delivery_ms",
+        "cold start on 1,000,000 pending: first delivery (ms)",
+        false,
+        100.0,
+    ),
+    (
+        "cold",
+        "ratio_to_warm",
+        "cold backlog drain, ratio to warm fan-out 10",
+        true,
+        0.8,
     ),
     (
         "million",
@@ -270,6 +341,7 @@ pub fn finish(results: &Results, command: &str, path: &Path, full_size: bool) ->
         "command": command,
         "unix_time": now_us() / 1_000_000,
         "scenarios": results.scenarios(),
+        "runs": results.runs.iter().map(|(s, m, v)| json!({"scenario": s, "metric": m, "values": v})).collect::<Vec<_>>(),
         "targets": targets,
     });
     if let Some(dir) = path.parent() {

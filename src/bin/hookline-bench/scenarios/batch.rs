@@ -27,15 +27,7 @@ pub async fn run(cx: &Ctx<'_>, server: &Server<'_>, results: &mut Results) {
         "publish: POST /events/batch of 500 (events/s)",
         json!(n as f64 / publish.as_secs_f64()),
     );
-    print_writer(
-        results,
-        "batch",
-        writer_before,
-        writer_counters(http, &h.base).await,
-        total,
-        (cpu_before, h.cpu_seconds()),
-        n,
-    );
+    let (writer_after, cpu_after) = (writer_counters(http, &h.base).await, h.cpu_seconds());
     let e2e = n as f64 / total.as_secs_f64();
     row(
         results,
@@ -50,6 +42,15 @@ pub async fn run(cx: &Ctx<'_>, server: &Server<'_>, results: &mut Results) {
         "ratio_to_baseline",
         "  ratio to baseline",
         json!(e2e / server.baseline),
+    );
+    print_writer(
+        results,
+        "batch",
+        writer_before,
+        writer_after,
+        total,
+        (cpu_before, cpu_after),
+        n,
     );
     let mut l = std::mem::take(&mut *sink.latencies_us.lock().unwrap());
     l.sort_unstable();

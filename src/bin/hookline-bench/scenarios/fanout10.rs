@@ -13,7 +13,10 @@ use crate::results::{row, Results};
 /// deliveries.
 pub async fn run(cx: &Ctx<'_>, server: &Server<'_>, results: &mut Results, events: usize) {
     let (http, h, sink) = (cx.http, server.hookline, cx.sink);
-    let ten = setup(h, "ten", 10, cx.rx_url, http).await;
+    // A workspace of its own for each run.
+    static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let slug = format!("ten-{}", RUN.fetch_add(1, Ordering::Relaxed));
+    let ten = setup(h, &slug, 10, cx.rx_url, http).await;
     let n = events;
     let writer_before = writer_counters(http, &h.base).await;
     let cpu_before = h.cpu_seconds();
@@ -21,15 +24,7 @@ pub async fn run(cx: &Ctx<'_>, server: &Server<'_>, results: &mut Results, event
     publish_batches(http, &h.base, &ten.key, n, 500, 4).await;
     wait_arrivals(sink, (n * 10) as u64, Duration::from_secs(180)).await;
     let total = started.elapsed();
-    print_writer(
-        results,
-        "fanout10",
-        writer_before,
-        writer_counters(http, &h.base).await,
-        total,
-        (cpu_before, h.cpu_seconds()),
-        n * 10,
-    );
+    let (writer_after, cpu_after) = (writer_counters(http, &h.base).await, h.cpu_seconds());
     row(
         results,
         "fanout10",
@@ -43,6 +38,15 @@ pub async fn run(cx: &Ctx<'_>, server: &Server<'_>, results: &mut Results, event
         "ratio_to_baseline",
         "  ratio to baseline",
         json!((n * 10) as f64 / total.as_secs_f64() / server.baseline),
+    );
+    print_writer(
+        results,
+        "fanout10",
+        writer_before,
+        writer_after,
+        total,
+        (cpu_before, cpu_after),
+        n * 10,
     );
     sink.arrivals.store(0, Ordering::Relaxed);
     sink.latencies_us.lock().unwrap().clear();

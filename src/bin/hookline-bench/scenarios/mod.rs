@@ -1,9 +1,10 @@
 //! One module per scenario. `main` runs them in this order: baseline (client straight to the
 //! receiver), then single, batch, fanout10 and latency on one shared `hookline` server, then
-//! noisy (a server per phase) and million on servers of their own.
+//! noisy (a server per phase), cold and million on servers of their own.
 
 pub mod baseline;
 pub mod batch;
+pub mod cold;
 pub mod fanout10;
 pub mod latency;
 pub mod million;
