@@ -60,7 +60,8 @@ impl Results {
             }
             values.entry(key).or_default().extend(v.as_f64());
         }
-        self.quiet = false;
+        // A single run printed its rows as they came.
+        let print = std::mem::take(&mut self.quiet);
         for key in order {
             let mut v = values.remove(&key).unwrap_or_default();
             if v.is_empty() {
@@ -73,7 +74,7 @@ impl Results {
                 .get(&key)
                 .cloned()
                 .unwrap_or_else(|| key.1.clone());
-            if v.len() > 1 {
+            if print && v.len() > 1 {
                 let label = format!("{label} ·");
                 println!(
                     "{label:<58} {:>12}  (of {}: {} – {})",
@@ -82,7 +83,7 @@ impl Results {
                     num(v[0]),
                     num(v[v.len() - 1])
                 );
-            } else {
+            } else if print {
                 println!("{label:<58} {:>12}", num(median));
             }
             self.rows
