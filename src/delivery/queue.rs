@@ -50,7 +50,8 @@ pub struct ClaimRound {
     pub next_due: Option<i64>,
     /// Active webhooks and their `updated_at`.
     pub active: Vec<(i64, i64)>,
-    /// Full rows of active webhooks the caller does not know in this version.
+    /// Full rows of active webhooks with work (claimed now, or in `busy`) that the caller
+    /// does not know in this version.
     pub changed: Vec<WebhookRow>,
 }
 
@@ -81,14 +82,6 @@ pub fn claim(
         .prepare_cached("SELECT id, updated_at FROM webhooks WHERE is_active = 1 ORDER BY id")?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
-    let mut changed = Vec::new();
-    for (id, version) in &active {
-        if known.get(id) != Some(version) {
-            if let Some(row) = hooks::get_webhook_any(c, *id)? {
-                changed.push(row);
-            }
-        }
-    }
     let lease_until = now + LEASE_MS;
     let mut pick = c.prepare_cached(CLAIM_PICK)?;
     let mut earliest = c.prepare_cached(CLAIM_EARLIEST)?;
@@ -150,6 +143,19 @@ pub fn claim(
         }
         if jobs.len() >= budget {
             break;
+        }
+    }
+    // The rows of webhooks whose version the dispatcher does not know, only for those with
+    // work: claimed now, or waiting or in flight (`busy`). A start on 1,000 webhooks does not
+    // read and open all of them before its first attempt; the others are read when they
+    // have something to send.
+    let with_jobs: std::collections::HashSet<i64> = jobs.iter().map(|j| j.webhook_id).collect();
+    let mut changed = Vec::new();
+    for (id, version) in &active {
+        if known.get(id) != Some(version) && (with_jobs.contains(id) || busy.contains_key(id)) {
+            if let Some(row) = hooks::get_webhook_any(c, *id)? {
+                changed.push(row);
+            }
         }
     }
     Ok(ClaimRound {
@@ -772,7 +778,27 @@ mod tests {
         let owners = |claims: &[Claimed]| claims.iter().map(|c| c.webhook_id).collect::<Vec<_>>();
         // Per-webhook limit 2, global 4: two webhooks get two each, starting where told.
         let r = claim(&c, 5000, 4, 2, &HashMap::new(), 0, &HashMap::new()).unwrap();
-        assert_eq!(r.changed.len(), 3, "unknown webhooks come with their rows");
+        let ids = |rows: &[WebhookRow]| rows.iter().map(|w| w.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(&r.changed),
+            vec![1, 2],
+            "unknown webhooks with claims come with their rows, not the one left for later"
+        );
+        let with_busy = claim(
+            &c,
+            0,
+            4,
+            2,
+            &HashMap::from([(3, 1usize)]),
+            0,
+            &HashMap::new(),
+        )
+        .unwrap();
+        assert_eq!(
+            ids(&with_busy.changed),
+            vec![3],
+            "nothing due yet, but webhook 3 has attempts waiting: its row comes along"
+        );
         assert_eq!(
             &r.jobs[0].body[..],
             b"{}",

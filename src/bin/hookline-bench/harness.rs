@@ -312,6 +312,46 @@ pub async fn wait_drained(http: &reqwest::Client, base: &str) {
     tokio::time::sleep(Duration::from_millis(250)).await;
 }
 
+/// The writer's commit-duration histogram from `/metrics`: (upper bound in seconds,
+/// commits that took at most that), by bound, the last being every commit.
+pub async fn commit_histogram(http: &reqwest::Client, base: &str) -> Vec<(f64, f64)> {
+    let text = match http.get(format!("{base}/metrics")).send().await {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    let mut out: Vec<(f64, f64)> = text
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("hookline_db_commit_duration_seconds_bucket{le=\"")?;
+            let (le, count) = rest.split_once("\"} ")?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((le, count.trim().parse().ok()?))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.total_cmp(&b.0));
+    out
+}
+
+/// Of the commits between two readings of [`commit_histogram`], how many took longer than
+/// `secs` (counted at the histogram's next bound at or above it).
+pub fn commits_slower_than(before: &[(f64, f64)], after: &[(f64, f64)], secs: f64) -> f64 {
+    let at = |h: &[(f64, f64)], le: f64| {
+        h.iter()
+            .find(|(b, _)| (*b - le).abs() < 1e-9)
+            .map(|x| x.1)
+            .unwrap_or(0.0)
+    };
+    let Some(bound) = after.iter().map(|x| x.0).find(|b| *b >= secs - 1e-9) else {
+        return 0.0;
+    };
+    let total = |h: &[(f64, f64)]| h.last().map(|x| x.1).unwrap_or(0.0);
+    (total(after) - at(after, bound)) - (total(before) - at(before, bound))
+}
+
 /// The writer's counters from `/metrics`: (commits, jobs, seconds committing).
 pub async fn writer_counters(http: &reqwest::Client, base: &str) -> (f64, f64, f64) {
     let value = metrics(http, base).await;
