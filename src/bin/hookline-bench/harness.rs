@@ -280,6 +280,56 @@ pub async fn post(http: &reqwest::Client, url: &str, key: &str, body: &Value) ->
     v
 }
 
+/// GETs `url` with `key` and returns the JSON answer.
+pub async fn get_json(http: &reqwest::Client, url: &str, key: &str) -> Value {
+    http.get(url)
+        .bearer_auth(key)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .unwrap_or(Value::Null)
+}
+
+/// Publishes `n` events at 200 a second, one request each (as a vendor's app does), with
+/// `data.sent_us` for the receiver's latency; returns each publish's time until its 202, in
+/// µs, sorted.
+pub async fn publish_at_200_per_s(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    n: usize,
+) -> Vec<u64> {
+    let mut tick = tokio::time::interval(Duration::from_millis(5));
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        tick.tick().await;
+        let (http, url, key) = (
+            http.clone(),
+            format!("{base}/api/v1/events"),
+            key.to_string(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let sent = Instant::now();
+            post(
+                &http,
+                &url,
+                &key,
+                &json!({"type": "bench.event", "data": {"i": i, "sent_us": now_us()}}),
+            )
+            .await;
+            sent.elapsed().as_micros() as u64
+        }));
+    }
+    let mut acks = Vec::with_capacity(n);
+    for t in tasks {
+        acks.push(t.await.unwrap());
+    }
+    acks.sort_unstable();
+    acks
+}
+
 /// Reads `/metrics`: a function from a metric's name to its value (0 when absent).
 async fn metrics(http: &reqwest::Client, base: &str) -> impl Fn(&str) -> f64 {
     let text = match http.get(format!("{base}/metrics")).send().await {

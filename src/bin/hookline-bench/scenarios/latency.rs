@@ -4,13 +4,13 @@
 //! of the writer's commits meanwhile took longer than 12.8 ms and 102.4 ms.
 
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
 use super::{Ctx, Server};
 use crate::harness::{
-    commit_histogram, commits_slower_than, now_us, percentile, post, wait_arrivals,
+    commit_histogram, commits_slower_than, percentile, publish_at_200_per_s, wait_arrivals,
 };
 use crate::results::{row, Results};
 
@@ -18,32 +18,7 @@ pub async fn run(cx: &Ctx<'_>, server: &Server<'_>, results: &mut Results) {
     let secs = 10usize.div_ceil(cx.scale.min(10)).max(1);
     let n = 200 * secs;
     let commits_before = commit_histogram(cx.http, &server.hookline.base).await;
-    let mut tick = tokio::time::interval(Duration::from_millis(5));
-    let mut tasks = Vec::new();
-    for i in 0..n {
-        tick.tick().await;
-        let (http, url, key) = (
-            cx.http.clone(),
-            format!("{}/api/v1/events", server.hookline.base),
-            server.key.to_string(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let sent = Instant::now();
-            post(
-                &http,
-                &url,
-                &key,
-                &json!({"type": "bench.event", "data": {"i": i, "sent_us": now_us()}}),
-            )
-            .await;
-            sent.elapsed().as_micros() as u64
-        }));
-    }
-    let mut acks = Vec::with_capacity(n);
-    for t in tasks {
-        acks.push(t.await.unwrap());
-    }
-    acks.sort_unstable();
+    let acks = publish_at_200_per_s(cx.http, &server.hookline.base, server.key, n).await;
     wait_arrivals(cx.sink, n as u64, Duration::from_secs(60)).await;
     let mut l = std::mem::take(&mut *cx.sink.latencies_us.lock().unwrap());
     l.sort_unstable();

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::harness::{
-    fastest_ms, setup, start_receiver, Hookline, Reply, Sink, UiSession, UI_EMAIL, UI_PASSWORD,
+    fastest_ms, get_json, setup, start_receiver, Hookline, Reply, Sink, UiSession, UI_EMAIL,
+    UI_PASSWORD,
 };
 use crate::results::{row, Results};
 
@@ -126,15 +127,7 @@ pub async fn run(
 
     // Delivery list reads over n attempts: page 1 and page 1000 (100 a page).
     let wid: i64 = {
-        let r: Value = http
-            .get(format!("{}/api/v1/webhooks", h.base))
-            .bearer_auth(&list.key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let r: Value = get_json(http, &format!("{}/api/v1/webhooks", h.base), &list.key).await;
         r["data"][0]["id"].as_i64().unwrap()
     };
     let page = |cursor: Option<String>| {
@@ -148,15 +141,7 @@ pub async fn run(
         let (http, key) = (http.clone(), list.key.clone());
         async move {
             let started = Instant::now();
-            let v: Value = http
-                .get(url)
-                .bearer_auth(key)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let v: Value = get_json(&http, &url, &key).await;
             (
                 started.elapsed(),
                 v["meta"]["next_cursor"].as_str().map(str::to_string),
@@ -280,15 +265,7 @@ pub async fn run(
         let url = format!("{}/api/v1/webhooks/{wid}/stats?window={w}", h.base);
         let ms = fastest_ms(|| async {
             let started = Instant::now();
-            let v: Value = http
-                .get(&url)
-                .bearer_auth(&list.key)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let v: Value = get_json(http, &url, &list.key).await;
             assert!(v["data"]["totals"]["attempts"].as_i64().unwrap() > 0, "{v}");
             started.elapsed()
         })

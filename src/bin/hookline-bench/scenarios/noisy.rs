@@ -18,10 +18,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::harness::{
-    now_us, percentile, post, setup, start_receiver, wait_arrivals, Hookline, Reply, Sink,
+    get_json, percentile, post, publish_at_200_per_s, setup, start_receiver, wait_arrivals,
+    Hookline, Reply, Sink,
 };
 use crate::results::{row, Results};
 
@@ -164,15 +165,7 @@ async fn phase(
     let (h, _) = Hookline::start(bin, &data_dir).await;
     let started = Instant::now();
     let job = if noise == Noise::BulkRetry {
-        let webhooks: Value = http
-            .get(format!("{}/api/v1/webhooks", h.base))
-            .bearer_auth(&noisy.key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let webhooks = get_json(http, &format!("{}/api/v1/webhooks", h.base), &noisy.key).await;
         let wid = webhooks["data"][0]["id"].as_i64().unwrap();
         let r = post(
             http,
@@ -195,15 +188,7 @@ async fn phase(
         );
         tokio::spawn(async move {
             loop {
-                let r: Value = http
-                    .get(&url)
-                    .bearer_auth(&key)
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                let r = get_json(&http, &url, &key).await;
                 if r["data"]["state"] != "running" {
                     assert_eq!(r["data"]["state"], "done", "{r}");
                     return started.elapsed();
@@ -230,28 +215,7 @@ async fn phase(
     // The quiet tenant: 200 events/s, one request each, as a vendor's app publishes.
     let m = 200 * secs;
     let publish_started = Instant::now();
-    let mut tick = tokio::time::interval(Duration::from_millis(5));
-    let mut tasks = Vec::new();
-    for i in 0..m {
-        tick.tick().await;
-        let (http, url, key) = (
-            http.clone(),
-            format!("{}/api/v1/events", h.base),
-            quiet.key.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            post(
-                &http,
-                &url,
-                &key,
-                &json!({"type": "bench.event", "data": {"i": i, "sent_us": now_us()}}),
-            )
-            .await;
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
+    publish_at_200_per_s(http, &h.base, &quiet.key, m).await;
     wait_arrivals(&quiet_sink, m as u64, Duration::from_secs(120)).await;
     let rate = m as f64 / publish_started.elapsed().as_secs_f64();
     let mut l = std::mem::take(&mut *quiet_sink.latencies_us.lock().unwrap());
