@@ -36,6 +36,8 @@ fn every_bench_scenario_runs_and_reports() {
         ("fanout10", "deliveries_per_s"),
         ("latency", "p50_ms"),
         ("latency", "p99_ms"),
+        ("latency", "ack_p99_ms"),
+        ("latency", "after_burst_p99_ms"),
         ("rss", "peak_mib"),
         ("million", "startup_ms"),
         ("million", "rss_mib"),

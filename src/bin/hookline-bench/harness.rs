@@ -292,6 +292,46 @@ pub async fn get_json(http: &reqwest::Client, url: &str, key: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// Publishes `n` events one request each, `parallel` at a time, as fast as they are taken.
+/// With `timed`, each carries `data.sent_us` for the receiver's latency.
+pub async fn publish_singles(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    n: usize,
+    parallel: usize,
+    timed: bool,
+) {
+    let sem = Arc::new(tokio::sync::Semaphore::new(parallel));
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let (http, url, key, sem) = (
+            http.clone(),
+            format!("{base}/api/v1/events"),
+            key.to_string(),
+            sem.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let _p = sem.acquire().await.unwrap();
+            let data = if timed {
+                json!({"i": i, "sent_us": now_us()})
+            } else {
+                json!({"i": i})
+            };
+            post(
+                &http,
+                &url,
+                &key,
+                &json!({"type": "bench.event", "data": data}),
+            )
+            .await;
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
 /// Publishes `n` events at 200 a second, one request each (as a vendor's app does), with
 /// `data.sent_us` for the receiver's latency; returns each publish's time until its 202, in
 /// µs, sorted.

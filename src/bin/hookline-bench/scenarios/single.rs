@@ -1,41 +1,18 @@
 //! `single`: single publishes (`POST /events`, 64 at a time), fan-out 1.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
 use super::{Ctx, Server};
-use crate::harness::{now_us, post, wait_arrivals};
+use crate::harness::{publish_singles, wait_arrivals};
 use crate::results::{row, Results};
 
 pub async fn run(cx: &Ctx<'_>, server: &Server<'_>, results: &mut Results) {
     let n = 5_000 / cx.scale;
     let started = Instant::now();
-    let sem = Arc::new(tokio::sync::Semaphore::new(64));
-    let mut tasks = Vec::new();
-    for i in 0..n {
-        let (http, url, key, sem) = (
-            cx.http.clone(),
-            format!("{}/api/v1/events", server.hookline.base),
-            server.key.to_string(),
-            sem.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let _p = sem.acquire().await.unwrap();
-            post(
-                &http,
-                &url,
-                &key,
-                &json!({"type": "bench.event", "data": {"i": i, "sent_us": now_us()}}),
-            )
-            .await;
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
+    publish_singles(cx.http, &server.hookline.base, server.key, n, 64, true).await;
     let publish = started.elapsed();
     wait_arrivals(cx.sink, n as u64, Duration::from_secs(120)).await;
     let total = started.elapsed();
