@@ -40,6 +40,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0003_deferred_notices.sql")),
     M::up(include_str!("migrations/0004_portal_plans_invitations.sql")),
     M::up(include_str!("migrations/0005_history_jobs.sql")),
+    M::up(include_str!("migrations/0006_drop_attempts_started.sql")),
 ];
 
 /// The schema version this binary writes.
