@@ -49,6 +49,9 @@ pub struct Dispatcher {
     pub progress: watch::Sender<Progress>,
 }
 
+/// Every how many claim rounds one also looks at every webhook in the cache.
+const REVISIT_EVERY: usize = 64;
+
 type ClaimTask = tokio::task::JoinHandle<Result<ClaimRound, DbError>>;
 
 impl Dispatcher {
@@ -123,9 +126,21 @@ impl Dispatcher {
                     let known: HashMap<i64, i64> =
                         cache.iter().map(|(k, v)| (*k, v.row.updated_at)).collect();
                     let (db, start, room) = (self.db.clone(), round, 2 * per);
+                    // Now and then a round also looks at every webhook it knows, to forget
+                    // the ones deleted or switched off while they had nothing to send.
+                    let mut ask = queue::ClaimRequest {
+                        now: 0,
+                        budget,
+                        room,
+                        busy,
+                        start,
+                        known,
+                        revisit: round.is_multiple_of(REVISIT_EVERY),
+                    };
                     claiming = Some(tokio::spawn(async move {
                         db.write(move |c| {
-                            queue::claim(c, now_ms(), budget, room, &busy, start, &known)
+                            ask.now = now_ms();
+                            queue::claim(c, &ask)
                         })
                         .await
                     }));
@@ -160,8 +175,9 @@ impl Dispatcher {
                     rounds_done += 1;
                     match res {
                         Ok(Ok(r)) => {
-                            let active: HashMap<i64, i64> = r.active.into_iter().collect();
-                            cache.retain(|id, _| active.contains_key(id));
+                            for id in &r.inactive {
+                                cache.remove(id);
+                            }
                             for row in r.changed {
                                 let id = row.id;
                                 match ActiveWebhook::open(&self.secrets, row) {

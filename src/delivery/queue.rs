@@ -48,8 +48,10 @@ pub struct ClaimRound {
     pub jobs: Vec<Claimed>,
     /// Earliest time unclaimed work falls due.
     pub next_due: Option<i64>,
-    /// Active webhooks and their `updated_at`.
+    /// The webhooks the round looked at that are active, with their `updated_at`.
     pub active: Vec<(i64, i64)>,
+    /// The webhooks the round looked at that are switched off or gone.
+    pub inactive: Vec<i64>,
     /// Full rows of active webhooks with work (claimed now, or in `busy`) that the caller
     /// does not know in this version.
     pub changed: Vec<WebhookRow>,
@@ -66,22 +68,76 @@ pub(crate) const CLAIM_PICK: &str = "UPDATE deliveries SET lease_until = ?3 WHER
 pub(crate) const CLAIM_EARLIEST: &str = "SELECT min(next_attempt_at) FROM deliveries
      WHERE webhook_id = ?1 AND next_attempt_at IS NOT NULL AND lease_until IS NULL";
 
+/// The webhooks with unleased deliveries waiting (due now or later), in id order: a skip
+/// scan of the partial index `deliveries_due`, one seek per webhook with work, so webhooks
+/// with nothing waiting cost a claim round nothing however many there are.
+pub(crate) const CLAIM_WITH_WORK: &str = "WITH RECURSIVE w(id) AS (
+        SELECT (SELECT min(webhook_id) FROM deliveries
+                WHERE next_attempt_at IS NOT NULL AND lease_until IS NULL)
+        UNION ALL
+        SELECT (SELECT min(webhook_id) FROM deliveries
+                WHERE webhook_id > w.id AND next_attempt_at IS NOT NULL AND lease_until IS NULL)
+        FROM w WHERE w.id IS NOT NULL)
+     SELECT id FROM w WHERE id IS NOT NULL";
+
+/// What a claim round may take, and what the dispatcher already has.
+#[derive(Debug, Clone, Default)]
+pub struct ClaimRequest {
+    pub now: i64,
+    /// Most deliveries claimed in all.
+    pub budget: usize,
+    /// Most deliveries of one webhook waiting or in flight, `busy` included.
+    pub room: usize,
+    /// Per webhook, its claimed deliveries that wait or are in flight.
+    pub busy: HashMap<i64, usize>,
+    /// Where the round starts among the webhooks it looks at (a different one each round).
+    pub start: usize,
+    /// The webhook versions (`updated_at`) the dispatcher holds.
+    pub known: HashMap<i64, i64>,
+    /// Look at every webhook in `known` too.
+    pub revisit: bool,
+}
+
 /// Claims due deliveries: at most `budget` in all and `room` per webhook (minus `busy`),
 /// starting at a different webhook each round. Fetches the claimed events' bodies and the
 /// rows of active webhooks whose version differs from `known`.
-pub fn claim(
-    c: &Connection,
-    now: i64,
-    budget: usize,
-    room: usize,
-    busy: &HashMap<i64, usize>,
-    start: usize,
-    known: &HashMap<i64, i64>,
-) -> Result<ClaimRound, DbError> {
-    let active: Vec<(i64, i64)> = c
-        .prepare_cached("SELECT id, updated_at FROM webhooks WHERE is_active = 1 ORDER BY id")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+///
+/// A round looks only at webhooks with work: those with deliveries waiting in the queue,
+/// and those in `busy` (whose claimed deliveries wait or are in flight, so the caller hears
+/// if they were switched off), plus, with `revisit`, every webhook in `known` (so the caller
+/// can forget the ones deleted or switched off meanwhile).
+pub fn claim(c: &Connection, ask: &ClaimRequest) -> Result<ClaimRound, DbError> {
+    let ClaimRequest {
+        now,
+        budget,
+        room,
+        ref busy,
+        start,
+        ref known,
+        revisit,
+    } = *ask;
+    let mut ids: Vec<i64> = c
+        .prepare_cached(CLAIM_WITH_WORK)?
+        .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
+    ids.extend(busy.keys().copied());
+    if revisit {
+        ids.extend(known.keys().copied());
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let mut version =
+        c.prepare_cached("SELECT is_active, updated_at FROM webhooks WHERE id = ?1")?;
+    let (mut active, mut inactive) = (Vec::new(), Vec::new());
+    for id in ids {
+        match version
+            .query_row([id], |r| Ok((r.get::<_, bool>(0)?, r.get::<_, i64>(1)?)))
+            .optional()?
+        {
+            Some((true, updated_at)) => active.push((id, updated_at)),
+            _ => inactive.push(id),
+        }
+    }
     let lease_until = now + LEASE_MS;
     let mut pick = c.prepare_cached(CLAIM_PICK)?;
     let mut earliest = c.prepare_cached(CLAIM_EARLIEST)?;
@@ -95,10 +151,18 @@ pub fn claim(
     let n = active.len();
     for i in 0..n {
         let wid = active[(start + i) % n].0;
+        let mut earliest_due = || -> Result<Option<i64>, DbError> {
+            Ok(earliest
+                .query_row([wid], |r| r.get(0))
+                .optional()?
+                .flatten())
+        };
+        // Webhooks in `busy` alone may have nothing waiting.
+        let mut due = earliest_due()?;
         let free = room
             .saturating_sub(busy.get(&wid).copied().unwrap_or(0))
             .min(budget - jobs.len());
-        if free > 0 {
+        if due.is_some_and(|d| d <= now) && free > 0 {
             let picked: Vec<(i64, i64, i64)> = pick
                 .query_map(params![wid, now, lease_until, free as i64], |r| {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?))
@@ -130,11 +194,8 @@ pub fn claim(
                     created_at,
                 });
             }
+            due = earliest_due()?;
         }
-        let due: Option<i64> = earliest
-            .query_row([wid], |r| r.get(0))
-            .optional()?
-            .flatten();
         if let Some(d) = due {
             // Due work left behind (its webhook is at its limit) is claimed when a slot frees;
             // only future work sets the timer.
@@ -162,6 +223,7 @@ pub fn claim(
         jobs,
         next_due,
         active,
+        inactive,
         changed,
     })
 }
@@ -706,7 +768,7 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join("; ")
         };
-        for (sql, n) in [(CLAIM_PICK, 4), (CLAIM_EARLIEST, 1)] {
+        for (sql, n) in [(CLAIM_PICK, 4), (CLAIM_EARLIEST, 1), (CLAIM_WITH_WORK, 0)] {
             let p = plan(sql, n);
             assert!(
                 p.contains("USING INDEX deliveries_due") && !p.contains("SCAN deliveries"),
@@ -739,9 +801,17 @@ mod tests {
             )
         };
         // Two claimed: they leave the due index for the leased one, and count as in flight.
-        let jobs = claim(&c, 5000, 2, 2, &HashMap::new(), 0, &HashMap::new())
-            .unwrap()
-            .jobs;
+        let jobs = claim(
+            &c,
+            &ClaimRequest {
+                now: 5000,
+                budget: 2,
+                room: 2,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .jobs;
         assert_eq!(jobs.len(), 2);
         assert_eq!(in_indexes(), (1, 2));
         let g = gauges(&c, 5000).unwrap();
@@ -764,9 +834,17 @@ mod tests {
         .unwrap();
         assert_eq!(in_indexes(), (2, 0));
         let later = now_ms() + 2 * 3600 * 1000; // past the retry, whatever its jitter
-        let again = claim(&c, later, 10, 10, &HashMap::new(), 0, &HashMap::new())
-            .unwrap()
-            .jobs;
+        let again = claim(
+            &c,
+            &ClaimRequest {
+                now: later,
+                budget: 10,
+                room: 10,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .jobs;
         assert_eq!(again.len(), 2, "the retry and the unclaimed one");
     }
 
@@ -777,7 +855,16 @@ mod tests {
         seed(&c, 3, 10, 1000);
         let owners = |claims: &[Claimed]| claims.iter().map(|c| c.webhook_id).collect::<Vec<_>>();
         // Per-webhook limit 2, global 4: two webhooks get two each, starting where told.
-        let r = claim(&c, 5000, 4, 2, &HashMap::new(), 0, &HashMap::new()).unwrap();
+        let r = claim(
+            &c,
+            &ClaimRequest {
+                now: 5000,
+                budget: 4,
+                room: 2,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let ids = |rows: &[WebhookRow]| rows.iter().map(|w| w.id).collect::<Vec<_>>();
         assert_eq!(
             ids(&r.changed),
@@ -786,12 +873,13 @@ mod tests {
         );
         let with_busy = claim(
             &c,
-            0,
-            4,
-            2,
-            &HashMap::from([(3, 1usize)]),
-            0,
-            &HashMap::new(),
+            &ClaimRequest {
+                now: 0,
+                budget: 4,
+                room: 2,
+                busy: HashMap::from([(3, 1usize)]),
+                ..Default::default()
+            },
         )
         .unwrap();
         assert_eq!(
@@ -807,7 +895,17 @@ mod tests {
         let known: HashMap<i64, i64> = r.active.iter().copied().collect();
         let (claims, next) = (r.jobs, r.next_due);
         assert_eq!(owners(&claims), vec![1, 1, 2, 2]);
-        let again = claim(&c, 5000, 1, 1, &HashMap::new(), 0, &known).unwrap();
+        let again = claim(
+            &c,
+            &ClaimRequest {
+                now: 5000,
+                budget: 1,
+                room: 1,
+                known: known.clone(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert!(
             again.changed.is_empty(),
             "known versions are not sent again"
@@ -817,23 +915,150 @@ mod tests {
             Some(6000),
             "due work left behind is looked at again soon"
         );
-        let claims = claim(&c, 5000, 4, 2, &HashMap::new(), 2, &HashMap::new())
-            .unwrap()
-            .jobs;
+        let claims = claim(
+            &c,
+            &ClaimRequest {
+                now: 5000,
+                budget: 4,
+                room: 2,
+                start: 2,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .jobs;
         assert_eq!(owners(&claims), vec![3, 3, 1, 1]);
         // What is in flight counts against the per-webhook limit; leased rows are not reclaimed.
         let busy = HashMap::from([(2, 2usize)]);
-        let claims = claim(&c, 5000, 10, 2, &busy, 1, &HashMap::new())
-            .unwrap()
-            .jobs;
+        let claims = claim(
+            &c,
+            &ClaimRequest {
+                now: 5000,
+                budget: 10,
+                room: 2,
+                busy: busy.clone(),
+                start: 1,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .jobs;
         assert_eq!(owners(&claims), vec![3, 3, 1, 1]);
         // Nothing due yet: no claims, and the timer is set for the earliest due time.
         let dir2 = tempfile::tempdir().unwrap();
         let c2 = crate::db::open_and_migrate(dir2.path()).unwrap();
         seed(&c2, 1, 1, 9000);
-        let r = claim(&c2, 5000, 4, 2, &HashMap::new(), 0, &HashMap::new()).unwrap();
+        let r = claim(
+            &c2,
+            &ClaimRequest {
+                now: 5000,
+                budget: 4,
+                room: 2,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let (claims, next) = (r.jobs, r.next_due);
         assert!(claims.is_empty());
         assert_eq!(next, Some(9000));
+    }
+
+    #[test]
+    fn claim_rounds_look_only_at_webhooks_with_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = crate::db::open_and_migrate(dir.path()).unwrap();
+        // Webhooks 1 and 2 have deliveries waiting; 3 to 50 have nothing.
+        seed(&c, 2, 3, 1000);
+        for w in 3..=50 {
+            c.execute(
+                "INSERT INTO webhooks (id, workspace_id, url, events, retry_schedule, retry_count, secret_enc, created_at, updated_at)
+                 VALUES (?1, 1, 'https://x.io', '[\"*\"]', '[]', 0, x'00', 0, 0)",
+                [w],
+            )
+            .unwrap();
+        }
+        let looked_at = |r: &ClaimRound| {
+            let mut ids: Vec<i64> = r.active.iter().map(|(id, _)| *id).collect();
+            ids.extend(&r.inactive);
+            ids.sort();
+            ids
+        };
+        let r = claim(
+            &c,
+            &ClaimRequest {
+                now: 5000,
+                budget: 2,
+                room: 10,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(looked_at(&r), vec![1, 2], "idle webhooks cost nothing");
+        assert_eq!(r.jobs.len(), 2);
+        let known: HashMap<i64, i64> = (1..=50).map(|w| (w, 0)).collect();
+        // Webhook 1 is switched off with claims in flight (`busy`), and webhook 7 (known,
+        // idle) is deleted: the round says so of the first, a revisit of the second.
+        c.execute("UPDATE webhooks SET is_active = 0 WHERE id = 1", [])
+            .unwrap();
+        c.execute("DELETE FROM webhooks WHERE id = 7", []).unwrap();
+        let busy = HashMap::from([(1, 2usize)]);
+        let r = claim(
+            &c,
+            &ClaimRequest {
+                now: 5000,
+                budget: 10,
+                room: 10,
+                busy: busy.clone(),
+                known: known.clone(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(r.inactive, vec![1]);
+        assert_eq!(
+            r.active.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+            vec![2]
+        );
+        assert!(
+            r.jobs.iter().all(|j| j.webhook_id == 2),
+            "nothing of a switched-off webhook"
+        );
+        let r = claim(
+            &c,
+            &ClaimRequest {
+                now: 5000,
+                budget: 10,
+                room: 10,
+                busy: busy.clone(),
+                known: known.clone(),
+                revisit: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            r.inactive,
+            vec![1, 7],
+            "a revisit finds the deleted one too"
+        );
+        assert_eq!(looked_at(&r).len(), 50);
+        // Only a retry scheduled for later: looked at, nothing claimed, and the timer set.
+        c.execute(
+            "UPDATE deliveries SET next_attempt_at = 9000, lease_until = NULL WHERE webhook_id = 2",
+            [],
+        )
+        .unwrap();
+        let r = claim(
+            &c,
+            &ClaimRequest {
+                now: 5000,
+                budget: 10,
+                room: 10,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(r.jobs.is_empty());
+        assert_eq!(r.next_due, Some(9000));
     }
 }
