@@ -23,7 +23,9 @@ pub async fn sweep(db: &Db, retention_days: u32) -> Result<u64, DbError> {
     let mut total = 0u64;
     loop {
         let n = db
-            .write(move |c| crate::delivery::queue::purge_finished_events(c, cutoff, BATCH))
+            .write_background(move |c| {
+                crate::delivery::queue::purge_finished_events(c, cutoff, BATCH)
+            })
             .await?;
         total += n as u64;
         if (n as i64) < BATCH {

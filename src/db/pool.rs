@@ -1,8 +1,9 @@
 //! The writer thread (group commit) and the read pool.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -65,11 +66,18 @@ pub struct Db {
 
 struct Inner {
     path: PathBuf,
-    writer: Mutex<Option<mpsc::Sender<Job>>>,
+    writer: Arc<WriteQueue>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
     reader_permits: Arc<Semaphore>,
     stats: Mutex<WriteStats>,
+}
+
+impl Drop for Inner {
+    /// The last handle is gone: the writer finishes what is queued and stops.
+    fn drop(&mut self) {
+        self.writer.close();
+    }
 }
 
 /// Counters of the writer, for metrics and benchmarks.
@@ -100,10 +108,10 @@ impl Db {
             .map_err(|e| super::OpenError::Open(path.clone(), e))?;
             readers.push(r);
         }
-        let (tx, rx) = mpsc::channel::<Job>();
+        let queue = Arc::new(WriteQueue::default());
         let inner = Arc::new(Inner {
             path,
-            writer: Mutex::new(Some(tx)),
+            writer: queue.clone(),
             writer_thread: Mutex::new(None),
             readers: Mutex::new(readers),
             reader_permits: Arc::new(Semaphore::new(READERS)),
@@ -113,7 +121,7 @@ impl Db {
         let checkpointer = Checkpointer::spawn(&inner.path);
         let handle = std::thread::Builder::new()
             .name("hookline-db-writer".into())
-            .spawn(move || writer_loop(conn, rx, weak, checkpointer))
+            .spawn(move || writer_loop(conn, &queue, weak, checkpointer))
             .expect("spawn the writer thread");
         *inner.writer_thread.lock().unwrap() = Some(handle);
         Ok(Db { inner })
@@ -131,12 +139,33 @@ impl Db {
         F: FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
-        self.try_write(f).await
+        self.queue_write(Lane::Prompt, f).await
     }
 
     /// Like [`Db::write`], for jobs that can fail with a domain error `E`: any `Err`, domain
     /// or database, rolls back everything the job wrote.
     pub async fn try_write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        self.queue_write(Lane::Prompt, f).await
+    }
+
+    /// Like [`Db::write`], for large jobs nobody waits on at a screen or an API client: attempt
+    /// results, bulk retries and replays, retention, purges. They take turns with the other
+    /// writes and never share a transaction with them, so a publish waits behind at most one
+    /// of them (see [`WriteQueue`]).
+    pub async fn write_background<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        F: FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.queue_write(Lane::Background, f).await
+    }
+
+    async fn queue_write<T, E, F>(&self, lane: Lane, f: F) -> Result<T, E>
     where
         F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
@@ -155,11 +184,7 @@ impl Db {
                 });
             })
         });
-        {
-            let guard = self.inner.writer.lock().unwrap();
-            let sender = guard.as_ref().ok_or(DbError::Closed)?;
-            sender.send(job).map_err(|_| DbError::Closed)?;
-        }
+        self.inner.writer.push(lane, job)?;
         rx.await.map_err(|_| DbError::Closed)?
     }
 
@@ -197,7 +222,7 @@ impl Db {
     /// Stops accepting writes, lets the writer finish what is queued, and closes every
     /// connection (checkpointing the WAL). Idempotent.
     pub fn close(&self) {
-        self.inner.writer.lock().unwrap().take();
+        self.inner.writer.close();
         if let Some(h) = self.inner.writer_thread.lock().unwrap().take() {
             let _ = h.join();
         }
@@ -286,9 +311,95 @@ impl Checkpointer {
     }
 }
 
+/// Which queue of the writer a job waits in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    /// Someone waits for it: a publish's 202, a page, a claim round.
+    Prompt,
+    /// Large work in the background (see [`Db::write_background`]).
+    Background,
+}
+
+/// The writer's two queues. A transaction holds jobs of one lane only. Prompt jobs go first,
+/// but when both lanes wait, they take turns, transaction by transaction, so neither starves;
+/// and a background transaction ends early as soon as a prompt job arrives. A publish thus
+/// waits for at most the background job running when it came, never for a transaction full
+/// of them: before, a publish arriving behind two batches of 512 attempt results shared
+/// their transaction and waited for all of them.
+#[derive(Default)]
+struct WriteQueue {
+    lanes: Mutex<Lanes>,
+    arrived: Condvar,
+}
+
+#[derive(Default)]
+struct Lanes {
+    prompt: VecDeque<Job>,
+    background: VecDeque<Job>,
+    closed: bool,
+    /// The lane of the last transaction, for turns.
+    last: Option<Lane>,
+}
+
+impl WriteQueue {
+    fn push(&self, lane: Lane, job: Job) -> Result<(), DbError> {
+        let mut l = self.lanes.lock().unwrap();
+        if l.closed {
+            return Err(DbError::Closed);
+        }
+        match lane {
+            Lane::Prompt => l.prompt.push_back(job),
+            Lane::Background => l.background.push_back(job),
+        }
+        drop(l);
+        self.arrived.notify_one();
+        Ok(())
+    }
+
+    fn close(&self) {
+        self.lanes.lock().unwrap().closed = true;
+        self.arrived.notify_one();
+    }
+
+    /// The first job of the next transaction, and its lane; `None` once closed and empty.
+    fn next(&self) -> Option<(Lane, Job)> {
+        let mut l = self.lanes.lock().unwrap();
+        loop {
+            let background_turn = l.last == Some(Lane::Prompt) && !l.background.is_empty();
+            let lane = if !l.prompt.is_empty() && !background_turn {
+                Lane::Prompt
+            } else if !l.background.is_empty() {
+                Lane::Background
+            } else if l.closed {
+                return None;
+            } else {
+                l = self.arrived.wait(l).unwrap();
+                continue;
+            };
+            l.last = Some(lane);
+            let job = match lane {
+                Lane::Prompt => l.prompt.pop_front(),
+                Lane::Background => l.background.pop_front(),
+            };
+            return job.map(|j| (lane, j));
+        }
+    }
+
+    /// Another job for the open transaction of `lane`, if one waits (and, for a background
+    /// transaction, no prompt job does).
+    fn more(&self, lane: Lane) -> Option<Job> {
+        let mut l = self.lanes.lock().unwrap();
+        match lane {
+            Lane::Prompt => l.prompt.pop_front(),
+            Lane::Background if l.prompt.is_empty() => l.background.pop_front(),
+            Lane::Background => None,
+        }
+    }
+}
+
 fn writer_loop(
     conn: Connection,
-    rx: mpsc::Receiver<Job>,
+    queue: &WriteQueue,
     inner: std::sync::Weak<Inner>,
     checkpointer: Option<Checkpointer>,
 ) {
@@ -298,7 +409,7 @@ fn writer_loop(
         }
     }
     let mut completions: Vec<Completion> = Vec::with_capacity(MAX_BATCH);
-    while let Ok(first) = rx.recv() {
+    while let Some((lane, first)) = queue.next() {
         let started = Instant::now();
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             // Could not even start (e.g. locked for longer than the busy timeout): fail the
@@ -314,9 +425,9 @@ fn writer_loop(
         // opening a transaction of its own) and then hear that the batch's COMMIT failed. So
         // the batch ends there; the failed COMMIT reports the rollback to the jobs in it.
         while completions.len() < MAX_BATCH && !conn.is_autocommit() {
-            match rx.try_recv() {
-                Ok(job) => completions.push(job(Some(&conn))),
-                Err(_) => break,
+            match queue.more(lane) {
+                Some(job) => completions.push(job(Some(&conn))),
+                None => break,
             }
         }
         let commit = conn.execute_batch("COMMIT").map_err(DbError::from);
@@ -502,5 +613,77 @@ mod tests {
             assert!(told.is_ok(), "job {i} behind the rollback: {told:?}");
             assert_eq!(stored, 1, "job {i} is stored once, as it was told");
         }
+    }
+    /// Background work queued ahead of a prompt write does not delay it by more than the
+    /// background job already running: the prompt one gets the next transaction.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_prompt_write_goes_ahead_of_queued_background_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let job = |name: &'static str, ms: u64| {
+            let order = order.clone();
+            move |_: &Connection| -> Result<(), DbError> {
+                std::thread::sleep(Duration::from_millis(ms));
+                order.lock().unwrap().push(name);
+                Ok(())
+            }
+        };
+        let spawn = |lane: Lane, name: &'static str, ms: u64| {
+            let (db, f) = (db.clone(), job(name, ms));
+            tokio::spawn(async move { db.queue_write(lane, f).await })
+        };
+        let mut tasks = vec![spawn(Lane::Background, "bg0", 150)];
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        for name in ["bg1", "bg2", "bg3"] {
+            tasks.push(spawn(Lane::Background, name, 10));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        tasks.push(spawn(Lane::Prompt, "prompt", 0));
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        assert_eq!(
+            *order.lock().unwrap(),
+            vec!["bg0", "prompt", "bg1", "bg2", "bg3"]
+        );
+    }
+
+    /// A steady stream of prompt writes does not starve background work: the lanes take
+    /// turns, transaction by transaction.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn background_work_gets_its_turn_beside_a_stream_of_prompt_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        let stream = {
+            let db = db.clone();
+            tokio::spawn(async move {
+                let mut writes = Vec::new();
+                for _ in 0..600 {
+                    let db = db.clone();
+                    writes.push(tokio::spawn(async move {
+                        db.write(|_| {
+                            std::thread::sleep(Duration::from_millis(2));
+                            Ok(())
+                        })
+                        .await
+                    }));
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                let queued_all = Instant::now();
+                for w in writes {
+                    w.await.unwrap().unwrap();
+                }
+                queued_all
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        db.write_background(|_| Ok(())).await.unwrap();
+        let background_done = Instant::now();
+        let queued_all = stream.await.unwrap();
+        assert!(
+            background_done < queued_all,
+            "the background write waited for the whole stream of prompt writes"
+        );
     }
 }

@@ -47,7 +47,7 @@ pub fn spawn(
             }
             for job in running {
                 let id = job.id;
-                match db.write(move |c| run_batch(c, id)).await {
+                match db.write_background(move |c| run_batch(c, id)).await {
                     Ok(()) => failures = 0,
                     Err(DbError::Closed) => return,
                     Err(e) => {

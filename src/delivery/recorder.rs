@@ -78,7 +78,7 @@ async fn record_in_batches(
             let (results, waiters): (Vec<AttemptResult>, Vec<Waiter>) = batch.into_iter().unzip();
             let retries = results.iter().any(|r| !r.outcome.is_success());
             let written = db
-                .write(move |c| {
+                .write_background(move |c| {
                     let mut touched = Vec::new();
                     // The webhooks' hourly health, in the same write as the attempts.
                     let mut tally = crate::db::stats::Tally::default();

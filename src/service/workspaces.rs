@@ -108,7 +108,7 @@ pub async fn purge(db: Db, id: i64) {
     let mut batches = 0u64;
     loop {
         match db
-            .write(move |c| store::purge_batch(c, id, PURGE_BATCH))
+            .write_background(move |c| store::purge_batch(c, id, PURGE_BATCH))
             .await
         {
             Ok(true) => break,
