@@ -621,25 +621,54 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(dir.path()).unwrap();
         let order = Arc::new(Mutex::new(Vec::new()));
-        let job = |name: &'static str, ms: u64| {
-            let order = order.clone();
-            move |_: &Connection| -> Result<(), DbError> {
-                std::thread::sleep(Duration::from_millis(ms));
-                order.lock().unwrap().push(name);
-                Ok(())
+        // The first job holds the writer until everything else is queued.
+        let (go, wait) = mpsc::channel::<()>();
+        let (started_tx, started) = mpsc::channel::<()>();
+        let first = {
+            let (db, order) = (db.clone(), order.clone());
+            tokio::spawn(async move {
+                db.write_background(move |_| {
+                    started_tx.send(()).unwrap();
+                    wait.recv().unwrap();
+                    order.lock().unwrap().push("bg0");
+                    Ok(())
+                })
+                .await
+            })
+        };
+        tokio::task::spawn_blocking(move || started.recv().unwrap())
+            .await
+            .unwrap();
+        let queued = |lane: Lane| {
+            let l = db.inner.writer.lanes.lock().unwrap();
+            match lane {
+                Lane::Prompt => l.prompt.len(),
+                Lane::Background => l.background.len(),
             }
         };
-        let spawn = |lane: Lane, name: &'static str, ms: u64| {
-            let (db, f) = (db.clone(), job(name, ms));
-            tokio::spawn(async move { db.queue_write(lane, f).await })
-        };
-        let mut tasks = vec![spawn(Lane::Background, "bg0", 150)];
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        for name in ["bg1", "bg2", "bg3"] {
-            tasks.push(spawn(Lane::Background, name, 10));
+        let mut tasks = Vec::new();
+        for (lane, name) in [
+            (Lane::Background, "bg1"),
+            (Lane::Background, "bg2"),
+            (Lane::Background, "bg3"),
+            (Lane::Prompt, "prompt"),
+        ] {
+            let (db, order) = (db.clone(), order.clone());
+            let before = queued(lane);
+            tasks.push(tokio::spawn(async move {
+                db.queue_write(lane, move |_| -> Result<(), DbError> {
+                    order.lock().unwrap().push(name);
+                    Ok(())
+                })
+                .await
+            }));
+            // In this order: wait until it is queued.
+            while queued(lane) == before {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        tasks.push(spawn(Lane::Prompt, "prompt", 0));
+        go.send(()).unwrap();
+        first.await.unwrap().unwrap();
         for t in tasks {
             t.await.unwrap().unwrap();
         }
