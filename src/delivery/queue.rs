@@ -143,31 +143,58 @@ pub fn claim(c: &Connection, ask: &ClaimRequest) -> Result<ClaimRound, DbError> 
     let mut earliest = c.prepare_cached(CLAIM_EARLIEST)?;
     let mut event =
         c.prepare_cached("SELECT public_id, type, body, created_at FROM events WHERE id = ?1")?;
+    let mut earliest_due = |wid: i64| -> Result<Option<i64>, DbError> {
+        Ok(earliest
+            .query_row([wid], |r| r.get(0))
+            .optional()?
+            .flatten())
+    };
+    // The webhooks with work due now and room for it, in this round's order; the others
+    // only tell when their next delivery falls due.
+    let mut next_due: Option<i64> = None;
+    let mut later = |d: i64| {
+        // Due work left behind (its webhook is at its limit) is claimed when a slot frees;
+        // only future work sets the timer.
+        let d = if d <= now { now + 1000 } else { d };
+        next_due = Some(next_due.map_or(d, |x: i64| x.min(d)));
+    };
+    let mut wanting: Vec<(i64, usize)> = Vec::new();
+    let n = active.len();
+    for i in 0..n {
+        let wid = active[(start + i) % n].0;
+        // Webhooks in `busy` alone may have nothing waiting.
+        let Some(due) = earliest_due(wid)? else {
+            continue;
+        };
+        let free = room.saturating_sub(busy.get(&wid).copied().unwrap_or(0));
+        if due <= now && free > 0 {
+            wanting.push((wid, free));
+        } else {
+            later(due);
+        }
+    }
+    // Fair shares: first every webhook with due work gets up to an equal part of the budget
+    // (at least one), then what is left goes round again. So a quiet tenant's one delivery
+    // is claimed in the same round as a noisy tenant's backlog across many webhooks, however
+    // the round is ordered.
+    let share = (budget / wanting.len().max(1)).max(1);
     let mut jobs: Vec<Claimed> = Vec::new();
     // With fan-out, one event is claimed for several webhooks in the same round: read it
     // (and copy its body) once.
     let mut events: HashMap<i64, (String, String, bytes::Bytes, i64)> = HashMap::new();
-    let mut next_due: Option<i64> = None;
-    let n = active.len();
-    for i in 0..n {
-        let wid = active[(start + i) % n].0;
-        let mut earliest_due = || -> Result<Option<i64>, DbError> {
-            Ok(earliest
-                .query_row([wid], |r| r.get(0))
-                .optional()?
-                .flatten())
-        };
-        // Webhooks in `busy` alone may have nothing waiting.
-        let mut due = earliest_due()?;
-        let free = room
-            .saturating_sub(busy.get(&wid).copied().unwrap_or(0))
-            .min(budget - jobs.len());
-        if due.is_some_and(|d| d <= now) && free > 0 {
+    for pass in 0..2 {
+        for (wid, free) in wanting.iter_mut() {
+            let take = if pass == 0 { (*free).min(share) } else { *free }.min(budget - jobs.len());
+            if take == 0 {
+                continue;
+            }
             let picked: Vec<(i64, i64, i64)> = pick
-                .query_map(params![wid, now, lease_until, free as i64], |r| {
+                .query_map(params![*wid, now, lease_until, take as i64], |r| {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                 })?
                 .collect::<Result<_, _>>()?;
+            // Fewer than asked: nothing more is due now.
+            *free = if picked.len() < take { 0 } else { *free - take };
             for (delivery_id, event_id, attempt_count) in picked {
                 let (event_public_id, event_type, body, created_at) = match events.get(&event_id) {
                     Some(e) => e.clone(),
@@ -186,7 +213,7 @@ pub fn claim(c: &Connection, ask: &ClaimRequest) -> Result<ClaimRound, DbError> 
                 };
                 jobs.push(Claimed {
                     delivery_id,
-                    webhook_id: wid,
+                    webhook_id: *wid,
                     event_public_id,
                     event_type,
                     body,
@@ -194,16 +221,11 @@ pub fn claim(c: &Connection, ask: &ClaimRequest) -> Result<ClaimRound, DbError> 
                     created_at,
                 });
             }
-            due = earliest_due()?;
         }
-        if let Some(d) = due {
-            // Due work left behind (its webhook is at its limit) is claimed when a slot frees;
-            // only future work sets the timer.
-            let d = if d <= now { now + 1000 } else { d };
-            next_due = Some(next_due.map_or(d, |x: i64| x.min(d)));
-        }
-        if jobs.len() >= budget {
-            break;
+    }
+    for (wid, _) in &wanting {
+        if let Some(d) = earliest_due(*wid)? {
+            later(d);
         }
     }
     // The rows of webhooks whose version the dispatcher does not know, only for those with
@@ -854,12 +876,12 @@ mod tests {
         let c = crate::db::open_and_migrate(dir.path()).unwrap();
         seed(&c, 3, 10, 1000);
         let owners = |claims: &[Claimed]| claims.iter().map(|c| c.webhook_id).collect::<Vec<_>>();
-        // Per-webhook limit 2, global 4: two webhooks get two each, starting where told.
+        // Per-webhook limit 2, global 2: one each for the first two, starting where told.
         let r = claim(
             &c,
             &ClaimRequest {
                 now: 5000,
-                budget: 4,
+                budget: 2,
                 room: 2,
                 ..Default::default()
             },
@@ -894,7 +916,7 @@ mod tests {
         );
         let known: HashMap<i64, i64> = r.active.iter().copied().collect();
         let (claims, next) = (r.jobs, r.next_due);
-        assert_eq!(owners(&claims), vec![1, 1, 2, 2]);
+        assert_eq!(owners(&claims), vec![1, 2]);
         let again = claim(
             &c,
             &ClaimRequest {
@@ -927,7 +949,11 @@ mod tests {
         )
         .unwrap()
         .jobs;
-        assert_eq!(owners(&claims), vec![3, 3, 1, 1]);
+        assert_eq!(
+            owners(&claims),
+            vec![3, 1, 2, 3],
+            "a fair share each (one of four), then the rest round again"
+        );
         // What is in flight counts against the per-webhook limit; leased rows are not reclaimed.
         let busy = HashMap::from([(2, 2usize)]);
         let claims = claim(
@@ -1060,5 +1086,63 @@ mod tests {
         .unwrap();
         assert!(r.jobs.is_empty());
         assert_eq!(r.next_due, Some(9000));
+    }
+
+    #[test]
+    fn a_quiet_webhooks_delivery_is_claimed_beside_a_backlog_on_many_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = crate::db::open_and_migrate(dir.path()).unwrap();
+        c.execute_batch("BEGIN").unwrap();
+        seed(&c, 20, 50, 1000); // webhooks 1-20: a backlog of 50 each
+        c.execute_batch("COMMIT").unwrap();
+        c.execute(
+            "INSERT INTO webhooks (id, workspace_id, url, events, retry_schedule, retry_count, secret_enc, created_at, updated_at)
+             VALUES (21, 1, 'https://x.io', '[\"*\"]', '[]', 0, x'00', 0, 0)",
+            [],
+        )
+        .unwrap();
+        c.execute("INSERT INTO events (public_id, workspace_id, type, body, created_at) VALUES ('quiet', 1, 't', '{}', 0)", [])
+            .unwrap();
+        c.execute(
+            "INSERT INTO deliveries (workspace_id, webhook_id, event_id, event_type, status, next_attempt_at, created_at, updated_at)
+             VALUES (1, 21, last_insert_rowid(), 't', 'pending', 4000, 0, 0)",
+            [],
+        )
+        .unwrap();
+        // A round with a budget of 40 (more than the 21 webhooks with due work, less than
+        // one webhook's room), whichever webhook it starts at: the quiet one's delivery is in
+        // it. (Before fair shares, the first webhook took 32 and the second the rest.)
+        for start in 0..21 {
+            c.execute_batch("SAVEPOINT round").unwrap();
+            let r = claim(
+                &c,
+                &ClaimRequest {
+                    now: 5000,
+                    budget: 40,
+                    room: 32,
+                    start,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            c.execute_batch("ROLLBACK TO round; RELEASE round").unwrap();
+            assert_eq!(r.jobs.len(), 40);
+            assert!(
+                r.jobs.iter().any(|j| j.webhook_id == 21),
+                "start {start}: the quiet webhook waits"
+            );
+        }
+        // With room to spare, what is left of the budget goes round again.
+        let r = claim(
+            &c,
+            &ClaimRequest {
+                now: 5000,
+                budget: 100,
+                room: 32,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(r.jobs.len(), 100);
     }
 }
