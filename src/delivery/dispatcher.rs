@@ -79,29 +79,29 @@ impl Dispatcher {
             // Start what is ready and has a free slot.
             if total_ready > 0 && total_in_flight < max {
                 let mut orphans = Vec::new();
-                for (wid, q) in ready.iter_mut() {
-                    while total_in_flight < max && in_flight.get(wid).copied().unwrap_or(0) < per {
-                        let Some(job) = q.pop_front() else { break };
-                        total_ready -= 1;
-                        let Some(hook) = cache.get(wid).cloned() else {
-                            // Switched off or deleted since it was claimed.
-                            orphans.push(job.delivery_id);
-                            continue;
-                        };
-                        total_in_flight += 1;
-                        *in_flight.entry(*wid).or_default() += 1;
-                        let (attempter, recorder, tx) = (
-                            self.attempter.clone(),
-                            self.recorder.clone(),
-                            slot_tx.clone(),
-                        );
-                        tasks.spawn(async move {
-                            let (result, _) = attempter.attempt(&hook, job, false, Some(tx)).await;
-                            if let Err(e) = recorder.record(result).await {
-                                tracing::error!(error = %e, "recording an attempt failed; it will be sent again after restart");
-                            }
-                        });
-                    }
+                for wid in fair_order(&ready, &in_flight, per, max - total_in_flight) {
+                    let Some(job) = ready.get_mut(&wid).and_then(VecDeque::pop_front) else {
+                        continue;
+                    };
+                    total_ready -= 1;
+                    let Some(hook) = cache.get(&wid).cloned() else {
+                        // Switched off or deleted since it was claimed.
+                        orphans.push(job.delivery_id);
+                        continue;
+                    };
+                    total_in_flight += 1;
+                    *in_flight.entry(wid).or_default() += 1;
+                    let (attempter, recorder, tx) = (
+                        self.attempter.clone(),
+                        self.recorder.clone(),
+                        slot_tx.clone(),
+                    );
+                    tasks.spawn(async move {
+                        let (result, _) = attempter.attempt(&hook, job, false, Some(tx)).await;
+                        if let Err(e) = recorder.record(result).await {
+                            tracing::error!(error = %e, "recording an attempt failed; it will be sent again after restart");
+                        }
+                    });
                 }
                 ready.retain(|_, q| !q.is_empty());
                 if !orphans.is_empty() {
@@ -234,6 +234,39 @@ impl Dispatcher {
     }
 }
 
+/// Which webhooks' ready deliveries take the `slots` free, one delivery per entry: always the
+/// webhook with the fewest attempts in flight (then the lowest id), within the per-webhook
+/// limit `per`. So when many busy webhooks compete for the global limit, a freed slot goes to
+/// the least served one, and a quiet webhook's delivery starts at the next free slot instead
+/// of waiting until the busier ones run out of ready work.
+fn fair_order(
+    ready: &HashMap<i64, VecDeque<Claimed>>,
+    in_flight: &HashMap<i64, usize>,
+    per: usize,
+    slots: usize,
+) -> Vec<i64> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    // (in flight, id, ready left)
+    let mut heap: BinaryHeap<Reverse<(usize, i64, usize)>> = ready
+        .iter()
+        .map(|(w, q)| (in_flight.get(w).copied().unwrap_or(0), *w, q.len()))
+        .filter(|&(n, _, left)| n < per && left > 0)
+        .map(Reverse)
+        .collect();
+    let mut order = Vec::new();
+    while order.len() < slots {
+        let Some(Reverse((n, w, left))) = heap.pop() else {
+            break;
+        };
+        order.push(w);
+        if n + 1 < per && left > 1 {
+            heap.push(Reverse((n + 1, w, left - 1)));
+        }
+    }
+    order
+}
+
 fn free_slot(in_flight: &mut HashMap<i64, usize>, total: &mut usize, webhook_id: i64) {
     *total -= 1;
     if let Some(n) = in_flight.get_mut(&webhook_id) {
@@ -241,5 +274,50 @@ fn free_slot(in_flight: &mut HashMap<i64, usize>, total: &mut usize, webhook_id:
         if *n == 0 {
             in_flight.remove(&webhook_id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ready_of(counts: &[(i64, usize)]) -> HashMap<i64, VecDeque<Claimed>> {
+        counts
+            .iter()
+            .map(|&(w, n)| {
+                let job = Claimed {
+                    delivery_id: 0,
+                    webhook_id: w,
+                    event_public_id: String::new(),
+                    event_type: String::new(),
+                    body: bytes::Bytes::new(),
+                    attempt_count: 0,
+                    created_at: 0,
+                };
+                (w, std::iter::repeat_n(job, n).collect())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn free_slots_go_to_the_least_served_webhooks_first() {
+        // Twenty busy webhooks at 15 of 16 in flight with plenty ready, and a quiet one with
+        // one delivery ready: the first free slot is the quiet one's.
+        let mut counts: Vec<(i64, usize)> = (1..=20).map(|w| (w, 30)).collect();
+        counts.push((99, 1));
+        let ready = ready_of(&counts);
+        let in_flight: HashMap<i64, usize> = (1..=20).map(|w| (w, 15)).collect();
+        assert_eq!(fair_order(&ready, &in_flight, 16, 1), vec![99]);
+        // More slots: then one each to the busy ones, lowest id first, never past the limit.
+        let order = fair_order(&ready, &in_flight, 16, 100);
+        assert_eq!(order.len(), 21, "each busy webhook has one place left");
+        assert_eq!(&order[..3], &[99, 1, 2]);
+        // Water-filling: from equal footing, slots go round one at a time.
+        let ready = ready_of(&[(1, 5), (2, 5), (3, 1)]);
+        assert_eq!(
+            fair_order(&ready, &HashMap::new(), 16, 7),
+            vec![1, 2, 3, 1, 2, 1, 2]
+        );
+        assert!(fair_order(&ready, &HashMap::new(), 16, 0).is_empty());
     }
 }
