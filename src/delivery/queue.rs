@@ -173,10 +173,13 @@ pub fn claim(c: &Connection, ask: &ClaimRequest) -> Result<ClaimRound, DbError> 
             later(due);
         }
     }
-    // Fair shares: first every webhook with due work gets up to an equal part of the budget
-    // (at least one), then what is left goes round again. So a quiet tenant's one delivery
-    // is claimed in the same round as a noisy tenant's backlog across many webhooks, however
-    // the round is ordered.
+    // Fair shares: the webhooks holding least (in `busy`) come first, then every webhook with
+    // due work gets up to an equal part of the budget (at least one), and what is left goes
+    // round again. So a quiet tenant's one delivery is claimed in the next round beside a
+    // noisy tenant's backlog across many webhooks, even when that round has room for only a
+    // few (the ready queues and the attempts in flight are full of the backlog).
+    let held = |wid: i64| busy.get(&wid).copied().unwrap_or(0);
+    wanting.sort_by_key(|&(wid, _)| held(wid));
     let share = (budget / wanting.len().max(1)).max(1);
     let mut jobs: Vec<Claimed> = Vec::new();
     // With fan-out, one event is claimed for several webhooks in the same round: read it
@@ -1131,6 +1134,26 @@ mod tests {
                 r.jobs.iter().any(|j| j.webhook_id == 21),
                 "start {start}: the quiet webhook waits"
             );
+        }
+        // A round with room for only two, while the twenty hold deliveries waiting or in
+        // flight: the quiet one, holding none, comes first.
+        let busy: HashMap<i64, usize> = (1..=20).map(|w| (w, 16)).collect();
+        for start in 0..21 {
+            c.execute_batch("SAVEPOINT round").unwrap();
+            let r = claim(
+                &c,
+                &ClaimRequest {
+                    now: 5000,
+                    budget: 2,
+                    room: 32,
+                    busy: busy.clone(),
+                    start,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            c.execute_batch("ROLLBACK TO round; RELEASE round").unwrap();
+            assert_eq!(r.jobs[0].webhook_id, 21, "start {start}");
         }
         // With room to spare, what is left of the budget goes round again.
         let r = claim(
