@@ -51,6 +51,7 @@ fn every_bench_scenario_runs_and_reports() {
         ("million", "ui_chart_ms"),
         ("noisy", "alone_p99_ms"),
         ("noisy", "drain_p99_ms"),
+        ("noisy", "spread_p99_ms"),
         ("noisy", "failing_p99_ms"),
         ("noisy", "bulkretry_p99_ms"),
         ("noisy", "bulkretry_job_s"),
@@ -68,7 +69,7 @@ fn every_bench_scenario_runs_and_reports() {
         );
     }
     let targets = v["targets"].as_array().unwrap();
-    assert_eq!(targets.len(), 23, "every target is compared: {v}");
+    assert_eq!(targets.len(), 25, "every target is compared: {v}");
     // Each scenario ran twice: every run's value is kept, the table holds the median.
     let runs = v["runs"].as_array().unwrap();
     let fanout = runs

@@ -195,6 +195,20 @@ pub const TARGETS: &[(&str, &str, &str, bool, f64)] = &[
     ),
     (
         "noisy",
+        "spread_p99_ms",
+        "p99 at 200/s beside 100,000 draining over 50 webhooks (ms)",
+        false,
+        20.0,
+    ),
+    (
+        "noisy",
+        "spread_rate_drop_percent",
+        "rate drop beside 100,000 draining over 50 webhooks (%)",
+        false,
+        10.0,
+    ),
+    (
+        "noisy",
         "failing_p99_ms",
         "p99 at 200/s beside 100,000 failing (ms)",
         false,

@@ -3,6 +3,8 @@
 //!
 //! - `alone`: none, the reference;
 //! - `drain`: pending, to a receiver that answers at once;
+//! - `spread`: the same, spread over 50 webhooks, so they want more attempts in flight than
+//!   the global limit allows (50 × 16 against 256) and the quiet tenant competes for slots;
 //! - `failing`: pending, to a receiver that answers 500, so each fails and is rescheduled;
 //! - `bulkretry`: failed, and a bulk retry of all of them is started through the API as the
 //!   quiet tenant starts publishing; it counts until the job is done and every retried
@@ -26,10 +28,14 @@ use crate::harness::{
 };
 use crate::results::{row, Results};
 
+/// How many webhooks the `spread` phase's noisy workspace has.
+const SPREAD: usize = 50;
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Noise {
     Alone,
     Drain,
+    Spread,
     Failing,
     BulkRetry,
 }
@@ -39,6 +45,7 @@ impl Noise {
         match self {
             Noise::Alone => "alone",
             Noise::Drain => "drain",
+            Noise::Spread => "spread",
             Noise::Failing => "failing",
             Noise::BulkRetry => "bulkretry",
         }
@@ -48,6 +55,7 @@ impl Noise {
         match self {
             Noise::Alone => "alone".into(),
             Noise::Drain => format!("beside {n} draining"),
+            Noise::Spread => format!("beside {n} draining over {SPREAD} webhooks"),
             Noise::Failing => format!("beside {n} failing (500)"),
             Noise::BulkRetry => format!("beside a bulk retry of {n}"),
         }
@@ -74,7 +82,13 @@ pub async fn run(
     let n = 100_000 / scale;
     let secs = 10usize.div_ceil(scale.min(10)).max(1);
     let mut alone_rate = f64::NAN;
-    for noise in [Noise::Alone, Noise::Drain, Noise::Failing, Noise::BulkRetry] {
+    for noise in [
+        Noise::Alone,
+        Noise::Drain,
+        Noise::Spread,
+        Noise::Failing,
+        Noise::BulkRetry,
+    ] {
         let p = phase(bin, tmp, http, noise, n, secs).await;
         let (name, what) = (noise.name(), noise.what(n));
         row(
@@ -155,11 +169,13 @@ async fn phase(
         &["event-type", "create", "bench.event"],
     );
     let quiet = setup(&h, "quiet", 1, &quiet_url, http).await;
-    let noisy = setup(&h, "noisy", 1, &noisy_url, http).await;
+    let webhooks = if noise == Noise::Spread { SPREAD } else { 1 };
+    let noisy = setup(&h, "noisy", webhooks, &noisy_url, http).await;
     h.stop().await;
     let now = hookline::clock::now_ms();
     if noise != Noise::Alone {
-        load_noise(&data_dir, noise, n, now);
+        // An event goes to each of the noisy workspace's webhooks.
+        load_noise(&data_dir, noise, n / webhooks, now);
     }
 
     let (h, _) = Hookline::start(bin, &data_dir).await;
@@ -240,9 +256,9 @@ async fn phase(
     }
 }
 
-/// Bulk-loads the noisy workspace's `n` deliveries straight into SQLite (the server is
-/// stopped): pending ones due now, or for the bulk retry failed ones from the last hour with
-/// the attempt that failed.
+/// Bulk-loads `n` events of the noisy workspace, each with a delivery to each of its webhooks,
+/// straight into SQLite (the server is stopped): pending ones due now, or for the bulk retry
+/// failed ones from the last hour with the attempt that failed.
 fn load_noise(data_dir: &Path, noise: Noise, n: usize, now: i64) {
     let conn = rusqlite::Connection::open(hookline::db::db_path(data_dir)).unwrap();
     conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
