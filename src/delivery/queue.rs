@@ -78,7 +78,8 @@ pub(crate) const CLAIM_WITH_WORK: &str = "WITH RECURSIVE w(id) AS (
         SELECT (SELECT min(webhook_id) FROM deliveries
                 WHERE webhook_id > w.id AND next_attempt_at IS NOT NULL AND lease_until IS NULL)
         FROM w WHERE w.id IS NOT NULL)
-     SELECT id FROM w WHERE id IS NOT NULL";
+     SELECT w.id, h.is_active, h.updated_at FROM w LEFT JOIN webhooks h ON h.id = w.id
+     WHERE w.id IS NOT NULL";
 
 /// What a claim round may take, and what the dispatcher already has.
 #[derive(Debug, Clone, Default)]
@@ -116,24 +117,33 @@ pub fn claim(c: &Connection, ask: &ClaimRequest) -> Result<ClaimRound, DbError> 
         ref known,
         revisit,
     } = *ask;
-    let mut ids: Vec<i64> = c
+    // (id, is_active, updated_at); a webhook deleted meanwhile has no row.
+    let mut seen: Vec<(i64, Option<(bool, i64)>)> = c
         .prepare_cached(CLAIM_WITH_WORK)?
-        .query_map([], |r| r.get(0))?
+        .query_map([], |r| {
+            let active: Option<bool> = r.get(1)?;
+            Ok((r.get(0)?, active.zip(r.get::<_, Option<i64>>(2)?)))
+        })?
         .collect::<Result<_, _>>()?;
-    ids.extend(busy.keys().copied());
+    let mut others: Vec<i64> = busy.keys().copied().collect();
     if revisit {
-        ids.extend(known.keys().copied());
+        others.extend(known.keys().copied());
     }
-    ids.sort_unstable();
-    ids.dedup();
+    others.sort_unstable();
+    others.dedup();
+    let with_work: std::collections::HashSet<i64> = seen.iter().map(|(id, _)| *id).collect();
     let mut version =
         c.prepare_cached("SELECT is_active, updated_at FROM webhooks WHERE id = ?1")?;
-    let (mut active, mut inactive) = (Vec::new(), Vec::new());
-    for id in ids {
-        match version
+    for id in others.into_iter().filter(|id| !with_work.contains(id)) {
+        let v = version
             .query_row([id], |r| Ok((r.get::<_, bool>(0)?, r.get::<_, i64>(1)?)))
-            .optional()?
-        {
+            .optional()?;
+        seen.push((id, v));
+    }
+    seen.sort_unstable_by_key(|(id, _)| *id);
+    let (mut active, mut inactive) = (Vec::new(), Vec::new());
+    for (id, v) in seen {
+        match v {
             Some((true, updated_at)) => active.push((id, updated_at)),
             _ => inactive.push(id),
         }
@@ -149,8 +159,6 @@ pub fn claim(c: &Connection, ask: &ClaimRequest) -> Result<ClaimRound, DbError> 
             .optional()?
             .flatten())
     };
-    // The webhooks with work due now and room for it, in this round's order; the others
-    // only tell when their next delivery falls due.
     let mut next_due: Option<i64> = None;
     let mut later = |d: i64| {
         // Due work left behind (its webhook is at its limit) is claimed when a slot frees;
@@ -158,77 +166,64 @@ pub fn claim(c: &Connection, ask: &ClaimRequest) -> Result<ClaimRound, DbError> 
         let d = if d <= now { now + 1000 } else { d };
         next_due = Some(next_due.map_or(d, |x: i64| x.min(d)));
     };
-    let mut wanting: Vec<(i64, usize)> = Vec::new();
-    let n = active.len();
-    for i in 0..n {
-        let wid = active[(start + i) % n].0;
-        // Webhooks in `busy` alone may have nothing waiting.
-        let Some(due) = earliest_due(wid)? else {
-            continue;
-        };
-        let free = room.saturating_sub(busy.get(&wid).copied().unwrap_or(0));
-        if due <= now && free > 0 {
-            wanting.push((wid, free));
-        } else {
-            later(due);
-        }
-    }
-    // Fair shares: the webhooks holding least (in `busy`) come first, then every webhook with
-    // due work gets up to an equal part of the budget (at least one), and what is left goes
-    // round again. So a quiet tenant's one delivery is claimed in the next round beside a
-    // noisy tenant's backlog across many webhooks, even when that round has room for only a
-    // few (the ready queues and the attempts in flight are full of the backlog).
+    // This round's order: the webhooks holding least (in `busy`: waiting or in flight) first,
+    // and among equals the rotation from `start`. So when the ready queues and the attempts
+    // in flight are full of a backlog spread over many webhooks and a round has room for only
+    // one or two, a quiet tenant's delivery is claimed in the next round, not when the
+    // rotation reaches it.
     let held = |wid: i64| busy.get(&wid).copied().unwrap_or(0);
-    wanting.sort_by_key(|&(wid, _)| held(wid));
-    let share = (budget / wanting.len().max(1)).max(1);
+    let n = active.len();
+    let mut order: Vec<i64> = (0..n).map(|i| active[(start + i) % n].0).collect();
+    order.sort_by_key(|&wid| held(wid));
     let mut jobs: Vec<Claimed> = Vec::new();
     // With fan-out, one event is claimed for several webhooks in the same round: read it
     // (and copy its body) once.
     let mut events: HashMap<i64, (String, String, bytes::Bytes, i64)> = HashMap::new();
-    for pass in 0..2 {
-        for (wid, free) in wanting.iter_mut() {
-            let take = if pass == 0 { (*free).min(share) } else { *free }.min(budget - jobs.len());
-            if take == 0 {
-                continue;
-            }
-            let picked: Vec<(i64, i64, i64)> = pick
-                .query_map(params![*wid, now, lease_until, take as i64], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })?
-                .collect::<Result<_, _>>()?;
-            // Fewer than asked: nothing more is due now.
-            *free = if picked.len() < take { 0 } else { *free - take };
-            for (delivery_id, event_id, attempt_count) in picked {
-                let (event_public_id, event_type, body, created_at) = match events.get(&event_id) {
-                    Some(e) => e.clone(),
-                    None => {
-                        let e = event.query_row([event_id], |r| {
-                            Ok((
-                                r.get::<_, String>(0)?,
-                                r.get::<_, String>(1)?,
-                                bytes::Bytes::from(r.get::<_, String>(2)?),
-                                r.get::<_, i64>(3)?,
-                            ))
-                        })?;
-                        events.insert(event_id, e.clone());
-                        e
-                    }
-                };
-                jobs.push(Claimed {
-                    delivery_id,
-                    webhook_id: *wid,
-                    event_public_id,
-                    event_type,
-                    body,
-                    attempt_count,
-                    created_at,
-                });
-            }
+    for wid in order {
+        if jobs.len() >= budget {
+            // The budget is spent: the webhooks not looked at may have work due.
+            later(now);
+            break;
         }
-    }
-    for (wid, _) in &wanting {
-        if let Some(d) = earliest_due(*wid)? {
+        let take = room.saturating_sub(held(wid)).min(budget - jobs.len());
+        let picked: Vec<(i64, i64, i64)> = if take > 0 {
+            pick.query_map(params![wid, now, lease_until, take as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect::<Result<_, _>>()?
+        } else {
+            Vec::new()
+        };
+        if take > 0 && picked.len() == take {
+            later(now); // perhaps more due now
+        } else if let Some(d) = earliest_due(wid)? {
             later(d);
+        }
+        for (delivery_id, event_id, attempt_count) in picked {
+            let (event_public_id, event_type, body, created_at) = match events.get(&event_id) {
+                Some(e) => e.clone(),
+                None => {
+                    let e = event.query_row([event_id], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            bytes::Bytes::from(r.get::<_, String>(2)?),
+                            r.get::<_, i64>(3)?,
+                        ))
+                    })?;
+                    events.insert(event_id, e.clone());
+                    e
+                }
+            };
+            jobs.push(Claimed {
+                delivery_id,
+                webhook_id: wid,
+                event_public_id,
+                event_type,
+                body,
+                attempt_count,
+                created_at,
+            });
         }
     }
     // The rows of webhooks whose version the dispatcher does not know, only for those with
@@ -879,12 +874,12 @@ mod tests {
         let c = crate::db::open_and_migrate(dir.path()).unwrap();
         seed(&c, 3, 10, 1000);
         let owners = |claims: &[Claimed]| claims.iter().map(|c| c.webhook_id).collect::<Vec<_>>();
-        // Per-webhook limit 2, global 2: one each for the first two, starting where told.
+        // Per-webhook limit 2, global 4: two webhooks get two each, starting where told.
         let r = claim(
             &c,
             &ClaimRequest {
                 now: 5000,
-                budget: 2,
+                budget: 4,
                 room: 2,
                 ..Default::default()
             },
@@ -919,7 +914,7 @@ mod tests {
         );
         let known: HashMap<i64, i64> = r.active.iter().copied().collect();
         let (claims, next) = (r.jobs, r.next_due);
-        assert_eq!(owners(&claims), vec![1, 2]);
+        assert_eq!(owners(&claims), vec![1, 1, 2, 2]);
         let again = claim(
             &c,
             &ClaimRequest {
@@ -952,11 +947,7 @@ mod tests {
         )
         .unwrap()
         .jobs;
-        assert_eq!(
-            owners(&claims),
-            vec![3, 1, 2, 3],
-            "a fair share each (one of four), then the rest round again"
-        );
+        assert_eq!(owners(&claims), vec![3, 3, 1, 1]);
         // What is in flight counts against the per-webhook limit; leased rows are not reclaimed.
         let busy = HashMap::from([(2, 2usize)]);
         let claims = claim(
@@ -1112,29 +1103,6 @@ mod tests {
             [],
         )
         .unwrap();
-        // A round with a budget of 40 (more than the 21 webhooks with due work, less than
-        // one webhook's room), whichever webhook it starts at: the quiet one's delivery is in
-        // it. (Before fair shares, the first webhook took 32 and the second the rest.)
-        for start in 0..21 {
-            c.execute_batch("SAVEPOINT round").unwrap();
-            let r = claim(
-                &c,
-                &ClaimRequest {
-                    now: 5000,
-                    budget: 40,
-                    room: 32,
-                    start,
-                    ..Default::default()
-                },
-            )
-            .unwrap();
-            c.execute_batch("ROLLBACK TO round; RELEASE round").unwrap();
-            assert_eq!(r.jobs.len(), 40);
-            assert!(
-                r.jobs.iter().any(|j| j.webhook_id == 21),
-                "start {start}: the quiet webhook waits"
-            );
-        }
         // A round with room for only two, while the twenty hold deliveries waiting or in
         // flight: the quiet one, holding none, comes first.
         let busy: HashMap<i64, usize> = (1..=20).map(|w| (w, 16)).collect();
