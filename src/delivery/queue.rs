@@ -710,6 +710,15 @@ mod tests {
         }
     }
 
+    fn ask(now: i64, budget: usize, room: usize) -> ClaimRequest {
+        ClaimRequest {
+            now,
+            budget,
+            room,
+            ..Default::default()
+        }
+    }
+
     fn rules(auto_disable_after_ms: i64) -> RecordRules {
         RecordRules {
             auto_disable_after_ms,
@@ -821,17 +830,7 @@ mod tests {
             )
         };
         // Two claimed: they leave the due index for the leased one, and count as in flight.
-        let jobs = claim(
-            &c,
-            &ClaimRequest {
-                now: 5000,
-                budget: 2,
-                room: 2,
-                ..Default::default()
-            },
-        )
-        .unwrap()
-        .jobs;
+        let jobs = claim(&c, &ask(5000, 2, 2)).unwrap().jobs;
         assert_eq!(jobs.len(), 2);
         assert_eq!(in_indexes(), (1, 2));
         let g = gauges(&c, 5000).unwrap();
@@ -854,17 +853,7 @@ mod tests {
         .unwrap();
         assert_eq!(in_indexes(), (2, 0));
         let later = now_ms() + 2 * 3600 * 1000; // past the retry, whatever its jitter
-        let again = claim(
-            &c,
-            &ClaimRequest {
-                now: later,
-                budget: 10,
-                room: 10,
-                ..Default::default()
-            },
-        )
-        .unwrap()
-        .jobs;
+        let again = claim(&c, &ask(later, 10, 10)).unwrap().jobs;
         assert_eq!(again.len(), 2, "the retry and the unclaimed one");
     }
 
@@ -875,16 +864,7 @@ mod tests {
         seed(&c, 3, 10, 1000);
         let owners = |claims: &[Claimed]| claims.iter().map(|c| c.webhook_id).collect::<Vec<_>>();
         // Per-webhook limit 2, global 4: two webhooks get two each, starting where told.
-        let r = claim(
-            &c,
-            &ClaimRequest {
-                now: 5000,
-                budget: 4,
-                room: 2,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let r = claim(&c, &ask(5000, 4, 2)).unwrap();
         let ids = |rows: &[WebhookRow]| rows.iter().map(|w| w.id).collect::<Vec<_>>();
         assert_eq!(
             ids(&r.changed),
@@ -894,11 +874,8 @@ mod tests {
         let with_busy = claim(
             &c,
             &ClaimRequest {
-                now: 0,
-                budget: 4,
-                room: 2,
                 busy: HashMap::from([(3, 1usize)]),
-                ..Default::default()
+                ..ask(0, 4, 2)
             },
         )
         .unwrap();
@@ -918,11 +895,8 @@ mod tests {
         let again = claim(
             &c,
             &ClaimRequest {
-                now: 5000,
-                budget: 1,
-                room: 1,
                 known: known.clone(),
-                ..Default::default()
+                ..ask(5000, 1, 1)
             },
         )
         .unwrap();
@@ -938,11 +912,8 @@ mod tests {
         let claims = claim(
             &c,
             &ClaimRequest {
-                now: 5000,
-                budget: 4,
-                room: 2,
                 start: 2,
-                ..Default::default()
+                ..ask(5000, 4, 2)
             },
         )
         .unwrap()
@@ -953,12 +924,9 @@ mod tests {
         let claims = claim(
             &c,
             &ClaimRequest {
-                now: 5000,
-                budget: 10,
-                room: 2,
                 busy: busy.clone(),
                 start: 1,
-                ..Default::default()
+                ..ask(5000, 10, 2)
             },
         )
         .unwrap()
@@ -968,16 +936,7 @@ mod tests {
         let dir2 = tempfile::tempdir().unwrap();
         let c2 = crate::db::open_and_migrate(dir2.path()).unwrap();
         seed(&c2, 1, 1, 9000);
-        let r = claim(
-            &c2,
-            &ClaimRequest {
-                now: 5000,
-                budget: 4,
-                room: 2,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let r = claim(&c2, &ask(5000, 4, 2)).unwrap();
         let (claims, next) = (r.jobs, r.next_due);
         assert!(claims.is_empty());
         assert_eq!(next, Some(9000));
@@ -1003,16 +962,7 @@ mod tests {
             ids.sort();
             ids
         };
-        let r = claim(
-            &c,
-            &ClaimRequest {
-                now: 5000,
-                budget: 2,
-                room: 10,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let r = claim(&c, &ask(5000, 2, 10)).unwrap();
         assert_eq!(looked_at(&r), vec![1, 2], "idle webhooks cost nothing");
         assert_eq!(r.jobs.len(), 2);
         let known: HashMap<i64, i64> = (1..=50).map(|w| (w, 0)).collect();
@@ -1025,12 +975,9 @@ mod tests {
         let r = claim(
             &c,
             &ClaimRequest {
-                now: 5000,
-                budget: 10,
-                room: 10,
                 busy: busy.clone(),
                 known: known.clone(),
-                ..Default::default()
+                ..ask(5000, 10, 10)
             },
         )
         .unwrap();
@@ -1046,13 +993,10 @@ mod tests {
         let r = claim(
             &c,
             &ClaimRequest {
-                now: 5000,
-                budget: 10,
-                room: 10,
                 busy: busy.clone(),
                 known: known.clone(),
                 revisit: true,
-                ..Default::default()
+                ..ask(5000, 10, 10)
             },
         )
         .unwrap();
@@ -1068,16 +1012,7 @@ mod tests {
             [],
         )
         .unwrap();
-        let r = claim(
-            &c,
-            &ClaimRequest {
-                now: 5000,
-                budget: 10,
-                room: 10,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let r = claim(&c, &ask(5000, 10, 10)).unwrap();
         assert!(r.jobs.is_empty());
         assert_eq!(r.next_due, Some(9000));
     }
@@ -1111,12 +1046,9 @@ mod tests {
             let r = claim(
                 &c,
                 &ClaimRequest {
-                    now: 5000,
-                    budget: 2,
-                    room: 32,
                     busy: busy.clone(),
                     start,
-                    ..Default::default()
+                    ..ask(5000, 2, 32)
                 },
             )
             .unwrap();
@@ -1124,16 +1056,7 @@ mod tests {
             assert_eq!(r.jobs[0].webhook_id, 21, "start {start}");
         }
         // With room to spare, what is left of the budget goes round again.
-        let r = claim(
-            &c,
-            &ClaimRequest {
-                now: 5000,
-                budget: 100,
-                room: 32,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let r = claim(&c, &ask(5000, 100, 32)).unwrap();
         assert_eq!(r.jobs.len(), 100);
     }
 }
