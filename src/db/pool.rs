@@ -341,16 +341,22 @@ struct Lanes {
     last: Option<Lane>,
 }
 
+impl Lanes {
+    fn of(&mut self, lane: Lane) -> &mut VecDeque<Job> {
+        match lane {
+            Lane::Prompt => &mut self.prompt,
+            Lane::Background => &mut self.background,
+        }
+    }
+}
+
 impl WriteQueue {
     fn push(&self, lane: Lane, job: Job) -> Result<(), DbError> {
         let mut l = self.lanes.lock().unwrap();
         if l.closed {
             return Err(DbError::Closed);
         }
-        match lane {
-            Lane::Prompt => l.prompt.push_back(job),
-            Lane::Background => l.background.push_back(job),
-        }
+        l.of(lane).push_back(job);
         drop(l);
         self.arrived.notify_one();
         Ok(())
@@ -377,11 +383,7 @@ impl WriteQueue {
                 continue;
             };
             l.last = Some(lane);
-            let job = match lane {
-                Lane::Prompt => l.prompt.pop_front(),
-                Lane::Background => l.background.pop_front(),
-            };
-            return job.map(|j| (lane, j));
+            return l.of(lane).pop_front().map(|j| (lane, j));
         }
     }
 
@@ -389,11 +391,10 @@ impl WriteQueue {
     /// transaction, no prompt job does).
     fn more(&self, lane: Lane) -> Option<Job> {
         let mut l = self.lanes.lock().unwrap();
-        match lane {
-            Lane::Prompt => l.prompt.pop_front(),
-            Lane::Background if l.prompt.is_empty() => l.background.pop_front(),
-            Lane::Background => None,
+        if lane == Lane::Background && !l.prompt.is_empty() {
+            return None;
         }
+        l.of(lane).pop_front()
     }
 }
 
@@ -639,13 +640,7 @@ mod tests {
         tokio::task::spawn_blocking(move || started.recv().unwrap())
             .await
             .unwrap();
-        let queued = |lane: Lane| {
-            let l = db.inner.writer.lanes.lock().unwrap();
-            match lane {
-                Lane::Prompt => l.prompt.len(),
-                Lane::Background => l.background.len(),
-            }
-        };
+        let queued = |lane: Lane| db.inner.writer.lanes.lock().unwrap().of(lane).len();
         let mut tasks = Vec::new();
         for (lane, name) in [
             (Lane::Background, "bg1"),
