@@ -153,12 +153,6 @@ pub fn claim(c: &Connection, ask: &ClaimRequest) -> Result<ClaimRound, DbError> 
     let mut earliest = c.prepare_cached(CLAIM_EARLIEST)?;
     let mut event =
         c.prepare_cached("SELECT public_id, type, body, created_at FROM events WHERE id = ?1")?;
-    let mut earliest_due = |wid: i64| -> Result<Option<i64>, DbError> {
-        Ok(earliest
-            .query_row([wid], |r| r.get(0))
-            .optional()?
-            .flatten())
-    };
     let mut next_due: Option<i64> = None;
     let mut later = |d: i64| {
         // Due work left behind (its webhook is at its limit) is claimed when a slot frees;
@@ -196,7 +190,11 @@ pub fn claim(c: &Connection, ask: &ClaimRequest) -> Result<ClaimRound, DbError> 
         };
         if take > 0 && picked.len() == take {
             later(now); // perhaps more due now
-        } else if let Some(d) = earliest_due(wid)? {
+        } else if let Some(d) = earliest
+            .query_row([wid], |r| r.get::<_, Option<i64>>(0))
+            .optional()?
+            .flatten()
+        {
             later(d);
         }
         for (delivery_id, event_id, attempt_count) in picked {
