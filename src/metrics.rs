@@ -18,6 +18,11 @@ pub struct OutcomeLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LaneLabel {
+    pub lane: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ClassLabel {
     pub class: &'static str,
 }
@@ -45,11 +50,21 @@ pub struct Metrics {
     pub webhooks_disabled: Counter,
     pub db_commit_seconds: Histogram,
     pub db_batch_jobs: Histogram,
+    /// From a write job's arrival at the writer until it starts, by lane.
+    pub db_write_wait_seconds: Family<LaneLabel, Histogram>,
+    /// From a write job's arrival at the writer until its transaction committed, by lane:
+    /// what the caller waits for.
+    pub db_write_seconds: Family<LaneLabel, Histogram>,
     pub queue_due: Gauge,
     pub queue_scheduled: Gauge,
     pub queue_in_flight: Gauge,
     pub oldest_due_seconds: Gauge,
     pub webhooks_inactive: Gauge,
+}
+
+/// 50 µs to about 1.6 s.
+fn write_buckets() -> Histogram {
+    Histogram::new(exponential_buckets(0.00005, 2.0, 16))
 }
 
 impl Metrics {
@@ -64,6 +79,8 @@ impl Metrics {
             webhooks_disabled: Counter::default(),
             db_commit_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
             db_batch_jobs: Histogram::new(exponential_buckets(1.0, 2.0, 11)),
+            db_write_wait_seconds: Family::new_with_constructor(write_buckets),
+            db_write_seconds: Family::new_with_constructor(write_buckets),
             queue_due: Gauge::default(),
             queue_scheduled: Gauge::default(),
             queue_in_flight: Gauge::default(),
@@ -110,6 +127,16 @@ impl Metrics {
             "db_commit_batch_jobs",
             "Write jobs folded into one commit",
             m.db_batch_jobs.clone(),
+        );
+        registry.register(
+            "db_write_wait_seconds",
+            "Time a write job waits for the writer, by lane (prompt: publishes, changes, claims; background: attempt results, bulk work)",
+            m.db_write_wait_seconds.clone(),
+        );
+        registry.register(
+            "db_write_seconds",
+            "Time from a write job's arrival at the writer until its commit, by lane",
+            m.db_write_seconds.clone(),
         );
         registry.register(
             "queue_due",

@@ -172,12 +172,21 @@ impl Db {
         E: From<DbError> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<Result<T, E>>();
+        let queued = Instant::now();
         let job: Job = Box::new(move |conn: Option<&Connection>| -> Completion {
+            let label = crate::metrics::LaneLabel { lane: lane.name() };
+            let m = crate::metrics::global();
+            m.db_write_wait_seconds
+                .get_or_create(&label)
+                .observe(queued.elapsed().as_secs_f64());
             let result = match conn {
                 Some(conn) => in_savepoint(conn, f),
                 None => Err(E::from(DbError::Closed)),
             };
             Box::new(move |commit: Result<(), DbError>| {
+                m.db_write_seconds
+                    .get_or_create(&label)
+                    .observe(queued.elapsed().as_secs_f64());
                 let _ = tx.send(match commit {
                     Ok(()) => result,
                     Err(e) => Err(E::from(e)),
@@ -339,6 +348,15 @@ struct Lanes {
     closed: bool,
     /// The lane of the last transaction, for turns.
     last: Option<Lane>,
+}
+
+impl Lane {
+    fn name(self) -> &'static str {
+        match self {
+            Lane::Prompt => "prompt",
+            Lane::Background => "background",
+        }
+    }
 }
 
 impl Lanes {
