@@ -109,6 +109,7 @@ fn main() {
         }
     }));
     let mut claimed = Vec::with_capacity(deliveries);
+    let mut ledger = hookline::delivery::fair::Ledger::default();
     stages.push(timed("claim (rounds of 512)", || loop {
         c.execute_batch("BEGIN IMMEDIATE").unwrap();
         let r = queue::claim(
@@ -120,6 +121,7 @@ fn main() {
                 start: claimed.len(),
                 ..Default::default()
             },
+            &mut ledger,
         )
         .unwrap();
         c.execute_batch("COMMIT").unwrap();

@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch, Notify};
 
 use super::attempt::{ActiveWebhook, Attempter};
+use super::fair::Ledger;
 use super::queue::{self, ClaimRound, Claimed};
 use super::recorder::Recorder;
 use crate::clock::now_ms;
@@ -52,7 +53,9 @@ pub struct Dispatcher {
 /// Every how many claim rounds one also looks at every webhook in the cache.
 const REVISIT_EVERY: usize = 64;
 
-type ClaimTask = tokio::task::JoinHandle<Result<ClaimRound, DbError>>;
+/// A claim round under way; it hands the fairness ledger back with its result (a failed
+/// round loses it, and the next starts from equal footing).
+type ClaimTask = tokio::task::JoinHandle<Result<(ClaimRound, Ledger), DbError>>;
 
 impl Dispatcher {
     /// Runs until `stopping` is set, then lets the attempts in flight finish and be recorded
@@ -71,6 +74,7 @@ impl Dispatcher {
         let mut want_claim = true;
         let mut next_due: Option<i64> = None;
         let mut round = 0usize;
+        let mut ledger = Ledger::default();
         let mut rounds_done = 0u64;
         loop {
             if self.stopping.load(Ordering::SeqCst) {
@@ -137,10 +141,11 @@ impl Dispatcher {
                         known,
                         revisit: round.is_multiple_of(REVISIT_EVERY),
                     };
+                    let mut ledger = std::mem::take(&mut ledger);
                     claiming = Some(tokio::spawn(async move {
                         db.write(move |c| {
                             ask.now = now_ms();
-                            queue::claim(c, &ask)
+                            queue::claim(c, &ask, &mut ledger).map(|r| (r, ledger))
                         })
                         .await
                     }));
@@ -174,7 +179,8 @@ impl Dispatcher {
                     claiming = None;
                     rounds_done += 1;
                     match res {
-                        Ok(Ok(r)) => {
+                        Ok(Ok((r, kept))) => {
+                            ledger = kept;
                             for id in &r.inactive {
                                 cache.remove(id);
                             }

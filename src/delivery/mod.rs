@@ -5,6 +5,7 @@ pub mod attempt;
 pub mod bulk;
 pub mod dispatcher;
 pub mod engine;
+pub mod fair;
 pub mod http;
 pub mod queue;
 pub mod recorder;

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::fair::Ledger;
 use super::http::Outcome;
 use super::retry;
 use crate::clock::now_ms;
@@ -56,6 +57,9 @@ pub struct ClaimRound {
     /// does not know in this version.
     pub changed: Vec<WebhookRow>,
 }
+
+/// The least a webhook may take of a claim round's budget before the others had theirs.
+const SHARE_FLOOR: usize = 8;
 
 /// Leases up to ?4 of webhook ?1's deliveries due by ?2, until ?3. Reads only the partial
 /// index `deliveries_due`, which holds unleased rows: leased ones leave it as they are picked.
@@ -107,7 +111,11 @@ pub struct ClaimRequest {
 /// and those in `busy` (whose claimed deliveries wait or are in flight, so the caller hears
 /// if they were switched off), plus, with `revisit`, every webhook in `known` (so the caller
 /// can forget the ones deleted or switched off meanwhile).
-pub fn claim(c: &Connection, ask: &ClaimRequest) -> Result<ClaimRound, DbError> {
+pub fn claim(
+    c: &Connection,
+    ask: &ClaimRequest,
+    ledger: &mut Ledger,
+) -> Result<ClaimRound, DbError> {
     let ClaimRequest {
         now,
         budget,
@@ -160,68 +168,83 @@ pub fn claim(c: &Connection, ask: &ClaimRequest) -> Result<ClaimRound, DbError> 
         let d = if d <= now { now + 1000 } else { d };
         next_due = Some(next_due.map_or(d, |x: i64| x.min(d)));
     };
-    // This round's order: the webhooks holding least (in `busy`: waiting or in flight) first,
-    // and among equals the rotation from `start`. So when the ready queues and the attempts
-    // in flight are full of a backlog spread over many webhooks and a round has room for only
-    // one or two, a quiet tenant's delivery is claimed in the next round, not when the
-    // rotation reaches it.
+    // This round's order and shares: see [`Ledger`]. Each webhook may first take an equal
+    // share of the budget (at least `SHARE_FLOOR`, so a round over a thousand webhooks does
+    // not pick one delivery per statement); what is left goes, in the same order, to those
+    // that took their whole share.
     let held = |wid: i64| busy.get(&wid).copied().unwrap_or(0);
     let n = active.len();
-    let mut order: Vec<i64> = (0..n).map(|i| active[(start + i) % n].0).collect();
-    order.sort_by_key(|&wid| held(wid));
+    let rotated: Vec<i64> = (0..n).map(|i| active[(start + i) % n].0).collect();
+    let order = ledger.order(&rotated, held);
+    let share = SHARE_FLOOR.max(budget.div_ceil(n.max(1)));
     let mut jobs: Vec<Claimed> = Vec::new();
     // With fan-out, one event is claimed for several webhooks in the same round: read it
     // (and copy its body) once.
     let mut events: HashMap<i64, (String, String, bytes::Bytes, i64)> = HashMap::new();
-    for wid in order {
-        if jobs.len() >= budget {
-            // The budget is spent: the webhooks not looked at may have work due.
-            later(now);
-            break;
-        }
-        let take = room.saturating_sub(held(wid)).min(budget - jobs.len());
-        let picked: Vec<(i64, i64, i64)> = if take > 0 {
-            pick.query_map(params![wid, now, lease_until, take as i64], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?
-            .collect::<Result<_, _>>()?
-        } else {
-            Vec::new()
-        };
-        if take > 0 && picked.len() == take {
-            later(now); // perhaps more due now
-        } else if let Some(d) = earliest
-            .query_row([wid], |r| r.get::<_, Option<i64>>(0))
-            .optional()?
-            .flatten()
-        {
-            later(d);
-        }
-        for (delivery_id, event_id, attempt_count) in picked {
-            let (event_public_id, event_type, body, created_at) = match events.get(&event_id) {
-                Some(e) => e.clone(),
-                None => {
-                    let e = event.query_row([event_id], |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            bytes::Bytes::from(r.get::<_, String>(2)?),
-                            r.get::<_, i64>(3)?,
-                        ))
-                    })?;
-                    events.insert(event_id, e.clone());
-                    e
-                }
+    // (webhook, room it has left) of those that took their whole share.
+    let mut more: Vec<(i64, usize)> = Vec::new();
+    let mut shares: Vec<(i64, usize)> = order
+        .into_iter()
+        .map(|w| (w, room.saturating_sub(held(w))))
+        .collect();
+    for first in [true, false] {
+        let pass = std::mem::take(if first { &mut shares } else { &mut more });
+        for (wid, room_left) in pass {
+            if jobs.len() >= budget {
+                // The budget is spent: the webhooks not looked at may have work due.
+                later(now);
+                break;
+            }
+            let cap = if first { share } else { room_left };
+            let take = room_left.min(cap).min(budget - jobs.len());
+            let picked: Vec<(i64, i64, i64)> = if take > 0 {
+                pick.query_map(params![wid, now, lease_until, take as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?
+                .collect::<Result<_, _>>()?
+            } else {
+                Vec::new()
             };
-            jobs.push(Claimed {
-                delivery_id,
-                webhook_id: wid,
-                event_public_id,
-                event_type,
-                body,
-                attempt_count,
-                created_at,
-            });
+            ledger.served(wid, take, picked.len());
+            if take > 0 && picked.len() == take {
+                if first && take < room_left {
+                    more.push((wid, room_left - take));
+                } else {
+                    later(now); // perhaps more due now
+                }
+            } else if let Some(d) = earliest
+                .query_row([wid], |r| r.get::<_, Option<i64>>(0))
+                .optional()?
+                .flatten()
+            {
+                later(d);
+            }
+            for (delivery_id, event_id, attempt_count) in picked {
+                let (event_public_id, event_type, body, created_at) = match events.get(&event_id) {
+                    Some(e) => e.clone(),
+                    None => {
+                        let e = event.query_row([event_id], |r| {
+                            Ok((
+                                r.get::<_, String>(0)?,
+                                r.get::<_, String>(1)?,
+                                bytes::Bytes::from(r.get::<_, String>(2)?),
+                                r.get::<_, i64>(3)?,
+                            ))
+                        })?;
+                        events.insert(event_id, e.clone());
+                        e
+                    }
+                };
+                jobs.push(Claimed {
+                    delivery_id,
+                    webhook_id: wid,
+                    event_public_id,
+                    event_type,
+                    body,
+                    attempt_count,
+                    created_at,
+                });
+            }
         }
     }
     // The rows of webhooks whose version the dispatcher does not know, only for those with
@@ -828,7 +851,9 @@ mod tests {
             )
         };
         // Two claimed: they leave the due index for the leased one, and count as in flight.
-        let jobs = claim(&c, &ask(5000, 2, 2)).unwrap().jobs;
+        let jobs = claim(&c, &ask(5000, 2, 2), &mut Ledger::default())
+            .unwrap()
+            .jobs;
         assert_eq!(jobs.len(), 2);
         assert_eq!(in_indexes(), (1, 2));
         let g = gauges(&c, 5000).unwrap();
@@ -851,7 +876,9 @@ mod tests {
         .unwrap();
         assert_eq!(in_indexes(), (2, 0));
         let later = now_ms() + 2 * 3600 * 1000; // past the retry, whatever its jitter
-        let again = claim(&c, &ask(later, 10, 10)).unwrap().jobs;
+        let again = claim(&c, &ask(later, 10, 10), &mut Ledger::default())
+            .unwrap()
+            .jobs;
         assert_eq!(again.len(), 2, "the retry and the unclaimed one");
     }
 
@@ -862,7 +889,7 @@ mod tests {
         seed(&c, 3, 10, 1000);
         let owners = |claims: &[Claimed]| claims.iter().map(|c| c.webhook_id).collect::<Vec<_>>();
         // Per-webhook limit 2, global 4: two webhooks get two each, starting where told.
-        let r = claim(&c, &ask(5000, 4, 2)).unwrap();
+        let r = claim(&c, &ask(5000, 4, 2), &mut Ledger::default()).unwrap();
         let ids = |rows: &[WebhookRow]| rows.iter().map(|w| w.id).collect::<Vec<_>>();
         assert_eq!(
             ids(&r.changed),
@@ -875,6 +902,7 @@ mod tests {
                 busy: HashMap::from([(3, 1usize)]),
                 ..ask(0, 4, 2)
             },
+            &mut Ledger::default(),
         )
         .unwrap();
         assert_eq!(
@@ -896,6 +924,7 @@ mod tests {
                 known: known.clone(),
                 ..ask(5000, 1, 1)
             },
+            &mut Ledger::default(),
         )
         .unwrap();
         assert!(
@@ -913,6 +942,7 @@ mod tests {
                 start: 2,
                 ..ask(5000, 4, 2)
             },
+            &mut Ledger::default(),
         )
         .unwrap()
         .jobs;
@@ -926,6 +956,7 @@ mod tests {
                 start: 1,
                 ..ask(5000, 10, 2)
             },
+            &mut Ledger::default(),
         )
         .unwrap()
         .jobs;
@@ -934,7 +965,7 @@ mod tests {
         let dir2 = tempfile::tempdir().unwrap();
         let c2 = crate::db::open_and_migrate(dir2.path()).unwrap();
         seed(&c2, 1, 1, 9000);
-        let r = claim(&c2, &ask(5000, 4, 2)).unwrap();
+        let r = claim(&c2, &ask(5000, 4, 2), &mut Ledger::default()).unwrap();
         let (claims, next) = (r.jobs, r.next_due);
         assert!(claims.is_empty());
         assert_eq!(next, Some(9000));
@@ -960,7 +991,7 @@ mod tests {
             ids.sort();
             ids
         };
-        let r = claim(&c, &ask(5000, 2, 10)).unwrap();
+        let r = claim(&c, &ask(5000, 2, 10), &mut Ledger::default()).unwrap();
         assert_eq!(looked_at(&r), vec![1, 2], "idle webhooks cost nothing");
         assert_eq!(r.jobs.len(), 2);
         let known: HashMap<i64, i64> = (1..=50).map(|w| (w, 0)).collect();
@@ -977,6 +1008,7 @@ mod tests {
                 known: known.clone(),
                 ..ask(5000, 10, 10)
             },
+            &mut Ledger::default(),
         )
         .unwrap();
         assert_eq!(r.inactive, vec![1]);
@@ -996,6 +1028,7 @@ mod tests {
                 revisit: true,
                 ..ask(5000, 10, 10)
             },
+            &mut Ledger::default(),
         )
         .unwrap();
         assert_eq!(
@@ -1010,7 +1043,7 @@ mod tests {
             [],
         )
         .unwrap();
-        let r = claim(&c, &ask(5000, 10, 10)).unwrap();
+        let r = claim(&c, &ask(5000, 10, 10), &mut Ledger::default()).unwrap();
         assert!(r.jobs.is_empty());
         assert_eq!(r.next_due, Some(9000));
     }
@@ -1048,13 +1081,62 @@ mod tests {
                     start,
                     ..ask(5000, 2, 32)
                 },
+                &mut Ledger::default(),
             )
             .unwrap();
             c.execute_batch("ROLLBACK TO round; RELEASE round").unwrap();
             assert_eq!(r.jobs[0].webhook_id, 21, "start {start}");
         }
         // With room to spare, what is left of the budget goes round again.
-        let r = claim(&c, &ask(5000, 100, 32)).unwrap();
+        let r = claim(&c, &ask(5000, 100, 32), &mut Ledger::default()).unwrap();
         assert_eq!(r.jobs.len(), 100);
+    }
+
+    #[test]
+    fn a_quiet_webhooks_delivery_is_claimed_in_the_round_it_appears() {
+        // Fifty webhooks with a backlog each, whose claims are attempted before the next
+        // round (they hold nothing), and rounds with room for sixteen: the quiet webhook's
+        // new delivery is claimed in the first round after it was stored, wherever the
+        // rotation stands. (Ties at "holds nothing" broken by the rotation alone left it
+        // waiting up to fifty rounds.)
+        let dir = tempfile::tempdir().unwrap();
+        let c = crate::db::open_and_migrate(dir.path()).unwrap();
+        c.execute_batch("BEGIN").unwrap();
+        seed(&c, 50, 200, 1000);
+        c.execute_batch("COMMIT").unwrap();
+        c.execute(
+            "INSERT INTO webhooks (id, workspace_id, url, events, retry_schedule, retry_count, secret_enc, created_at, updated_at)
+             VALUES (51, 1, 'https://x.io', '[\"*\"]', '[]', 0, x'00', 0, 0)",
+            [],
+        )
+        .unwrap();
+        let mut ledger = Ledger::default();
+        // From round 30 on, when each busy webhook has had its first turn (two a round): until
+        // then the quiet one is no different from those still waiting for theirs.
+        let quiet_round = |round: usize| round >= 30 && round % 7 == 3;
+        for round in 0..200 {
+            if quiet_round(round) {
+                c.execute("INSERT INTO events (public_id, workspace_id, type, body, created_at) VALUES (?1, 1, 't', '{}', 0)", [format!("quiet-{round}")])
+                    .unwrap();
+                c.execute(
+                    "INSERT INTO deliveries (workspace_id, webhook_id, event_id, event_type, status, next_attempt_at, created_at, updated_at)
+                     VALUES (1, 51, last_insert_rowid(), 't', 'pending', 4000, 0, 0)",
+                    [],
+                )
+                .unwrap();
+            }
+            let r = claim(
+                &c,
+                &ClaimRequest {
+                    start: round,
+                    ..ask(5000, 16, 32)
+                },
+                &mut ledger,
+            )
+            .unwrap();
+            assert_eq!(r.jobs.len(), 16);
+            let quiet = r.jobs.iter().filter(|j| j.webhook_id == 51).count();
+            assert_eq!(quiet, usize::from(quiet_round(round)), "round {round}");
+        }
     }
 }
