@@ -53,6 +53,11 @@ pub struct Dispatcher {
 /// Every how many claim rounds one also looks at every webhook in the cache.
 const REVISIT_EVERY: usize = 64;
 
+/// Most deliveries one claim round takes. A round is a job in the writer's prompt lane, and
+/// publishes queued behind it wait for it: at 512 a round took about 4 ms, at 128 about 1.
+/// The throughput does not change: a full round is followed by the next while there is room.
+const CLAIM_ROUND_MAX: usize = 128;
+
 /// A claim round under way; it hands the fairness ledger back with its result (a failed
 /// round loses it, and the next starts from equal footing).
 type ClaimTask = tokio::task::JoinHandle<Result<(ClaimRound, Ledger), DbError>>;
@@ -118,7 +123,9 @@ impl Dispatcher {
             // Claim more when there is reason and room.
             let now = now_ms();
             if claiming.is_none() && (want_claim || next_due.is_some_and(|t| t <= now)) {
-                let budget = (2 * max).saturating_sub(total_in_flight + total_ready);
+                let budget = (2 * max)
+                    .saturating_sub(total_in_flight + total_ready)
+                    .min(CLAIM_ROUND_MAX);
                 if budget > 0 {
                     want_claim = false;
                     next_due = None;
@@ -196,11 +203,15 @@ impl Dispatcher {
                                     }
                                 }
                             }
-                            total_ready += r.jobs.len();
+                            let jobs_claimed = r.jobs.len();
+                            total_ready += jobs_claimed;
                             for job in r.jobs {
                                 ready.entry(job.webhook_id).or_default().push_back(job);
                             }
                             next_due = r.next_due;
+                            // A full round may have left due work behind: go on while
+                            // there is room, as slots freeing would.
+                            want_claim |= jobs_claimed >= CLAIM_ROUND_MAX;
                         }
                         Ok(Err(e)) => {
                             tracing::error!(error = %e, "claiming deliveries failed; retrying shortly");
