@@ -212,14 +212,6 @@ pub fn fail_job(conn: &Connection, id: i64, error: &str, now: i64) -> Result<(),
     Ok(())
 }
 
-/// The job's state as it is now (a cancel may have come in meanwhile).
-pub fn state_of(conn: &Connection, id: i64) -> Result<Option<JobState>, DbError> {
-    Ok(conn
-        .prepare_cached("SELECT state FROM jobs WHERE id = ?1")?
-        .query_row([id], |r| Ok(JobState::parse(&r.get::<_, String>(0)?)))
-        .optional()?)
-}
-
 // ---- what a bulk retry works through ----
 
 /// The first delivery id of the workspace created at or after `at`, or past every id.

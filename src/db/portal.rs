@@ -162,14 +162,6 @@ pub fn touch_session(conn: &Connection, id: i64, now: i64, idle_ms: i64) -> Resu
     Ok(())
 }
 
-pub fn delete_session(conn: &Connection, token_hash: &[u8]) -> Result<(), DbError> {
-    conn.execute(
-        "DELETE FROM portal_sessions WHERE token_hash = ?1",
-        [token_hash],
-    )?;
-    Ok(())
-}
-
 /// Removes links that expired before `before` and sessions that ended before it
 /// (retention).
 pub fn purge_expired(conn: &Connection, before: i64) -> Result<usize, DbError> {

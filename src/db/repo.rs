@@ -80,14 +80,6 @@ pub fn set_password(conn: &Connection, user_id: i64, password_hash: &str) -> Res
     Ok(())
 }
 
-pub fn set_instance_admin(conn: &Connection, user_id: i64, on: bool) -> Result<(), DbError> {
-    conn.execute(
-        "UPDATE users SET is_instance_admin = ?2 WHERE id = ?1",
-        params![user_id, on],
-    )?;
-    Ok(())
-}
-
 /// Adds the user to the workspace, or changes their role there.
 pub fn upsert_membership(
     conn: &Connection,
