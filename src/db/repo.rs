@@ -472,13 +472,13 @@ pub fn list_event_types_after(
     Ok(rows)
 }
 
+/// Cached: every publish asks it (in the writer), once per distinct event type.
 pub fn event_type_by_name(conn: &Connection, name: &str) -> Result<Option<EventTypeRow>, DbError> {
     Ok(conn
-        .query_row(
+        .prepare_cached(
             "SELECT id, name, description, example, created_at FROM event_types WHERE name = ?1 AND archived_at IS NULL",
-            [name],
-            map_event_type,
-        )
+        )?
+        .query_row([name], map_event_type)
         .optional()?)
 }
 

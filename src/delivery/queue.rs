@@ -447,11 +447,8 @@ pub fn record(
     )?
     .execute(params![r.webhook_id, now])?;
     let failing_since: Option<i64> = c
-        .query_row(
-            "SELECT failing_since FROM webhooks WHERE id = ?1",
-            [r.webhook_id],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT failing_since FROM webhooks WHERE id = ?1")?
+        .query_row([r.webhook_id], |r| r.get(0))
         .optional()?
         .flatten();
     let reason = retry::disable_reason(gone, failing_since, now, rules.auto_disable_after_ms);
