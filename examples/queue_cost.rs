@@ -133,7 +133,7 @@ fn main() {
     assert_eq!(claimed.len(), deliveries, "every delivery claimed once");
     let rules = RecordRules {
         auto_disable_after_ms: 5 * 24 * 3600 * 1000,
-        notices: hookline::notify::NoticeSettings {
+        notices: hookline::domain::notice::NoticeSettings {
             public_url: "http://127.0.0.1".into(),
             smtp_configured: false,
             interval_ms: 3600 * 1000,

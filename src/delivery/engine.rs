@@ -90,7 +90,7 @@ impl Engine {
             );
         }
         let interval_ms = config.notice_interval.as_millis() as i64;
-        let notices = crate::notify::NoticeSettings {
+        let notices = crate::domain::notice::NoticeSettings {
             public_url: mailer.public_url.clone(),
             smtp_configured: mailer.configured(),
             interval_ms,

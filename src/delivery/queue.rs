@@ -342,7 +342,7 @@ pub struct AttemptResult {
 pub struct RecordRules {
     /// A webhook whose deliveries all failed for this long is disabled.
     pub auto_disable_after_ms: i64,
-    pub notices: crate::notify::NoticeSettings,
+    pub notices: crate::domain::notice::NoticeSettings,
 }
 
 fn insert_attempt(
@@ -451,7 +451,12 @@ pub fn record(
         .query_row([r.webhook_id], |r| r.get(0))
         .optional()?
         .flatten();
-    let reason = retry::disable_reason(gone, failing_since, now, rules.auto_disable_after_ms);
+    let reason = crate::domain::delivery::disable_reason(
+        gone,
+        failing_since,
+        now,
+        rules.auto_disable_after_ms,
+    );
     let mut kind = None;
     if let Some(reason) = &reason {
         let n = c.execute(
@@ -460,19 +465,20 @@ pub fn record(
         )?;
         if n == 1 {
             tracing::warn!(webhook_id = r.webhook_id, %reason, "webhook disabled");
-            kind = Some(crate::notify::NoticeKind::WebhookDisabled);
+            kind = Some(crate::domain::notice::NoticeKind::WebhookDisabled);
             crate::metrics::global().webhooks_disabled.inc();
         }
     }
     if kind.is_none() && next.is_none() && !r.final_attempt {
-        kind = Some(crate::notify::NoticeKind::DeliveryFailed);
+        kind = Some(crate::domain::notice::NoticeKind::DeliveryFailed);
     }
     let Some(kind) = kind else { return Ok(false) };
     let last_error = r
         .error
         .clone()
         .unwrap_or_else(|| format!("HTTP {}", o.status.unwrap_or(0)));
-    let disabled_reason = reason.filter(|_| kind == crate::notify::NoticeKind::WebhookDisabled);
+    let disabled_reason =
+        reason.filter(|_| kind == crate::domain::notice::NoticeKind::WebhookDisabled);
     crate::notify::enqueue(
         c,
         &rules.notices,
@@ -740,7 +746,7 @@ mod tests {
     fn rules(auto_disable_after_ms: i64) -> RecordRules {
         RecordRules {
             auto_disable_after_ms,
-            notices: crate::notify::NoticeSettings {
+            notices: crate::domain::notice::NoticeSettings {
                 public_url: "http://127.0.0.1".into(),
                 smtp_configured: false,
                 interval_ms: 3600 * 1000,

@@ -7,8 +7,8 @@
 //! - Each wait gets up to 10% random jitter on top, so retries of a burst spread out.
 //! - `Retry-After` (on 429 and 503) may lengthen a wait up to the schedule's longest step,
 //!   never beyond it, jitter included, and never shortens one.
-//! - `410 Gone` disables the webhook at once; so do `auto_disable_after` of nothing but
-//!   failures.
+//!
+//! When failures switch a webhook off is [`crate::domain::delivery::disable_reason`].
 
 use std::time::Duration;
 
@@ -40,40 +40,6 @@ pub fn next_delay(
         None => base_ms + jitter_ms,
     };
     Some(Duration::from_millis(delay_ms))
-}
-
-/// Why a webhook must be switched off after a failed attempt, if it must: the receiver said
-/// `410 Gone`, or every delivery has failed since `failing_since` for `auto_disable_after`.
-pub fn disable_reason(
-    gone: bool,
-    failing_since: Option<i64>,
-    now_ms: i64,
-    auto_disable_after_ms: i64,
-) -> Option<String> {
-    if gone {
-        return Some("the receiver answered 410 Gone".to_string());
-    }
-    let since = failing_since?;
-    (now_ms - since >= auto_disable_after_ms).then(|| {
-        let days = auto_disable_after_ms / (24 * 3600 * 1000);
-        if days >= 1 && auto_disable_after_ms % (24 * 3600 * 1000) == 0 {
-            format!("every delivery failed for {days} days")
-        } else {
-            format!("every delivery failed for {}", human(auto_disable_after_ms))
-        }
-    })
-}
-
-/// `90 minutes`, `3 hours` — for the rare auto-disable periods shorter than whole days.
-fn human(ms: i64) -> String {
-    let minutes = ms / 60_000;
-    if minutes >= 60 && minutes % 60 == 0 {
-        format!("{} hours", minutes / 60)
-    } else if minutes >= 1 {
-        format!("{minutes} minutes")
-    } else {
-        format!("{} seconds", ms / 1000)
-    }
 }
 
 #[cfg(test)]
@@ -159,24 +125,5 @@ mod tests {
             let d = next_delay(&DEFAULT, 1, Some(Duration::from_secs(u64::MAX)), &mut rng);
             assert_eq!(d, Some(Duration::from_secs(7200)));
         }
-    }
-
-    #[test]
-    fn gone_and_long_failure_disable() {
-        let day = 24 * 3600 * 1000;
-        assert_eq!(
-            disable_reason(true, None, 0, 5 * day).as_deref(),
-            Some("the receiver answered 410 Gone")
-        );
-        assert_eq!(disable_reason(false, None, 10 * day, 5 * day), None);
-        assert_eq!(disable_reason(false, Some(0), 5 * day - 1, 5 * day), None);
-        assert_eq!(
-            disable_reason(false, Some(0), 5 * day, 5 * day).as_deref(),
-            Some("every delivery failed for 5 days")
-        );
-        assert_eq!(
-            disable_reason(false, Some(0), day, 90 * 60_000).as_deref(),
-            Some("every delivery failed for 90 minutes")
-        );
     }
 }

@@ -218,6 +218,40 @@ impl DeliveryFilter {
     }
 }
 
+/// Why a webhook must be switched off after a failed attempt, if it must: the receiver said
+/// `410 Gone`, or every delivery has failed since `failing_since` for `auto_disable_after`.
+pub fn disable_reason(
+    gone: bool,
+    failing_since: Option<i64>,
+    now_ms: i64,
+    auto_disable_after_ms: i64,
+) -> Option<String> {
+    if gone {
+        return Some("the receiver answered 410 Gone".to_string());
+    }
+    let since = failing_since?;
+    (now_ms - since >= auto_disable_after_ms).then(|| {
+        let days = auto_disable_after_ms / (24 * 3600 * 1000);
+        if days >= 1 && auto_disable_after_ms % (24 * 3600 * 1000) == 0 {
+            format!("every delivery failed for {days} days")
+        } else {
+            format!("every delivery failed for {}", human(auto_disable_after_ms))
+        }
+    })
+}
+
+/// `90 minutes`, `3 hours` — for the rare auto-disable periods shorter than whole days.
+fn human(ms: i64) -> String {
+    let minutes = ms / 60_000;
+    if minutes >= 60 && minutes % 60 == 0 {
+        format!("{} hours", minutes / 60)
+    } else if minutes >= 1 {
+        format!("{minutes} minutes")
+    } else {
+        format!("{} seconds", ms / 1000)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,5 +346,24 @@ mod tests {
         let e = DeliveryFilter::parse(Some("nope"), Some("not a type")).unwrap_err();
         let fields: Vec<&str> = e.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["status", "event_type"]);
+    }
+
+    #[test]
+    fn gone_and_long_failure_disable() {
+        let day = 24 * 3600 * 1000;
+        assert_eq!(
+            disable_reason(true, None, 0, 5 * day).as_deref(),
+            Some("the receiver answered 410 Gone")
+        );
+        assert_eq!(disable_reason(false, None, 10 * day, 5 * day), None);
+        assert_eq!(disable_reason(false, Some(0), 5 * day - 1, 5 * day), None);
+        assert_eq!(
+            disable_reason(false, Some(0), 5 * day, 5 * day).as_deref(),
+            Some("every delivery failed for 5 days")
+        );
+        assert_eq!(
+            disable_reason(false, Some(0), day, 90 * 60_000).as_deref(),
+            Some("every delivery failed for 90 minutes")
+        );
     }
 }

@@ -7,6 +7,7 @@ pub mod event;
 pub mod event_type;
 pub mod jobs;
 mod names;
+pub mod notice;
 mod people;
 pub mod secret;
 pub mod tenancy;
