@@ -11,7 +11,6 @@
 use std::time::Instant;
 
 use hookline::db::hooks::NewEvent;
-use hookline::delivery::http::Outcome;
 use hookline::delivery::queue::{self, AttemptResult, RecordRules};
 use rusqlite::Connection;
 
@@ -160,7 +159,6 @@ fn main() {
                 let r = AttemptResult {
                     delivery_id: j.delivery_id,
                     webhook_id: j.webhook_id,
-                    retry_schedule: vec![60, 300],
                     attempt_number: 1,
                     started_at: now,
                     request_headers_json: request_headers.clone(),
@@ -169,11 +167,11 @@ fn main() {
                             .into(),
                     ),
                     error: None,
-                    outcome: Outcome {
-                        status: Some(204),
-                        duration_ms: 3,
-                        ..Outcome::default()
-                    },
+                    status: Some(204),
+                    duration_ms: 3,
+                    response_body: Vec::new(),
+                    success: true,
+                    next_attempt_at: None,
                     final_attempt: false,
                 };
                 queue::record(&c, r, &rules, &mut touched).unwrap();

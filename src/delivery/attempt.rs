@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::http::{Outcome, OutgoingRequest, Sender};
 use super::queue::{AttemptResult, Claimed};
+use super::retry;
 use super::sign;
 use crate::clock::now_ms;
 use crate::crypto::{CryptoError, SecretBox};
@@ -114,16 +115,34 @@ impl Attempter {
             error: outcome.error.as_ref().map(|e| e.message.clone()),
             response_body: String::from_utf8_lossy(&outcome.response_body).into_owned(),
         };
+        let attempt_number = job.attempt_count + 1;
+        let success = outcome.is_success();
+        // After a failure, the next attempt from the webhook's schedule and the receiver's
+        // Retry-After; none after 410 Gone or Send Test.
+        let next_attempt_at = (!success && !final_attempt && outcome.status != Some(410))
+            .then(|| {
+                retry::next_delay(
+                    &hook.row.retry_schedule,
+                    attempt_number,
+                    outcome.retry_after,
+                    &mut rand::thread_rng(),
+                )
+            })
+            .flatten()
+            .map(|d| now_ms() + d.as_millis() as i64);
         let result = AttemptResult {
             delivery_id: job.delivery_id,
             webhook_id: hook.row.id,
-            retry_schedule: hook.row.retry_schedule.clone(),
-            attempt_number: job.attempt_count + 1,
+            attempt_number,
             started_at,
             request_headers_json,
             response_headers_json: outcome.status.map(|_| json_map(&outcome.response_headers)),
             error: attempt_error(&outcome),
-            outcome,
+            status: outcome.status,
+            duration_ms: outcome.duration_ms,
+            success,
+            next_attempt_at,
+            response_body: outcome.response_body,
             final_attempt,
         };
         (result, summary)

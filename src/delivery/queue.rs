@@ -18,8 +18,6 @@ use std::collections::HashMap;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::fair::Ledger;
-use super::http::Outcome;
-use super::retry;
 use crate::clock::now_ms;
 use crate::db::hooks::{self, WebhookRow};
 use crate::db::DbError;
@@ -320,21 +318,38 @@ pub fn claim_test(
     Ok(job.map(|j| (row, j)))
 }
 
-/// What an attempt came to, as the queue records it.
+/// What an attempt came to, as the queue records it: plain values, with the retry already
+/// decided (by [`super::attempt`], from the webhook's schedule and `Retry-After`), so
+/// recording it is the same deterministic write on every storage backend.
 #[derive(Debug)]
 pub struct AttemptResult {
     pub delivery_id: i64,
     pub webhook_id: i64,
-    pub retry_schedule: Vec<u32>,
     pub attempt_number: i64,
     pub started_at: i64,
     /// Serialised off the writer thread.
     pub request_headers_json: String,
     pub response_headers_json: Option<String>,
     pub error: Option<String>,
-    pub outcome: Outcome,
-    /// Send Test: one attempt, never retried.
+    /// The receiver's HTTP status, if it answered.
+    pub status: Option<u16>,
+    pub duration_ms: i64,
+    /// What the receiver answered (bounded), stored only when it answered.
+    pub response_body: Vec<u8>,
+    /// A 2xx answer and no error.
+    pub success: bool,
+    /// After a failure, when to try again; `None` when the delivery fails for good (its
+    /// schedule is used up, the receiver answered 410 Gone, or it was Send Test).
+    pub next_attempt_at: Option<i64>,
+    /// Send Test: one attempt, never retried, and no notice.
     pub final_attempt: bool,
+}
+
+impl AttemptResult {
+    /// The receiver answered 410 Gone: the webhook is switched off.
+    pub fn gone(&self) -> bool {
+        self.status == Some(410)
+    }
 }
 
 /// The rules [`record`] applies besides the retry schedule.
@@ -351,7 +366,6 @@ fn insert_attempt(
     resp_headers: Option<String>,
     error: Option<String>,
 ) -> Result<(), DbError> {
-    let o = &r.outcome;
     c.prepare_cached(
         "INSERT INTO attempts (delivery_id, attempt_number, started_at, duration_ms, request_headers, response_status,
              response_headers, response_body, error)
@@ -361,11 +375,11 @@ fn insert_attempt(
         r.delivery_id,
         r.attempt_number,
         r.started_at,
-        o.duration_ms,
+        r.duration_ms,
         r.request_headers_json,
-        o.status,
+        r.status,
         resp_headers,
-        o.status.map(|_| o.response_body.as_slice()),
+        r.status.map(|_| r.response_body.as_slice()),
         error
     ])?;
     Ok(())
@@ -384,15 +398,14 @@ pub fn record(
     touched: &mut Vec<i64>,
 ) -> Result<bool, DbError> {
     let now = now_ms();
-    let o = &r.outcome;
     let resp_headers = r.response_headers_json.clone();
     let error = r.error.clone();
-    if o.is_success() {
+    if r.success {
         let updated = c.prepare_cached(
             "UPDATE deliveries SET status = 'succeeded', attempt_count = ?2, next_attempt_at = NULL, lease_until = NULL,
                  last_status_code = ?3, last_duration_ms = ?4, last_error = NULL, updated_at = ?5 WHERE id = ?1",
         )?
-        .execute(params![r.delivery_id, r.attempt_number, o.status, o.duration_ms, now])?;
+        .execute(params![r.delivery_id, r.attempt_number, r.status, r.duration_ms, now])?;
         if updated == 0 {
             return Ok(false); // deleted with its webhook meanwhile
         }
@@ -406,19 +419,9 @@ pub fn record(
             .execute(params![r.webhook_id, now])?;
         return Ok(false);
     }
-    // A failure: schedule the next attempt, or give up.
-    let gone = o.status == Some(410);
-    let next = if gone || r.final_attempt {
-        None
-    } else {
-        retry::next_delay(
-            &r.retry_schedule,
-            r.attempt_number,
-            o.retry_after,
-            &mut rand::thread_rng(),
-        )
-        .map(|d| now + d.as_millis() as i64)
-    };
+    // A failure: the next attempt as decided, or give up.
+    let gone = r.gone();
+    let next = r.next_attempt_at.filter(|_| !gone && !r.final_attempt);
     let status = if next.is_some() {
         DeliveryStatus::Retrying
     } else {
@@ -434,7 +437,7 @@ pub fn record(
         "UPDATE deliveries SET status = ?2, attempt_count = ?3, next_attempt_at = ?4, lease_until = NULL,
              last_status_code = ?5, last_duration_ms = ?6, last_error = ?7, updated_at = ?8 WHERE id = ?1",
     )?
-    .execute(params![r.delivery_id, status, r.attempt_number, next, o.status, o.duration_ms, error, now])?;
+    .execute(params![r.delivery_id, status, r.attempt_number, next, r.status, r.duration_ms, error, now])?;
     if updated == 0 {
         return Ok(false); // deleted with its webhook meanwhile
     }
@@ -476,7 +479,7 @@ pub fn record(
     let last_error = r
         .error
         .clone()
-        .unwrap_or_else(|| format!("HTTP {}", o.status.unwrap_or(0)));
+        .unwrap_or_else(|| format!("HTTP {}", r.status.unwrap_or(0)));
     let disabled_reason =
         reason.filter(|_| kind == crate::domain::notice::NoticeKind::WebhookDisabled);
     crate::notify::enqueue(
@@ -758,16 +761,17 @@ mod tests {
         AttemptResult {
             delivery_id,
             webhook_id: 1,
-            retry_schedule: vec![60],
             attempt_number: 1,
             started_at: 0,
             request_headers_json: "{}".into(),
             response_headers_json: Some("{}".into()),
             error: (status >= 300).then(|| format!("HTTP {status}")),
-            outcome: Outcome {
-                status: Some(status),
-                ..Outcome::default()
-            },
+            status: Some(status),
+            duration_ms: 0,
+            response_body: Vec::new(),
+            success: (200..300).contains(&status),
+            // A schedule of one minute, as the attempt would have drawn it.
+            next_attempt_at: (status >= 300 && status != 410).then(|| now_ms() + 60_000),
             final_attempt: false,
         }
     }

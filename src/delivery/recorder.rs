@@ -76,19 +76,14 @@ async fn record_in_batches(
         );
         tokio::spawn(async move {
             let (results, waiters): (Vec<AttemptResult>, Vec<Waiter>) = batch.into_iter().unzip();
-            let retries = results.iter().any(|r| !r.outcome.is_success());
+            let retries = results.iter().any(|r| !r.success);
             let written = db
                 .write_background(move |c| {
                     let mut touched = Vec::new();
                     // The webhooks' hourly health, in the same write as the attempts.
                     let mut tally = crate::db::stats::Tally::default();
                     for r in &results {
-                        tally.attempt(
-                            r.webhook_id,
-                            r.started_at,
-                            r.outcome.is_success(),
-                            Some(r.outcome.duration_ms),
-                        );
+                        tally.attempt(r.webhook_id, r.started_at, r.success, Some(r.duration_ms));
                     }
                     let noticed = results
                         .into_iter()
