@@ -718,23 +718,33 @@ mod tests {
         )
         .unwrap();
         for w in 1..=webhooks {
-            c.execute(
-                "INSERT INTO webhooks (id, workspace_id, url, events, retry_schedule, retry_count, secret_enc, created_at, updated_at)
-                 VALUES (?1, 1, 'https://x.io', '[\"*\"]', '[]', 0, x'00', 0, 0)",
-                [w],
-            )
-            .unwrap();
+            add_webhook(c, w);
             for _ in 0..per_webhook {
-                c.execute("INSERT INTO events (public_id, workspace_id, type, body, created_at) VALUES (hex(randomblob(8)), 1, 't', '{}', 0)", [])
-                    .unwrap();
-                c.execute(
-                    "INSERT INTO deliveries (workspace_id, webhook_id, event_id, event_type, status, next_attempt_at, created_at, updated_at)
-                     VALUES (1, ?1, last_insert_rowid(), 't', 'pending', ?2, 0, 0)",
-                    params![w, due],
-                )
-                .unwrap();
+                add_delivery(c, w, due);
             }
         }
+    }
+
+    /// An active webhook of workspace 1 subscribed to every type.
+    fn add_webhook(c: &Connection, id: i64) {
+        c.execute(
+            "INSERT INTO webhooks (id, workspace_id, url, events, retry_schedule, retry_count, secret_enc, created_at, updated_at)
+             VALUES (?1, 1, 'https://x.io', '[\"*\"]', '[]', 0, x'00', 0, 0)",
+            [id],
+        )
+        .unwrap();
+    }
+
+    /// An event of workspace 1 with one pending delivery to `webhook`, due at `due`.
+    fn add_delivery(c: &Connection, webhook: i64, due: i64) {
+        c.execute("INSERT INTO events (public_id, workspace_id, type, body, created_at) VALUES (hex(randomblob(8)), 1, 't', '{}', 0)", [])
+            .unwrap();
+        c.execute(
+            "INSERT INTO deliveries (workspace_id, webhook_id, event_id, event_type, status, next_attempt_at, created_at, updated_at)
+             VALUES (1, ?1, last_insert_rowid(), 't', 'pending', ?2, 0, 0)",
+            params![webhook, due],
+        )
+        .unwrap();
     }
 
     fn ask(now: i64, budget: usize, room: usize) -> ClaimRequest {
@@ -985,12 +995,7 @@ mod tests {
         // Webhooks 1 and 2 have deliveries waiting; 3 to 50 have nothing.
         seed(&c, 2, 3, 1000);
         for w in 3..=50 {
-            c.execute(
-                "INSERT INTO webhooks (id, workspace_id, url, events, retry_schedule, retry_count, secret_enc, created_at, updated_at)
-                 VALUES (?1, 1, 'https://x.io', '[\"*\"]', '[]', 0, x'00', 0, 0)",
-                [w],
-            )
-            .unwrap();
+            add_webhook(&c, w);
         }
         let looked_at = |r: &ClaimRound| {
             let mut ids: Vec<i64> = r.active.iter().map(|(id, _)| *id).collect();
@@ -1062,20 +1067,8 @@ mod tests {
         c.execute_batch("BEGIN").unwrap();
         seed(&c, 20, 50, 1000); // webhooks 1-20: a backlog of 50 each
         c.execute_batch("COMMIT").unwrap();
-        c.execute(
-            "INSERT INTO webhooks (id, workspace_id, url, events, retry_schedule, retry_count, secret_enc, created_at, updated_at)
-             VALUES (21, 1, 'https://x.io', '[\"*\"]', '[]', 0, x'00', 0, 0)",
-            [],
-        )
-        .unwrap();
-        c.execute("INSERT INTO events (public_id, workspace_id, type, body, created_at) VALUES ('quiet', 1, 't', '{}', 0)", [])
-            .unwrap();
-        c.execute(
-            "INSERT INTO deliveries (workspace_id, webhook_id, event_id, event_type, status, next_attempt_at, created_at, updated_at)
-             VALUES (1, 21, last_insert_rowid(), 't', 'pending', 4000, 0, 0)",
-            [],
-        )
-        .unwrap();
+        add_webhook(&c, 21);
+        add_delivery(&c, 21, 4000);
         // A round with room for only two, while the twenty hold deliveries waiting or in
         // flight: the quiet one, holding none, comes first.
         let busy: HashMap<i64, usize> = (1..=20).map(|w| (w, 16)).collect();
@@ -1111,26 +1104,14 @@ mod tests {
         c.execute_batch("BEGIN").unwrap();
         seed(&c, 50, 200, 1000);
         c.execute_batch("COMMIT").unwrap();
-        c.execute(
-            "INSERT INTO webhooks (id, workspace_id, url, events, retry_schedule, retry_count, secret_enc, created_at, updated_at)
-             VALUES (51, 1, 'https://x.io', '[\"*\"]', '[]', 0, x'00', 0, 0)",
-            [],
-        )
-        .unwrap();
+        add_webhook(&c, 51);
         let mut ledger = Ledger::default();
         // From round 30 on, when each busy webhook has had its first turn (two a round): until
         // then the quiet one is no different from those still waiting for theirs.
         let quiet_round = |round: usize| round >= 30 && round % 7 == 3;
         for round in 0..200 {
             if quiet_round(round) {
-                c.execute("INSERT INTO events (public_id, workspace_id, type, body, created_at) VALUES (?1, 1, 't', '{}', 0)", [format!("quiet-{round}")])
-                    .unwrap();
-                c.execute(
-                    "INSERT INTO deliveries (workspace_id, webhook_id, event_id, event_type, status, next_attempt_at, created_at, updated_at)
-                     VALUES (1, 51, last_insert_rowid(), 't', 'pending', 4000, 0, 0)",
-                    [],
-                )
-                .unwrap();
+                add_delivery(&c, 51, 4000);
             }
             let r = claim(
                 &c,
