@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -174,19 +174,14 @@ impl Db {
         let (tx, rx) = oneshot::channel::<Result<T, E>>();
         let queued = Instant::now();
         let job: Job = Box::new(move |conn: Option<&Connection>| -> Completion {
-            let label = crate::metrics::LaneLabel { lane: lane.name() };
-            let m = crate::metrics::global();
-            m.db_write_wait_seconds
-                .get_or_create(&label)
-                .observe(queued.elapsed().as_secs_f64());
+            let timing = lane.timing();
+            timing.wait.observe(queued.elapsed().as_secs_f64());
             let result = match conn {
                 Some(conn) => in_savepoint(conn, f),
                 None => Err(E::from(DbError::Closed)),
             };
             Box::new(move |commit: Result<(), DbError>| {
-                m.db_write_seconds
-                    .get_or_create(&label)
-                    .observe(queued.elapsed().as_secs_f64());
+                timing.write.observe(queued.elapsed().as_secs_f64());
                 let _ = tx.send(match commit {
                     Ok(()) => result,
                     Err(e) => Err(E::from(e)),
@@ -350,12 +345,33 @@ struct Lanes {
     last: Option<Lane>,
 }
 
+/// A lane's two write-time histograms (`hookline_db_write_wait_seconds` and
+/// `hookline_db_write_seconds`), looked up in their labelled families once, not per job on
+/// the writer thread.
+struct LaneTiming {
+    wait: prometheus_client::metrics::histogram::Histogram,
+    write: prometheus_client::metrics::histogram::Histogram,
+}
+
 impl Lane {
     fn name(self) -> &'static str {
         match self {
             Lane::Prompt => "prompt",
             Lane::Background => "background",
         }
+    }
+
+    fn timing(self) -> &'static LaneTiming {
+        static TIMING: [OnceLock<LaneTiming>; 2] = [OnceLock::new(), OnceLock::new()];
+        TIMING[self as usize].get_or_init(|| {
+            let m = crate::metrics::global();
+            let label = crate::metrics::LaneLabel { lane: self.name() };
+            LaneTiming {
+                // Clones share the family's histogram.
+                wait: m.db_write_wait_seconds.get_or_create(&label).clone(),
+                write: m.db_write_seconds.get_or_create(&label).clone(),
+            }
+        })
     }
 }
 
