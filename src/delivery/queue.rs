@@ -421,7 +421,7 @@ pub fn record(
     }
     // A failure: the next attempt as decided, or give up.
     let gone = r.gone();
-    let next = r.next_attempt_at.filter(|_| !gone && !r.final_attempt);
+    let next = r.next_attempt_at;
     let status = if next.is_some() {
         DeliveryStatus::Retrying
     } else {
