@@ -549,7 +549,8 @@ fn portal_link(
             "no workspace '{workspace}'; create it with: hookline workspace create {workspace}"
         ))
     })?;
-    let link = crate::service::portal::create_link(&conn, &base, ws.id, &req, None)?;
+    let (row, link) = crate::service::portal::new_link(&base, ws.id, &req, None);
+    crate::db::portal::create_link(&conn, &row)?;
     println!("{}", link.url);
     Ok(())
 }

@@ -20,6 +20,7 @@ pub mod retention;
 pub mod service;
 pub mod startup;
 pub mod state;
+pub mod store;
 pub mod telemetry;
 pub mod ui;
 

@@ -12,8 +12,9 @@ use anyhow::Context;
 use crate::api::error::{new_request_id, REQUEST_ID};
 use crate::auth::throttle::{RateLimit, Throttle};
 use crate::config::Config;
-use crate::db::{repo, Db};
+use crate::db::Db;
 use crate::state::AppState;
+use crate::store::Store;
 
 /// How long the first-run setup link stays valid.
 pub const SETUP_LINK_TTL_MS: i64 = 30 * 60 * 1000;
@@ -42,6 +43,7 @@ impl Application {
         let lock = crate::data_dir_lock::DataDirLock::acquire(&config.data_dir)?;
         let data_dir = config.data_dir.clone();
         let db = tokio::task::spawn_blocking(move || Db::open(&data_dir)).await??;
+        let store = Store::Sqlite(db.clone());
         let secrets = crate::crypto::SecretBox::load_or_create(&config.data_dir)?;
         let wake = Arc::new(tokio::sync::Notify::new());
         let listener = TcpListener::bind(config.listen)
@@ -93,8 +95,8 @@ impl Application {
             wake.clone(),
         )
         .await?;
-        let setup_link = first_run_link(&db, &base_url).await?;
-        crate::service::workspaces::resume_purges(&db).await?;
+        let setup_link = first_run_link(&store, &base_url).await?;
+        crate::service::workspaces::resume_purges(&store).await?;
         let retention_days = config.retention_days;
         let jobs_wake = Arc::new(tokio::sync::Notify::new());
         let dev = config.dev;
@@ -102,6 +104,7 @@ impl Application {
             tracing::warn!("development mode: http:// webhooks and loopback receivers are allowed");
         }
         let state = web::Data::new(AppState {
+            store: store.clone(),
             db: db.clone(),
             config: Arc::new(config),
             public_url: base_url.clone(),
@@ -245,27 +248,24 @@ impl Application {
 }
 
 /// On an instance with no users, makes a fresh setup token and returns the link.
-async fn first_run_link(db: &Db, base_url: &str) -> anyhow::Result<Option<String>> {
-    if db.read(repo::count_users).await? > 0 {
+async fn first_run_link(store: &Store, base_url: &str) -> anyhow::Result<Option<String>> {
+    if store.users_count().await? > 0 {
         return Ok(None);
     }
     let token = crate::auth::new_token();
     let hash = crate::auth::token_hash(&token);
-    db.write(move |c| repo::create_setup_token(c, &hash, SETUP_LINK_TTL_MS))
-        .await?;
+    store.setup_token_create(hash, SETUP_LINK_TTL_MS).await?;
     Ok(Some(format!("{base_url}/setup?token={token}")))
 }
 
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {
-    let check = state
-        .db
-        .read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?));
+    let check = state.store.ping();
     match tokio::time::timeout(std::time::Duration::from_secs(3), check).await {
-        Ok(Ok(1)) => crate::api::envelope(
+        Ok(Ok(())) => crate::api::envelope(
             StatusCode::OK,
             serde_json::json!({"status": "ok", "version": crate::VERSION}),
         ),
-        Ok(Ok(_)) | Ok(Err(_)) | Err(_) => {
+        Ok(Err(_)) | Err(_) => {
             let e = crate::api::ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unhealthy",

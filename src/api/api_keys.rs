@@ -11,10 +11,10 @@ use super::pagination::{decode_cursor, encode_cursor, next_page, parse_limit, Li
 use super::responses::{BodyErrors, ScopeErrors, WorkspaceHeader};
 use super::{envelope, page, ApiError, ApiJson, ApiResult, Caller, Envelope, ErrorEnvelope, Page};
 use crate::clock::rfc3339;
-use crate::db::repo::{ApiKeyRow, Workspace};
 use crate::domain::{Scopes, ValidationError};
 use crate::service::api_keys;
 use crate::state::AppState;
+use crate::store::types::{ApiKeyRow, Workspace};
 
 /// An API key of a workspace. The key itself is shown once, in the answer that creates it.
 #[derive(Serialize, ToSchema)]

@@ -13,10 +13,10 @@ use super::pagination::{decode_cursor, encode_cursor, next_page, parse_limit};
 use super::responses::{ScopeErrors, WorkspaceHeader};
 use super::{envelope, page, ApiError, ApiResult, Caller, Envelope, ErrorEnvelope, Page};
 use crate::clock::rfc3339;
-use crate::db::hooks::{AttemptRow, DeliveryRow};
 use crate::domain::{DeliveryFilter, DeliveryFilterInput, Scope};
 use crate::service::deliveries;
 use crate::state::AppState;
+use crate::store::types::{AttemptRow, DeliveryPage, DeliveryRow};
 
 /// One event to one webhook.
 #[derive(Serialize, ToSchema)]
@@ -157,7 +157,7 @@ pub async fn list(
 
 /// A search's answer: a full page continues after its last row; a short page whose search
 /// stopped at its span continues below the span (it may hold fewer rows than asked, even none).
-fn delivery_page(found: crate::db::hooks::DeliveryPage, limit: usize) -> ApiResult {
+fn delivery_page(found: DeliveryPage, limit: usize) -> ApiResult {
     let mut rows = found.rows;
     let next = next_page(&mut rows, limit, |r| encode_cursor(r.id))
         .or_else(|| found.resume_before.map(encode_cursor));

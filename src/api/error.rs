@@ -7,8 +7,8 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::db::DbError;
 use crate::domain::ValidationError;
+use crate::store::StoreError as DbError;
 
 tokio::task_local! {
     /// The id of the request being served, set by the request-id middleware.

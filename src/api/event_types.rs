@@ -11,9 +11,9 @@ use super::pagination::{
 use super::responses::{BodyErrors, KeyErrors, WorkspaceHeader};
 use super::{envelope, page, ApiError, ApiJson, ApiResult, Caller, Envelope, ErrorEnvelope, Page};
 use crate::clock::rfc3339;
-use crate::db::repo::{self, EventTypeRow};
 use crate::domain::NewEventType;
 use crate::state::AppState;
+use crate::store::types::EventTypeRow;
 
 /// An event type that events can be published as and webhooks can subscribe to.
 #[derive(Serialize, ToSchema)]
@@ -62,10 +62,7 @@ pub async fn list(
 ) -> ApiResult {
     let limit = parse_limit(q.limit)?;
     let after = q.cursor.as_deref().map(decode_name_cursor).transpose()?;
-    let mut rows = state
-        .db
-        .read(move |c| repo::list_event_types_after(c, after.as_deref(), limit + 1))
-        .await?;
+    let mut rows = state.store.event_types_page(after, limit + 1).await?;
     let next = next_page(&mut rows, limit, |r| encode_name_cursor(r.name.as_str()));
     Ok(page(
         rows.into_iter().map(EventTypeOut::from).collect(),
@@ -139,14 +136,8 @@ pub async fn create(
     let b = body.value;
     let new = NewEventType::parse(&b.name, &b.description, b.example.as_ref())?;
     let name = new.name.to_string();
-    let row = state
-        .db
-        .write(move |c| {
-            repo::create_event_type(c, &new.name, &new.description, new.example.as_deref())
-        })
-        .await?
-        .ok_or_else(|| {
-            ApiError::conflict(format!("event type '{name}' already exists")).with_field("name")
-        })?;
+    let row = state.store.event_type_create(new).await?.ok_or_else(|| {
+        ApiError::conflict(format!("event type '{name}' already exists")).with_field("name")
+    })?;
     Ok(envelope(StatusCode::CREATED, EventTypeOut::from(row)))
 }

@@ -12,9 +12,9 @@ use serde::de::DeserializeOwned;
 use super::error::ApiError;
 use crate::auth::{token_hash, ApiCaller};
 use crate::clock::now_ms;
-use crate::db::repo::{self, Workspace};
 use crate::domain::Scope;
 use crate::state::AppState;
+use crate::store::types::{CallerLookup, Workspace};
 
 /// Parses a numeric id from the path; anything else is simply not found.
 pub fn path_id(raw: &str, what: &str) -> Result<i64, ApiError> {
@@ -117,45 +117,25 @@ impl FromRequest for Caller {
                 ),
             };
             let hash = token_hash(&token);
-            let found = state
-                .db
-                .read(move |conn| {
-                    let Some(key) = repo::api_key_by_hash(conn, &hash)? else {
-                        return Ok(Lookup::NoKey);
-                    };
-                    let ws = match (key.workspace_id, ws_header) {
-                        (Some(id), named) => match repo::workspace_by_id(conn, id)? {
-                            // A workspace key that names another workspace finds nothing there.
-                            Some(ws) if named.as_deref().is_none_or(|n| n == ws.slug) => Some(ws),
-                            _ => return Ok(Lookup::UnknownWorkspace(named.unwrap_or_default())),
-                        },
-                        (None, Some(slug)) => match repo::workspace_by_slug(conn, &slug)? {
-                            Some(ws) => Some(ws),
-                            None => return Ok(Lookup::UnknownWorkspace(slug)),
-                        },
-                        (None, None) => None,
-                    };
-                    Ok(Lookup::Found(key, ws))
-                })
-                .await?;
+            let found = state.store.api_caller(hash, ws_header).await?;
             let (key, workspace) = match found {
-                Lookup::NoKey => {
+                CallerLookup::NoKey => {
                     return Err(ApiError::unauthorized(
                         "this API key is not valid: it was revoked or mistyped",
                     ))
                 }
-                Lookup::UnknownWorkspace(slug) => {
+                CallerLookup::UnknownWorkspace(slug) => {
                     return Err(ApiError::not_found(&format!("workspace '{slug}'")))
                 }
-                Lookup::Found(key, ws) => (key, ws),
+                CallerLookup::Found(key, ws) => (key, ws),
             };
             // Record use at most once a minute per key, off the request's path.
             let now = now_ms();
             if key.last_used_at.is_none_or(|t| now - t > 60_000) {
-                let db = state.db.clone();
+                let store = state.store.clone();
                 let id = key.id;
                 tokio::spawn(async move {
-                    let _ = db.write(move |c| repo::touch_api_key(c, id, now)).await;
+                    let _ = store.api_key_touch(id, now).await;
                 });
             }
             Ok(Caller {
@@ -173,12 +153,6 @@ impl FromRequest for Caller {
             })
         })
     }
-}
-
-enum Lookup {
-    NoKey,
-    UnknownWorkspace(String),
-    Found(repo::ApiKeyRow, Option<Workspace>),
 }
 
 /// For `Option<Option<T>>` fields of a partial update: `Some(None)` for an explicit `null`

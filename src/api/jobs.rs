@@ -11,10 +11,10 @@ use super::extract::path_id;
 use super::responses::{BodyErrors, ScopeErrors, WorkspaceHeader};
 use super::{envelope, ApiJson, ApiResult, Caller, Envelope, ErrorEnvelope};
 use crate::clock::{now_ms, rfc3339};
-use crate::db::jobs::JobRow;
 use crate::domain::{BulkRetryRequest, ReplayRequest, Scope};
 use crate::service::jobs;
 use crate::state::AppState;
+use crate::store::types::JobRow;
 
 /// The body of `POST /webhooks/{id}/bulk-retry`.
 #[derive(Deserialize, ToSchema)]

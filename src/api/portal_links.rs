@@ -66,10 +66,7 @@ pub async fn create(
     let req = PortalLinkRequest::parse(b.role.as_deref(), b.email.as_deref(), b.ttl_seconds)?;
     let base = state.public_url.clone();
     let key_id = caller.key.key_id;
-    let link = state
-        .db
-        .write(move |c| portal::create_link(c, &base, ws, &req, Some(key_id)))
-        .await?;
+    let link = portal::create_link(&state.store, &base, ws, &req, Some(key_id)).await?;
     Ok(envelope(
         StatusCode::CREATED,
         PortalLinkOut {

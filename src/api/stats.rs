@@ -9,10 +9,10 @@ use super::extract::path_id;
 use super::responses::{ScopeErrors, WorkspaceHeader};
 use super::{envelope, ApiResult, Caller, Envelope, ErrorEnvelope};
 use crate::clock::rfc3339;
-use crate::db::stats::HourStats;
 use crate::domain::Scope;
 use crate::service::stats::{self, Window};
 use crate::state::AppState;
+use crate::store::types::HourStats;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

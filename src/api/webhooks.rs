@@ -12,10 +12,10 @@ use super::pagination::{decode_cursor, encode_cursor, next_page, parse_limit, Li
 use super::responses::{BodyErrors, ScopeErrors, WorkspaceHeader};
 use super::{envelope, page, ApiError, ApiJson, ApiResult, Caller, Envelope, ErrorEnvelope, Page};
 use crate::clock::rfc3339;
-use crate::db::hooks::WebhookRow;
 use crate::domain::{Scope, WebhookDraft};
 use crate::service::webhooks;
 use crate::state::AppState;
+use crate::store::types::WebhookRow;
 
 /// A webhook (endpoint): where events are sent and how.
 #[derive(Serialize, ToSchema)]

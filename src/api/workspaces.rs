@@ -12,11 +12,11 @@ use super::pagination::{
 use super::responses::{BodyErrors, ScopeErrors};
 use super::{envelope, page, ApiError, ApiJson, ApiResult, Caller, Envelope, ErrorEnvelope, Page};
 use crate::clock::rfc3339;
-use crate::db::workspaces::{Workspace, WorkspaceChange};
 use crate::domain::tenancy::{max_webhooks, workspace_name};
 use crate::domain::{NewWorkspace, ValidationError, ValidationErrors};
 use crate::service::workspaces;
 use crate::state::AppState;
+use crate::store::types::{Workspace, WorkspaceChange};
 
 /// A workspace (tenant): one customer of the vendor.
 #[derive(Serialize, ToSchema)]

@@ -654,12 +654,15 @@ pub fn event_body(conn: &Connection, event_id: i64) -> Result<Option<String>, Db
         .optional()?)
 }
 
+/// Webhook id → the status of its newest delivery and that delivery's last HTTP status code.
+pub type LastDeliveries = std::collections::HashMap<i64, (String, Option<i64>)>;
+
 /// The newest delivery of every webhook of a workspace: webhook id → (status, last HTTP
 /// status code). One query; each webhook's lookup walks the `deliveries_webhook` index.
 pub fn last_delivery_by_webhook(
     conn: &Connection,
     workspace_id: i64,
-) -> Result<std::collections::HashMap<i64, (String, Option<i64>)>, DbError> {
+) -> Result<LastDeliveries, DbError> {
     let mut st = conn.prepare_cached(
         "SELECT w.id, d.status, d.last_status_code FROM webhooks w
          JOIN deliveries d ON d.id = (SELECT max(x.id) FROM deliveries x WHERE x.webhook_id = w.id)
@@ -669,4 +672,261 @@ pub fn last_delivery_by_webhook(
         .query_map([workspace_id], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
         .collect::<Result<_, _>>()?;
     Ok(rows)
+}
+
+// ---- units of work: the store's SQLite backend (see `crate::store`) ----
+
+/// The plan check, run inside the write that makes the change (so two creations at once
+/// cannot both take the last place). Only a creation needs the count.
+fn plan_refuses(
+    c: &Connection,
+    ws: i64,
+    creating: bool,
+) -> Result<Option<crate::domain::PlanRefusal>, DbError> {
+    let Some(w) = super::workspaces::workspace_by_id(c, ws)? else {
+        return Ok(None);
+    };
+    let count = if creating && w.webhooks_enabled && w.max_webhooks.is_some() {
+        super::workspaces::count_webhooks(c, ws)?
+    } else {
+        0
+    };
+    Ok(crate::domain::plan_refusal(
+        w.webhooks_enabled,
+        w.max_webhooks,
+        count,
+        creating,
+    ))
+}
+
+impl super::Db {
+    pub async fn webhook_plan(
+        &self,
+        ws: i64,
+    ) -> Result<Option<crate::domain::PlanRefusal>, DbError> {
+        self.read(move |c| plan_refuses(c, ws, false)).await
+    }
+
+    pub async fn webhook_create(
+        &self,
+        ws: i64,
+        settings: WebhookSettings,
+        secret_enc: Vec<u8>,
+        by: String,
+    ) -> Result<Result<WebhookRow, crate::domain::PlanRefusal>, DbError> {
+        self.write(move |c| {
+            if let Some(refusal) = plan_refuses(c, ws, true)? {
+                return Ok(Err(refusal));
+            }
+            let id = insert_webhook(c, ws, &settings, &secret_enc)?;
+            set_changed_by(c, id, &by)?;
+            let row = get_webhook(c, ws, id)?.expect("the webhook was just stored");
+            Ok(Ok(row))
+        })
+        .await
+    }
+
+    pub async fn webhook_get(&self, ws: i64, id: i64) -> Result<Option<WebhookRow>, DbError> {
+        self.read(move |c| get_webhook(c, ws, id)).await
+    }
+
+    pub async fn webhooks_page(
+        &self,
+        ws: i64,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<WebhookRow>, DbError> {
+        self.read(move |c| list_webhooks(c, ws, after, limit)).await
+    }
+
+    pub async fn webhooks_with_last_delivery(
+        &self,
+        ws: i64,
+        after: i64,
+        limit: usize,
+    ) -> Result<(Vec<WebhookRow>, LastDeliveries), DbError> {
+        self.read(move |c| {
+            Ok((
+                list_webhooks(c, ws, after, limit)?,
+                last_delivery_by_webhook(c, ws)?,
+            ))
+        })
+        .await
+    }
+
+    pub async fn webhook_save(
+        &self,
+        ws: i64,
+        id: i64,
+        settings: WebhookSettings,
+        by: String,
+    ) -> Result<Option<WebhookRow>, DbError> {
+        self.write(move |c| {
+            if !update_webhook(c, ws, id, &settings)? {
+                return Ok(None);
+            }
+            set_changed_by(c, id, &by)?;
+            get_webhook(c, ws, id)
+        })
+        .await
+    }
+
+    pub async fn webhook_delete(&self, ws: i64, id: i64) -> Result<bool, DbError> {
+        self.write(move |c| delete_webhook(c, ws, id)).await
+    }
+
+    pub async fn webhook_rotate(
+        &self,
+        ws: i64,
+        id: i64,
+        secret_enc: Vec<u8>,
+        previous_expires_at: i64,
+        by: String,
+    ) -> Result<bool, DbError> {
+        self.write(move |c| {
+            let done = rotate_secret(c, ws, id, &secret_enc, previous_expires_at)?;
+            if done {
+                set_changed_by(c, id, &by)?;
+            }
+            Ok(done)
+        })
+        .await
+    }
+
+    pub async fn webhooks_inactive_count(&self) -> Result<i64, DbError> {
+        self.read(count_inactive_webhooks).await
+    }
+
+    pub async fn event_type_by_name(
+        &self,
+        name: &str,
+    ) -> Result<Option<super::repo::EventTypeRow>, DbError> {
+        let name = name.to_string();
+        self.read(move |c| super::repo::event_type_by_name(c, &name))
+            .await
+    }
+}
+
+/// A delivery with what it sent and its attempts.
+#[derive(Debug, Clone)]
+pub struct DeliveryDetail {
+    pub delivery: DeliveryRow,
+    /// The request body, byte-identical on every attempt to what was signed.
+    pub payload: String,
+    /// Oldest first: every attempt, or the newest ones when the read was limited.
+    pub attempts: Vec<AttemptRow>,
+    /// How many attempts there are in all.
+    pub attempts_total: usize,
+}
+
+impl super::Db {
+    pub async fn deliveries_page(
+        &self,
+        ws: i64,
+        webhook: Option<i64>,
+        filter: DeliveryFilter,
+        before: i64,
+        limit: usize,
+    ) -> Result<Option<Vec<DeliveryRow>>, DbError> {
+        Ok(self
+            .deliveries_search(ws, webhook, filter, before, limit)
+            .await?
+            .map(|p| p.rows))
+    }
+
+    pub async fn deliveries_search(
+        &self,
+        ws: i64,
+        webhook: Option<i64>,
+        filter: DeliveryFilter,
+        before: i64,
+        limit: usize,
+    ) -> Result<Option<DeliveryPage>, DbError> {
+        self.read(move |c| {
+            if let Some(w) = webhook {
+                if get_webhook(c, ws, w)?.is_none() {
+                    return Ok(None);
+                }
+            }
+            Ok(Some(search_deliveries(
+                c, ws, webhook, &filter, before, limit,
+            )?))
+        })
+        .await
+    }
+
+    pub async fn delivery_get(&self, ws: i64, id: i64) -> Result<Option<DeliveryRow>, DbError> {
+        self.read(move |c| get_delivery(c, ws, id)).await
+    }
+
+    pub async fn delivery_detail(
+        &self,
+        ws: i64,
+        id: i64,
+        limit: Option<usize>,
+    ) -> Result<Option<DeliveryDetail>, DbError> {
+        self.read(move |c| {
+            let Some(delivery) = get_delivery(c, ws, id)? else {
+                return Ok(None);
+            };
+            let payload = event_body(c, delivery.event_id)?.unwrap_or_default();
+            let attempts = newest_attempts_of(c, delivery.id, limit.unwrap_or(usize::MAX))?;
+            let attempts_total = match limit {
+                Some(l) if attempts.len() >= l => attempt_count(c, delivery.id)?,
+                _ => attempts.len(),
+            };
+            Ok(Some(DeliveryDetail {
+                delivery,
+                payload,
+                attempts,
+                attempts_total,
+            }))
+        })
+        .await
+    }
+
+    pub async fn delivery_payload(
+        &self,
+        ws: i64,
+        id: i64,
+    ) -> Result<Option<(String, String)>, DbError> {
+        self.read(move |c| {
+            let Some(d) = get_delivery(c, ws, id)? else {
+                return Ok(None);
+            };
+            Ok(event_body(c, d.event_id)?.map(|b| (d.event_public_id, b)))
+        })
+        .await
+    }
+
+    pub async fn attempt_response(
+        &self,
+        ws: i64,
+        id: i64,
+        number: i64,
+    ) -> Result<Option<Vec<u8>>, DbError> {
+        self.read(move |c| {
+            if get_delivery(c, ws, id)?.is_none() {
+                return Ok(None);
+            }
+            Ok(attempt_response_body(c, id, number)?.flatten())
+        })
+        .await
+    }
+
+    pub async fn webhook_hours(
+        &self,
+        ws: i64,
+        webhook: i64,
+        from: i64,
+        to: i64,
+    ) -> Result<Option<std::collections::BTreeMap<i64, super::stats::HourStats>>, DbError> {
+        self.read(move |c| {
+            if get_webhook(c, ws, webhook)?.is_none() {
+                return Ok(None);
+            }
+            Ok(Some(super::stats::hours(c, webhook, from, to)?))
+        })
+        .await
+    }
 }

@@ -9,11 +9,6 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::DbError;
 use crate::domain::{Email, Role};
 
-/// How long an invitation link works.
-pub const INVITATION_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
-/// How long a password reset link works.
-pub const RESET_TTL_MS: i64 = 3600 * 1000;
-
 /// A pending (or just accepted) invitation, with the workspace it is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invitation {

@@ -362,3 +362,89 @@ pub fn count_for_replay(
     }
     Ok(n)
 }
+
+// ---- units of work: the store's SQLite backend (see `crate::store`) ----
+
+/// Why a job was not made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobRefused {
+    /// No such webhook in the workspace.
+    NoWebhook,
+    /// The webhook is switched off, so nothing would be sent.
+    WebhookOff,
+}
+
+/// How many deliveries (a bulk retry) or events (a replay) a job with `params` would touch
+/// now; `None` when the webhook is not the workspace's.
+fn job_total(
+    c: &Connection,
+    ws: i64,
+    webhook: i64,
+    kind: JobKind,
+    params: &JobParams,
+    need_active: bool,
+) -> Result<Result<i64, JobRefused>, DbError> {
+    let Some(w) = super::hooks::get_webhook(c, ws, webhook)? else {
+        return Ok(Err(JobRefused::NoWebhook));
+    };
+    if need_active && !w.is_active {
+        return Ok(Err(JobRefused::WebhookOff));
+    }
+    Ok(Ok(match kind {
+        JobKind::BulkRetry => count_for_retry(c, ws, webhook, params)?,
+        JobKind::Replay => count_for_replay(c, ws, params, |t| {
+            crate::domain::jobs::replay_takes(&w.events, &params.event_types, t)
+        })?,
+    }))
+}
+
+impl super::Db {
+    pub async fn job_create(
+        &self,
+        ws: i64,
+        webhook: i64,
+        kind: JobKind,
+        params: JobParams,
+        by: String,
+        now: i64,
+    ) -> Result<Result<JobRow, JobRefused>, DbError> {
+        self.write(move |c| {
+            let total = match job_total(c, ws, webhook, kind, &params, true)? {
+                Ok(n) => n,
+                Err(why) => return Ok(Err(why)),
+            };
+            Ok(Ok(create_job(
+                c,
+                &NewJob {
+                    workspace_id: ws,
+                    webhook_id: webhook,
+                    kind,
+                    params: &params,
+                    total,
+                    created_by: &by,
+                    now,
+                },
+            )?))
+        })
+        .await
+    }
+
+    pub async fn job_preview(
+        &self,
+        ws: i64,
+        webhook: i64,
+        kind: JobKind,
+        params: JobParams,
+    ) -> Result<Option<i64>, DbError> {
+        self.read(move |c| Ok(job_total(c, ws, webhook, kind, &params, false)?.ok()))
+            .await
+    }
+
+    pub async fn job_get(&self, ws: i64, id: i64) -> Result<Option<JobRow>, DbError> {
+        self.read(move |c| get_job(c, ws, id)).await
+    }
+
+    pub async fn job_cancel(&self, ws: i64, id: i64, now: i64) -> Result<Option<JobRow>, DbError> {
+        self.write(move |c| cancel_job(c, ws, id, now)).await
+    }
+}

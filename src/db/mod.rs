@@ -6,6 +6,7 @@ pub mod hooks;
 pub mod invites;
 pub mod jobs;
 pub mod notices;
+pub mod people;
 mod pool;
 pub mod portal;
 pub mod repo;

@@ -225,6 +225,13 @@ impl Db {
 
     /// Stops accepting writes, lets the writer finish what is queued, and closes every
     /// connection (checkpointing the WAL). Idempotent.
+    /// Answers when the database does: a read of `SELECT 1`.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        self.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+            .await
+            .map(|_| ())
+    }
+
     pub fn close(&self) {
         self.inner.writer.close();
         if let Some(h) = self.inner.writer_thread.lock().unwrap().take() {

@@ -5,11 +5,12 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::DbError;
 use crate::domain::Role;
 
-pub struct NewLink<'a> {
-    pub token_hash: &'a [u8],
+#[derive(Debug, Clone)]
+pub struct NewLink {
+    pub token_hash: Vec<u8>,
     pub workspace_id: i64,
     pub role: Role,
-    pub email: Option<&'a str>,
+    pub email: Option<String>,
     pub api_key_id: Option<i64>,
     pub created_at: i64,
     pub expires_at: i64,
@@ -45,9 +46,10 @@ pub enum Redeemed {
     Unknown,
 }
 
-pub struct NewSession<'a> {
-    pub token_hash: &'a [u8],
-    pub csrf_token: &'a str,
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub token_hash: Vec<u8>,
+    pub csrf_token: String,
     pub now: i64,
     pub idle_ms: i64,
 }
@@ -171,4 +173,31 @@ pub fn purge_expired(conn: &Connection, before: i64) -> Result<usize, DbError> {
         [before],
     )?;
     Ok(a + b)
+}
+
+// ---- units of work: the store's SQLite backend (see `crate::store`) ----
+
+impl super::Db {
+    pub async fn portal_link_create(&self, link: NewLink) -> Result<i64, DbError> {
+        self.write(move |c| create_link(c, &link)).await
+    }
+
+    pub async fn portal_link_redeem(
+        &self,
+        link_hash: Vec<u8>,
+        session: NewSession,
+    ) -> Result<Redeemed, DbError> {
+        self.write(move |c| redeem_link(c, &link_hash, &session))
+            .await
+    }
+
+    pub async fn portal_session_touch(
+        &self,
+        id: i64,
+        now: i64,
+        idle_ms: i64,
+    ) -> Result<(), DbError> {
+        self.write(move |c| touch_session(c, id, now, idle_ms))
+            .await
+    }
 }

@@ -482,6 +482,154 @@ pub fn event_type_by_name(conn: &Connection, name: &str) -> Result<Option<EventT
         .optional()?)
 }
 
+// ---- units of work: the store's SQLite backend (see `crate::store`) ----
+
+/// A key to create; the key itself is never stored, only its hash.
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    /// `None`: an instance key.
+    pub workspace_id: Option<i64>,
+    pub name: String,
+    pub prefix: String,
+    pub hash: Vec<u8>,
+    pub scopes: Scopes,
+    pub created_by: Option<i64>,
+}
+
+/// Who an API key is, and the workspace a request with it acts in.
+#[derive(Debug, Clone)]
+pub enum CallerLookup {
+    /// No live key has this hash.
+    NoKey,
+    /// The workspace named (or the key's own) is not there, or a workspace key named another.
+    UnknownWorkspace(String),
+    Found(ApiKeyRow, Option<Workspace>),
+}
+
+impl super::Db {
+    pub async fn api_key_create(&self, new: NewApiKey) -> Result<ApiKeyRow, DbError> {
+        self.write(move |c| {
+            let id = create_api_key(
+                c,
+                new.workspace_id,
+                &new.name,
+                &new.prefix,
+                &new.hash,
+                new.scopes,
+                new.created_by,
+            )?;
+            Ok(c.query_row(
+                &format!("SELECT {KEY_COLS} FROM api_keys WHERE id = ?1"),
+                [id],
+                map_key,
+            )?)
+        })
+        .await
+    }
+
+    pub async fn api_caller(
+        &self,
+        key_hash: Vec<u8>,
+        workspace: Option<String>,
+    ) -> Result<CallerLookup, DbError> {
+        self.read(move |conn| {
+            let Some(key) = api_key_by_hash(conn, &key_hash)? else {
+                return Ok(CallerLookup::NoKey);
+            };
+            let ws = match (key.workspace_id, workspace) {
+                (Some(id), named) => match workspace_by_id(conn, id)? {
+                    // A workspace key that names another workspace finds nothing there.
+                    Some(ws) if named.as_deref().is_none_or(|n| n == ws.slug) => Some(ws),
+                    _ => return Ok(CallerLookup::UnknownWorkspace(named.unwrap_or_default())),
+                },
+                (None, Some(slug)) => match workspace_by_slug(conn, &slug)? {
+                    Some(ws) => Some(ws),
+                    None => return Ok(CallerLookup::UnknownWorkspace(slug)),
+                },
+                (None, None) => None,
+            };
+            Ok(CallerLookup::Found(key, ws))
+        })
+        .await
+    }
+
+    pub async fn api_key_touch(&self, id: i64, at: i64) -> Result<(), DbError> {
+        self.write(move |c| touch_api_key(c, id, at)).await
+    }
+
+    pub async fn api_keys_all(&self, workspace_id: Option<i64>) -> Result<Vec<ApiKeyRow>, DbError> {
+        self.read(move |c| list_api_keys(c, workspace_id)).await
+    }
+
+    pub async fn api_keys_page(
+        &self,
+        workspace_id: i64,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<ApiKeyRow>, DbError> {
+        self.read(move |c| list_api_keys_after(c, workspace_id, after, limit))
+            .await
+    }
+
+    pub async fn api_key_get(
+        &self,
+        workspace_id: i64,
+        id: i64,
+    ) -> Result<Option<ApiKeyRow>, DbError> {
+        self.read(move |c| api_key_by_id(c, workspace_id, id)).await
+    }
+
+    pub async fn api_key_revoke(
+        &self,
+        workspace_id: Option<i64>,
+        id: i64,
+    ) -> Result<Option<ApiKeyRow>, DbError> {
+        self.write(move |c| {
+            let sql =
+                format!("SELECT {KEY_COLS} FROM api_keys WHERE id = ?1 AND workspace_id IS ?2");
+            let Some(row) = c
+                .query_row(&sql, params![id, workspace_id], map_key)
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            if row.revoked_at.is_some() {
+                return Ok(Some(row));
+            }
+            revoke_api_key(c, workspace_id, id)?;
+            Ok(Some(c.query_row(
+                &sql,
+                params![id, workspace_id],
+                map_key,
+            )?))
+        })
+        .await
+    }
+
+    pub async fn event_type_create(
+        &self,
+        new: crate::domain::NewEventType,
+    ) -> Result<Option<EventTypeRow>, DbError> {
+        self.write(move |c| {
+            create_event_type(c, &new.name, &new.description, new.example.as_deref())
+        })
+        .await
+    }
+
+    pub async fn event_types_all(&self) -> Result<Vec<EventTypeRow>, DbError> {
+        self.read(list_event_types).await
+    }
+
+    pub async fn event_types_page(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<EventTypeRow>, DbError> {
+        self.read(move |c| list_event_types_after(c, after.as_deref(), limit))
+            .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

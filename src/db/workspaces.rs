@@ -245,3 +245,69 @@ pub fn purge_batch(conn: &Connection, id: i64, limit: i64) -> Result<bool, DbErr
     conn.execute("DELETE FROM workspaces WHERE id = ?1", [id])?;
     Ok(true)
 }
+
+// ---- units of work: the store's SQLite backend (see `crate::store`) ----
+
+impl super::Db {
+    pub async fn workspace_create(
+        &self,
+        new: crate::domain::NewWorkspace,
+    ) -> Result<Option<Workspace>, DbError> {
+        self.write(move |c| {
+            create_workspace_with(
+                c,
+                &new.slug,
+                &new.name,
+                Plan {
+                    webhooks_enabled: Some(new.webhooks_enabled),
+                    max_webhooks: Some(new.max_webhooks),
+                },
+            )
+        })
+        .await
+    }
+
+    pub async fn workspace_by_slug(&self, slug: &str) -> Result<Option<Workspace>, DbError> {
+        let slug = slug.to_string();
+        self.read(move |c| workspace_by_slug(c, &slug)).await
+    }
+
+    pub async fn workspace_by_id(&self, id: i64) -> Result<Option<Workspace>, DbError> {
+        self.read(move |c| workspace_by_id(c, id)).await
+    }
+
+    pub async fn workspaces_all(&self) -> Result<Vec<Workspace>, DbError> {
+        self.read(list_workspaces).await
+    }
+
+    pub async fn workspaces_page(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<Workspace>, DbError> {
+        self.read(move |c| list_workspaces_after(c, after.as_deref(), limit))
+            .await
+    }
+
+    pub async fn workspace_update(
+        &self,
+        id: i64,
+        change: WorkspaceChange,
+    ) -> Result<Option<Workspace>, DbError> {
+        self.write(move |c| update_workspace(c, id, &change)).await
+    }
+
+    pub async fn workspace_mark_deleted(&self, id: i64) -> Result<bool, DbError> {
+        self.write(move |c| mark_deleted(c, id)).await
+    }
+
+    pub async fn workspaces_deleted(&self) -> Result<Vec<i64>, DbError> {
+        self.read(deleted_workspaces).await
+    }
+
+    /// A background write: publishes and claims go first.
+    pub async fn workspace_purge_batch(&self, id: i64, limit: i64) -> Result<bool, DbError> {
+        self.write_background(move |c| purge_batch(c, id, limit))
+            .await
+    }
+}

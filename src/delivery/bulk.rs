@@ -14,6 +14,7 @@ use super::queue;
 use crate::clock::now_ms;
 use crate::db::jobs::{self, JobKind, JobState};
 use crate::db::{hooks, Db, DbError};
+use crate::domain::jobs::replay_takes;
 
 /// Rows one batch handles.
 pub const BATCH: i64 = 500;
@@ -104,7 +105,7 @@ pub fn run_batch(c: &rusqlite::Connection, id: i64) -> Result<(), DbError> {
                 jobs::events_in_window(c, job.workspace_id, &job.params, job.cursor, BATCH)?;
             let mut sent = 0;
             for e in &events {
-                if takes(&webhook.events, &job.params.event_types, &e.event_type) {
+                if replay_takes(&webhook.events, &job.params.event_types, &e.event_type) {
                     queue::enqueue_replay(
                         c,
                         job.workspace_id,
@@ -121,11 +122,4 @@ pub fn run_batch(c: &rusqlite::Connection, id: i64) -> Result<(), DbError> {
             jobs::advance(c, id, cursor, sent, (events.len() as i64) < BATCH, now)
         }
     }
-}
-
-/// Does a replay send an event of `event_type`: the webhook subscribes to it now, and the
-/// job's `chosen` types (if any) include it.
-pub fn takes(subscribed: &[String], chosen: &[String], event_type: &str) -> bool {
-    subscribed.iter().any(|t| t == "*" || t == event_type)
-        && (chosen.is_empty() || chosen.iter().any(|t| t == event_type))
 }

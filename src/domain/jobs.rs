@@ -132,9 +132,36 @@ impl ReplayRequest {
     }
 }
 
+/// Does a replay send an event of `event_type`: the webhook subscribes to it now, and the
+/// job's `chosen` types (if any) include it.
+pub fn replay_takes(subscribed: &[String], chosen: &[String], event_type: &str) -> bool {
+    subscribed.iter().any(|t| t == "*" || t == event_type)
+        && (chosen.is_empty() || chosen.iter().any(|t| t == event_type))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_replay_takes_what_the_webhook_subscribes_to_within_the_chosen_types() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert!(replay_takes(&s(&["*"]), &[], "order.paid"));
+        assert!(replay_takes(&s(&["order.paid"]), &[], "order.paid"));
+        assert!(!replay_takes(&s(&["order.paid"]), &[], "user.created"));
+        assert!(replay_takes(&s(&["*"]), &s(&["order.paid"]), "order.paid"));
+        assert!(!replay_takes(
+            &s(&["*"]),
+            &s(&["order.paid"]),
+            "user.created"
+        ));
+        // A chosen type the webhook does not take is not sent.
+        assert!(!replay_takes(
+            &s(&["order.paid"]),
+            &s(&["user.created"]),
+            "user.created"
+        ));
+    }
 
     const NOW: i64 = 1_780_000_000_000;
 

@@ -17,9 +17,12 @@ pub use delivery::{DeliveryFilter, DeliveryFilterInput, DeliveryStatus, HttpStat
 pub use event_type::NewEventType;
 pub use jobs::{BulkRetryRequest, ReplayRequest};
 pub use names::{EventTypeName, Slug};
-pub use people::{Email, Password, Role, Scope, Scopes};
+pub use people::{
+    check_member_change, Email, MemberRefusal, Password, Role, Scope, Scopes, INVITATION_TTL_MS,
+    RESET_TTL_MS,
+};
 pub use secret::WebhookSecret;
-pub use tenancy::{NewWorkspace, PortalLinkRequest};
+pub use tenancy::{plan_refusal, NewWorkspace, PlanRefusal, PortalLinkRequest};
 pub use webhook::{EventFilter, WebhookDraft, WebhookRules, WebhookSettings, WebhookUrl};
 
 /// Input that does not fit a domain type. `field` names the offending input field.

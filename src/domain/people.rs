@@ -236,9 +236,70 @@ impl fmt::Display for Scopes {
     }
 }
 
+/// How long an invitation link works.
+pub const INVITATION_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
+/// How long a password reset link works.
+pub const RESET_TTL_MS: i64 = 3600 * 1000;
+
+/// Why a change of a member's role (or their removal) is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberRefusal {
+    /// Only an owner may make someone owner or change an owner.
+    OwnerOnly,
+    /// The workspace would be left without an owner.
+    LastOwner,
+}
+
+/// The rules of a role change: `target` is the member's role now, `new` the role asked for
+/// (`None`: removal), `owners` how many owners the workspace has, and `actor_is_owner`
+/// whether the one asking is an owner (or an instance admin).
+pub fn check_member_change(
+    target: Role,
+    new: Option<Role>,
+    owners: usize,
+    actor_is_owner: bool,
+) -> Result<(), MemberRefusal> {
+    let touches_owner = target == Role::Owner || new == Some(Role::Owner);
+    if touches_owner && !actor_is_owner {
+        return Err(MemberRefusal::OwnerOnly);
+    }
+    if target == Role::Owner && new != Some(Role::Owner) && owners <= 1 {
+        return Err(MemberRefusal::LastOwner);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn member_changes_keep_an_owner_and_leave_owners_to_owners() {
+        use MemberRefusal::*;
+        use Role::*;
+        // Admins change viewers and admins; owners anyone.
+        assert_eq!(check_member_change(Viewer, Some(Admin), 1, false), Ok(()));
+        assert_eq!(check_member_change(Admin, None, 1, false), Ok(()));
+        assert_eq!(check_member_change(Viewer, Some(Owner), 1, true), Ok(()));
+        // Making or changing an owner takes an owner.
+        assert_eq!(
+            check_member_change(Viewer, Some(Owner), 2, false),
+            Err(OwnerOnly)
+        );
+        assert_eq!(
+            check_member_change(Owner, Some(Admin), 2, false),
+            Err(OwnerOnly)
+        );
+        assert_eq!(check_member_change(Owner, None, 2, false), Err(OwnerOnly));
+        // The last owner stays one, whoever asks.
+        assert_eq!(
+            check_member_change(Owner, Some(Admin), 1, true),
+            Err(LastOwner)
+        );
+        assert_eq!(check_member_change(Owner, None, 1, true), Err(LastOwner));
+        assert_eq!(check_member_change(Owner, Some(Owner), 1, true), Ok(()));
+        assert_eq!(check_member_change(Owner, None, 2, true), Ok(()));
+    }
 
     #[test]
     fn emails() {

@@ -133,9 +133,59 @@ impl PortalLinkRequest {
     }
 }
 
+/// Why a workspace's plan refuses a change of its webhooks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanRefusal {
+    /// The plan does not include webhooks: they cannot be added, changed or removed.
+    Disabled,
+    /// The plan allows at most this many webhooks.
+    Limit(i64),
+}
+
+/// The plan check: `webhooks_enabled` and `max_webhooks` are the workspace's plan, `count`
+/// how many webhooks it has; `creating` a change that adds one.
+pub fn plan_refusal(
+    webhooks_enabled: bool,
+    max_webhooks: Option<i64>,
+    count: i64,
+    creating: bool,
+) -> Option<PlanRefusal> {
+    if !webhooks_enabled {
+        return Some(PlanRefusal::Disabled);
+    }
+    match (creating, max_webhooks) {
+        (true, Some(max)) if count >= max => Some(PlanRefusal::Limit(max)),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_plan_refuses_changes_without_webhooks_and_creations_past_its_cap() {
+        assert_eq!(plan_refusal(true, None, 1_000, true), None);
+        assert_eq!(plan_refusal(true, Some(3), 2, true), None);
+        assert_eq!(
+            plan_refusal(true, Some(3), 3, true),
+            Some(PlanRefusal::Limit(3))
+        );
+        assert_eq!(
+            plan_refusal(true, Some(0), 0, true),
+            Some(PlanRefusal::Limit(0))
+        );
+        // A change that adds nothing is allowed at (or past) the cap.
+        assert_eq!(plan_refusal(true, Some(3), 5, false), None);
+        assert_eq!(
+            plan_refusal(false, None, 0, false),
+            Some(PlanRefusal::Disabled)
+        );
+        assert_eq!(
+            plan_refusal(false, Some(3), 0, true),
+            Some(PlanRefusal::Disabled)
+        );
+    }
 
     #[test]
     fn workspaces_report_every_problem() {

@@ -2,9 +2,9 @@
 //! once; only its hash is stored), list, revoke.
 
 use crate::auth::new_api_key;
-use crate::db::repo::{self, ApiKeyRow};
 use crate::domain::{Scopes, ValidationError, ValidationErrors};
 use crate::state::AppState;
+use crate::store::types::{ApiKeyRow, NewApiKey};
 
 use super::{ServiceError, ServiceResult};
 
@@ -36,22 +36,17 @@ pub async fn create(
     };
     let key = new_api_key();
     let row = state
-        .db
-        .write(move |c| {
-            let id = repo::create_api_key(
-                c,
-                Some(ws),
-                &name,
-                &key.prefix,
-                &key.hash,
-                scopes,
-                created_by,
-            )?;
-            Ok(repo::api_key_by_id(c, ws, id)?.map(|r| (r, key.key)))
+        .store
+        .api_key_create(NewApiKey {
+            workspace_id: Some(ws),
+            name,
+            prefix: key.prefix,
+            hash: key.hash,
+            scopes,
+            created_by,
         })
-        .await?
-        .ok_or(ServiceError::NotFound("API key"))?;
-    Ok(row)
+        .await?;
+    Ok((row, key.key))
 }
 
 pub async fn list(
@@ -60,25 +55,14 @@ pub async fn list(
     after: i64,
     limit: usize,
 ) -> ServiceResult<Vec<ApiKeyRow>> {
-    Ok(state
-        .db
-        .read(move |c| repo::list_api_keys_after(c, ws, after, limit))
-        .await?)
+    Ok(state.store.api_keys_page(ws, after, limit).await?)
 }
 
 /// Revokes a key of the workspace; it stops working at once. Returns it as revoked.
 pub async fn revoke(state: &AppState, ws: i64, id: i64) -> ServiceResult<ApiKeyRow> {
     state
-        .db
-        .write(move |c| {
-            let Some(row) = repo::api_key_by_id(c, ws, id)? else {
-                return Ok(None);
-            };
-            if row.revoked_at.is_none() {
-                repo::revoke_api_key(c, Some(ws), id)?;
-            }
-            repo::api_key_by_id(c, ws, id)
-        })
+        .store
+        .api_key_revoke(Some(ws), id)
         .await?
         .ok_or(ServiceError::NotFound("API key"))
 }

@@ -1,10 +1,12 @@
 //! Deliveries as people read them and act on them: a webhook's list with its filters, one
 //! delivery with its payload and attempts, the exact bytes, and Retry.
 
-use crate::db::hooks::{self, AttemptRow, DeliveryRow};
+use crate::db::hooks;
 use crate::delivery::queue;
 use crate::domain::DeliveryFilter;
 use crate::state::AppState;
+pub use crate::store::types::DeliveryDetail;
+use crate::store::types::{DeliveryPage, DeliveryRow};
 
 use super::{ServiceError, ServiceResult};
 
@@ -18,20 +20,8 @@ pub async fn list(
     limit: usize,
 ) -> ServiceResult<Vec<DeliveryRow>> {
     state
-        .db
-        .read(move |c| {
-            if hooks::get_webhook(c, ws, webhook)?.is_none() {
-                return Ok(None);
-            }
-            Ok(Some(hooks::list_deliveries(
-                c,
-                ws,
-                Some(webhook),
-                &filter,
-                before,
-                limit,
-            )?))
-        })
+        .store
+        .deliveries_page(ws, Some(webhook), filter, before, limit)
         .await?
         .ok_or(ServiceError::NotFound("webhook"))
 }
@@ -46,12 +36,13 @@ pub async fn search(
     limit: usize,
 ) -> ServiceResult<Vec<DeliveryRow>> {
     Ok(state
-        .db
-        .read(move |c| hooks::list_deliveries(c, ws, None, &filter, before, limit))
-        .await?)
+        .store
+        .deliveries_page(ws, None, filter, before, limit)
+        .await?
+        .unwrap_or_default())
 }
 
-/// A page of a search, bounded (see [`hooks::search_deliveries`]): of the workspace, or of
+/// A page of a search, bounded (see `db::hooks::search_deliveries`): of the workspace, or of
 /// one webhook (404 when it is not the workspace's).
 pub async fn search_page(
     state: &AppState,
@@ -60,19 +51,10 @@ pub async fn search_page(
     filter: DeliveryFilter,
     before: i64,
     limit: usize,
-) -> ServiceResult<hooks::DeliveryPage> {
+) -> ServiceResult<DeliveryPage> {
     state
-        .db
-        .read(move |c| {
-            if let Some(w) = webhook {
-                if hooks::get_webhook(c, ws, w)?.is_none() {
-                    return Ok(None);
-                }
-            }
-            Ok(Some(hooks::search_deliveries(
-                c, ws, webhook, &filter, before, limit,
-            )?))
-        })
+        .store
+        .deliveries_search(ws, webhook, filter, before, limit)
         .await?
         .ok_or(ServiceError::NotFound("webhook"))
 }
@@ -80,21 +62,10 @@ pub async fn search_page(
 /// One delivery of the workspace, without its payload or attempts.
 pub async fn find(state: &AppState, ws: i64, id: i64) -> ServiceResult<DeliveryRow> {
     state
-        .db
-        .read(move |c| hooks::get_delivery(c, ws, id))
+        .store
+        .delivery_get(ws, id)
         .await?
         .ok_or(ServiceError::NotFound("delivery"))
-}
-
-/// A delivery with what it sent and every attempt.
-pub struct DeliveryDetail {
-    pub delivery: DeliveryRow,
-    /// The request body, byte-identical on every attempt to what was signed.
-    pub payload: String,
-    /// Oldest first: every attempt, or the newest ones when the read was limited.
-    pub attempts: Vec<AttemptRow>,
-    /// How many attempts there are in all.
-    pub attempts_total: usize,
 }
 
 /// A delivery with its payload and its attempts (the newest `limit` of them, when given).
@@ -105,24 +76,8 @@ pub async fn get(
     limit: Option<usize>,
 ) -> ServiceResult<DeliveryDetail> {
     state
-        .db
-        .read(move |c| {
-            let Some(delivery) = hooks::get_delivery(c, ws, id)? else {
-                return Ok(None);
-            };
-            let payload = hooks::event_body(c, delivery.event_id)?.unwrap_or_default();
-            let attempts = hooks::newest_attempts_of(c, delivery.id, limit.unwrap_or(usize::MAX))?;
-            let attempts_total = match limit {
-                Some(l) if attempts.len() >= l => hooks::attempt_count(c, delivery.id)?,
-                _ => attempts.len(),
-            };
-            Ok(Some(DeliveryDetail {
-                delivery,
-                payload,
-                attempts,
-                attempts_total,
-            }))
-        })
+        .store
+        .delivery_detail(ws, id, limit)
         .await?
         .ok_or(ServiceError::NotFound("delivery"))
 }
@@ -130,13 +85,8 @@ pub async fn get(
 /// The exact request body of a delivery, and its event's public id (for a file name).
 pub async fn payload(state: &AppState, ws: i64, id: i64) -> ServiceResult<(String, String)> {
     state
-        .db
-        .read(move |c| {
-            let Some(d) = hooks::get_delivery(c, ws, id)? else {
-                return Ok(None);
-            };
-            Ok(hooks::event_body(c, d.event_id)?.map(|b| (d.event_public_id, b)))
-        })
+        .store
+        .delivery_payload(ws, id)
         .await?
         .ok_or(ServiceError::NotFound("delivery"))
 }
@@ -149,13 +99,8 @@ pub async fn response_body(
     number: i64,
 ) -> ServiceResult<Vec<u8>> {
     state
-        .db
-        .read(move |c| {
-            if hooks::get_delivery(c, ws, id)?.is_none() {
-                return Ok(None);
-            }
-            Ok(hooks::attempt_response_body(c, id, number)?.flatten())
-        })
+        .store
+        .attempt_response(ws, id, number)
         .await?
         .ok_or(ServiceError::NotFound("attempt"))
 }

@@ -3,26 +3,21 @@
 //! [`crate::delivery::bulk`].
 
 use crate::clock::now_ms;
-use crate::db::hooks;
-use crate::db::jobs::{self, JobKind, JobParams, JobRow, JobState, NewJob};
-use crate::delivery::bulk::takes;
 use crate::domain::{BulkRetryRequest, ReplayRequest};
 use crate::state::AppState;
+use crate::store::types::{JobKind, JobParams, JobRefused, JobRow, JobState};
 
 use super::{Actor, ServiceError, ServiceResult};
 
-fn active_webhook(
-    c: &rusqlite::Connection,
-    ws: i64,
-    id: i64,
-) -> Result<Result<hooks::WebhookRow, ServiceError>, crate::db::DbError> {
-    Ok(match hooks::get_webhook(c, ws, id)? {
-        None => Err(ServiceError::NotFound("webhook")),
-        Some(w) if !w.is_active => Err(ServiceError::Conflict(
-            "the webhook is switched off, so nothing would be sent; switch it on first".into(),
-        )),
-        Some(w) => Ok(w),
-    })
+impl From<JobRefused> for ServiceError {
+    fn from(r: JobRefused) -> Self {
+        match r {
+            JobRefused::NoWebhook => ServiceError::NotFound("webhook"),
+            JobRefused::WebhookOff => ServiceError::Conflict(
+                "the webhook is switched off, so nothing would be sent; switch it on first".into(),
+            ),
+        }
+    }
 }
 
 /// What a bulk retry works through, as the job stores it.
@@ -54,27 +49,16 @@ pub async fn bulk_retry(
     by: &Actor,
 ) -> ServiceResult<JobRow> {
     let params = retry_params(&req);
-    let by = by.0.clone();
     let job = state
-        .db
-        .write(move |c| {
-            if let Err(e) = active_webhook(c, ws, webhook)? {
-                return Ok(Err(e));
-            }
-            let total = jobs::count_for_retry(c, ws, webhook, &params)?;
-            Ok(Ok(jobs::create_job(
-                c,
-                &NewJob {
-                    workspace_id: ws,
-                    webhook_id: webhook,
-                    kind: JobKind::BulkRetry,
-                    params: &params,
-                    total,
-                    created_by: &by,
-                    now: now_ms(),
-                },
-            )?))
-        })
+        .store
+        .job_create(
+            ws,
+            webhook,
+            JobKind::BulkRetry,
+            params,
+            by.0.clone(),
+            now_ms(),
+        )
         .await??;
     state.jobs.notify_one();
     Ok(job)
@@ -90,30 +74,9 @@ pub async fn replay(
     by: &Actor,
 ) -> ServiceResult<JobRow> {
     let params = replay_params(&req);
-    let by = by.0.clone();
     let job = state
-        .db
-        .write(move |c| {
-            let w = match active_webhook(c, ws, webhook)? {
-                Ok(w) => w,
-                Err(e) => return Ok(Err(e)),
-            };
-            let total = jobs::count_for_replay(c, ws, &params, |t| {
-                takes(&w.events, &params.event_types, t)
-            })?;
-            Ok(Ok(jobs::create_job(
-                c,
-                &NewJob {
-                    workspace_id: ws,
-                    webhook_id: webhook,
-                    kind: JobKind::Replay,
-                    params: &params,
-                    total,
-                    created_by: &by,
-                    now: now_ms(),
-                },
-            )?))
-        })
+        .store
+        .job_create(ws, webhook, JobKind::Replay, params, by.0.clone(), now_ms())
         .await??;
     state.jobs.notify_one();
     Ok(job)
@@ -126,15 +89,9 @@ pub async fn preview_retry(
     webhook: i64,
     req: &BulkRetryRequest,
 ) -> ServiceResult<i64> {
-    let params = retry_params(req);
     state
-        .db
-        .read(move |c| {
-            if hooks::get_webhook(c, ws, webhook)?.is_none() {
-                return Ok(None);
-            }
-            Ok(Some(jobs::count_for_retry(c, ws, webhook, &params)?))
-        })
+        .store
+        .job_preview(ws, webhook, JobKind::BulkRetry, retry_params(req))
         .await?
         .ok_or(ServiceError::NotFound("webhook"))
 }
@@ -146,17 +103,9 @@ pub async fn preview_replay(
     webhook: i64,
     req: &ReplayRequest,
 ) -> ServiceResult<i64> {
-    let params = replay_params(req);
     state
-        .db
-        .read(move |c| {
-            let Some(w) = hooks::get_webhook(c, ws, webhook)? else {
-                return Ok(None);
-            };
-            Ok(Some(jobs::count_for_replay(c, ws, &params, |t| {
-                takes(&w.events, &params.event_types, t)
-            })?))
-        })
+        .store
+        .job_preview(ws, webhook, JobKind::Replay, replay_params(req))
         .await?
         .ok_or(ServiceError::NotFound("webhook"))
 }
@@ -164,8 +113,8 @@ pub async fn preview_replay(
 /// A job of the workspace.
 pub async fn get(state: &AppState, ws: i64, id: i64) -> ServiceResult<JobRow> {
     state
-        .db
-        .read(move |c| jobs::get_job(c, ws, id))
+        .store
+        .job_get(ws, id)
         .await?
         .ok_or(ServiceError::NotFound("job"))
 }
@@ -173,8 +122,8 @@ pub async fn get(state: &AppState, ws: i64, id: i64) -> ServiceResult<JobRow> {
 /// Stops a running job: what it did stays done. A finished job cannot be cancelled.
 pub async fn cancel(state: &AppState, ws: i64, id: i64) -> ServiceResult<JobRow> {
     let job = state
-        .db
-        .write(move |c| jobs::cancel_job(c, ws, id, now_ms()))
+        .store
+        .job_cancel(ws, id, now_ms())
         .await?
         .ok_or(ServiceError::NotFound("job"))?;
     match job.state {

@@ -13,8 +13,8 @@ pub mod webhooks;
 pub mod workspaces;
 
 use crate::crypto::CryptoError;
-use crate::db::DbError;
 use crate::domain::{ValidationError, ValidationErrors};
+use crate::store::StoreError as DbError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {

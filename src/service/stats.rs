@@ -2,9 +2,8 @@
 //! times, by hour (24 h) or by day (7 d, UTC days), from `db::stats`.
 
 use crate::clock::now_ms;
-use crate::db::hooks;
-use crate::db::stats::{self, HourStats, HOUR_MS};
 use crate::state::AppState;
+use crate::store::types::{HourStats, HOUR_MS};
 
 use super::{ServiceError, ServiceResult};
 
@@ -77,13 +76,8 @@ pub async fn health(
     let from = last - (n - 1) * len;
     let to = last + len;
     let hours = state
-        .db
-        .read(move |c| {
-            if hooks::get_webhook(c, ws, webhook)?.is_none() {
-                return Ok(None);
-            }
-            Ok(Some(stats::hours(c, webhook, from, to)?))
-        })
+        .store
+        .webhook_hours(ws, webhook, from, to)
         .await?
         .ok_or(ServiceError::NotFound("webhook"))?;
     let mut buckets: Vec<Bucket> = (0..n)

@@ -3,31 +3,27 @@
 //! same things.
 
 use crate::clock::now_ms;
-use crate::db::hooks::{self, NewEvent, WebhookRow};
-use crate::db::repo;
+use crate::db::hooks::NewEvent;
 use crate::delivery::engine::AttemptSummary;
 use crate::delivery::queue;
 use crate::domain::event::{event_body, new_event_id};
-use crate::domain::{ValidationError, ValidationErrors, WebhookDraft, WebhookRules, WebhookSecret};
+use crate::domain::{
+    PlanRefusal, ValidationError, ValidationErrors, WebhookDraft, WebhookRules, WebhookSecret,
+};
 use crate::state::AppState;
+use crate::store::types::WebhookRow;
 
 use super::{Actor, ServiceError, ServiceResult};
 
-/// Why a workspace's plan refuses a webhook change.
-enum Refusal {
-    Disabled,
-    Limit(i64),
-}
-
-impl From<Refusal> for ServiceError {
-    fn from(r: Refusal) -> Self {
+impl From<PlanRefusal> for ServiceError {
+    fn from(r: PlanRefusal) -> Self {
         match r {
-            Refusal::Disabled => ServiceError::FeatureDisabled(
+            PlanRefusal::Disabled => ServiceError::FeatureDisabled(
                 "webhooks are not included in this workspace's plan, so they cannot be added, changed or removed; \
                  existing webhooks keep delivering. Upgrade the plan to enable them"
                     .into(),
             ),
-            Refusal::Limit(max) => ServiceError::LimitReached {
+            PlanRefusal::Limit(max) => ServiceError::LimitReached {
                 field: "max_webhooks",
                 message: format!(
                     "this workspace's plan allows at most {max} webhook{}; delete one first or raise the plan's max_webhooks",
@@ -38,30 +34,9 @@ impl From<Refusal> for ServiceError {
     }
 }
 
-/// The plan check, run inside the write that makes the change (so two creations at once
-/// cannot both take the last place).
-fn plan_refuses(
-    c: &rusqlite::Connection,
-    ws: i64,
-    creating: bool,
-) -> Result<Option<Refusal>, crate::db::DbError> {
-    let Some(w) = crate::db::workspaces::workspace_by_id(c, ws)? else {
-        return Ok(None);
-    };
-    if !w.webhooks_enabled {
-        return Ok(Some(Refusal::Disabled));
-    }
-    if let (true, Some(max)) = (creating, w.max_webhooks) {
-        if crate::db::workspaces::count_webhooks(c, ws)? >= max {
-            return Ok(Some(Refusal::Limit(max)));
-        }
-    }
-    Ok(None)
-}
-
 /// Fails with the plan's refusal, if any (for changes that do not add a webhook).
 async fn check_plan(state: &AppState, ws: i64) -> ServiceResult<()> {
-    match state.db.read(move |c| plan_refuses(c, ws, false)).await? {
+    match state.store.webhook_plan(ws).await? {
         Some(r) => Err(r.into()),
         None => Ok(()),
     }
@@ -73,14 +48,12 @@ pub const ROTATION_OVERLAP_MS: i64 = 24 * 3600 * 1000;
 /// The names of the defined event types, which webhooks may subscribe to.
 pub async fn known_event_types(state: &AppState) -> ServiceResult<Vec<String>> {
     Ok(state
-        .db
-        .read(|c| {
-            Ok(repo::list_event_types(c)?
-                .into_iter()
-                .map(|t| t.name)
-                .collect())
-        })
-        .await?)
+        .store
+        .event_types_all()
+        .await?
+        .into_iter()
+        .map(|t| t.name)
+        .collect())
 }
 
 fn rules<'a>(state: &'a AppState, known: &'a [String]) -> WebhookRules<'a> {
@@ -94,8 +67,8 @@ fn rules<'a>(state: &'a AppState, known: &'a [String]) -> WebhookRules<'a> {
 /// One webhook of the workspace.
 pub async fn get(state: &AppState, ws: i64, id: i64) -> ServiceResult<WebhookRow> {
     state
-        .db
-        .read(move |c| hooks::get_webhook(c, ws, id))
+        .store
+        .webhook_get(ws, id)
         .await?
         .ok_or(ServiceError::NotFound("webhook"))
 }
@@ -118,10 +91,7 @@ pub async fn list(
     after: i64,
     limit: usize,
 ) -> ServiceResult<Vec<WebhookRow>> {
-    Ok(state
-        .db
-        .read(move |c| hooks::list_webhooks(c, ws, after, limit))
-        .await?)
+    Ok(state.store.webhooks_page(ws, after, limit).await?)
 }
 
 /// Checks `draft` (with every field's problem at once) and, unless `own_secret` is given,
@@ -157,17 +127,9 @@ pub async fn create(
     let sealed = state.secrets.seal(secret.as_str());
     let by = by.0.clone();
     let row = state
-        .db
-        .write(move |c| {
-            if let Some(refusal) = plan_refuses(c, ws, true)? {
-                return Ok(Err(refusal));
-            }
-            let id = hooks::insert_webhook(c, ws, &settings, &sealed)?;
-            hooks::set_changed_by(c, id, &by)?;
-            Ok(Ok(hooks::get_webhook(c, ws, id)?))
-        })
-        .await??
-        .ok_or(ServiceError::NotFound("webhook"))?;
+        .store
+        .webhook_create(ws, settings, sealed, by)
+        .await??;
     Ok((row, secret))
 }
 
@@ -210,14 +172,8 @@ async fn save(
 ) -> ServiceResult<WebhookRow> {
     let by = by.0.clone();
     let row = state
-        .db
-        .write(move |c| {
-            if !hooks::update_webhook(c, ws, id, &settings)? {
-                return Ok(None);
-            }
-            hooks::set_changed_by(c, id, &by)?;
-            hooks::get_webhook(c, ws, id)
-        })
+        .store
+        .webhook_save(ws, id, settings, by)
         .await?
         .ok_or(ServiceError::NotFound("webhook"))?;
     // The engine picks up the new version (or drops a webhook switched off).
@@ -229,11 +185,7 @@ async fn save(
 pub async fn delete(state: &AppState, ws: i64, id: i64) -> ServiceResult<WebhookRow> {
     check_plan(state, ws).await?;
     let row = get(state, ws, id).await?;
-    if !state
-        .db
-        .write(move |c| hooks::delete_webhook(c, ws, id))
-        .await?
-    {
+    if !state.store.webhook_delete(ws, id).await? {
         return Err(ServiceError::NotFound("webhook"));
     }
     Ok(row)
@@ -263,14 +215,8 @@ pub async fn rotate_secret(
     let expires = now_ms() + ROTATION_OVERLAP_MS;
     let by = by.0.clone();
     if !state
-        .db
-        .write(move |c| {
-            let done = hooks::rotate_secret(c, ws, id, &sealed, expires)?;
-            if done {
-                hooks::set_changed_by(c, id, &by)?;
-            }
-            Ok(done)
-        })
+        .store
+        .webhook_rotate(ws, id, sealed, expires, by)
         .await?
     {
         return Err(ServiceError::NotFound("webhook"));
@@ -306,10 +252,9 @@ pub async fn send_test(
         .filter(|t| !t.is_empty() && *t != TEST_EVENT_TYPE);
     let (event_type, data) = match chosen {
         Some(t) => {
-            let name = t.to_string();
             let row = state
-                .db
-                .read(move |c| repo::event_type_by_name(c, &name))
+                .store
+                .event_type_by_name(t)
                 .await?
                 .ok_or_else(|| {
                     ValidationErrors::from(ValidationError::new(

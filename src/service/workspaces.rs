@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
-use crate::db::workspaces::{self as store, Plan, Workspace, WorkspaceChange};
-use crate::db::Db;
 use crate::domain::NewWorkspace;
 use crate::state::AppState;
+use crate::store::types::{Workspace, WorkspaceChange};
+use crate::store::{Store, StoreError};
 
 use super::{ServiceError, ServiceResult};
 
@@ -17,25 +17,11 @@ pub const PURGE_BATCH: i64 = 500;
 
 pub async fn create(state: &AppState, new: NewWorkspace) -> ServiceResult<Workspace> {
     let slug = new.slug.to_string();
-    state
-        .db
-        .write(move |c| {
-            store::create_workspace_with(
-                c,
-                &new.slug,
-                &new.name,
-                Plan {
-                    webhooks_enabled: Some(new.webhooks_enabled),
-                    max_webhooks: Some(new.max_webhooks),
-                },
-            )
-        })
-        .await?
-        .ok_or_else(|| {
-            ServiceError::Conflict(format!(
-                "a workspace '{slug}' already exists; choose another slug or use that one"
-            ))
-        })
+    state.store.workspace_create(new).await?.ok_or_else(|| {
+        ServiceError::Conflict(format!(
+            "a workspace '{slug}' already exists; choose another slug or use that one"
+        ))
+    })
 }
 
 /// A page of workspaces by slug, after `after`.
@@ -44,17 +30,13 @@ pub async fn list(
     after: Option<String>,
     limit: usize,
 ) -> ServiceResult<Vec<Workspace>> {
-    Ok(state
-        .db
-        .read(move |c| store::list_workspaces_after(c, after.as_deref(), limit))
-        .await?)
+    Ok(state.store.workspaces_page(after, limit).await?)
 }
 
 pub async fn get(state: &AppState, slug: &str) -> ServiceResult<Workspace> {
-    let slug = slug.to_string();
     state
-        .db
-        .read(move |c| store::workspace_by_slug(c, &slug))
+        .store
+        .workspace_by_slug(slug)
         .await?
         .ok_or(ServiceError::NotFound("workspace"))
 }
@@ -66,8 +48,8 @@ pub async fn update(
 ) -> ServiceResult<Workspace> {
     let id = get(state, slug).await?.id;
     let ws = state
-        .db
-        .write(move |c| store::update_workspace(c, id, &change))
+        .store
+        .workspace_update(id, change)
         .await?
         .ok_or(ServiceError::NotFound("workspace"))?;
     // Webhooks switched on or off by the plan: the engine reads the change.
@@ -79,41 +61,38 @@ pub async fn update(
 pub async fn delete(state: &AppState, slug: &str) -> ServiceResult<Workspace> {
     let ws = get(state, slug).await?;
     let id = ws.id;
-    if !state.db.write(move |c| store::mark_deleted(c, id)).await? {
+    if !state.store.workspace_mark_deleted(id).await? {
         return Err(ServiceError::NotFound("workspace"));
     }
     state.wake.notify_one();
     tracing::info!(workspace = %ws.slug, "workspace deleted; removing its history in batches");
-    tokio::spawn(purge(state.db.clone(), id));
+    tokio::spawn(purge(state.store.clone(), id));
     Ok(ws)
 }
 
 /// Resumes the removal of workspaces deleted before a crash or restart.
-pub async fn resume_purges(db: &Db) -> anyhow::Result<()> {
-    let ids = db.read(store::deleted_workspaces).await?;
+pub async fn resume_purges(store: &Store) -> anyhow::Result<()> {
+    let ids = store.workspaces_deleted().await?;
     for id in ids {
         tracing::info!(
             workspace_id = id,
             "resuming the removal of a deleted workspace"
         );
-        tokio::spawn(purge(db.clone(), id));
+        tokio::spawn(purge(store.clone(), id));
     }
     Ok(())
 }
 
 /// Removes a deleted workspace's rows, one short write at a time, pausing between writes so
 /// the writer serves everyone else.
-pub async fn purge(db: Db, id: i64) {
+pub async fn purge(store: Store, id: i64) {
     let started = std::time::Instant::now();
     let mut batches = 0u64;
     loop {
-        match db
-            .write_background(move |c| store::purge_batch(c, id, PURGE_BATCH))
-            .await
-        {
+        match store.workspace_purge_batch(id, PURGE_BATCH).await {
             Ok(true) => break,
             Ok(false) => batches += 1,
-            Err(crate::db::DbError::Closed) => return,
+            Err(StoreError::Closed) => return,
             Err(e) => {
                 tracing::warn!(workspace_id = id, error = %e, "removing a deleted workspace; trying again in 5 s");
                 tokio::time::sleep(Duration::from_secs(5)).await;

@@ -9,7 +9,6 @@ use super::form::{Errors, Post};
 use super::session::client_address;
 use super::{render, render_status, Chrome, CurrentUser, UiError};
 use crate::auth::password;
-use crate::db::repo;
 use crate::domain::Password;
 use crate::state::AppState;
 
@@ -51,8 +50,8 @@ pub async fn change_password(
     let mut errors = Errors::default();
     let uid = user.id;
     let stored = state
-        .db
-        .read(move |c| repo::user_by_id(c, uid))
+        .store
+        .user_by_id(uid)
         .await?
         .ok_or_else(|| UiError::LoginRequired("/account/password".into()))?
         .password_hash;
@@ -81,14 +80,10 @@ pub async fn change_password(
     };
     let hash = password::hash(new).await;
     let keep = user.session_id;
+    // Also voids reset links mailed before the change: they must not undo it.
     state
-        .db
-        .write(move |c| {
-            repo::set_password(c, uid, &hash)?;
-            // A reset link mailed before the change must not undo it.
-            crate::db::invites::invalidate_password_resets(c, uid, crate::clock::now_ms())?;
-            repo::delete_sessions_of(c, uid, Some(keep))
-        })
+        .store
+        .password_change(uid, hash, Some(keep), crate::clock::now_ms())
         .await?;
     tracing::info!(user = %user.email, "password changed; other sessions ended");
     Ok(flash::redirect_with(

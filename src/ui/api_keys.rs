@@ -8,7 +8,6 @@ use super::flash::{self, Flash};
 use super::form::{Errors, Post};
 use super::workspace::WsCtx;
 use super::{path_id, render, render_status, Chrome, Ts, UiError, Visitor};
-use crate::db::repo;
 use crate::domain::Scopes;
 use crate::state::AppState;
 
@@ -46,10 +45,7 @@ async fn page(
     errors: Errors,
 ) -> Result<KeysPage, UiError> {
     let ws = ctx.id();
-    let rows = state
-        .db
-        .read(move |c| repo::list_api_keys(c, Some(ws)))
-        .await?;
+    let rows = state.store.api_keys_all(Some(ws)).await?;
     Ok(KeysPage {
         chrome: ctx.chrome("api-keys"),
         base: ctx.path(""),
@@ -152,20 +148,13 @@ pub async fn revoke(
     let ctx = WsCtx::load(&state, post.user, &slug).await?;
     let ws = ctx.id();
     let exists = state
-        .db
-        .read(move |c| {
-            Ok(repo::list_api_keys(c, Some(ws))?
-                .into_iter()
-                .find(|k| k.id == id))
-        })
+        .store
+        .api_key_get(ws, id)
         .await?
         .ok_or(UiError::NotFound)?;
     ctx.require_manage()?;
     if exists.revoked_at.is_none() {
-        state
-            .db
-            .write(move |c| repo::revoke_api_key(c, Some(ws), id))
-            .await?;
+        state.store.api_key_revoke(Some(ws), id).await?;
     }
     tracing::info!(key_id = id, workspace = %ctx.ws.slug, user = %ctx.who(), "API key revoked in the UI");
     Ok(flash::redirect_with(

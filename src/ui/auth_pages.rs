@@ -11,9 +11,9 @@ use super::session::{
 };
 use super::{redirect, render, render_status, safe_next, Chrome, UiError};
 use crate::auth::{new_token, password, token_hash};
-use crate::db::repo::{self, SetupTokenState};
 use crate::domain::{Email, Password};
 use crate::state::AppState;
+use crate::store::types::{NewAccountSession, SetupOutcome, SetupTokenState};
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -101,11 +101,7 @@ pub async fn login(
             "Too many failed logins. Wait 15 minutes and try again, or ask an admin to reset your password.".into(),
         );
     };
-    let lookup = email.clone();
-    let user = state
-        .db
-        .read(move |c| repo::user_by_email(c, &lookup))
-        .await?;
+    let user = state.store.user_by_email(&email).await?;
     // Spend the same time whether or not the account exists.
     let stored = user
         .as_ref()
@@ -140,17 +136,14 @@ pub(super) async fn start_session(
         .and_then(|v| v.to_str().ok())
         .map(|s| s.chars().take(200).collect());
     state
-        .db
-        .write(move |c| {
-            repo::create_session(
-                c,
-                &hash,
-                user_id,
-                &csrf,
-                session::SESSION_TTL_MS,
-                Some(&ip),
-                ua.as_deref(),
-            )
+        .store
+        .session_create(NewAccountSession {
+            token_hash: hash,
+            user_id,
+            csrf_token: csrf,
+            ttl_ms: session::SESSION_TTL_MS,
+            ip: Some(ip),
+            user_agent: ua,
         })
         .await?;
     Ok(session::session_cookie(state, token))
@@ -172,10 +165,7 @@ pub async fn logout(
     user.check_csrf(&form.csrf)?;
     if let Some(c) = req.cookie(session::SESSION_COOKIE) {
         let hash = token_hash(c.value());
-        state
-            .db
-            .write(move |conn| repo::delete_session(conn, &hash))
-            .await?;
+        state.store.session_delete(hash).await?;
     }
     let mut resp = redirect("/login");
     let _ = resp.add_removal_cookie(&session::expired_cookie(&state, session::SESSION_COOKIE));
@@ -245,10 +235,7 @@ pub async fn setup_form(
     q: web::Query<SetupQuery>,
 ) -> Result<HttpResponse, UiError> {
     let hash = token_hash(&q.token);
-    let (st, users) = state
-        .db
-        .read(move |c| Ok((repo::setup_token_state(c, &hash)?, repo::count_users(c)?)))
-        .await?;
+    let (st, users) = state.store.setup_state(hash).await?;
     if users > 0 || st != SetupTokenState::Valid {
         return Ok(setup_unavailable(st, users > 0));
     }
@@ -274,11 +261,6 @@ pub struct SetupForm {
     password_confirm: String,
     #[serde(default)]
     csrf: String,
-}
-
-enum SetupOutcome {
-    Created(i64),
-    Unavailable(SetupTokenState, bool),
 }
 
 pub async fn setup(
@@ -310,18 +292,7 @@ pub async fn setup(
     };
     let hash = password::hash(pw).await;
     let token = token_hash(&form.token);
-    let outcome = state
-        .db
-        .write(move |c| {
-            let users = repo::count_users(c)?;
-            let st = repo::setup_token_state(c, &token)?;
-            if users > 0 || st != SetupTokenState::Valid || !repo::consume_setup_token(c, &token)? {
-                return Ok(SetupOutcome::Unavailable(st, users > 0));
-            }
-            let id = repo::create_user(c, &email, &hash, true)?.expect("no users exist yet");
-            Ok(SetupOutcome::Created(id))
-        })
-        .await?;
+    let outcome = state.store.setup_first_admin(token, email, hash).await?;
     match outcome {
         SetupOutcome::Unavailable(st, users) => Ok(setup_unavailable(st, users)),
         SetupOutcome::Created(user_id) => {

@@ -12,11 +12,10 @@ use super::form::Post;
 use super::webhooks::title_of;
 use super::workspace::WsCtx;
 use super::{path_id, render, truncate, url_encode, Chrome, Ts, UiError, Visitor};
-use crate::db::hooks::{self, AttemptRow, DeliveryRow};
-use crate::db::repo;
 use crate::domain::{cursor, DeliveryFilter, DeliveryStatus, EventTypeName};
 use crate::service::{deliveries, webhooks};
 use crate::state::AppState;
+use crate::store::types::{AttemptRow, DeliveryRow, PREVIEW_HEAD};
 
 const PAGE_SIZE: usize = 50;
 
@@ -90,7 +89,7 @@ impl DeliveryView {
 const PREVIEW_CHARS: usize = 120;
 
 /// The start of an event's `data`, for a table cell: always a prefix of the `data` JSON as
-/// published (marked `…` when cut). `head` is the body's first [`hooks::PREVIEW_HEAD`]
+/// published (marked `…` when cut). `head` is the body's first [`PREVIEW_HEAD`]
 /// characters, plus one when there is more. A body is
 /// `{"id":…,"type":…,"timestamp":…,"data":<data>}` (ids and type names hold no quotes), so a
 /// whole body ends with the one `}` that closes it, which is not part of `data`.
@@ -98,7 +97,7 @@ fn preview_of(head: &str) -> String {
     let Some(i) = head.find(r#""data":"#) else {
         return String::new();
     };
-    let whole = head.chars().count() <= hooks::PREVIEW_HEAD;
+    let whole = head.chars().count() <= PREVIEW_HEAD;
     let data = &head[i + 7..];
     if whole {
         return truncate(data.strip_suffix('}').unwrap_or(data), PREVIEW_CHARS);
@@ -193,7 +192,7 @@ pub async fn list(
     };
     let w = webhooks::get(&state, ws, webhook).await?;
     let mut rows = deliveries::list(&state, ws, webhook, filter, before, PAGE_SIZE + 1).await?;
-    let types = state.db.read(repo::list_event_types).await?;
+    let types = state.store.event_types_all().await?;
     let event_type = event_type.map(|t| t.to_string());
     let here = ctx.path(&format!("/webhooks/{webhook}/deliveries"));
     let filters = |cursor: Option<String>| {
@@ -483,7 +482,7 @@ mod tests {
 
     /// What the database hands the preview: the body's first PREVIEW_HEAD + 1 characters.
     fn head_of(body: &str) -> String {
-        body.chars().take(hooks::PREVIEW_HEAD + 1).collect()
+        body.chars().take(PREVIEW_HEAD + 1).collect()
     }
 
     #[test]
@@ -548,8 +547,7 @@ mod tests {
                 shown != data,
                 "{preview:?} of {data:?}"
             );
-            if data.chars().count() <= PREVIEW_CHARS && body.chars().count() <= hooks::PREVIEW_HEAD
-            {
+            if data.chars().count() <= PREVIEW_CHARS && body.chars().count() <= PREVIEW_HEAD {
                 assert_eq!(shown, data, "a short body is shown whole");
             }
         }

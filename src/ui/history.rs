@@ -10,7 +10,6 @@ use super::deliveries::DeliveryView;
 use super::webhooks::title_of;
 use super::workspace::WsCtx;
 use super::{flash, render_status, url_encode, Chrome, UiError, Visitor};
-use crate::db::repo;
 use crate::domain::{cursor, DeliveryFilter, DeliveryFilterInput, DeliveryStatus};
 use crate::service::{deliveries, webhooks};
 use crate::state::AppState;
@@ -143,7 +142,7 @@ pub async fn list(
     let ws = ctx.id();
     let hooks = webhooks::list(&state, ws, 0, 1000).await?;
     let webhook_names: Vec<(i64, String)> = hooks.iter().map(|w| (w.id, title_of(w))).collect();
-    let types = state.db.read(repo::list_event_types).await?;
+    let types = state.store.event_types_all().await?;
     let mut event_types: Vec<String> = types.into_iter().map(|t| t.name).collect();
     event_types.push("webhook.test".into());
     let here = ctx.path("/deliveries");

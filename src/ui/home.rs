@@ -8,9 +8,8 @@ use askama::Template;
 use super::flash::{self, Flash};
 use super::form::{Errors, Post};
 use super::{render, render_status, Chrome, CurrentUser, UiError};
-use crate::db::repo;
 use crate::domain::NewEventType;
-use crate::domain::Slug;
+use crate::domain::{NewWorkspace, Slug};
 use crate::state::AppState;
 
 pub struct WorkspaceItem {
@@ -38,33 +37,29 @@ async fn home_page(
 ) -> Result<HomePage, UiError> {
     let uid = user.id;
     let admin = user.is_instance_admin;
-    let workspaces = state
-        .db
-        .read(move |c| {
-            let mine = repo::memberships_of(c, uid)?;
-            let mut out: Vec<WorkspaceItem> = mine
-                .into_iter()
-                .map(|m| WorkspaceItem {
-                    slug: m.workspace.slug,
-                    name: m.workspace.name,
-                    role: m.role.as_str().to_string(),
-                })
-                .collect();
-            if admin {
-                for w in repo::list_workspaces(c)? {
-                    if !out.iter().any(|x| x.slug == w.slug) {
-                        out.push(WorkspaceItem {
-                            slug: w.slug,
-                            name: w.name,
-                            role: "instance admin".into(),
-                        });
-                    }
-                }
-                out.sort_by(|a, b| a.slug.cmp(&b.slug));
-            }
-            Ok(out)
+    let mut workspaces: Vec<WorkspaceItem> = state
+        .store
+        .memberships_of(uid)
+        .await?
+        .into_iter()
+        .map(|m| WorkspaceItem {
+            slug: m.workspace.slug,
+            name: m.workspace.name,
+            role: m.role.as_str().to_string(),
         })
-        .await?;
+        .collect();
+    if admin {
+        for w in state.store.workspaces_all().await? {
+            if !workspaces.iter().any(|x| x.slug == w.slug) {
+                workspaces.push(WorkspaceItem {
+                    slug: w.slug,
+                    name: w.name,
+                    role: "instance admin".into(),
+                });
+            }
+        }
+        workspaces.sort_by(|a, b| a.slug.cmp(&b.slug));
+    }
     Ok(HomePage {
         chrome: Chrome::for_user(user),
         workspaces,
@@ -137,8 +132,13 @@ pub async fn create_workspace(
             name_in.clone()
         };
         let created = state
-            .db
-            .write(move |c| repo::create_workspace(c, &slug, &name))
+            .store
+            .workspace_create(NewWorkspace {
+                slug,
+                name,
+                webhooks_enabled: true,
+                max_webhooks: None,
+            })
             .await?;
         if let Some(ws) = created {
             tracing::info!(workspace = %ws.slug, by = %post.user.email, "workspace created in the UI");
@@ -182,7 +182,7 @@ async fn types_page(
     example: String,
     errors: Errors,
 ) -> Result<EventTypesPage, UiError> {
-    let rows = state.db.read(repo::list_event_types).await?;
+    let rows = state.store.event_types_all().await?;
     Ok(EventTypesPage {
         chrome: Chrome::for_user(user),
         types: rows
@@ -253,12 +253,7 @@ pub async fn create_event_type(
         Err(e) => errors.extend(e),
         Ok(_) if !errors.is_empty() => {}
         Ok(new) => {
-            let created = state
-                .db
-                .write(move |c| {
-                    repo::create_event_type(c, &new.name, &new.description, new.example.as_deref())
-                })
-                .await?;
+            let created = state.store.event_type_create(new).await?;
             if created.is_some() {
                 return Ok(flash::redirect_with(
                     &state,

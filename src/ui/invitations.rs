@@ -19,10 +19,9 @@ use super::session::{self, anonymous_csrf, client_address};
 use super::{render_status, Chrome, UiError};
 use crate::auth::{password, token_hash};
 use crate::clock::now_ms;
-use crate::db::invites::{self, Invitation, LinkState};
-use crate::db::{repo, DbError};
 use crate::domain::{Email, Password};
 use crate::state::AppState;
+use crate::store::types::{AcceptRefused, Invitation, LinkState};
 
 #[derive(Template)]
 #[template(path = "invite.html")]
@@ -49,7 +48,7 @@ struct MessagePage<'a> {
 
 /// The page for a link that cannot be used: 404 for one that never existed, 410 for one that
 /// did (used, expired, withdrawn), each saying what to do instead.
-fn unavailable(state: LinkState<Invitation>) -> HttpResponse {
+fn unavailable<T>(state: LinkState<T>) -> HttpResponse {
     let (status, title, message, link) = match state {
         LinkState::Expired => (
             StatusCode::GONE,
@@ -93,19 +92,10 @@ async fn lookup(
     token: &str,
 ) -> Result<Result<(Invitation, bool), HttpResponse>, UiError> {
     let hash = token_hash(token);
-    let found = state
-        .db
-        .read(move |c| {
-            Ok(match invites::invitation_state(c, &hash, now_ms())? {
-                LinkState::Valid(inv) => {
-                    let has_account = repo::user_by_email(c, &inv.email)?.is_some();
-                    Ok((inv, has_account))
-                }
-                other => Err(other),
-            })
-        })
-        .await?;
-    Ok(found.map_err(unavailable))
+    Ok(match state.store.invitation_lookup(hash, now_ms()).await? {
+        LinkState::Valid(found) => Ok(found),
+        other => Err(unavailable(other)),
+    })
 }
 
 fn page(
@@ -142,21 +132,6 @@ pub async fn accept_form(
     Ok(with_cookie(render_status(StatusCode::OK, &p), cookie))
 }
 
-/// Why a valid-looking acceptance did not go through; any of these rolls its write back.
-enum Refused {
-    /// The link was spent (or withdrawn, or expired) since the page was checked.
-    Gone,
-    /// An account with the address was made since the page was shown.
-    AccountExists,
-    Db(DbError),
-}
-
-impl From<DbError> for Refused {
-    fn from(e: DbError) -> Self {
-        Refused::Db(e)
-    }
-}
-
 pub async fn accept(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -179,12 +154,7 @@ pub async fn accept(
     let hash = token_hash(&token);
     let now = now_ms();
     let outcome = if has_account {
-        let lookup = inv.email.clone();
-        let Some(user) = state
-            .db
-            .read(move |c| repo::user_by_email(c, &lookup))
-            .await?
-        else {
+        let Some(user) = state.store.user_by_email(&inv.email).await? else {
             errors.add(
                 "new_password",
                 format!(
@@ -214,15 +184,10 @@ pub async fn accept(
         attempt.succeeded();
         let uid = user.id;
         state
-            .db
-            .try_write(move |c| {
-                let inv = invites::accept_invitation(c, &hash, now)?.ok_or(Refused::Gone)?;
-                if repo::role_in(c, inv.workspace_id, uid)?.is_none() {
-                    repo::upsert_membership(c, inv.workspace_id, uid, inv.role)?;
-                }
-                Ok((uid, inv))
-            })
-            .await
+            .store
+            .invitation_accept_existing(hash, uid, now)
+            .await?
+            .map(|inv| (uid, inv))
     } else {
         let new = match Password::parse(f.get("new_password")) {
             Ok(p) => Some(p),
@@ -243,28 +208,20 @@ pub async fn accept(
         let pw_hash = password::hash(new).await;
         let email = Email::stored(inv.email.clone());
         state
-            .db
-            .try_write(move |c| {
-                let inv = invites::accept_invitation(c, &hash, now)?.ok_or(Refused::Gone)?;
-                let uid =
-                    repo::create_user(c, &email, &pw_hash, false)?.ok_or(Refused::AccountExists)?;
-                repo::upsert_membership(c, inv.workspace_id, uid, inv.role)?;
-                Ok((uid, inv))
-            })
-            .await
+            .store
+            .invitation_accept_new(hash, email, pw_hash, now)
+            .await?
     };
     let (uid, accepted) = match outcome {
         Ok(done) => done,
-        Err(Refused::Db(e)) => return Err(e.into()),
-        Err(Refused::Gone) => {
-            let hash = token_hash(&token);
+        Err(AcceptRefused::Gone) => {
             let st = state
-                .db
-                .read(move |c| invites::invitation_state(c, &hash, now_ms()))
+                .store
+                .invitation_state(token_hash(&token), now_ms())
                 .await?;
             return Ok(unavailable(st));
         }
-        Err(Refused::AccountExists) => {
+        Err(AcceptRefused::AccountExists) => {
             errors.add(
                 "account_password",
                 format!(

@@ -12,11 +12,10 @@ use super::webhooks::title_of;
 use super::workspace::WsCtx;
 use super::{path_id, render, render_status, Chrome, Ts, UiError, Visitor};
 use crate::clock::{now_ms, rfc3339};
-use crate::db::jobs::{JobKind, JobRow, JobState};
-use crate::db::repo;
 use crate::domain::{BulkRetryRequest, ReplayRequest};
 use crate::service::{jobs, webhooks, ServiceError};
 use crate::state::AppState;
+use crate::store::types::{JobKind, JobRow, JobState};
 
 #[derive(Template)]
 #[template(path = "ws/job_form.html")]
@@ -61,7 +60,7 @@ async fn form_page(
     action: &'static str,
 ) -> Result<FormPage, UiError> {
     let w = webhooks::get(state, ctx.id(), webhook).await?;
-    let known = state.db.read(repo::list_event_types).await?;
+    let known = state.store.event_types_all().await?;
     Ok(FormPage {
         chrome: ctx.chrome("webhooks"),
         base: ctx.path(""),

@@ -14,10 +14,9 @@ use super::workspace::WsCtx;
 use super::{path_id, render, render_status, Chrome, Ts, UiError, Visitor};
 use crate::auth::{new_token, password, token_hash};
 use crate::clock::now_ms;
-use crate::db::invites::{self, INVITATION_TTL_MS};
-use crate::db::repo;
-use crate::domain::{Email, Password, Role};
+use crate::domain::{Email, MemberRefusal, Password, Role, INVITATION_TTL_MS};
 use crate::state::AppState;
+use crate::store::types::{self, Invited, MemberAdded, MemberChanged};
 
 pub struct MemberView {
     pub user_id: i64,
@@ -69,15 +68,7 @@ async fn page(
 ) -> Result<MembersPage, UiError> {
     let ws = ctx.id();
     let now = now_ms();
-    let (rows, pending) = state
-        .db
-        .read(move |c| {
-            Ok((
-                repo::members_of(c, ws)?,
-                invites::pending_invitations(c, ws, now)?,
-            ))
-        })
-        .await?;
+    let (rows, pending) = state.store.members_page(ws, now).await?;
     let (can, owner) = (ctx.can_manage(), ctx.is_owner());
     Ok(MembersPage {
         chrome: ctx.chrome("members"),
@@ -145,12 +136,6 @@ fn owner_only() -> UiError {
     UiError::Forbidden("Only owners of the workspace may grant or take away the owner role.".into())
 }
 
-enum Added {
-    Ok,
-    AlreadyMember,
-    EmailTaken,
-}
-
 pub async fn add(
     state: web::Data<AppState>,
     post: Post<Visitor>,
@@ -190,25 +175,10 @@ pub async fn add(
     let (Some(email), Some(role)) = (email, role) else {
         return fail(errors).await;
     };
-    let lookup = email.to_string();
-    let existing = state
-        .db
-        .read(move |c| repo::user_by_email(c, &lookup))
-        .await?;
+    let existing = state.store.user_by_email(email.as_str()).await?;
     let ws = ctx.id();
     let outcome = match existing {
-        Some(u) => {
-            state
-                .db
-                .write(move |c| {
-                    if repo::role_in(c, ws, u.id)?.is_some() {
-                        return Ok(Added::AlreadyMember);
-                    }
-                    repo::upsert_membership(c, ws, u.id, role)?;
-                    Ok(Added::Ok)
-                })
-                .await?
-        }
+        Some(u) => state.store.member_add_existing(ws, u.id, role).await?,
         None => {
             let Some(pw) = password else {
                 let why = Password::parse(password_in)
@@ -222,20 +192,11 @@ pub async fn add(
                 return fail(errors).await;
             };
             let hash = password::hash(pw).await;
-            state
-                .db
-                .write(move |c| {
-                    let Some(id) = repo::create_user(c, &email, &hash, false)? else {
-                        return Ok(Added::EmailTaken);
-                    };
-                    repo::upsert_membership(c, ws, id, role)?;
-                    Ok(Added::Ok)
-                })
-                .await?
+            state.store.member_add_new(ws, email, hash, role).await?
         }
     };
     match outcome {
-        Added::Ok => {
+        MemberAdded::Added => {
             tracing::info!(workspace = %ctx.ws.slug, member = %email_in, role = role.as_str(), by = %ctx.who(), "member added");
             Ok(flash::redirect_with(
                 &state,
@@ -247,14 +208,14 @@ pub async fn add(
                 )),
             ))
         }
-        Added::AlreadyMember => {
+        MemberAdded::AlreadyMember => {
             errors.add(
                 "email",
                 "this person is already a member; change their role in the list instead",
             );
             fail(errors).await
         }
-        Added::EmailTaken => {
+        MemberAdded::EmailTaken => {
             errors.add(
                 "email",
                 "an account with this email was just created; submit again to add it",
@@ -262,13 +223,6 @@ pub async fn add(
             fail(errors).await
         }
     }
-}
-
-enum Changed {
-    Done(String),
-    NotMember,
-    OwnerOnly,
-    LastOwner(String),
 }
 
 /// Applies a role change (`Some`) or a removal (`None`) under the rules, in one write.
@@ -281,44 +235,17 @@ async fn change(
     let ws = ctx.id();
     let actor_owner = ctx.is_owner();
     let outcome = state
-        .db
-        .write(move |c| {
-            let members = repo::members_of(c, ws)?;
-            let Some(target) = members.iter().find(|m| m.user_id == user_id) else {
-                return Ok(Changed::NotMember);
-            };
-            let touches_owner = target.role == Role::Owner || new_role == Some(Role::Owner);
-            if touches_owner && !actor_owner {
-                return Ok(Changed::OwnerOnly);
-            }
-            let owners = members.iter().filter(|m| m.role == Role::Owner).count();
-            if target.role == Role::Owner && new_role != Some(Role::Owner) && owners <= 1 {
-                return Ok(Changed::LastOwner(target.email.clone()));
-            }
-            match new_role {
-                Some(r) => {
-                    repo::upsert_membership(c, ws, user_id, r)?;
-                    Ok(Changed::Done(format!(
-                        "{} is now {}.",
-                        target.email,
-                        r.as_str()
-                    )))
-                }
-                None => {
-                    repo::remove_membership(c, ws, user_id)?;
-                    Ok(Changed::Done(format!(
-                        "{} was removed from the workspace.",
-                        target.email
-                    )))
-                }
-            }
-        })
+        .store
+        .member_change(ws, user_id, new_role, actor_owner)
         .await?;
     match outcome {
-        Changed::Done(msg) => Ok(msg),
-        Changed::NotMember => Err(UiError::NotFound),
-        Changed::OwnerOnly => Err(owner_only()),
-        Changed::LastOwner(email) => Err(UiError::Conflict(format!(
+        MemberChanged::Done(email) => Ok(match new_role {
+            Some(r) => format!("{email} is now {}.", r.as_str()),
+            None => format!("{email} was removed from the workspace."),
+        }),
+        MemberChanged::NotMember => Err(UiError::NotFound),
+        MemberChanged::Refused(MemberRefusal::OwnerOnly, _) => Err(owner_only()),
+        MemberChanged::Refused(MemberRefusal::LastOwner, email) => Err(UiError::Conflict(format!(
             "{email} is the last owner of this workspace. Make another member owner first."
         ))),
     }
@@ -327,8 +254,8 @@ async fn change(
 async fn load_member(state: &AppState, ctx: &WsCtx, user_id: i64) -> Result<(), UiError> {
     let ws = ctx.id();
     state
-        .db
-        .read(move |c| repo::role_in(c, ws, user_id))
+        .store
+        .member_role(ws, user_id)
         .await?
         .map(|_| ())
         .ok_or(UiError::NotFound)
@@ -377,12 +304,6 @@ pub async fn remove(
     Ok(flash::redirect_with(&state, &to, Flash::Notice(msg)))
 }
 
-enum Invited {
-    Ok,
-    AlreadyMember,
-    OwnerOnly,
-}
-
 /// `POST /w/{slug}/invitations`: invites an address by email. The link is emailed when SMTP
 /// is configured; otherwise (or when the send fails) it is shown once to the inviter.
 pub async fn invite(
@@ -426,27 +347,21 @@ pub async fn invite(
     let token = new_token();
     let hash = token_hash(&token);
     let (ws, uid, now) = (ctx.id(), ctx.visitor.account().map(|u| u.id), now_ms());
-    let invitee = email.clone();
-    let actor_owner = ctx.is_owner();
     let created = state
-        .db
-        .write(move |c| {
-            if let Some(u) = repo::user_by_email(c, invitee.as_str())? {
-                if repo::role_in(c, ws, u.id)?.is_some() {
-                    return Ok(Invited::AlreadyMember);
-                }
-            }
-            // Replacing an owner's invitation takes the owner role away from it.
-            if !actor_owner && invites::pending_role_of(c, ws, &invitee, now)? == Some(Role::Owner)
-            {
-                return Ok(Invited::OwnerOnly);
-            }
-            invites::create_invitation(c, &hash, ws, &invitee, role, uid, now, INVITATION_TTL_MS)?;
-            Ok(Invited::Ok)
+        .store
+        .invitation_create(types::NewInvitation {
+            token_hash: hash,
+            workspace_id: ws,
+            email: email.clone(),
+            role,
+            invited_by: uid,
+            actor_is_owner: ctx.is_owner(),
+            now,
+            ttl_ms: INVITATION_TTL_MS,
         })
         .await?;
     match created {
-        Invited::Ok => {}
+        Invited::Created => {}
         Invited::OwnerOnly => return Err(owner_only()),
         Invited::AlreadyMember => {
             errors.add(
@@ -518,18 +433,15 @@ pub async fn revoke_invitation(
     ctx.require_account()?;
     let ws = ctx.id();
     let inv = state
-        .db
-        .read(move |c| invites::pending_invitation(c, ws, id, now_ms()))
+        .store
+        .invitation_pending(ws, id, now_ms())
         .await?
         .ok_or(UiError::NotFound)?;
     ctx.require_manage()?;
     if inv.role == Role::Owner && !ctx.is_owner() {
         return Err(owner_only());
     }
-    state
-        .db
-        .write(move |c| invites::revoke_invitation(c, ws, id, now_ms()))
-        .await?;
+    state.store.invitation_revoke(ws, id, now_ms()).await?;
     tracing::info!(workspace = %ctx.ws.slug, invitee = %inv.email, by = %ctx.who(), "invitation revoked");
     Ok(flash::redirect_with(
         &state,

@@ -28,7 +28,7 @@ use askama::Template;
 
 pub use session::{CurrentUser, PortalVisitor, Visitor, PORTAL_COOKIE, SESSION_COOKIE};
 
-use crate::db::DbError;
+use crate::store::StoreError as DbError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/static/brand.css", web::get().to(assets::brand_css))

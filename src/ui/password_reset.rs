@@ -21,10 +21,10 @@ use super::session::{anonymous_csrf, client_address};
 use super::{render_status, Chrome, UiError};
 use crate::auth::{new_token, password, token_hash};
 use crate::clock::now_ms;
-use crate::db::invites::{self, LinkState, RESET_TTL_MS};
-use crate::db::{repo, DbError};
+use crate::domain::RESET_TTL_MS;
 use crate::domain::{Email, Password};
 use crate::state::AppState;
+use crate::store::types::LinkState;
 
 /// Reset requests allowed per address within an hour.
 pub const PER_ADDRESS: u32 = 5;
@@ -127,10 +127,9 @@ pub async fn forgot(
 
 /// Makes and emails a reset link if an account has the address; otherwise does nothing.
 async fn send_link(state: &AppState, email: Email) -> Result<(), String> {
-    let lookup = email.clone();
     let Some(user) = state
-        .db
-        .read(move |c| repo::user_by_email(c, lookup.as_str()))
+        .store
+        .user_by_email(email.as_str())
         .await
         .map_err(|e| e.to_string())?
     else {
@@ -141,8 +140,8 @@ async fn send_link(state: &AppState, email: Email) -> Result<(), String> {
     let hash = token_hash(&token);
     let uid = user.id;
     state
-        .db
-        .write(move |c| invites::create_password_reset(c, &hash, uid, now_ms(), RESET_TTL_MS))
+        .store
+        .password_reset_create(hash, uid, now_ms(), RESET_TTL_MS)
         .await
         .map_err(|e| e.to_string())?;
     let link = format!("{}/password/reset/{token}", state.public_url);
@@ -194,10 +193,7 @@ fn unavailable<T>(state: LinkState<T>) -> HttpResponse {
 /// The account's email for a usable link, or the page to show.
 async fn lookup(state: &AppState, token: &str) -> Result<Result<String, HttpResponse>, UiError> {
     let hash = token_hash(token);
-    let st = state
-        .db
-        .read(move |c| invites::password_reset_state(c, &hash, now_ms()))
-        .await?;
+    let st = state.store.password_reset_state(hash, now_ms()).await?;
     Ok(match st {
         LinkState::Valid(email) => Ok(email),
         other => Err(unavailable(other)),
@@ -221,18 +217,6 @@ pub async fn reset_form(
         errors: Errors::default(),
     };
     Ok(with_cookie(render_status(StatusCode::OK, &page), cookie))
-}
-
-/// Why setting the password did not go through; rolls the write back.
-enum Refused {
-    Gone,
-    Db(DbError),
-}
-
-impl From<DbError> for Refused {
-    fn from(e: DbError) -> Self {
-        Refused::Db(e)
-    }
 }
 
 pub async fn reset(
@@ -270,28 +254,16 @@ pub async fn reset(
     };
     let hash = password::hash(new).await;
     let token_h = token_hash(&token);
-    let outcome = state
-        .db
-        .try_write(move |c| {
-            let now = now_ms();
-            let uid = invites::consume_password_reset(c, &token_h, now)?.ok_or(Refused::Gone)?;
-            repo::set_password(c, uid, &hash)?;
-            repo::delete_sessions_of(c, uid, None)?;
-            invites::invalidate_password_resets(c, uid, now)?;
-            Ok(uid)
-        })
-        .await;
-    match outcome {
-        Ok(_) => {}
-        Err(Refused::Db(e)) => return Err(e.into()),
-        Err(Refused::Gone) => {
-            let token_h = token_hash(&token);
-            let st = state
-                .db
-                .read(move |c| invites::password_reset_state(c, &token_h, now_ms()))
-                .await?;
-            return Ok(unavailable(st));
-        }
+    let applied = state
+        .store
+        .password_reset_apply(token_h, hash, now_ms())
+        .await?;
+    if applied.is_none() {
+        let st = state
+            .store
+            .password_reset_state(token_hash(&token), now_ms())
+            .await?;
+        return Ok(unavailable(st));
     }
     // Whoever locked the account out with wrong guesses, its owner just proved control of
     // the mailbox: let them log in now.

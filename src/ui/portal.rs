@@ -12,8 +12,8 @@ use super::session::{mark_portal, portal_cookie};
 use super::{redirect, render_status, url_encode, Chrome, UiError};
 use crate::auth::{new_token, token_hash};
 use crate::clock::now_ms;
-use crate::db::portal::{self as db_portal, NewSession, Redeemed};
 use crate::state::AppState;
+use crate::store::types::{NewSession, Redeemed};
 
 pub async fn open(
     req: HttpRequest,
@@ -37,19 +37,16 @@ pub async fn open(
     let idle_ms = state.config.portal_session_minutes as i64 * 60_000;
     let now = now_ms();
     let outcome = state
-        .db
-        .write(move |c| {
-            db_portal::redeem_link(
-                c,
-                &link_hash,
-                &NewSession {
-                    token_hash: &session_hash,
-                    csrf_token: &csrf,
-                    now,
-                    idle_ms,
-                },
-            )
-        })
+        .store
+        .portal_link_redeem(
+            link_hash,
+            NewSession {
+                token_hash: session_hash,
+                csrf_token: csrf,
+                now,
+                idle_ms,
+            },
+        )
         .await?;
     match outcome {
         Redeemed::Opened { workspace_slug } => {

@@ -10,8 +10,6 @@ use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use super::UiError;
 use crate::auth::{token_hash, tokens_equal};
 use crate::clock::now_ms;
-use crate::db::portal as db_portal;
-use crate::db::repo;
 use crate::domain::Role;
 use crate::state::AppState;
 
@@ -76,23 +74,7 @@ async fn identify(req: &HttpRequest) -> Result<Identified, UiError> {
     }
     let had_portal = portal_hash.is_some();
     let now = now_ms();
-    let (account, portal) = state
-        .db
-        .read(move |c| {
-            let account = match account_hash {
-                None => None,
-                Some(h) => match repo::session_by_hash(c, &h)? {
-                    None => None,
-                    Some(s) => repo::user_by_id(c, s.user_id)?.map(|u| (s, u)),
-                },
-            };
-            let portal = match portal_hash {
-                None => None,
-                Some(h) => db_portal::session_by_hash(c, &h, now)?,
-            };
-            Ok((account, portal))
-        })
-        .await?;
+    let (account, portal) = state.store.identify(account_hash, portal_hash, now).await?;
     let account = account.map(|(s, u)| CurrentUser {
         id: u.id,
         email: u.email,
@@ -106,12 +88,10 @@ async fn identify(req: &HttpRequest) -> Result<Identified, UiError> {
         // forward (written at most every 30 s, off the request's path).
         let idle_ms = state.config.portal_session_minutes as i64 * 60_000;
         if now - p.last_seen_at > 30_000 {
-            let db = state.db.clone();
+            let store = state.store.clone();
             let id = p.id;
             tokio::spawn(async move {
-                let _ = db
-                    .write(move |c| db_portal::touch_session(c, id, now, idle_ms))
-                    .await;
+                let _ = store.portal_session_touch(id, now, idle_ms).await;
             });
         }
         PortalVisitor {

@@ -14,12 +14,11 @@ use super::form::{Errors, FormData, Post};
 use super::workspace::WsCtx;
 use super::{path_id, render, render_status, truncate, Chrome, Ts, UiError, Visitor};
 use crate::clock::now_ms;
-use crate::db::hooks::{self, WebhookRow};
-use crate::db::repo::{self, EventTypeRow};
 use crate::domain::webhook::{self as wh, DEFAULT_RETRY_SCHEDULE};
 use crate::domain::{ValidationError, ValidationErrors, WebhookDraft};
 use crate::service::{webhooks, ServiceError};
 use crate::state::AppState;
+use crate::store::types::{EventTypeRow, WebhookRow};
 
 /// Seed 001's schedule: ten tries, every 6 minutes.
 pub const EVERY_6_MINUTES: [u32; 9] = [360; 9];
@@ -450,13 +449,8 @@ pub async fn list(
         .unwrap_or(0)
         .max(0);
     let (mut rows, last) = state
-        .db
-        .read(move |c| {
-            Ok((
-                hooks::list_webhooks(c, ws, after, PAGE_SIZE + 1)?,
-                hooks::last_delivery_by_webhook(c, ws)?,
-            ))
-        })
+        .store
+        .webhooks_with_last_delivery(ws, after, PAGE_SIZE + 1)
         .await?;
     let next = (rows.len() > PAGE_SIZE).then(|| {
         rows.truncate(PAGE_SIZE);
@@ -498,7 +492,7 @@ pub async fn list(
 }
 
 async fn event_types(state: &AppState) -> Result<Vec<EventTypeRow>, UiError> {
-    Ok(state.db.read(repo::list_event_types).await?)
+    Ok(state.store.event_types_all().await?)
 }
 
 fn choices(types: &[EventTypeRow], form: &WebhookForm) -> Vec<EventChoice> {

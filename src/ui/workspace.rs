@@ -5,10 +5,10 @@
 use actix_web::{web, HttpResponse};
 
 use super::{redirect, url_encode, Chrome, UiError, Visitor, WsNav};
-use crate::db::repo::{self, Workspace};
 use crate::domain::Role;
 use crate::service::Actor;
 use crate::state::AppState;
+use crate::store::types::Workspace;
 
 pub struct WsCtx {
     pub visitor: Visitor,
@@ -20,21 +20,8 @@ pub struct WsCtx {
 
 impl WsCtx {
     pub async fn load(state: &AppState, visitor: Visitor, slug: &str) -> Result<WsCtx, UiError> {
-        let slug = slug.to_string();
         let uid = visitor.account().map(|u| u.id);
-        let found = state
-            .db
-            .read(move |c| {
-                let Some(ws) = repo::workspace_by_slug(c, &slug)? else {
-                    return Ok(None);
-                };
-                let role = match uid {
-                    Some(uid) => repo::role_in(c, ws.id, uid)?,
-                    None => None,
-                };
-                Ok(Some((ws, role)))
-            })
-            .await?;
+        let found = state.store.workspace_with_role(slug, uid).await?;
         let Some((ws, membership)) = found else {
             return Err(UiError::NotFound);
         };
