@@ -11,7 +11,7 @@
 use std::time::Instant;
 
 use hookline::db::hooks::NewEvent;
-use hookline::delivery::queue::{self, AttemptResult, RecordRules};
+use hookline::db::queue::{self, AttemptResult, RecordRules};
 use rusqlite::Connection;
 
 fn thread_cpu_us() -> f64 {
@@ -108,7 +108,7 @@ fn main() {
         }
     }));
     let mut claimed = Vec::with_capacity(deliveries);
-    let mut ledger = hookline::delivery::fair::Ledger::default();
+    let mut ledger = hookline::domain::fair::Ledger::default();
     stages.push(timed("claim (rounds of 512)", || loop {
         c.execute_batch("BEGIN IMMEDIATE").unwrap();
         let r = queue::claim(

@@ -3,7 +3,7 @@
 //! notice is also stored (table `notifications`) and logged, so it is visible without SMTP.
 //!
 //! Notices are deferred, never dropped. The recorder stores each one in the same transaction
-//! as the attempt that caused it ([`enqueue`]), due at once or when the webhook's hour is over
+//! as the attempt that caused it (`db::notices::enqueue`), due at once or when the webhook's hour is over
 //! (more of the same kind meanwhile are counted in the waiting one);
 //! the [`Notifier`] task emails what is due, one email per webhook (several waiting notices
 //! become one digest, the disable notice first), and retries a failed send a few times.
@@ -15,86 +15,17 @@ use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::config::Config;
-use crate::domain::notice::{Notice, NoticeKind, NoticeSettings};
-
-/// Stores the notice that a delivery failed for good or its webhook was disabled, inside the
-/// caller's write (the attempt's record), so a crash cannot lose it. It is due at once, or
-/// when the webhook's interval since its last email is over; without a recipient or SMTP it
-/// is stored as not sent, with the reason. Returns whether the notifier has new work.
-#[allow(clippy::too_many_arguments)]
-pub fn enqueue(
-    c: &rusqlite::Connection,
-    settings: &NoticeSettings,
-    kind: NoticeKind,
-    webhook_id: i64,
-    delivery_id: i64,
-    last_error: &str,
-    disabled_reason: Option<String>,
-    now: i64,
-) -> Result<bool, crate::db::DbError> {
-    let Some(ctx) = crate::db::notices::context(c, webhook_id, delivery_id)? else {
-        return Ok(false); // deleted meanwhile
-    };
-    let notice = Notice {
-        kind,
-        webhook_id,
-        webhook_name: ctx.webhook_name,
-        webhook_url: ctx.webhook_url,
-        workspace_slug: ctx.workspace_slug,
-        event_id: ctx.event_public_id,
-        event_type: ctx.event_type,
-        delivery_id,
-        last_error: last_error.to_string(),
-        disabled_reason,
-    };
-    let subject = notice.subject();
-    let body = notice.body(&settings.public_url);
-    let (due_at, error) = match (&ctx.notification_email, settings.smtp_configured) {
-        (None, _) => (
-            None,
-            Some("not sent: the webhook has no notification email"),
-        ),
-        (Some(_), false) => (None, Some("not sent: HOOKLINE_SMTP_URL is not configured")),
-        (Some(_), true) => (
-            Some(
-                ctx.last_notified_at
-                    .map_or(now, |t| now.max(t + settings.interval_ms)),
-            ),
-            None,
-        ),
-    };
-    if let Some(e) = error {
-        tracing::warn!(webhook_id, kind = kind.as_str(), error = e, subject = %subject, "notification not emailed");
-    } else if due_at.is_some_and(|d| d > now) {
-        tracing::info!(
-            webhook_id,
-            kind = kind.as_str(),
-            "notification deferred: the owner was emailed within the hour"
-        );
-    }
-    crate::db::notices::store(
-        c,
-        &crate::db::notices::NewNotice {
-            webhook_id,
-            delivery_id,
-            kind: kind.as_str(),
-            recipient: ctx.notification_email.as_deref(),
-            subject: &subject,
-            body: &body,
-            now,
-            due_at,
-            error,
-        },
-    )
-}
+use crate::domain::notice::NoticeKind;
+use crate::store::types::Waiting;
+use crate::store::{Store, StoreError};
 
 /// One email for the waiting notices of one webhook: the notice itself when there is one,
 /// else a digest with the disable notice first. `repeats` notices folded into a waiting one
 /// are counted in it.
-pub fn compose(waiting: &[crate::db::notices::Waiting]) -> (String, String) {
-    let mut items: Vec<&crate::db::notices::Waiting> = waiting.iter().collect();
+pub fn compose(waiting: &[Waiting]) -> (String, String) {
+    let mut items: Vec<&Waiting> = waiting.iter().collect();
     items.sort_by_key(|n| (n.kind != NoticeKind::WebhookDisabled.as_str(), n.id));
-    let more = |n: &crate::db::notices::Waiting| match n.repeats {
+    let more = |n: &Waiting| match n.repeats {
         0 => String::new(),
         1 => "\n(1 more notice like this one came in while this email waited.)\n".to_string(),
         r => format!("\n({r} more notices like this one came in while this email waited.)\n"),
@@ -130,14 +61,14 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    pub fn spawn(db: crate::db::Db, mailer: Mailer, interval_ms: i64) -> Notifier {
+    pub fn spawn(store: Store, mailer: Mailer, interval_ms: i64) -> Notifier {
         let wake = Arc::new(tokio::sync::Notify::new());
         let stop = Arc::new(tokio::sync::Notify::new());
         let (w, s) = (wake.clone(), stop.clone());
         let task = tokio::spawn(async move {
             loop {
                 let now = crate::clock::now_ms();
-                let wait = match send_due(&db, &mailer, interval_ms, now).await {
+                let wait = match send_due(&store, &mailer, interval_ms, now).await {
                     Ok(Some(next)) => Duration::from_millis(
                         (next - crate::clock::now_ms()).clamp(10, 60_000) as u64,
                     ),
@@ -171,12 +102,12 @@ impl Notifier {
 
 /// Emails every due notice, one email per webhook; returns when the next one falls due.
 async fn send_due(
-    db: &crate::db::Db,
+    store: &Store,
     mailer: &Mailer,
     interval_ms: i64,
     now: i64,
-) -> Result<Option<i64>, crate::db::DbError> {
-    let due = db.read(move |c| crate::db::notices::due(c, now)).await?;
+) -> Result<Option<i64>, StoreError> {
+    let due = store.notices_due(now).await?;
     let mut start = 0;
     while start < due.len() {
         let wid = due[start].webhook_id;
@@ -191,15 +122,13 @@ async fn send_due(
         let sent: Vec<(i64, i64)> = group.iter().map(|n| (n.id, n.repeats)).collect();
         if let Some(last) = group[0].last_notified_at.filter(|t| t + interval_ms > now) {
             let at = last + interval_ms;
-            db.write(move |c| crate::db::notices::postpone(c, &ids, at))
-                .await?;
+            store.notices_postpone(ids, at).await?;
             continue;
         }
         let Some(to) = group.iter().find_map(|n| n.recipient.clone()) else {
-            db.write(move |c| {
-                crate::db::notices::mark_failed(c, &ids, "not sent: no recipient", None)
-            })
-            .await?;
+            store
+                .notices_mark_failed(ids, "not sent: no recipient".into(), None)
+                .await?;
             continue;
         };
         let (subject, body) = compose(&group);
@@ -212,19 +141,17 @@ async fn send_due(
                     notices = group.len(),
                     "notification email sent"
                 );
-                db.write(move |c| crate::db::notices::mark_sent(c, wid, &sent, now))
-                    .await?;
+                store.notices_mark_sent(wid, sent, now).await?;
             }
             Err(e) => {
                 let tries = group.iter().map(|n| n.send_attempts).max().unwrap_or(0) + 1;
                 let retry_at = (tries < SEND_ATTEMPTS).then(|| now + 60_000 * tries * tries);
                 tracing::warn!(webhook_id = wid, error = %e, tries, "notification email failed{}", if retry_at.is_some() { "; will retry" } else { "; giving up" });
-                db.write(move |c| crate::db::notices::mark_failed(c, &ids, &e, retry_at))
-                    .await?;
+                store.notices_mark_failed(ids, e, retry_at).await?;
             }
         }
     }
-    db.read(crate::db::notices::next_due).await
+    store.notices_next_due().await
 }
 
 /// Sends notices over SMTP when `HOOKLINE_SMTP_URL` is set.

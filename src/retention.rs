@@ -11,22 +11,17 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::clock::now_ms;
-use crate::db::hooks::IDEMPOTENCY_TTL_MS;
-use crate::db::{Db, DbError};
+use crate::store::{Store, StoreError};
 
 pub const BATCH: i64 = 500;
 pub const INTERVAL: Duration = Duration::from_secs(60);
 
 /// Deletes what has outlived `retention_days`; returns how many events were deleted.
-pub async fn sweep(db: &Db, retention_days: u32) -> Result<u64, DbError> {
+pub async fn sweep(store: &Store, retention_days: u32) -> Result<u64, StoreError> {
     let cutoff = now_ms() - retention_days as i64 * 24 * 3600 * 1000;
     let mut total = 0u64;
     loop {
-        let n = db
-            .write_background(move |c| {
-                crate::delivery::queue::purge_finished_events(c, cutoff, BATCH)
-            })
-            .await?;
+        let n = store.purge_finished_events(cutoff, BATCH).await?;
         total += n as u64;
         if (n as i64) < BATCH {
             break;
@@ -34,29 +29,7 @@ pub async fn sweep(db: &Db, retention_days: u32) -> Result<u64, DbError> {
         // Let other writers in between batches.
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let now = now_ms();
-    db.write(move |c| {
-        c.execute(
-            "DELETE FROM idempotency_keys WHERE created_at < ?1",
-            [now - IDEMPOTENCY_TTL_MS],
-        )?;
-        c.execute("DELETE FROM sessions WHERE expires_at < ?1", [now])?;
-        // Links expired an hour ago (a late visitor still hears "expired"), ended sessions.
-        crate::db::portal::purge_expired(c, now - 3_600_000)?;
-        c.execute(
-            "DELETE FROM setup_tokens WHERE expires_at < ?1 OR used_at IS NOT NULL",
-            [now],
-        )?;
-        // Spent or expired invitation and reset links, once they are past retention.
-        crate::db::invites::purge_ended(c, cutoff)?;
-        // Notices still waiting to be emailed are kept whatever their age.
-        c.execute(
-            "DELETE FROM notifications WHERE created_at < ?1 AND due_at IS NULL",
-            [cutoff],
-        )?;
-        Ok(())
-    })
-    .await?;
+    store.expire_tokens(now_ms(), cutoff).await?;
     if total > 0 {
         tracing::info!(
             events = total,
@@ -68,14 +41,14 @@ pub async fn sweep(db: &Db, retention_days: u32) -> Result<u64, DbError> {
 }
 
 /// Runs [`sweep`] every minute until `stop` is notified.
-pub fn spawn(db: Db, retention_days: u32, stop: Arc<Notify>) -> tokio::task::JoinHandle<()> {
+pub fn spawn(store: Store, retention_days: u32, stop: Arc<Notify>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             tokio::select! {
                 _ = stop.notified() => break,
                 _ = tokio::time::sleep(INTERVAL) => {}
             }
-            if let Err(e) = sweep(&db, retention_days).await {
+            if let Err(e) = sweep(&store, retention_days).await {
                 tracing::warn!(error = %e, "retention sweep failed; will try again");
             }
         }
@@ -90,7 +63,8 @@ mod tests {
     #[tokio::test]
     async fn old_finished_events_go_and_scheduled_ones_stay() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(dir.path()).unwrap();
+        let store = Store::open_sqlite(dir.path()).unwrap();
+        let db = store.sqlite().clone();
         let old = now_ms() - 40 * 24 * 3600 * 1000;
         db.write(move |c| {
             c.execute_batch(
@@ -119,7 +93,7 @@ mod tests {
         })
         .await
         .unwrap();
-        assert_eq!(sweep(&db, 30).await.unwrap(), 1199);
+        assert_eq!(sweep(&store, 30).await.unwrap(), 1199);
         let count =
             |sql: &'static str| db.read(move |c| Ok(c.query_row(sql, [], |r| r.get::<_, i64>(0))?));
         assert_eq!(

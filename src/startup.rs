@@ -25,7 +25,7 @@ pub struct Application {
     base_url: String,
     setup_link: Option<String>,
     server: Server,
-    db: Db,
+    store: Store,
     engine: crate::delivery::engine::Engine,
     retention_days: u32,
     dev: bool,
@@ -80,7 +80,7 @@ impl Application {
         })?;
         let mailer = crate::notify::Mailer::new(&config, &base_url)?;
         let engine = crate::delivery::engine::Engine::start(
-            db.clone(),
+            store.clone(),
             sender,
             mailer.clone(),
             secrets.clone(),
@@ -105,7 +105,6 @@ impl Application {
         }
         let state = web::Data::new(AppState {
             store: store.clone(),
-            db: db.clone(),
             config: Arc::new(config),
             public_url: base_url.clone(),
             throttle: Throttle::default(),
@@ -160,7 +159,7 @@ impl Application {
             base_url,
             setup_link,
             server,
-            db,
+            store,
             engine,
             retention_days,
             dev,
@@ -184,8 +183,13 @@ impl Application {
         self.setup_link.as_deref()
     }
 
+    /// The SQLite handle under the store (tests run raw SQL through it).
     pub fn db(&self) -> Db {
-        self.db.clone()
+        self.store.sqlite().clone()
+    }
+
+    pub fn store(&self) -> Store {
+        self.store.clone()
     }
 
     /// The delivery engine's handle (tests use it to wait for the engine's work).
@@ -224,11 +228,14 @@ impl Application {
     /// then closes the database cleanly.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let stop_retention = Arc::new(tokio::sync::Notify::new());
-        let retention =
-            crate::retention::spawn(self.db.clone(), self.retention_days, stop_retention.clone());
+        let retention = crate::retention::spawn(
+            self.store.clone(),
+            self.retention_days,
+            stop_retention.clone(),
+        );
         let stop_jobs = Arc::new(tokio::sync::Notify::new());
         let jobs = crate::delivery::bulk::spawn(
-            self.db.clone(),
+            self.store.clone(),
             self.engine_wake.clone(),
             self.jobs_wake.clone(),
             stop_jobs.clone(),
@@ -240,8 +247,8 @@ impl Application {
         let _ = jobs.await;
         // Stop claiming; attempts in flight finish (bounded) and are recorded.
         self.engine.shutdown().await;
-        let db = self.db.clone();
-        let _ = tokio::task::spawn_blocking(move || db.close()).await;
+        let store = self.store.clone();
+        let _ = tokio::task::spawn_blocking(move || store.close()).await;
         tracing::info!("stopped");
         result
     }
@@ -293,21 +300,16 @@ async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) -> Htt
         }
     }
     let now = crate::clock::now_ms();
-    match state
-        .db
-        .read(move |c| {
-            let g = crate::delivery::queue::gauges(c, now)?;
-            Ok(crate::metrics::QueueFigures {
+    match state.store.queue_figures(now).await {
+        Ok((g, inactive_webhooks)) => {
+            crate::metrics::global().set_queue(crate::metrics::QueueFigures {
                 due: g.due,
                 scheduled: g.scheduled,
                 in_flight: g.in_flight,
                 oldest_due_seconds: g.oldest_due_seconds,
-                inactive_webhooks: crate::db::hooks::count_inactive_webhooks(c)?,
+                inactive_webhooks,
             })
-        })
-        .await
-    {
-        Ok(figures) => crate::metrics::global().set_queue(figures),
+        }
         Err(e) => tracing::warn!(error = %e, "metrics: cannot read the queue"),
     }
     let format = crate::metrics::Format::negotiate(

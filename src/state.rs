@@ -8,16 +8,12 @@ use url::Url;
 
 use crate::auth::throttle::{RateLimit, Throttle};
 use crate::config::Config;
-use crate::db::Db;
 use crate::store::Store;
 
 /// Shared state of the running application.
 pub struct AppState {
-    /// Storage: what the API, the UI and the services use.
+    /// Storage: what the API, the UI, the services and the engine use.
     pub store: Store,
-    /// The SQLite handle under `store`, for the delivery engine's wiring and the parts not yet
-    /// moved behind the store.
-    pub db: Db,
     pub config: Arc<Config>,
     /// Base URL for links, without a trailing slash.
     pub public_url: String,

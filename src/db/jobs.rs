@@ -1,11 +1,12 @@
 //! Bulk jobs (retry failed deliveries, replay events) as stored: the job rows, and the scans
 //! that pick each batch's deliveries or events. What a batch then does to deliveries is the
-//! queue's (`delivery::queue`), the only writer of delivery rows.
+//! queue's (`db::queue`), the only writer of delivery rows.
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use super::DbError;
+use crate::clock::now_ms;
 use crate::domain::DeliveryStatus;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -398,7 +399,76 @@ fn job_total(
     }))
 }
 
+/// One batch of job `id`, in the caller's write: nothing if it was cancelled meanwhile.
+pub fn run_batch(c: &Connection, id: i64, batch: i64) -> Result<(), DbError> {
+    let Some(job) = job(c, id)? else {
+        return Ok(());
+    };
+    if job.state != JobState::Running {
+        return Ok(());
+    }
+    let now = now_ms();
+    match job.kind {
+        JobKind::BulkRetry => {
+            let ids = next_for_retry(c, &job, batch)?;
+            let status = job.params.status.as_deref().unwrap_or("failed");
+            super::queue::retry_batch(c, job.webhook_id, status, &ids, now)?;
+            let cursor = ids.last().copied().unwrap_or(job.cursor);
+            advance(
+                c,
+                id,
+                cursor,
+                ids.len() as i64,
+                (ids.len() as i64) < batch,
+                now,
+            )
+        }
+        JobKind::Replay => {
+            let Some(webhook) = super::hooks::get_webhook(c, job.workspace_id, job.webhook_id)?
+            else {
+                return fail_job(c, id, "the webhook was deleted", now);
+            };
+            let events = events_in_window(c, job.workspace_id, &job.params, job.cursor, batch)?;
+            let mut sent = 0;
+            for e in &events {
+                if crate::domain::jobs::replay_takes(
+                    &webhook.events,
+                    &job.params.event_types,
+                    &e.event_type,
+                ) {
+                    super::queue::enqueue_replay(
+                        c,
+                        job.workspace_id,
+                        job.webhook_id,
+                        e.id,
+                        &e.event_type,
+                        id,
+                        now,
+                    )?;
+                    sent += 1;
+                }
+            }
+            let cursor = events.last().map(|e| e.id).unwrap_or(job.cursor);
+            advance(c, id, cursor, sent, (events.len() as i64) < batch, now)
+        }
+    }
+}
+
 impl super::Db {
+    pub async fn jobs_running(&self) -> Result<Vec<JobRow>, DbError> {
+        self.read(running_jobs).await
+    }
+
+    /// A background write: publishes and claims go first.
+    pub async fn job_run_batch(&self, id: i64, batch: i64) -> Result<(), DbError> {
+        self.write_background(move |c| run_batch(c, id, batch))
+            .await
+    }
+
+    pub async fn job_fail(&self, id: i64, error: String, now: i64) -> Result<(), DbError> {
+        self.write(move |c| fail_job(c, id, &error, now)).await
+    }
+
     pub async fn job_create(
         &self,
         ws: i64,

@@ -3,12 +3,15 @@
 //! ever runs on the async executor's threads.
 
 pub mod hooks;
+mod housekeeping;
 pub mod invites;
 pub mod jobs;
 pub mod notices;
 pub mod people;
 mod pool;
 pub mod portal;
+pub mod publish;
+pub mod queue;
 pub mod repo;
 pub mod stats;
 pub mod workspaces;

@@ -8,6 +8,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::DbError;
+use crate::domain::notice::{Notice, NoticeKind, NoticeSettings};
 
 /// The parts of a webhook, its workspace and an event that a notice names.
 #[derive(Debug, Clone)]
@@ -191,6 +192,111 @@ pub fn postpone(c: &Connection, ids: &[i64], at: i64) -> Result<(), DbError> {
         st.execute(params![id, at])?;
     }
     Ok(())
+}
+
+/// Stores the notice that a delivery failed for good or its webhook was disabled, inside the
+/// caller's write (the attempt's record), so a crash cannot lose it. It is due at once, or
+/// when the webhook's interval since its last email is over; without a recipient or SMTP it
+/// is stored as not sent, with the reason. Returns whether the notifier has new work.
+#[allow(clippy::too_many_arguments)]
+pub fn enqueue(
+    c: &Connection,
+    settings: &NoticeSettings,
+    kind: NoticeKind,
+    webhook_id: i64,
+    delivery_id: i64,
+    last_error: &str,
+    disabled_reason: Option<String>,
+    now: i64,
+) -> Result<bool, DbError> {
+    let Some(ctx) = context(c, webhook_id, delivery_id)? else {
+        return Ok(false); // deleted meanwhile
+    };
+    let notice = Notice {
+        kind,
+        webhook_id,
+        webhook_name: ctx.webhook_name,
+        webhook_url: ctx.webhook_url,
+        workspace_slug: ctx.workspace_slug,
+        event_id: ctx.event_public_id,
+        event_type: ctx.event_type,
+        delivery_id,
+        last_error: last_error.to_string(),
+        disabled_reason,
+    };
+    let subject = notice.subject();
+    let body = notice.body(&settings.public_url);
+    let (due_at, error) = match (&ctx.notification_email, settings.smtp_configured) {
+        (None, _) => (
+            None,
+            Some("not sent: the webhook has no notification email"),
+        ),
+        (Some(_), false) => (None, Some("not sent: HOOKLINE_SMTP_URL is not configured")),
+        (Some(_), true) => (
+            Some(
+                ctx.last_notified_at
+                    .map_or(now, |t| now.max(t + settings.interval_ms)),
+            ),
+            None,
+        ),
+    };
+    if let Some(e) = error {
+        tracing::warn!(webhook_id, kind = kind.as_str(), error = e, subject = %subject, "notification not emailed");
+    } else if due_at.is_some_and(|d| d > now) {
+        tracing::info!(
+            webhook_id,
+            kind = kind.as_str(),
+            "notification deferred: the owner was emailed within the hour"
+        );
+    }
+    store(
+        c,
+        &NewNotice {
+            webhook_id,
+            delivery_id,
+            kind: kind.as_str(),
+            recipient: ctx.notification_email.as_deref(),
+            subject: &subject,
+            body: &body,
+            now,
+            due_at,
+            error,
+        },
+    )
+}
+
+impl super::Db {
+    pub async fn notices_due(&self, now: i64) -> Result<Vec<Waiting>, DbError> {
+        self.read(move |c| due(c, now)).await
+    }
+
+    pub async fn notices_next_due(&self) -> Result<Option<i64>, DbError> {
+        self.read(next_due).await
+    }
+
+    pub async fn notices_postpone(&self, ids: Vec<i64>, at: i64) -> Result<(), DbError> {
+        self.write(move |c| postpone(c, &ids, at)).await
+    }
+
+    pub async fn notices_mark_failed(
+        &self,
+        ids: Vec<i64>,
+        error: String,
+        retry_at: Option<i64>,
+    ) -> Result<(), DbError> {
+        self.write(move |c| mark_failed(c, &ids, &error, retry_at))
+            .await
+    }
+
+    pub async fn notices_mark_sent(
+        &self,
+        webhook_id: i64,
+        sent: Vec<(i64, i64)>,
+        now: i64,
+    ) -> Result<(), DbError> {
+        self.write(move |c| mark_sent(c, webhook_id, &sent, now))
+            .await
+    }
 }
 
 #[cfg(test)]

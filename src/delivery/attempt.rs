@@ -5,13 +5,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::http::{Outcome, OutgoingRequest, Sender};
-use super::queue::{AttemptResult, Claimed};
 use super::retry;
 use super::sign;
 use crate::clock::now_ms;
 use crate::crypto::{CryptoError, SecretBox};
-use crate::db::hooks::WebhookRow;
 use crate::domain::WebhookSecret;
+use crate::store::types::{AttemptResult, Claimed, WebhookRow};
 
 /// A webhook as the engine uses it: its row and its opened secrets, cached by `updated_at`.
 pub struct ActiveWebhook {

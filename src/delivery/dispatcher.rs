@@ -13,12 +13,12 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch, Notify};
 
 use super::attempt::{ActiveWebhook, Attempter};
-use super::fair::Ledger;
-use super::queue::{self, ClaimRound, Claimed};
 use super::recorder::Recorder;
 use crate::clock::now_ms;
 use crate::crypto::SecretBox;
-use crate::db::{Db, DbError};
+use crate::domain::fair::Ledger;
+use crate::store::types::{ClaimRequest, ClaimRound, Claimed};
+use crate::store::{Store, StoreError as DbError};
 
 /// How many attempts may be in flight.
 #[derive(Debug, Clone, Copy)]
@@ -39,7 +39,7 @@ pub struct Progress {
 /// What the dispatcher needs; each part is narrow (the database for claims, the secrets to
 /// open webhooks, the attempter, the recorder).
 pub struct Dispatcher {
-    pub db: Db,
+    pub store: Store,
     pub secrets: SecretBox,
     pub attempter: Arc<Attempter>,
     pub recorder: Recorder,
@@ -114,9 +114,9 @@ impl Dispatcher {
                 }
                 ready.retain(|_, q| !q.is_empty());
                 if !orphans.is_empty() {
-                    let db = self.db.clone();
+                    let store = self.store.clone();
                     tasks.spawn(async move {
-                        let _ = db.write(move |c| queue::release(c, &orphans)).await;
+                        let _ = store.release(orphans).await;
                     });
                 }
             }
@@ -136,10 +136,10 @@ impl Dispatcher {
                     }
                     let known: HashMap<i64, i64> =
                         cache.iter().map(|(k, v)| (*k, v.row.updated_at)).collect();
-                    let (db, start, room) = (self.db.clone(), round, 2 * per);
+                    let (store, start, room) = (self.store.clone(), round, 2 * per);
                     // Now and then a round also looks at every webhook it knows, to forget
                     // the ones deleted or switched off while they had nothing to send.
-                    let mut ask = queue::ClaimRequest {
+                    let ask = ClaimRequest {
                         now: 0,
                         budget,
                         room,
@@ -148,14 +148,8 @@ impl Dispatcher {
                         known,
                         revisit: round.is_multiple_of(REVISIT_EVERY),
                     };
-                    let mut ledger = std::mem::take(&mut ledger);
-                    claiming = Some(tokio::spawn(async move {
-                        db.write(move |c| {
-                            ask.now = now_ms();
-                            queue::claim(c, &ask, &mut ledger).map(|r| (r, ledger))
-                        })
-                        .await
-                    }));
+                    let ledger = std::mem::take(&mut ledger);
+                    claiming = Some(tokio::spawn(async move { store.claim(ask, ledger).await }));
                 }
             }
             let idle = tasks.is_empty()

@@ -21,10 +21,10 @@ use tokio::sync::{watch, Notify};
 use super::attempt::{ActiveWebhook, Attempter};
 use super::dispatcher::{Dispatcher, Limits, Progress};
 use super::http::Sender;
-use super::queue::{self, RecordRules};
 use super::recorder::Recorder;
 use crate::crypto::{CryptoError, SecretBox};
-use crate::db::{Db, DbError};
+use crate::store::types::RecordRules;
+use crate::store::{Store, StoreError as DbError};
 
 pub use super::attempt::AttemptSummary;
 
@@ -58,7 +58,7 @@ impl Default for EngineConfig {
 /// Handle to the running engine. Cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
-    db: Db,
+    store: Store,
     secrets: SecretBox,
     attempter: Arc<Attempter>,
     recorder: Recorder,
@@ -75,14 +75,14 @@ impl Engine {
     /// Drops stale leases (a crash left them), then starts the notifier, the recorder and
     /// the dispatcher.
     pub async fn start(
-        db: Db,
+        store: Store,
         sender: Sender,
         mailer: crate::notify::Mailer,
         secrets: SecretBox,
         config: EngineConfig,
         wake: Arc<Notify>,
     ) -> Result<Engine, DbError> {
-        let released = db.write(queue::release_all).await?;
+        let released = store.queue_start().await?;
         if released > 0 {
             tracing::info!(
                 released,
@@ -95,9 +95,9 @@ impl Engine {
             smtp_configured: mailer.configured(),
             interval_ms,
         };
-        let notifier = crate::notify::Notifier::spawn(db.clone(), mailer, interval_ms);
+        let notifier = crate::notify::Notifier::spawn(store.clone(), mailer, interval_ms);
         let recorder = Recorder::spawn(
-            db.clone(),
+            store.clone(),
             RecordRules {
                 auto_disable_after_ms: config.auto_disable_after_ms,
                 notices,
@@ -109,7 +109,7 @@ impl Engine {
         let stopping = Arc::new(AtomicBool::new(false));
         let (progress_tx, progress) = watch::channel(Progress::default());
         let engine = Engine {
-            db: db.clone(),
+            store: store.clone(),
             secrets: secrets.clone(),
             attempter: attempter.clone(),
             recorder: recorder.clone(),
@@ -122,7 +122,7 @@ impl Engine {
             notifier: Arc::new(std::sync::Mutex::new(Some(notifier))),
         };
         let dispatcher = Dispatcher {
-            db,
+            store,
             secrets,
             attempter,
             recorder,
@@ -183,8 +183,8 @@ impl Engine {
         event_id: i64,
     ) -> Result<AttemptSummary, EngineError> {
         let (row, job) = self
-            .db
-            .read(move |c| queue::claim_test(c, delivery_id, webhook_id, event_id))
+            .store
+            .claim_test(delivery_id, webhook_id, event_id)
             .await?
             .ok_or(EngineError::Vanished)?;
         let hook = ActiveWebhook::open(&self.secrets, row)?;

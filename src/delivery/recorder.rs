@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 
-use super::queue::{self, AttemptResult, RecordRules};
-use crate::db::{Db, DbError};
+use crate::store::types::{AttemptResult, RecordRules};
+use crate::store::{Store, StoreError as DbError};
 
 /// Most attempt results written in one job.
 const RECORD_BATCH: usize = 512;
@@ -30,13 +30,13 @@ impl Recorder {
     /// round may have run before the batch was written, and so not know when they fall
     /// due); `notifier` when a batch stored a notice.
     pub fn spawn(
-        db: Db,
+        store: Store,
         rules: RecordRules,
         dispatcher: Arc<Notify>,
         notifier: Arc<Notify>,
     ) -> Recorder {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(record_in_batches(db, rules, rx, dispatcher, notifier));
+        tokio::spawn(record_in_batches(store, rules, rx, dispatcher, notifier));
         Recorder { tx }
     }
 
@@ -49,7 +49,7 @@ impl Recorder {
 }
 
 async fn record_in_batches(
-    db: Db,
+    store: Store,
     rules: RecordRules,
     mut rx: mpsc::UnboundedReceiver<(AttemptResult, Waiter)>,
     dispatcher: Arc<Notify>,
@@ -68,8 +68,8 @@ async fn record_in_batches(
                 Err(_) => break,
             }
         }
-        let (db, dispatcher, notifier, rules) = (
-            db.clone(),
+        let (store, dispatcher, notifier, rules) = (
+            store.clone(),
             dispatcher.clone(),
             notifier.clone(),
             rules.clone(),
@@ -77,29 +77,14 @@ async fn record_in_batches(
         tokio::spawn(async move {
             let (results, waiters): (Vec<AttemptResult>, Vec<Waiter>) = batch.into_iter().unzip();
             let retries = results.iter().any(|r| !r.success);
-            let written = db
-                .write_background(move |c| {
-                    let mut touched = Vec::new();
-                    // The webhooks' hourly health, in the same write as the attempts.
-                    let mut tally = crate::db::stats::Tally::default();
-                    for r in &results {
-                        tally.attempt(r.webhook_id, r.started_at, r.success, Some(r.duration_ms));
-                    }
-                    let noticed = results
-                        .into_iter()
-                        .map(|r| queue::record(c, r, &rules, &mut touched))
-                        .collect::<Result<Vec<bool>, _>>()?;
-                    tally.write(c)?;
-                    Ok(noticed)
-                })
-                .await;
+            let written = store.record(results, rules).await;
             drop(permit);
             if retries {
                 dispatcher.notify_one();
             }
             match written {
                 Ok(noticed) => {
-                    if noticed.iter().any(|&n| n) {
+                    if noticed {
                         notifier.notify_one();
                     }
                     for tx in waiters {

@@ -5,6 +5,7 @@ pub mod cursor;
 pub mod delivery;
 pub mod event;
 pub mod event_type;
+pub mod fair;
 pub mod jobs;
 mod names;
 pub mod notice;

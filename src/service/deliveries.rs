@@ -1,8 +1,6 @@
 //! Deliveries as people read them and act on them: a webhook's list with its filters, one
 //! delivery with its payload and attempts, the exact bytes, and Retry.
 
-use crate::db::hooks;
-use crate::delivery::queue;
 use crate::domain::DeliveryFilter;
 use crate::state::AppState;
 pub use crate::store::types::DeliveryDetail;
@@ -109,13 +107,8 @@ pub async fn response_body(
 /// to `retrying`), and wakes the engine. Returns the delivery as it is now.
 pub async fn retry(state: &AppState, ws: i64, id: i64) -> ServiceResult<DeliveryRow> {
     let row = state
-        .db
-        .write(move |c| {
-            if !queue::retry_now(c, ws, id)? {
-                return Ok(None);
-            }
-            hooks::get_delivery(c, ws, id)
-        })
+        .store
+        .retry_now(ws, id)
         .await?
         .ok_or(ServiceError::NotFound("delivery"))?;
     state.wake.notify_one();

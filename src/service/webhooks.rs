@@ -3,15 +3,13 @@
 //! same things.
 
 use crate::clock::now_ms;
-use crate::db::hooks::NewEvent;
 use crate::delivery::engine::AttemptSummary;
-use crate::delivery::queue;
 use crate::domain::event::{event_body, new_event_id};
 use crate::domain::{
     PlanRefusal, ValidationError, ValidationErrors, WebhookDraft, WebhookRules, WebhookSecret,
 };
 use crate::state::AppState;
-use crate::store::types::WebhookRow;
+use crate::store::types::{TestEvent, WebhookRow};
 
 use super::{Actor, ServiceError, ServiceResult};
 
@@ -273,22 +271,18 @@ pub async fn send_test(
     let public_id = new_event_id();
     let created_at = now_ms();
     let payload = event_body(&public_id, &event_type, created_at, &data);
-    let (pid, et) = (public_id.clone(), event_type.clone());
     let (event_id, delivery_id) = state
-        .db
-        .write(move |c| {
-            queue::enqueue_test(
-                c,
-                ws,
-                webhook_id,
-                &NewEvent {
-                    public_id: &pid,
-                    event_type: &et,
-                    body: &payload,
-                    created_at,
-                },
-            )
-        })
+        .store
+        .enqueue_test(
+            ws,
+            webhook_id,
+            TestEvent {
+                public_id: public_id.clone(),
+                event_type: event_type.clone(),
+                body: payload,
+                created_at,
+            },
+        )
         .await?;
     let attempt = state
         .engine

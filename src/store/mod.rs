@@ -14,9 +14,11 @@
 pub mod types;
 
 mod access;
+mod events;
 mod history;
 mod jobs;
 mod people;
+mod queue;
 mod webhooks;
 mod workspaces;
 
@@ -34,6 +36,11 @@ pub enum Store {
 }
 
 impl Store {
+    /// Opens the SQLite database in `data_dir`, running migrations first.
+    pub fn open_sqlite(data_dir: &std::path::Path) -> Result<Store, crate::db::OpenError> {
+        Db::open(data_dir).map(Store::Sqlite)
+    }
+
     /// The SQLite handle, for what does not go through the store yet (the delivery engine, the
     /// CLI and the tests' raw SQL; see the plan's steps 5 to 7).
     pub fn sqlite(&self) -> &Db {
@@ -46,6 +53,17 @@ impl Store {
     pub async fn ping(&self) -> StoreResult<()> {
         match self {
             Store::Sqlite(db) => db.ping().await,
+        }
+    }
+
+    /// Writes a consistent copy of the whole database to `dest`, a new file (blocking; for
+    /// `hookline backup` and the admin's download).
+    pub fn backup(&self, dest: &std::path::Path) -> anyhow::Result<()> {
+        match self {
+            Store::Sqlite(db) => {
+                let dir = db.path().parent().unwrap_or(std::path::Path::new("."));
+                crate::db::backup(dir, dest)
+            }
         }
     }
 

@@ -2,15 +2,21 @@
 //! the SQLite code for now and named here, so callers already import them from the store;
 //! they move here when the Postgres backend needs them: plan step 9.)
 
+pub use crate::db::hooks::EventRow;
 pub use crate::db::hooks::{AttemptRow, DeliveryDetail, DeliveryPage, DeliveryRow, PREVIEW_HEAD};
 pub use crate::db::hooks::{LastDeliveries, WebhookRow};
 pub use crate::db::invites::{Invitation, LinkState};
 pub use crate::db::jobs::{JobKind, JobParams, JobRefused, JobRow, JobState};
+pub use crate::db::notices::Waiting;
 pub use crate::db::people::{
     AcceptRefused, Invited, MemberAdded, MemberChanged, NewAccountSession, NewInvitation,
     SetupOutcome,
 };
 pub use crate::db::portal::{NewLink, NewSession, Redeemed, SessionRow as PortalSessionRow};
+pub use crate::db::publish::{Draft, Idempotency, Published, Stored};
+pub use crate::db::queue::{
+    AttemptResult, ClaimRequest, ClaimRound, Claimed, Gauges, RecordRules, TestEvent, LEASE_MS,
+};
 pub use crate::db::repo::{ApiKeyRow, CallerLookup, EventTypeRow, NewApiKey};
 pub use crate::db::repo::{Member, Membership, SessionRow, SetupTokenState, User};
 pub use crate::db::stats::{HourStats, HOUR_MS};

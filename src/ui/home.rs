@@ -284,8 +284,9 @@ pub async fn download_backup(
         ".backup-download-{}.db",
         crate::clock::random_token(16)
     ));
+    let store = state.store.clone();
     let file = tokio::task::spawn_blocking(move || -> anyhow::Result<std::fs::File> {
-        let made = crate::db::backup(&data_dir, &tmp);
+        let made = store.backup(&tmp);
         let opened = made.and_then(|_| Ok(std::fs::File::open(&tmp)?));
         let _ = std::fs::remove_file(&tmp); // an open handle keeps it readable
         opened

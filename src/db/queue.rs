@@ -7,7 +7,7 @@
 //! - [`claim`]: due deliveries are leased for an attempt (partial index `deliveries_due`
 //!   holds the unleased rows that wait; leased ones sit in `deliveries_leased`).
 //! - [`record`]: an attempt's result is written and the delivery moves on — `succeeded`,
-//!   `retrying` at the time [`super::retry`] says, or `failed` — with the webhook's health,
+//!   `retrying` at the time `delivery::retry` says, or `failed` — with the webhook's health,
 //!   auto-disable and notices in the same write.
 //! - [`retry_now`], [`release`], [`release_all`]: a person asks for another attempt; claimed
 //!   work that cannot start goes back; leases left by a crash are dropped at start.
@@ -17,10 +17,10 @@ use std::collections::HashMap;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::fair::Ledger;
+use super::hooks::{self, WebhookRow};
+use super::DbError;
 use crate::clock::now_ms;
-use crate::db::hooks::{self, WebhookRow};
-use crate::db::DbError;
+use crate::domain::fair::Ledger;
 use crate::domain::DeliveryStatus;
 
 /// How long a claimed delivery stays leased: an attempt in flight for longer (it cannot be:
@@ -319,7 +319,7 @@ pub fn claim_test(
 }
 
 /// What an attempt came to, as the queue records it: plain values, with the retry already
-/// decided (by [`super::attempt`], from the webhook's schedule and `Retry-After`), so
+/// decided (by `delivery::attempt`, from the webhook's schedule and `Retry-After`), so
 /// recording it is the same deterministic write on every storage backend.
 #[derive(Debug)]
 pub struct AttemptResult {
@@ -389,7 +389,7 @@ fn insert_attempt(
 /// `last_success_at` is rewritten at most once a second, so a busy webhook does not dirty
 /// its row on every delivery (nor more than once per batch: `touched` lists the webhooks this
 /// batch already marked healthy). A delivery that failed for good, or a webhook disabled,
-/// stores its notice in the same write (see [`crate::notify::enqueue`]); returns whether one
+/// stores its notice in the same write (see [`super::notices::enqueue`]); returns whether one
 /// now waits for the notifier.
 pub fn record(
     c: &Connection,
@@ -482,7 +482,7 @@ pub fn record(
         .unwrap_or_else(|| format!("HTTP {}", r.status.unwrap_or(0)));
     let disabled_reason =
         reason.filter(|_| kind == crate::domain::notice::NoticeKind::WebhookDisabled);
-    crate::notify::enqueue(
+    super::notices::enqueue(
         c,
         &rules.notices,
         kind,
@@ -706,6 +706,117 @@ pub fn enqueue_test(
         params![webhook_id, e.created_at],
     )?;
     Ok((event_id, delivery_id))
+}
+
+// ---- units of work: the store's SQLite backend (see `crate::store`) ----
+
+/// An event for one webhook only (Send Test).
+#[derive(Debug, Clone)]
+pub struct TestEvent {
+    pub public_id: String,
+    pub event_type: String,
+    pub body: String,
+    pub created_at: i64,
+}
+
+impl super::Db {
+    /// At start: one process uses a data directory, so every lease found was left by a crash.
+    pub async fn queue_start(&self) -> Result<usize, DbError> {
+        self.write(release_all).await
+    }
+
+    pub async fn claim(
+        &self,
+        mut ask: ClaimRequest,
+        mut ledger: Ledger,
+    ) -> Result<(ClaimRound, Ledger), DbError> {
+        self.write(move |c| {
+            ask.now = now_ms();
+            claim(c, &ask, &mut ledger).map(|r| (r, ledger))
+        })
+        .await
+    }
+
+    pub async fn release(&self, ids: Vec<i64>) -> Result<(), DbError> {
+        self.write(move |c| release(c, &ids)).await
+    }
+
+    pub async fn claim_test(
+        &self,
+        delivery_id: i64,
+        webhook_id: i64,
+        event_id: i64,
+    ) -> Result<Option<(WebhookRow, Claimed)>, DbError> {
+        self.read(move |c| claim_test(c, delivery_id, webhook_id, event_id))
+            .await
+    }
+
+    /// A background write: publishes and claims go first.
+    pub async fn record(
+        &self,
+        results: Vec<AttemptResult>,
+        rules: std::sync::Arc<RecordRules>,
+    ) -> Result<bool, DbError> {
+        self.write_background(move |c| {
+            let mut touched = Vec::new();
+            // The webhooks' hourly health, in the same write as the attempts.
+            let mut tally = super::stats::Tally::default();
+            for r in &results {
+                tally.attempt(r.webhook_id, r.started_at, r.success, Some(r.duration_ms));
+            }
+            let mut noticed = false;
+            for r in results {
+                noticed |= record(c, r, &rules, &mut touched)?;
+            }
+            tally.write(c)?;
+            Ok(noticed)
+        })
+        .await
+    }
+
+    pub async fn retry_now(&self, ws: i64, id: i64) -> Result<Option<hooks::DeliveryRow>, DbError> {
+        self.write(move |c| {
+            if !retry_now(c, ws, id)? {
+                return Ok(None);
+            }
+            hooks::get_delivery(c, ws, id)
+        })
+        .await
+    }
+
+    pub async fn enqueue_test(
+        &self,
+        ws: i64,
+        webhook_id: i64,
+        e: TestEvent,
+    ) -> Result<(i64, i64), DbError> {
+        self.write(move |c| {
+            enqueue_test(
+                c,
+                ws,
+                webhook_id,
+                &hooks::NewEvent {
+                    public_id: &e.public_id,
+                    event_type: &e.event_type,
+                    body: &e.body,
+                    created_at: e.created_at,
+                },
+            )
+        })
+        .await
+    }
+
+    /// The queue's gauges and how many webhooks are switched off.
+    pub async fn queue_figures(&self, now: i64) -> Result<(Gauges, i64), DbError> {
+        self.read(move |c| Ok((gauges(c, now)?, hooks::count_inactive_webhooks(c)?)))
+            .await
+    }
+
+    /// A background write.
+    pub async fn purge_finished_events(&self, cutoff: i64, limit: i64) -> Result<usize, DbError> {
+        self.write_background(move |c| purge_finished_events(c, cutoff, limit))
+            .await
+    }
 }
 
 #[cfg(test)]

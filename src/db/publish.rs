@@ -1,0 +1,163 @@
+//! Publishing on SQLite: an event and all its deliveries are stored in one write job (one
+//! savepoint of a group commit), with the `Idempotency-Key` lookup and the remembered answer
+//! in the same unit, and the publisher hears only after the commit.
+
+use super::hooks::{self, DeliveryRow, EventRow, Idempotent};
+use super::queue::Enqueuer;
+use super::{repo, Db, DbError};
+use crate::clock::now_ms;
+use crate::domain::event::{event_body, new_event_id};
+use crate::domain::EventTypeName;
+
+/// An event to publish, already checked at the edge (a well-formed type name, `data` a JSON
+/// object of allowed size), with its id, time and exact body made before the write: the
+/// writer thread only stores.
+pub struct Draft {
+    public_id: String,
+    event_type: String,
+    created_at: i64,
+    body: String,
+    /// The input field it came from, for errors (`type`, `events[3].type`, …).
+    type_field: String,
+}
+
+impl Draft {
+    /// `data` is the published JSON, byte for byte.
+    pub fn new(event_type: &EventTypeName, data: &str, type_field: String) -> Draft {
+        let public_id = new_event_id();
+        let created_at = now_ms();
+        let body = event_body(&public_id, event_type.as_str(), created_at, data);
+        Draft {
+            public_id,
+            event_type: event_type.to_string(),
+            created_at,
+            body,
+            type_field,
+        }
+    }
+}
+
+/// A stored event.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub public_id: String,
+    pub event_type: String,
+    pub created_at: i64,
+    /// Deliveries created for it: one per subscribed active webhook.
+    pub deliveries: usize,
+}
+
+/// An `Idempotency-Key` with what it guards: the same key and body within 24 hours get the
+/// first answer again; the same key with another body is refused.
+pub struct Idempotency {
+    pub key: String,
+    /// Which publish route the key belongs to.
+    pub route: &'static str,
+    /// SHA-256 of the request body.
+    pub request_hash: Vec<u8>,
+}
+
+/// What a publish came to. Only `Fresh` stored anything.
+pub enum Published {
+    /// Stored now; with the answer as it was remembered for the key.
+    Fresh(Vec<Stored>, String),
+    /// The same key and body were published before: that answer again.
+    Replay { status: u16, body: String },
+    /// The key was used in the last 24 hours with a different body.
+    KeyMismatch,
+    /// An event's type is not defined (`field`: the input field it came from).
+    UnknownType { field: String, name: String },
+}
+
+/// Why a publish stored nothing: rolls its savepoint back.
+enum Refused {
+    Outcome(Published),
+    Db(DbError),
+}
+
+impl From<DbError> for Refused {
+    fn from(e: DbError) -> Self {
+        Refused::Db(e)
+    }
+}
+
+impl Db {
+    pub async fn publish(
+        &self,
+        ws: i64,
+        drafts: Vec<Draft>,
+        idempotency: Option<Idempotency>,
+        answer: impl FnOnce(&[Stored]) -> String + Send + 'static,
+    ) -> Result<Published, DbError> {
+        let outcome = self
+            .try_write(move |c| -> Result<Published, Refused> {
+                if let Some(i) = &idempotency {
+                    match hooks::idempotency_lookup(c, ws, i.route, &i.key, &i.request_hash)? {
+                        Idempotent::New => {}
+                        Idempotent::Replay { status, body } => {
+                            return Ok(Published::Replay { status, body })
+                        }
+                        Idempotent::Mismatch => {
+                            return Err(Refused::Outcome(Published::KeyMismatch))
+                        }
+                    }
+                }
+                let mut stored = Vec::with_capacity(drafts.len());
+                let mut writer = Enqueuer::new(c, ws)?;
+                let mut known: Vec<String> = Vec::new();
+                for d in drafts {
+                    let event_type = d.event_type;
+                    if !known.contains(&event_type) {
+                        if repo::event_type_by_name(c, &event_type)?.is_none() {
+                            return Err(Refused::Outcome(Published::UnknownType {
+                                field: d.type_field,
+                                name: event_type,
+                            }));
+                        }
+                        known.push(event_type.clone());
+                    }
+                    let (_, deliveries) = writer.insert(
+                        c,
+                        &hooks::NewEvent {
+                            public_id: &d.public_id,
+                            event_type: &event_type,
+                            body: &d.body,
+                            created_at: d.created_at,
+                        },
+                    )?;
+                    stored.push(Stored {
+                        public_id: d.public_id,
+                        event_type,
+                        created_at: d.created_at,
+                        deliveries,
+                    });
+                }
+                writer.finish(c)?;
+                let body = answer(&stored);
+                if let Some(i) = &idempotency {
+                    hooks::idempotency_store(c, ws, i.route, &i.key, &i.request_hash, 202, &body)?;
+                }
+                Ok(Published::Fresh(stored, body))
+            })
+            .await;
+        match outcome {
+            Ok(p) | Err(Refused::Outcome(p)) => Ok(p),
+            Err(Refused::Db(e)) => Err(e),
+        }
+    }
+
+    pub async fn event_with_deliveries(
+        &self,
+        ws: i64,
+        public_id: String,
+    ) -> Result<Option<(EventRow, Vec<DeliveryRow>)>, DbError> {
+        self.read(move |c| {
+            let Some(e) = hooks::get_event(c, ws, &public_id)? else {
+                return Ok(None);
+            };
+            let d = hooks::deliveries_of_event(c, ws, e.id)?;
+            Ok(Some((e, d)))
+        })
+        .await
+    }
+}
