@@ -6,12 +6,14 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Context};
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, RawConfig};
-use crate::db::{self, repo};
+use crate::db;
 use crate::domain::{Email, Password, Role, Scopes, Slug, ValidationError};
+use crate::store::types::{NewApiKey, Workspace};
+use crate::store::Store;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -419,8 +421,31 @@ fn serve(data_dir: PathBuf, a: ServeArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn open(data_dir: &std::path::Path) -> Result<rusqlite::Connection, Failure> {
-    Ok(db::open_and_migrate(data_dir)?)
+/// Opens the store of `data_dir` (migrating it first, as `serve` would) and runs `f` on it
+/// in a small runtime of its own; the store is closed (its writes committed) before this
+/// returns. Works while `serve` runs on the same data directory.
+fn with_store<T, F, Fut>(data_dir: &std::path::Path, f: F) -> Result<T, Failure>
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: std::future::Future<Output = Result<T, Failure>>,
+{
+    let store = Store::open_sqlite(data_dir)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let out = rt.block_on(f(store.clone()));
+    store.close();
+    out
+}
+
+/// The live workspace `slug`, or a usage error saying how to make it.
+async fn named_workspace(store: &Store, slug: &str) -> Result<Workspace, Failure> {
+    store.workspace_by_slug(slug).await?.ok_or_else(|| {
+        Failure::Usage(format!(
+            "no workspace '{slug}'; create it with: hookline workspace create {slug}"
+        ))
+    })
 }
 
 fn workspace(data_dir: PathBuf, cmd: WorkspaceCommand) -> Result<(), Failure> {
@@ -434,15 +459,26 @@ fn workspace(data_dir: PathBuf, cmd: WorkspaceCommand) -> Result<(), Failure> {
             if name.chars().count() > 100 {
                 return Err(Failure::Usage("--name: use at most 100 characters".into()));
             }
-            let conn = open(&data_dir)?;
-            let ws = repo::create_workspace(&conn, &slug, &name)?.ok_or_else(|| {
-                Failure::Usage(format!("a workspace with slug '{slug}' already exists"))
+            let taken = slug.to_string();
+            let new = crate::domain::NewWorkspace {
+                slug,
+                name,
+                webhooks_enabled: true,
+                max_webhooks: None,
+            };
+            let ws = with_store(&data_dir, |store| async move {
+                Ok(store.workspace_create(new).await?)
+            })?
+            .ok_or_else(|| {
+                Failure::Usage(format!("a workspace with slug '{taken}' already exists"))
             })?;
             println!("created workspace {} ({})", ws.slug, ws.name);
         }
         WorkspaceCommand::List => {
-            let conn = open(&data_dir)?;
-            for w in repo::list_workspaces(&conn)? {
+            let all = with_store(&data_dir, |store| async move {
+                Ok(store.workspaces_all().await?)
+            })?;
+            for w in all {
                 println!("{}\t{}", w.slug, w.name);
             }
         }
@@ -469,28 +505,29 @@ fn user_create(
     let email = Email::parse(email)?;
     let role = role.as_deref().map(Role::parse).transpose()?;
     let password = Password::parse(&read_password_line()?)?;
-    let conn = open(&data_dir)?;
-    let ws = match &workspace {
-        Some(slug) => Some(repo::workspace_by_slug(&conn, slug)?.ok_or_else(|| {
-            Failure::Usage(format!(
-                "no workspace '{slug}'; create it with: hookline workspace create {slug}"
-            ))
-        })?),
-        None => None,
-    };
-    if repo::user_by_email(&conn, email.as_str())?.is_some() {
-        return Err(Failure::Usage(format!(
-            "a user with email {email} already exists"
-        )));
-    }
-    let hash = crate::auth::password::hash_blocking(&password);
-    let tx = conn.unchecked_transaction().map_err(|e| anyhow!(e))?;
-    let id = repo::create_user(&tx, &email, &hash, instance_admin)?
-        .ok_or_else(|| Failure::Usage(format!("a user with email {email} already exists")))?;
-    if let (Some(ws), Some(role)) = (&ws, role) {
-        repo::upsert_membership(&tx, ws.id, id, role)?;
-    }
-    tx.commit().map_err(|e| anyhow!(e))?;
+    let ws = with_store(&data_dir, |store| {
+        let email = email.clone();
+        async move {
+            let ws = match &workspace {
+                Some(slug) => Some(named_workspace(&store, slug).await?),
+                None => None,
+            };
+            let taken = || Failure::Usage(format!("a user with email {email} already exists"));
+            if store.user_by_email(email.as_str()).await?.is_some() {
+                return Err(taken());
+            }
+            let hash = crate::auth::password::hash(password).await;
+            let membership = match (&ws, role) {
+                (Some(ws), Some(role)) => Some((ws.id, role)),
+                _ => None,
+            };
+            store
+                .user_create(email.clone(), hash, instance_admin, membership)
+                .await?
+                .ok_or_else(taken)?;
+            Ok(ws)
+        }
+    })?;
     let mut what = vec![];
     if instance_admin {
         what.push("instance admin".to_string());
@@ -507,7 +544,7 @@ fn user_create(
     Ok(())
 }
 
-/// The workspace id for `--workspace SLUG`, or `None` for `--instance`.
+/// Makes a one-time portal link into `workspace` and prints it.
 fn portal_link(
     data_dir: PathBuf,
     workspace: &str,
@@ -543,33 +580,22 @@ fn portal_link(
             format!("http://{listen}")
         }
     };
-    let conn = open(&data_dir)?;
-    let ws = repo::workspace_by_slug(&conn, workspace)?.ok_or_else(|| {
-        Failure::Usage(format!(
-            "no workspace '{workspace}'; create it with: hookline workspace create {workspace}"
-        ))
+    let link = with_store(&data_dir, |store| async move {
+        let ws = named_workspace(&store, workspace).await?;
+        Ok(crate::service::portal::create_link(&store, &base, ws.id, &req, None).await?)
     })?;
-    let (row, link) = crate::service::portal::new_link(&base, ws.id, &req, None);
-    crate::db::portal::create_link(&conn, &row)?;
     println!("{}", link.url);
     Ok(())
 }
 
-fn key_owner(
-    conn: &rusqlite::Connection,
+/// The workspace id for `--workspace SLUG`, or `None` for `--instance`.
+async fn key_owner(
+    store: &Store,
     workspace: Option<String>,
     instance: bool,
 ) -> Result<Option<i64>, Failure> {
     match (workspace, instance) {
-        (Some(slug), false) => Ok(Some(
-            repo::workspace_by_slug(conn, &slug)?
-                .ok_or_else(|| {
-                    Failure::Usage(format!(
-                        "no workspace '{slug}'; create it with: hookline workspace create {slug}"
-                    ))
-                })?
-                .id,
-        )),
+        (Some(slug), false) => Ok(Some(named_workspace(store, &slug).await?.id)),
         (None, true) => Ok(None),
         _ => Err(Failure::Usage(
             "give either --workspace SLUG or --instance".into(),
@@ -582,10 +608,12 @@ fn api_key_list(
     workspace: Option<String>,
     instance: bool,
 ) -> Result<(), Failure> {
-    let conn = open(&data_dir)?;
-    let ws = key_owner(&conn, workspace, instance)?;
+    let keys = with_store(&data_dir, |store| async move {
+        let ws = key_owner(&store, workspace, instance).await?;
+        Ok(store.api_keys_all(ws).await?)
+    })?;
     println!("ID\tPREFIX\tSCOPES\tNAME\tCREATED\tLAST USED\tSTATUS");
-    for k in repo::list_api_keys(&conn, ws)? {
+    for k in keys {
         println!(
             "{}\t{}…\t{}\t{}\t{}\t{}\t{}",
             k.id,
@@ -612,13 +640,20 @@ fn api_key_revoke(
     workspace: Option<String>,
     instance: bool,
 ) -> Result<(), Failure> {
-    let conn = open(&data_dir)?;
-    let ws = key_owner(&conn, workspace, instance)?;
-    if !repo::revoke_api_key(&conn, ws, id)? {
-        return Err(Failure::Usage(format!(
-            "no active API key with id {id} there; see hookline api-key list"
-        )));
-    }
+    with_store(&data_dir, |store| async move {
+        let ws = key_owner(&store, workspace, instance).await?;
+        let active = store
+            .api_keys_all(ws)
+            .await?
+            .iter()
+            .any(|k| k.id == id && k.revoked_at.is_none());
+        if !active || store.api_key_revoke(ws, id).await?.is_none() {
+            return Err(Failure::Usage(format!(
+                "no active API key with id {id} there; see hookline api-key list"
+            )));
+        }
+        Ok(())
+    })?;
     println!("revoked API key {id}");
     Ok(())
 }
@@ -637,18 +672,22 @@ fn api_key_create(
     if name.chars().count() > 100 {
         return Err(Failure::Usage("--name: use at most 100 characters".into()));
     }
-    let conn = open(&data_dir)?;
-    let ws_id = key_owner(&conn, workspace, instance)?;
     let key = crate::auth::new_api_key();
-    repo::create_api_key(
-        &conn,
-        ws_id,
-        name.trim(),
-        &key.prefix,
-        &key.hash,
-        scopes,
-        None,
-    )?;
+    let (name, prefix, hash) = (name.trim().to_string(), key.prefix, key.hash);
+    with_store(&data_dir, |store| async move {
+        let workspace_id = key_owner(&store, workspace, instance).await?;
+        store
+            .api_key_create(NewApiKey {
+                workspace_id,
+                name,
+                prefix,
+                hash,
+                scopes,
+                created_by: None,
+            })
+            .await?;
+        Ok(())
+    })?;
     println!("{}", key.key);
     Ok(())
 }
@@ -669,19 +708,18 @@ fn event_type(data_dir: PathBuf, cmd: EventTypeCommand) -> Result<(), Failure> {
                 })?),
             };
             let new = crate::domain::NewEventType::parse(&name, &description, example.as_ref())?;
-            let conn = open(&data_dir)?;
-            let row = repo::create_event_type(
-                &conn,
-                &new.name,
-                &new.description,
-                new.example.as_deref(),
-            )?
-            .ok_or_else(|| Failure::Usage(format!("event type '{}' already exists", new.name)))?;
+            let taken = format!("event type '{}' already exists", new.name);
+            let row = with_store(&data_dir, |store| async move {
+                Ok(store.event_type_create(new).await?)
+            })?
+            .ok_or(Failure::Usage(taken))?;
             println!("created event type {}", row.name);
         }
         EventTypeCommand::List => {
-            let conn = open(&data_dir)?;
-            for t in repo::list_event_types(&conn)? {
+            let all = with_store(&data_dir, |store| async move {
+                Ok(store.event_types_all().await?)
+            })?;
+            for t in all {
                 println!("{}\t{}", t.name, t.description);
             }
         }

@@ -267,7 +267,7 @@ fn layers_only_reach_down() {
 
 /// SQL lives in the storage backend: no other library code names `rusqlite` (unit tests may
 /// set up rows; the bench's bulk loaders in `src/bin` write a stopped server's file directly,
-/// by design; the CLI moves behind the store next).
+/// by design).
 #[test]
 fn only_the_sqlite_backend_names_rusqlite() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
@@ -277,7 +277,6 @@ fn only_the_sqlite_backend_names_rusqlite() {
     let wrong: Vec<String> = files
         .iter()
         .filter(|f| !f.starts_with(root.join("db")))
-        .filter(|f| !f.ends_with("cli.rs"))
         .filter(|f| {
             let text = std::fs::read_to_string(f).unwrap();
             let code = text.split("#[cfg(test)]").next().unwrap_or("");

@@ -123,6 +123,25 @@ impl Db {
         self.read(move |c| repo::user_by_id(c, id)).await
     }
 
+    pub async fn user_create(
+        &self,
+        email: Email,
+        password_hash: String,
+        instance_admin: bool,
+        membership: Option<(i64, Role)>,
+    ) -> Result<Option<i64>, DbError> {
+        self.write(move |c| {
+            let Some(id) = repo::create_user(c, &email, &password_hash, instance_admin)? else {
+                return Ok(None);
+            };
+            if let Some((ws, role)) = membership {
+                repo::upsert_membership(c, ws, id, role)?;
+            }
+            Ok(Some(id))
+        })
+        .await
+    }
+
     pub async fn memberships_of(&self, user_id: i64) -> Result<Vec<Membership>, DbError> {
         self.read(move |c| repo::memberships_of(c, user_id)).await
     }

@@ -15,6 +15,9 @@ store_methods! {
     /// An account by email, case-insensitively.
     fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
     fn user_by_id(&self, id: i64) -> StoreResult<Option<User>>;
+    /// Makes an account (and, with `membership`, a member of that workspace) in one unit;
+    /// `None` when the address has an account.
+    fn user_create(&self, email: Email, password_hash: String, instance_admin: bool, membership: Option<(i64, Role)>) -> StoreResult<Option<i64>>;
     /// The live workspaces a user belongs to, with their role in each, by slug.
     fn memberships_of(&self, user_id: i64) -> StoreResult<Vec<Membership>>;
     /// A user's role in a workspace, if a member.
