@@ -25,6 +25,21 @@ elif [ "${CI:-}" = "true" ]; then
   exit 1
 fi
 
+# PostgreSQL for tests/postgres.rs: a throwaway cluster of Debian's postgresql package (or the
+# server HOOKLINE_TEST_DATABASE_URL already names), stopped and removed when this script ends.
+if [ -z "${HOOKLINE_TEST_DATABASE_URL:-}" ]; then
+  if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1; then
+    echo "==> a throwaway PostgreSQL (scripts/pg-throwaway.sh)"
+    eval "$(scripts/pg-throwaway.sh start)"
+    trap 'scripts/pg-throwaway.sh stop "$HOOKLINE_PG_DIR"' EXIT
+  elif [ "${CI:-}" = "true" ]; then
+    echo "CI=true but PostgreSQL is missing: install Debian's postgresql package (.ci/run does)" >&2
+    exit 1
+  else
+    echo "note: no PostgreSQL found; tests/postgres.rs will say it did not run (install Debian's postgresql)" >&2
+  fi
+fi
+
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"

@@ -16,6 +16,7 @@ pub mod delivery;
 pub mod domain;
 pub mod metrics;
 pub mod notify;
+pub mod pg;
 pub mod retention;
 pub mod service;
 pub mod startup;

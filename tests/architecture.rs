@@ -202,19 +202,24 @@ fn layers_only_reach_down() {
     // Storage is reached only through `store` (issue 19): the edges, the services and the
     // engine never name the SQLite backend (`db`), so a second backend needs no change there.
     let never: &[(&str, &[&str])] = &[
-        ("ui", &["api", "db"]),
-        ("api", &["ui", "db"]),
-        ("service", &["api", "ui", "startup", "db"]),
-        ("state", &["api", "ui", "service", "startup", "db"]),
+        ("ui", &["api", "db", "pg"]),
+        ("api", &["ui", "db", "pg"]),
+        ("service", &["api", "ui", "startup", "db", "pg"]),
+        ("state", &["api", "ui", "service", "startup", "db", "pg"]),
         (
             "delivery",
-            &["api", "ui", "service", "startup", "state", "db"],
+            &["api", "ui", "service", "startup", "state", "db", "pg"],
         ),
         (
             "notify",
-            &["api", "ui", "service", "delivery", "startup", "state", "db"],
+            &[
+                "api", "ui", "service", "delivery", "startup", "state", "db", "pg",
+            ],
         ),
-        ("retention", &["api", "ui", "service", "delivery", "db"]),
+        (
+            "retention",
+            &["api", "ui", "service", "delivery", "db", "pg"],
+        ),
         (
             "store",
             &[
@@ -244,8 +249,8 @@ fn layers_only_reach_down() {
         (
             "domain",
             &[
-                "api", "ui", "service", "delivery", "db", "store", "notify", "startup", "state",
-                "metrics", "crypto", "config",
+                "api", "ui", "service", "delivery", "db", "pg", "store", "notify", "startup",
+                "state", "metrics", "crypto", "config",
             ],
         ),
     ];
@@ -265,24 +270,30 @@ fn layers_only_reach_down() {
     assert!(wrong.is_empty(), "arrows that must not be: {wrong:#?}");
 }
 
-/// SQL lives in the storage backend: no other library code names `rusqlite` (unit tests may
-/// set up rows; the bench's bulk loaders in `src/bin` write a stopped server's file directly,
-/// by design).
+/// SQL lives in the storage backends: no other library code names `rusqlite` or the
+/// PostgreSQL driver (unit tests may set up rows; the bench's bulk loaders in `src/bin` write a
+/// stopped server's file directly, by design).
 #[test]
-fn only_the_sqlite_backend_names_rusqlite() {
+fn only_the_backends_name_their_drivers() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     sources(&root, &mut files);
     assert!(files.len() > 40, "the sources were read");
-    let wrong: Vec<String> = files
-        .iter()
-        .filter(|f| !f.starts_with(root.join("db")))
-        .filter(|f| {
-            let text = std::fs::read_to_string(f).unwrap();
-            let code = text.split("#[cfg(test)]").next().unwrap_or("");
-            code_only(code).contains("rusqlite")
-        })
-        .map(|f| f.strip_prefix(&root).unwrap().display().to_string())
-        .collect();
-    assert!(wrong.is_empty(), "rusqlite outside src/db: {wrong:?}");
+    for (driver, home) in [
+        ("rusqlite", "db"),
+        ("tokio_postgres", "pg"),
+        ("deadpool_postgres", "pg"),
+    ] {
+        let wrong: Vec<String> = files
+            .iter()
+            .filter(|f| !f.starts_with(root.join(home)))
+            .filter(|f| {
+                let text = std::fs::read_to_string(f).unwrap();
+                let code = text.split("#[cfg(test)]").next().unwrap_or("");
+                code_only(code).contains(driver)
+            })
+            .map(|f| f.strip_prefix(&root).unwrap().display().to_string())
+            .collect();
+        assert!(wrong.is_empty(), "{driver} outside src/{home}: {wrong:?}");
+    }
 }
