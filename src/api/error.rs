@@ -114,7 +114,18 @@ impl From<DbError> for ApiError {
                 "shutting_down",
                 "Hookline is shutting down; retry in a moment",
             ),
-            e @ (DbError::Sqlite(_) | DbError::Corrupt(_) | DbError::Task(_)) => {
+            DbError::Unavailable(e) => {
+                tracing::error!(error = %e, "the database cannot be reached");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable",
+                    "Hookline cannot reach its database right now; nothing was stored. Retry in a moment.",
+                )
+            }
+            e @ (DbError::Sqlite(_)
+            | DbError::Corrupt(_)
+            | DbError::Task(_)
+            | DbError::Backend(_)) => {
                 tracing::error!(error = %e, "database error");
                 ApiError::internal()
             }

@@ -28,6 +28,12 @@ pub enum DbError {
     /// The database is shutting down.
     #[error("the database is closed")]
     Closed,
+    /// An error of another backend's driver (PostgreSQL).
+    #[error("database error: {0}")]
+    Backend(#[source] Arc<dyn std::error::Error + Send + Sync>),
+    /// The database server cannot be reached (PostgreSQL): nothing was done.
+    #[error("the database cannot be reached: {0}")]
+    Unavailable(#[source] Arc<dyn std::error::Error + Send + Sync>),
 }
 
 impl From<rusqlite::Error> for DbError {

@@ -11,6 +11,9 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::config::SslMode;
 use tokio_postgres::Client;
 
+mod store;
+pub use store::PgStore;
+
 /// Every schema version, oldest first: version N is `MIGRATIONS[N - BASELINE]`. The baseline is
 /// SQLite's version 6, so the numbers are shared: a later change ships as a file for both.
 const MIGRATIONS: &[(usize, &str)] = &[(6, include_str!("migrations/0006_baseline.sql"))];

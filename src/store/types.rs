@@ -21,3 +21,5 @@ pub use crate::db::repo::{ApiKeyRow, CallerLookup, EventTypeRow, NewApiKey};
 pub use crate::db::repo::{Member, Membership, SessionRow, SetupTokenState, User};
 pub use crate::db::stats::{HourStats, HOUR_MS};
 pub use crate::db::workspaces::{Workspace, WorkspaceChange};
+/// What a store method can fail with (also `crate::store::StoreError`).
+pub use crate::db::DbError as StoreError;

@@ -329,7 +329,9 @@ impl ResponseError for UiError {
             UiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             UiError::PortalEnded => StatusCode::FORBIDDEN,
             UiError::PortalLink(status, ..) => *status,
-            UiError::Db(DbError::Full | DbError::Closed) => StatusCode::SERVICE_UNAVAILABLE,
+            UiError::Db(DbError::Full | DbError::Closed | DbError::Unavailable(_)) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             UiError::Db(_) | UiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -359,6 +361,10 @@ impl ResponseError for UiError {
             UiError::Db(DbError::Closed) => (
                 "Shutting down",
                 "Hookline is restarting. Try again in a moment.".into(),
+            ),
+            UiError::Db(DbError::Unavailable(_)) => (
+                "Database unreachable",
+                "Hookline cannot reach its database right now. Nothing was saved; try again in a moment.".into(),
             ),
             UiError::Db(e) => {
                 tracing::error!(error = %e, "database error in the UI");
