@@ -322,3 +322,607 @@ conformance!(api_keys_find_their_caller_and_revoke_once, |s| {
         .collect();
     assert_eq!(listed, [second.id, ws_key.id]);
 });
+
+fn email(s: &str) -> hookline::domain::Email {
+    hookline::domain::Email::parse(s).unwrap()
+}
+
+conformance!(accounts_and_members_follow_the_owner_rules, |s| {
+    use hookline::domain::{MemberRefusal, Role};
+    use hookline::store::types::{MemberAdded, MemberChanged};
+    let ws = s
+        .workspace_create(new_workspace("acme", None))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.users_count().await.unwrap(), 0);
+    let ann = s
+        .user_create(
+            email("ann@example.com"),
+            "h1".into(),
+            true,
+            Some((ws.id, Role::Owner)),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(s
+        .user_create(email("ann@example.com"), "h2".into(), false, None)
+        .await
+        .unwrap()
+        .is_none());
+    let found = s.user_by_email(" ANN@example.com ").await.unwrap().unwrap();
+    assert_eq!((found.id, found.is_instance_admin), (ann, true));
+    assert_eq!(
+        s.user_by_id(ann).await.unwrap().unwrap().email,
+        "ann@example.com"
+    );
+    assert_eq!(s.users_count().await.unwrap(), 1);
+
+    let bob = s
+        .user_create(email("bob@example.com"), "h".into(), false, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        s.member_add_existing(ws.id, bob, Role::Admin)
+            .await
+            .unwrap(),
+        MemberAdded::Added
+    );
+    assert_eq!(
+        s.member_add_existing(ws.id, bob, Role::Viewer)
+            .await
+            .unwrap(),
+        MemberAdded::AlreadyMember
+    );
+    assert_eq!(
+        s.member_role(ws.id, bob).await.unwrap(),
+        Some(Role::Admin),
+        "unchanged"
+    );
+    assert_eq!(
+        s.member_add_new(ws.id, email("bob@example.com"), "h".into(), Role::Viewer)
+            .await
+            .unwrap(),
+        MemberAdded::EmailTaken
+    );
+    assert_eq!(
+        s.member_add_new(ws.id, email("cy@example.com"), "h".into(), Role::Viewer)
+            .await
+            .unwrap(),
+        MemberAdded::Added
+    );
+    let (members, pending) = s.members_page(ws.id, 0).await.unwrap();
+    let listed: Vec<(&str, Role)> = members.iter().map(|m| (m.email.as_str(), m.role)).collect();
+    assert_eq!(
+        listed,
+        [
+            ("ann@example.com", Role::Owner),
+            ("bob@example.com", Role::Admin),
+            ("cy@example.com", Role::Viewer)
+        ]
+    );
+    assert!(pending.is_empty());
+    let mine = s.memberships_of(bob).await.unwrap();
+    assert_eq!(
+        (mine.len(), mine[0].workspace.slug.as_str(), mine[0].role),
+        (1, "acme", Role::Admin)
+    );
+    let (w, r) = s
+        .workspace_with_role("acme", Some(bob))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((w.id, r), (ws.id, Some(Role::Admin)));
+    assert_eq!(
+        s.workspace_with_role("acme", None)
+            .await
+            .unwrap()
+            .unwrap()
+            .1,
+        None
+    );
+    assert!(s
+        .workspace_with_role("nope", Some(bob))
+        .await
+        .unwrap()
+        .is_none());
+
+    // The rules: the last owner stays; only owners touch owners.
+    assert_eq!(
+        s.member_change(ws.id, ann, Some(Role::Admin), true)
+            .await
+            .unwrap(),
+        MemberChanged::Refused(MemberRefusal::LastOwner, "ann@example.com".into())
+    );
+    assert_eq!(
+        s.member_change(ws.id, bob, Some(Role::Owner), false)
+            .await
+            .unwrap(),
+        MemberChanged::Refused(MemberRefusal::OwnerOnly, "bob@example.com".into())
+    );
+    assert_eq!(
+        s.member_change(ws.id, bob, Some(Role::Owner), true)
+            .await
+            .unwrap(),
+        MemberChanged::Done("bob@example.com".into())
+    );
+    assert_eq!(
+        s.member_change(ws.id, ann, None, true).await.unwrap(),
+        MemberChanged::Done("ann@example.com".into()),
+        "with two owners one may go"
+    );
+    assert_eq!(s.member_role(ws.id, ann).await.unwrap(), None);
+    assert_eq!(
+        s.member_change(ws.id, ann, None, true).await.unwrap(),
+        MemberChanged::NotMember
+    );
+});
+
+conformance!(sessions_setup_and_portal_links_work_once, |s| {
+    use hookline::domain::Role;
+    use hookline::store::types::{
+        NewAccountSession, NewLink, NewSession, Redeemed, SetupOutcome, SetupTokenState,
+    };
+    let now = hookline::clock::now_ms();
+    // First run: the newest setup link works once, and only while nobody has an account.
+    s.setup_token_create(b"old-setup".to_vec(), 60_000)
+        .await
+        .unwrap();
+    s.setup_token_create(b"setup".to_vec(), 60_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.setup_state(b"old-setup".to_vec()).await.unwrap(),
+        (SetupTokenState::Unknown, 0)
+    );
+    assert_eq!(
+        s.setup_state(b"setup".to_vec()).await.unwrap(),
+        (SetupTokenState::Valid, 0)
+    );
+    let SetupOutcome::Created(admin) = s
+        .setup_first_admin(b"setup".to_vec(), email("root@example.com"), "h".into())
+        .await
+        .unwrap()
+    else {
+        panic!("the first admin was not made")
+    };
+    assert!(
+        s.user_by_id(admin)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_instance_admin
+    );
+    assert_eq!(
+        s.setup_first_admin(b"setup".to_vec(), email("two@example.com"), "h".into())
+            .await
+            .unwrap(),
+        SetupOutcome::Unavailable(SetupTokenState::Unknown, true)
+    );
+
+    // Account sessions: found with their user, ended by logout or a password change.
+    let session = |hash: &[u8], ttl_ms: i64| NewAccountSession {
+        token_hash: hash.to_vec(),
+        user_id: admin,
+        csrf_token: "csrf".into(),
+        ttl_ms,
+        ip: Some("127.0.0.1".into()),
+        user_agent: None,
+    };
+    s.session_create(session(b"s1", 60_000)).await.unwrap();
+    s.session_create(session(b"s2", 60_000)).await.unwrap();
+    s.session_create(session(b"gone", -1)).await.unwrap();
+    let (found, portal) = s.identify(Some(b"s1".to_vec()), None, now).await.unwrap();
+    let (s1, who) = found.unwrap();
+    assert_eq!((who.id, s1.csrf_token.as_str()), (admin, "csrf"));
+    assert!(portal.is_none());
+    assert!(s
+        .identify(Some(b"gone".to_vec()), None, now)
+        .await
+        .unwrap()
+        .0
+        .is_none());
+    s.password_change(admin, "new-hash".into(), Some(s1.id), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.user_by_id(admin).await.unwrap().unwrap().password_hash,
+        "new-hash"
+    );
+    assert!(
+        s.identify(Some(b"s1".to_vec()), None, now)
+            .await
+            .unwrap()
+            .0
+            .is_some(),
+        "kept"
+    );
+    assert!(
+        s.identify(Some(b"s2".to_vec()), None, now)
+            .await
+            .unwrap()
+            .0
+            .is_none(),
+        "ended"
+    );
+    s.session_delete(b"s1".to_vec()).await.unwrap();
+    assert!(s
+        .identify(Some(b"s1".to_vec()), None, now)
+        .await
+        .unwrap()
+        .0
+        .is_none());
+
+    // Portal links: opened once, into a session that moves its idle end when used.
+    let ws = s
+        .workspace_create(new_workspace("acme", None))
+        .await
+        .unwrap()
+        .unwrap();
+    let link = |hash: &[u8], expires_at: i64| NewLink {
+        token_hash: hash.to_vec(),
+        workspace_id: ws.id,
+        role: Role::Admin,
+        email: Some("cust@example.com".into()),
+        api_key_id: None,
+        created_at: now,
+        expires_at,
+    };
+    s.portal_link_create(link(b"link", now + 60_000))
+        .await
+        .unwrap();
+    s.portal_link_create(link(b"late", now - 1)).await.unwrap();
+    let open = |hash: &[u8]| NewSession {
+        token_hash: hash.to_vec(),
+        csrf_token: "pcsrf".into(),
+        now,
+        idle_ms: 60_000,
+    };
+    assert!(matches!(
+        s.portal_link_redeem(b"link".to_vec(), open(b"p1")).await.unwrap(),
+        Redeemed::Opened { workspace_slug } if workspace_slug == "acme"
+    ));
+    assert!(matches!(
+        s.portal_link_redeem(b"link".to_vec(), open(b"p2"))
+            .await
+            .unwrap(),
+        Redeemed::Used
+    ));
+    assert!(matches!(
+        s.portal_link_redeem(b"late".to_vec(), open(b"p3"))
+            .await
+            .unwrap(),
+        Redeemed::Expired
+    ));
+    assert!(matches!(
+        s.portal_link_redeem(b"never".to_vec(), open(b"p4"))
+            .await
+            .unwrap(),
+        Redeemed::Unknown
+    ));
+    let p = s
+        .identify(None, Some(b"p1".to_vec()), now)
+        .await
+        .unwrap()
+        .1
+        .unwrap();
+    assert_eq!(
+        (p.workspace_id, p.role, p.email.as_deref()),
+        (ws.id, Role::Admin, Some("cust@example.com"))
+    );
+    assert!(
+        s.identify(None, Some(b"p1".to_vec()), now + 60_001)
+            .await
+            .unwrap()
+            .1
+            .is_none(),
+        "idle"
+    );
+    s.portal_session_touch(p.id, now + 30_000, 60_000)
+        .await
+        .unwrap();
+    assert!(
+        s.identify(None, Some(b"p1".to_vec()), now + 60_001)
+            .await
+            .unwrap()
+            .1
+            .is_some(),
+        "moved"
+    );
+});
+
+conformance!(invitations_and_password_resets_are_single_use, |s| {
+    use hookline::domain::Role;
+    use hookline::store::types::{AcceptRefused, Invited, LinkState, NewInvitation};
+    let now = hookline::clock::now_ms();
+    let ws = s
+        .workspace_create(new_workspace("acme", None))
+        .await
+        .unwrap()
+        .unwrap();
+    let owner = s
+        .user_create(
+            email("own@example.com"),
+            "h".into(),
+            false,
+            Some((ws.id, Role::Owner)),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let invite = |hash: &[u8], to: &str, role: Role, actor_is_owner: bool| NewInvitation {
+        token_hash: hash.to_vec(),
+        workspace_id: ws.id,
+        email: email(to),
+        role,
+        invited_by: Some(owner),
+        actor_is_owner,
+        now,
+        ttl_ms: 60_000,
+    };
+    assert_eq!(
+        s.invitation_create(invite(b"i0", "own@example.com", Role::Admin, true))
+            .await
+            .unwrap(),
+        Invited::AlreadyMember
+    );
+    assert_eq!(
+        s.invitation_create(invite(b"i1", "new@example.com", Role::Owner, true))
+            .await
+            .unwrap(),
+        Invited::Created
+    );
+    assert_eq!(
+        s.invitation_create(invite(b"i2", "new@example.com", Role::Viewer, false))
+            .await
+            .unwrap(),
+        Invited::OwnerOnly,
+        "an admin may not replace an owner's invitation"
+    );
+    assert_eq!(
+        s.invitation_create(invite(b"i3", "new@example.com", Role::Admin, true))
+            .await
+            .unwrap(),
+        Invited::Created
+    );
+    assert_eq!(
+        s.invitation_state(b"i1".to_vec(), now).await.unwrap(),
+        LinkState::Revoked,
+        "replaced"
+    );
+    let (_, pending) = s.members_page(ws.id, now).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(
+        s.invitation_pending(ws.id, pending[0].id, now)
+            .await
+            .unwrap()
+            .unwrap()
+            .role,
+        Role::Admin
+    );
+    match s.invitation_lookup(b"i3".to_vec(), now).await.unwrap() {
+        LinkState::Valid((inv, has_account)) => {
+            assert_eq!(
+                (inv.email.as_str(), inv.workspace_slug.as_str(), has_account),
+                ("new@example.com", "acme", false)
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    let (uid, inv) = s
+        .invitation_accept_new(b"i3".to_vec(), email("new@example.com"), "h".into(), now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (inv.role, s.member_role(ws.id, uid).await.unwrap()),
+        (Role::Admin, Some(Role::Admin))
+    );
+    assert_eq!(
+        s.invitation_accept_existing(b"i3".to_vec(), uid, now)
+            .await
+            .unwrap(),
+        Err(AcceptRefused::Gone)
+    );
+    assert_eq!(
+        s.invitation_state(b"i3".to_vec(), now).await.unwrap(),
+        LinkState::Used
+    );
+
+    // An invitation of an address that has an account meanwhile.
+    s.invitation_create(invite(b"i4", "late@example.com", Role::Viewer, true))
+        .await
+        .unwrap();
+    let late = s
+        .user_create(email("late@example.com"), "h".into(), false, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        s.invitation_accept_new(b"i4".to_vec(), email("late@example.com"), "h".into(), now)
+            .await
+            .unwrap(),
+        Err(AcceptRefused::AccountExists)
+    );
+    assert!(
+        matches!(
+            s.invitation_state(b"i4".to_vec(), now).await.unwrap(),
+            LinkState::Valid(_)
+        ),
+        "rolled back"
+    );
+    assert_eq!(
+        s.invitation_accept_existing(b"i4".to_vec(), late, now)
+            .await
+            .unwrap()
+            .unwrap()
+            .email,
+        "late@example.com"
+    );
+    assert_eq!(
+        s.member_role(ws.id, late).await.unwrap(),
+        Some(Role::Viewer)
+    );
+    // Withdrawn and expired links.
+    s.invitation_create(invite(b"i5", "w@example.com", Role::Viewer, true))
+        .await
+        .unwrap();
+    let (_, pending) = s.members_page(ws.id, now).await.unwrap();
+    assert!(s
+        .invitation_revoke(ws.id, pending[0].id, now)
+        .await
+        .unwrap());
+    assert!(!s
+        .invitation_revoke(ws.id, pending[0].id, now)
+        .await
+        .unwrap());
+    assert_eq!(
+        s.invitation_state(b"i5".to_vec(), now).await.unwrap(),
+        LinkState::Revoked
+    );
+    s.invitation_create(invite(b"i6", "x@example.com", Role::Viewer, true))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.invitation_state(b"i6".to_vec(), now + 60_001)
+            .await
+            .unwrap(),
+        LinkState::Expired
+    );
+    assert_eq!(
+        s.invitation_state(b"nope".to_vec(), now).await.unwrap(),
+        LinkState::Unknown
+    );
+
+    // Password resets: the newest use spends every other link, and ends every session.
+    s.password_reset_create(b"r1".to_vec(), owner, now, 60_000)
+        .await
+        .unwrap();
+    s.password_reset_create(b"r2".to_vec(), owner, now, 60_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.password_reset_state(b"r1".to_vec(), now).await.unwrap(),
+        LinkState::Valid("own@example.com".into())
+    );
+    assert_eq!(
+        s.password_reset_state(b"r1".to_vec(), now + 60_001)
+            .await
+            .unwrap(),
+        LinkState::Expired
+    );
+    assert_eq!(
+        s.password_reset_apply(b"r1".to_vec(), "reset".into(), now)
+            .await
+            .unwrap(),
+        Some(owner)
+    );
+    assert_eq!(
+        s.user_by_id(owner).await.unwrap().unwrap().password_hash,
+        "reset"
+    );
+    assert_eq!(
+        s.password_reset_apply(b"r1".to_vec(), "again".into(), now)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        s.password_reset_apply(b"r2".to_vec(), "again".into(), now)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        s.password_reset_state(b"r2".to_vec(), now).await.unwrap(),
+        LinkState::Used
+    );
+    assert_eq!(
+        s.password_reset_state(b"r9".to_vec(), now).await.unwrap(),
+        LinkState::Unknown
+    );
+});
+
+conformance!(
+    racing_changes_cannot_both_take_the_last_owner_or_a_link,
+    |s| {
+        use hookline::domain::{MemberRefusal, Role};
+        use hookline::store::types::{MemberChanged, NewLink, NewSession, Redeemed};
+        // Two owners demote each other at the same moment, five times over: one of them stays.
+        for round in 0..5 {
+            let ws = s
+                .workspace_create(new_workspace(&format!("race{round}"), None))
+                .await
+                .unwrap()
+                .unwrap();
+            let mk = |who: &str| email(&format!("{who}{round}@example.com"));
+            let a = s
+                .user_create(mk("a"), "h".into(), false, Some((ws.id, Role::Owner)))
+                .await
+                .unwrap()
+                .unwrap();
+            let b = s
+                .user_create(mk("b"), "h".into(), false, Some((ws.id, Role::Owner)))
+                .await
+                .unwrap()
+                .unwrap();
+            let (x, y) = tokio::join!(
+                s.member_change(ws.id, a, Some(Role::Viewer), true),
+                s.member_change(ws.id, b, None, true)
+            );
+            let outcomes = [x.unwrap(), y.unwrap()];
+            let done = outcomes
+                .iter()
+                .filter(|o| matches!(o, MemberChanged::Done(_)))
+                .count();
+            let refused = outcomes
+                .iter()
+                .filter(|o| matches!(o, MemberChanged::Refused(MemberRefusal::LastOwner, _)))
+                .count();
+            assert_eq!((done, refused), (1, 1), "round {round}: {outcomes:?}");
+            let owners = s
+                .members_page(ws.id, 0)
+                .await
+                .unwrap()
+                .0
+                .iter()
+                .filter(|m| m.role == Role::Owner)
+                .count();
+            assert_eq!(owners, 1, "round {round}");
+        }
+        let ws = s.workspace_by_slug("race0").await.unwrap().unwrap();
+
+        // Ten requests open one portal link at once: one session.
+        let now = hookline::clock::now_ms();
+        s.portal_link_create(NewLink {
+            token_hash: b"race".to_vec(),
+            workspace_id: ws.id,
+            role: Role::Viewer,
+            email: None,
+            api_key_id: None,
+            created_at: now,
+            expires_at: now + 60_000,
+        })
+        .await
+        .unwrap();
+        let opens = (0..10).map(|i| {
+            s.portal_link_redeem(
+                b"race".to_vec(),
+                NewSession {
+                    token_hash: format!("session-{i}").into_bytes(),
+                    csrf_token: "c".into(),
+                    now,
+                    idle_ms: 60_000,
+                },
+            )
+        });
+        let outcomes = futures_util::future::join_all(opens).await;
+        let opened = outcomes
+            .iter()
+            .filter(|o| matches!(o.as_ref().unwrap(), Redeemed::Opened { .. }))
+            .count();
+        assert_eq!(opened, 1, "{outcomes:?}");
+    }
+);

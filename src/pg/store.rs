@@ -34,7 +34,7 @@ impl From<PgError> for StoreError {
 }
 
 /// A unique violation: the create methods report it as `None`, like SQLite's.
-fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
+pub(super) fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
     e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
 }
 
@@ -55,7 +55,7 @@ impl PgStore {
         })
     }
 
-    async fn conn(&self) -> Result<Object> {
+    pub(super) async fn conn(&self) -> Result<Object> {
         self.pool
             .get()
             .await
@@ -409,10 +409,10 @@ impl PgStore {
     }
 }
 
-const WORKSPACE_COLS: &str =
+pub(super) const WORKSPACE_COLS: &str =
     "id, slug, name, created_at, coalesce(updated_at, created_at), webhooks_enabled, max_webhooks";
 
-fn workspace(r: &Row) -> Workspace {
+pub(super) fn workspace(r: &Row) -> Workspace {
     Workspace {
         id: r.get(0),
         slug: r.get(1),
