@@ -926,3 +926,212 @@ conformance!(
         assert_eq!(opened, 1, "{outcomes:?}");
     }
 );
+
+fn settings(url: &str, events: &[&str]) -> hookline::domain::WebhookSettings {
+    use hookline::domain::{EventFilter, WebhookSettings, WebhookUrl};
+    WebhookSettings {
+        name: "orders".into(),
+        description: "to the ERP".into(),
+        url: WebhookUrl::stored(url.into()),
+        events: EventFilter::stored(events.iter().map(|e| e.to_string()).collect()),
+        is_active: true,
+        headers: [("X-Team".to_string(), "erp".to_string())].into(),
+        retry_schedule: vec![5, 300, 3600],
+        timeout_seconds: 15,
+        notification_email: Some(hookline::domain::Email::stored("ops@example.com".into())),
+    }
+}
+
+conformance!(webhooks_keep_their_settings_and_the_plan_caps_them, |s| {
+    use hookline::domain::PlanRefusal;
+    let ws = s
+        .workspace_create(new_workspace("acme", Some(2)))
+        .await
+        .unwrap()
+        .unwrap();
+    let other = s
+        .workspace_create(new_workspace("beta", None))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.webhook_plan(ws.id).await.unwrap(), None);
+    let a = s
+        .webhook_create(
+            ws.id,
+            settings("https://a.example.com/h", &["order.paid"]),
+            b"sealed-a".to_vec(),
+            "ann".into(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            a.url.as_str(),
+            a.events.clone(),
+            a.retry_schedule.clone(),
+            a.timeout_seconds
+        ),
+        (
+            "https://a.example.com/h",
+            vec!["order.paid".to_string()],
+            vec![5, 300, 3600],
+            15
+        )
+    );
+    assert_eq!(a.headers.get("X-Team").map(String::as_str), Some("erp"));
+    assert_eq!(
+        (a.secret_enc.as_slice(), a.changed_by.as_deref()),
+        (b"sealed-a".as_slice(), Some("ann"))
+    );
+    assert_eq!(a.notification_email.as_deref(), Some("ops@example.com"));
+    assert!(a.is_active && a.previous_secret_enc.is_none());
+    // Two creations at once for the plan's last place: one of them gets it.
+    let (x, y) = tokio::join!(
+        s.webhook_create(
+            ws.id,
+            settings("https://b.example.com", &["*"]),
+            b"b".to_vec(),
+            "ann".into()
+        ),
+        s.webhook_create(
+            ws.id,
+            settings("https://c.example.com", &["*"]),
+            b"c".to_vec(),
+            "bob".into()
+        )
+    );
+    let (x, y) = (x.unwrap(), y.unwrap());
+    assert!(
+        x.is_ok() != y.is_ok(),
+        "exactly one is made: {:?} {:?}",
+        x.is_ok(),
+        y.is_ok()
+    );
+    assert_eq!(x.err().or(y.err()), Some(PlanRefusal::Limit(2)));
+    assert_eq!(s.webhooks_page(ws.id, 0, 10).await.unwrap().len(), 2);
+    assert_eq!(s.webhooks_page(ws.id, a.id, 10).await.unwrap().len(), 1);
+    assert!(
+        s.webhook_get(other.id, a.id).await.unwrap().is_none(),
+        "another workspace's"
+    );
+
+    // A change replaces the settings; switching off and on clears why it was off.
+    let mut off = settings("https://a2.example.com/h", &["*"]);
+    off.is_active = false;
+    off.headers.clear();
+    let saved = s
+        .webhook_save(ws.id, a.id, off, "bob".into())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (saved.url.as_str(), saved.events.clone(), saved.is_active),
+        ("https://a2.example.com/h", vec!["*".to_string()], false)
+    );
+    assert!(saved.headers.is_empty());
+    assert_eq!(saved.changed_by.as_deref(), Some("bob"));
+    assert_eq!(s.webhooks_inactive_count().await.unwrap(), 1);
+    let on = s
+        .webhook_save(
+            ws.id,
+            a.id,
+            settings("https://a2.example.com/h", &["*"]),
+            "bob".into(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(on.is_active && on.disabled_reason.is_none());
+    assert!(s
+        .webhook_save(
+            other.id,
+            a.id,
+            settings("https://x.example.com", &["*"]),
+            "eve".into()
+        )
+        .await
+        .unwrap()
+        .is_none());
+
+    // Rotation keeps the previous secret beside the new one until it expires.
+    assert!(s
+        .webhook_rotate(ws.id, a.id, b"sealed-2".to_vec(), 99, "cy".into())
+        .await
+        .unwrap());
+    let rotated = s.webhook_get(ws.id, a.id).await.unwrap().unwrap();
+    assert_eq!(rotated.secret_enc, b"sealed-2");
+    assert_eq!(
+        rotated.previous_secret_enc.as_deref(),
+        Some(b"sealed-a".as_slice())
+    );
+    assert_eq!(
+        (
+            rotated.previous_secret_expires_at,
+            rotated.changed_by.as_deref()
+        ),
+        (Some(99), Some("cy"))
+    );
+    assert!(!s
+        .webhook_rotate(other.id, a.id, b"x".to_vec(), 99, "eve".into())
+        .await
+        .unwrap());
+
+    let (rows, last) = s.webhooks_with_last_delivery(ws.id, 0, 10).await.unwrap();
+    assert_eq!((rows.len(), last.len()), (2, 0), "no deliveries yet");
+    assert!(!s.webhook_delete(other.id, a.id).await.unwrap());
+    assert!(s.webhook_delete(ws.id, a.id).await.unwrap());
+    assert!(s.webhook_get(ws.id, a.id).await.unwrap().is_none());
+
+    // Many creations at once for one place, a few times over: one each time.
+    for round in 0..3 {
+        let w = s
+            .workspace_create(new_workspace(&format!("cap{round}"), Some(1)))
+            .await
+            .unwrap()
+            .unwrap();
+        let made = futures_util::future::join_all((0..6).map(|i| {
+            s.webhook_create(
+                w.id,
+                settings(&format!("https://{i}.example.com"), &["*"]),
+                vec![i],
+                "x".into(),
+            )
+        }))
+        .await;
+        let ok = made.iter().filter(|m| matches!(m, Ok(Ok(_)))).count();
+        assert_eq!(ok, 1, "round {round}");
+        assert_eq!(
+            s.webhooks_page(w.id, 0, 10).await.unwrap().len(),
+            1,
+            "round {round}"
+        );
+    }
+
+    // A plan without webhooks refuses every change.
+    s.workspace_update(
+        ws.id,
+        WorkspaceChange {
+            webhooks_enabled: Some(false),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.webhook_plan(ws.id).await.unwrap(),
+        Some(PlanRefusal::Disabled)
+    );
+    assert_eq!(
+        s.webhook_create(
+            ws.id,
+            settings("https://d.example.com", &["*"]),
+            b"d".to_vec(),
+            "ann".into()
+        )
+        .await
+        .unwrap()
+        .err(),
+        Some(PlanRefusal::Disabled)
+    );
+});

@@ -13,6 +13,7 @@ use tokio_postgres::Client;
 
 mod people;
 mod store;
+mod webhooks;
 pub use store::PgStore;
 
 /// Every schema version, oldest first: version N is `MIGRATIONS[N - BASELINE]`. The baseline is
