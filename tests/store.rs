@@ -1135,3 +1135,311 @@ conformance!(webhooks_keep_their_settings_and_the_plan_caps_them, |s| {
         Some(PlanRefusal::Disabled)
     );
 });
+
+conformance!(
+    publishing_stores_events_with_their_deliveries_and_history_reads_them,
+    |s| {
+        use hookline::domain::{DeliveryFilter, DeliveryStatus};
+        use hookline::store::types::{Draft, Idempotency, Published};
+        let ws = s
+            .workspace_create(new_workspace("acme", None))
+            .await
+            .unwrap()
+            .unwrap();
+        let other = s
+            .workspace_create(new_workspace("beta", None))
+            .await
+            .unwrap()
+            .unwrap();
+        for t in ["order.paid", "user.created"] {
+            s.event_type_create(NewEventType {
+                name: EventTypeName::parse(t).unwrap(),
+                description: String::new(),
+                example: None,
+            })
+            .await
+            .unwrap();
+        }
+        let hook = |url: &str, events: &[&str]| settings(url, events);
+        let a = s
+            .webhook_create(
+                ws.id,
+                hook("https://a.example.com", &["order.paid"]),
+                b"a".to_vec(),
+                "t".into(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let b = s
+            .webhook_create(
+                ws.id,
+                hook("https://b.example.com", &["*"]),
+                b"b".to_vec(),
+                "t".into(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let mut off = hook("https://c.example.com", &["*"]);
+        off.is_active = false;
+        s.webhook_create(ws.id, off, b"c".to_vec(), "t".into())
+            .await
+            .unwrap()
+            .unwrap();
+        let theirs = s
+            .webhook_create(
+                other.id,
+                hook("https://d.example.com", &["*"]),
+                b"d".to_vec(),
+                "t".into(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+
+        let draft = |t: &str, data: &str| {
+            Draft::new(&EventTypeName::parse(t).unwrap(), data, "type".into())
+        };
+        let key = |hash: &[u8]| Idempotency {
+            key: "k-1".into(),
+            route: "events",
+            request_hash: hash.to_vec(),
+        };
+        let drafts = vec![
+            draft("order.paid", r#"{"id": 1}"#),
+            draft("user.created", r#"{"id": 2}"#),
+            draft("order.paid", r#"{"id": 3}"#),
+        ];
+        let Published::Fresh(stored, body) = s
+            .publish(ws.id, drafts, Some(key(b"h1")), |st| {
+                format!("ok:{}", st.len())
+            })
+            .await
+            .unwrap()
+        else {
+            panic!("not stored")
+        };
+        assert_eq!(body, "ok:3");
+        assert_eq!(
+            stored.iter().map(|e| e.deliveries).collect::<Vec<_>>(),
+            [2, 1, 2]
+        );
+        // The same key: the first answer again, and nothing more stored; another body: refused.
+        assert!(matches!(
+            s.publish(ws.id, vec![draft("order.paid", "{}")], Some(key(b"h1")), |_| "x".into()).await.unwrap(),
+            Published::Replay { status: 202, body } if body == "ok:3"
+        ));
+        assert!(matches!(
+            s.publish(
+                ws.id,
+                vec![draft("order.paid", "{}")],
+                Some(key(b"h2")),
+                |_| "x".into()
+            )
+            .await
+            .unwrap(),
+            Published::KeyMismatch
+        ));
+        // The same new key published twice at once (two nodes): one event set, one replay.
+        for round in 0..5 {
+            let k = || Idempotency {
+                key: format!("race-{round}"),
+                route: "events",
+                request_hash: b"same".to_vec(),
+            };
+            let (x, y) = tokio::join!(
+                s.publish(ws.id, vec![draft("user.created", "{}")], Some(k()), |_| {
+                    "first".into()
+                }),
+                s.publish(ws.id, vec![draft("user.created", "{}")], Some(k()), |_| {
+                    "first".into()
+                })
+            );
+            let fresh = [x.unwrap(), y.unwrap()]
+                .iter()
+                .filter(|p| matches!(p, Published::Fresh(..)))
+                .count();
+            assert_eq!(fresh, 1, "round {round}");
+        }
+        // An undefined type stores nothing of the whole batch.
+        let bad = Draft::new(
+            &EventTypeName::parse("user.deleted").unwrap(),
+            "{}",
+            "events[1].type".into(),
+        );
+        assert!(matches!(
+            s.publish(ws.id, vec![draft("order.paid", "{}"), bad], None, |_| "x".into()).await.unwrap(),
+            Published::UnknownType { field, name } if field == "events[1].type" && name == "user.deleted"
+        ));
+        let all = s
+            .deliveries_page(ws.id, None, DeliveryFilter::default(), i64::MAX, 100)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            all.len(),
+            10,
+            "two for a, three and five raced ones for b, none for the switched-off one"
+        );
+        assert!(all.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+        assert!(all
+            .iter()
+            .all(|d| d.status == DeliveryStatus::Pending && d.attempt_count == 0));
+        assert!(all.iter().all(|d| d.next_attempt_at.is_some()), "due");
+
+        // A webhook's list; another workspace's webhook finds nothing.
+        let of_a = s
+            .deliveries_page(ws.id, Some(a.id), DeliveryFilter::default(), i64::MAX, 100)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(of_a.len(), 2);
+        assert!(of_a
+            .iter()
+            .all(|d| d.event_type == "order.paid" && d.webhook_id == a.id));
+        assert!(s
+            .deliveries_page(
+                ws.id,
+                Some(theirs.id),
+                DeliveryFilter::default(),
+                i64::MAX,
+                100
+            )
+            .await
+            .unwrap()
+            .is_none());
+        let page = s
+            .deliveries_page(ws.id, Some(b.id), DeliveryFilter::default(), i64::MAX, 2)
+            .await
+            .unwrap()
+            .unwrap();
+        let rest = s
+            .deliveries_page(ws.id, Some(b.id), DeliveryFilter::default(), page[1].id, 2)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((page.len(), rest.len()), (2, 2), "paged by id");
+
+        // Searches: by type (an index walk), by status across webhooks (checked on rows), by event.
+        let by_type = DeliveryFilter {
+            event_type: Some(EventTypeName::parse("user.created").unwrap()),
+            ..Default::default()
+        };
+        let found = s
+            .deliveries_search(ws.id, None, by_type, i64::MAX, 50)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((found.rows.len(), found.resume_before), (6, None));
+        let by_status = DeliveryFilter {
+            status: Some(DeliveryStatus::Pending),
+            ..Default::default()
+        };
+        assert_eq!(
+            s.deliveries_search(ws.id, None, by_status, i64::MAX, 50)
+                .await
+                .unwrap()
+                .unwrap()
+                .rows
+                .len(),
+            10
+        );
+        let by_event = DeliveryFilter {
+            event_id: Some(stored[0].public_id.clone()),
+            ..Default::default()
+        };
+        assert_eq!(
+            s.deliveries_search(ws.id, None, by_event, i64::MAX, 50)
+                .await
+                .unwrap()
+                .unwrap()
+                .rows
+                .len(),
+            2
+        );
+        let unknown_event = DeliveryFilter {
+            event_id: Some("evt_nothing".into()),
+            ..Default::default()
+        };
+        assert!(s
+            .deliveries_search(ws.id, None, unknown_event, i64::MAX, 50)
+            .await
+            .unwrap()
+            .unwrap()
+            .rows
+            .is_empty());
+        let since_later = DeliveryFilter {
+            since: Some(hookline::clock::now_ms() + 60_000),
+            ..Default::default()
+        };
+        assert!(s
+            .deliveries_search(ws.id, None, since_later, i64::MAX, 50)
+            .await
+            .unwrap()
+            .unwrap()
+            .rows
+            .is_empty());
+
+        // One delivery, its exact payload, and its event with every delivery.
+        let d = &of_a[1];
+        assert_eq!(s.delivery_get(ws.id, d.id).await.unwrap().unwrap().id, d.id);
+        assert!(s.delivery_get(other.id, d.id).await.unwrap().is_none());
+        let detail = s
+            .delivery_detail(ws.id, d.id, Some(10))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            detail.payload.contains(r#""data":{"id": 1}"#),
+            "{}",
+            detail.payload
+        );
+        assert_eq!((detail.attempts.len(), detail.attempts_total), (0, 0));
+        assert!(d
+            .preview
+            .starts_with(&detail.payload[..detail.payload.len().min(20)]));
+        let (public_id, payload) = s.delivery_payload(ws.id, d.id).await.unwrap().unwrap();
+        assert_eq!(
+            (public_id.as_str(), payload.as_str()),
+            (stored[0].public_id.as_str(), detail.payload.as_str())
+        );
+        assert!(s.attempt_response(ws.id, d.id, 1).await.unwrap().is_none());
+        let (event, deliveries) = s
+            .event_with_deliveries(ws.id, stored[0].public_id.clone())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (event.event_type.as_str(), deliveries.len()),
+            ("order.paid", 2)
+        );
+        assert!(s
+            .event_with_deliveries(other.id, stored[0].public_id.clone())
+            .await
+            .unwrap()
+            .is_none());
+
+        let (_, last) = s.webhooks_with_last_delivery(ws.id, 0, 10).await.unwrap();
+        assert_eq!(last.get(&a.id).map(|l| l.0.as_str()), Some("pending"));
+        assert_eq!(last.len(), 2);
+        assert!(s
+            .webhook_get(ws.id, a.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_triggered_at
+            .is_some());
+        assert!(s
+            .webhook_hours(ws.id, a.id, 0, i64::MAX)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_empty());
+        assert!(s
+            .webhook_hours(ws.id, theirs.id, 0, i64::MAX)
+            .await
+            .unwrap()
+            .is_none());
+    }
+);

@@ -13,12 +13,12 @@ use crate::domain::EventTypeName;
 /// object of allowed size), with its id, time and exact body made before the write: the
 /// writer thread only stores.
 pub struct Draft {
-    public_id: String,
-    event_type: String,
-    created_at: i64,
-    body: String,
+    pub(crate) public_id: String,
+    pub(crate) event_type: String,
+    pub(crate) created_at: i64,
+    pub(crate) body: String,
     /// The input field it came from, for errors (`type`, `events[3].type`, …).
-    type_field: String,
+    pub(crate) type_field: String,
 }
 
 impl Draft {

@@ -11,6 +11,8 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::config::SslMode;
 use tokio_postgres::Client;
 
+mod events;
+mod history;
 mod people;
 mod store;
 mod webhooks;

@@ -2,8 +2,10 @@
 //! the SQLite code for now and named here, so callers already import them from the store;
 //! they move here when the Postgres backend needs them: plan step 9.)
 
-pub use crate::db::hooks::EventRow;
-pub use crate::db::hooks::{AttemptRow, DeliveryDetail, DeliveryPage, DeliveryRow, PREVIEW_HEAD};
+pub use crate::db::hooks::{
+    AttemptRow, DeliveryDetail, DeliveryPage, DeliveryRow, PREVIEW_HEAD, SEARCH_SPAN,
+};
+pub use crate::db::hooks::{EventRow, IDEMPOTENCY_TTL_MS};
 pub use crate::db::hooks::{LastDeliveries, WebhookRow};
 pub use crate::db::invites::{Invitation, LinkState};
 pub use crate::db::jobs::{JobKind, JobParams, JobRefused, JobRow, JobState};
