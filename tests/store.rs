@@ -1443,3 +1443,162 @@ conformance!(
             .is_none());
     }
 );
+
+conformance!(
+    a_deleted_workspace_vanishes_at_once_and_its_history_in_batches,
+    |s| {
+        use hookline::domain::Role;
+        use hookline::store::types::{CallerLookup, Draft, Published};
+        let ws = s
+            .workspace_create(new_workspace("doomed", None))
+            .await
+            .unwrap()
+            .unwrap();
+        let keep = s
+            .workspace_create(new_workspace("kept", None))
+            .await
+            .unwrap()
+            .unwrap();
+        s.event_type_create(NewEventType {
+            name: EventTypeName::parse("order.paid").unwrap(),
+            description: String::new(),
+            example: None,
+        })
+        .await
+        .unwrap();
+        let member = s
+            .user_create(
+                email("m@example.com"),
+                "h".into(),
+                false,
+                Some((ws.id, Role::Admin)),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        s.api_key_create(NewApiKey {
+            workspace_id: Some(ws.id),
+            name: "k".into(),
+            prefix: "hl_x".into(),
+            hash: b"doomed-key".to_vec(),
+            scopes: Scopes::parse("events").unwrap(),
+            created_by: None,
+        })
+        .await
+        .unwrap();
+        let hook = s
+            .webhook_create(
+                ws.id,
+                settings("https://a.example.com", &["*"]),
+                b"a".to_vec(),
+                "t".into(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let kept_hook = s
+            .webhook_create(
+                keep.id,
+                settings("https://k.example.com", &["*"]),
+                b"k".to_vec(),
+                "t".into(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let draft = || {
+            Draft::new(
+                &EventTypeName::parse("order.paid").unwrap(),
+                "{}",
+                "type".into(),
+            )
+        };
+        for target in [ws.id, keep.id] {
+            let Published::Fresh(..) = s
+                .publish(target, (0..7).map(|_| draft()).collect(), None, |_| {
+                    String::new()
+                })
+                .await
+                .unwrap()
+            else {
+                panic!()
+            };
+        }
+
+        assert!(s.workspace_mark_deleted(ws.id).await.unwrap());
+        assert!(!s.workspace_mark_deleted(ws.id).await.unwrap(), "once");
+        assert!(s.workspace_by_slug("doomed").await.unwrap().is_none());
+        assert!(s.workspace_by_id(ws.id).await.unwrap().is_none());
+        assert_eq!(s.member_role(ws.id, member).await.unwrap(), None);
+        assert!(matches!(
+            s.api_caller(b"doomed-key".to_vec(), None).await.unwrap(),
+            CallerLookup::NoKey
+        ));
+        let stopped = s.webhook_get(ws.id, hook.id).await.unwrap().unwrap();
+        assert_eq!(
+            (stopped.is_active, stopped.disabled_reason.as_deref()),
+            (false, Some("workspace deleted"))
+        );
+        assert_eq!(s.workspaces_deleted().await.unwrap(), [ws.id]);
+        assert!(
+            s.workspace_create(new_workspace("doomed", None))
+                .await
+                .unwrap()
+                .is_some(),
+            "the slug is free again"
+        );
+
+        // Its history goes in small batches; the other workspace keeps everything.
+        let mut batches = 0;
+        while !s.workspace_purge_batch(ws.id, 3).await.unwrap() {
+            batches += 1;
+            assert!(batches < 50, "the purge ends");
+        }
+        assert!(
+            batches >= 5,
+            "7 deliveries, 7 events and a webhook in batches of 3: {batches}"
+        );
+        assert!(s.workspaces_deleted().await.unwrap().is_empty());
+        assert!(s.webhook_get(ws.id, hook.id).await.unwrap().is_none());
+        assert!(
+            s.workspace_purge_batch(keep.id, 3).await.unwrap(),
+            "only a deleted workspace is purged"
+        );
+        let kept = s
+            .deliveries_page(
+                keep.id,
+                Some(kept_hook.id),
+                hookline::domain::DeliveryFilter::default(),
+                i64::MAX,
+                50,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(kept.len(), 7);
+
+        // Retention keeps events whose deliveries still wait, and deletes finished ones.
+        let later = hookline::clock::now_ms() + 1_000;
+        assert_eq!(
+            s.purge_finished_events(later, 100).await.unwrap(),
+            0,
+            "deliveries still wait"
+        );
+        s.webhook_save(
+            keep.id,
+            kept_hook.id,
+            settings("https://k.example.com", &["order.paid"]),
+            "t".into(),
+        )
+        .await
+        .unwrap();
+        s.webhook_delete(keep.id, kept_hook.id).await.unwrap();
+        assert_eq!(
+            s.purge_finished_events(later, 5).await.unwrap(),
+            5,
+            "a batch"
+        );
+        assert_eq!(s.purge_finished_events(later, 5).await.unwrap(), 2);
+        s.expire_tokens(later, later).await.unwrap();
+    }
+);

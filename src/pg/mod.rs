@@ -13,6 +13,7 @@ use tokio_postgres::Client;
 
 mod events;
 mod history;
+mod housekeeping;
 mod people;
 mod store;
 mod webhooks;

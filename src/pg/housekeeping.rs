@@ -1,0 +1,260 @@
+//! On PostgreSQL: deleting a workspace (at once for everyone, its history in batches),
+//! retention's deletes, and the notifier's reads and marks. The notices themselves are stored
+//! by `record`, with the queue.
+
+use super::PgStore;
+use crate::store::types::{StoreError, Waiting, IDEMPOTENCY_TTL_MS};
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+impl PgStore {
+    pub async fn workspace_mark_deleted(&self, id: i64) -> Result<bool> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await?;
+        let now = crate::clock::now_ms();
+        let n = tx
+            .execute(
+                "UPDATE workspaces SET deleted_at = $2, slug = slug || '~' || id, updated_at = $2
+                 WHERE id = $1 AND deleted_at IS NULL",
+                &[&id, &now],
+            )
+            .await?;
+        if n == 0 {
+            return Ok(false);
+        }
+        for table in [
+            "api_keys",
+            "memberships",
+            "portal_sessions",
+            "portal_links",
+            "invitations",
+        ] {
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE workspace_id = $1"),
+                &[&id],
+            )
+            .await?;
+        }
+        tx.execute(
+            "UPDATE webhooks SET is_active = FALSE, disabled_reason = 'workspace deleted', updated_at = $2
+             WHERE workspace_id = $1",
+            &[&id, &now],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub async fn workspaces_deleted(&self) -> Result<Vec<i64>> {
+        let c = self.conn().await?;
+        Ok(c.query(
+            "SELECT id FROM workspaces WHERE deleted_at IS NOT NULL ORDER BY id",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+    }
+
+    /// Removes up to about `limit` rows of a deleted workspace's history, children first;
+    /// true when nothing is left (see the SQLite backend's `purge_batch`).
+    pub async fn workspace_purge_batch(&self, id: i64, limit: i64) -> Result<bool> {
+        let c = self.conn().await?;
+        let deleted = c
+            .query_opt(
+                "SELECT 1 FROM workspaces WHERE id = $1 AND deleted_at IS NOT NULL",
+                &[&id],
+            )
+            .await?;
+        if deleted.is_none() {
+            return Ok(true);
+        }
+        let hook = c
+            .query_opt(
+                "SELECT w.id FROM webhooks w WHERE w.workspace_id = $1
+                   AND EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id) LIMIT 1",
+                &[&id],
+            )
+            .await?;
+        if let Some(hook) = hook {
+            let hook: i64 = hook.get(0);
+            c.execute(
+                "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries WHERE webhook_id = $1 LIMIT $2)",
+                &[&hook, &limit],
+            )
+            .await?;
+            return Ok(false);
+        }
+        for sql in [
+            "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE workspace_id = $1 LIMIT $2)",
+            "DELETE FROM idempotency_keys WHERE (workspace_id, route, key) IN
+                 (SELECT workspace_id, route, key FROM idempotency_keys WHERE workspace_id = $1 LIMIT $2)",
+            "DELETE FROM webhooks WHERE id IN (SELECT id FROM webhooks WHERE workspace_id = $1 LIMIT $2)",
+        ] {
+            if c.execute(sql, &[&id, &limit]).await? > 0 {
+                return Ok(false);
+            }
+        }
+        c.execute("DELETE FROM workspaces WHERE id = $1", &[&id])
+            .await?;
+        Ok(true)
+    }
+
+    pub async fn purge_finished_events(&self, cutoff: i64, limit: i64) -> Result<usize> {
+        let c = self.conn().await?;
+        Ok(c.execute(
+            "DELETE FROM events WHERE id IN (
+                SELECT e.id FROM events e WHERE e.created_at < $1
+                  AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.next_attempt_at IS NOT NULL)
+                ORDER BY e.created_at LIMIT $2)",
+            &[&cutoff, &limit],
+        )
+        .await? as usize)
+    }
+
+    pub async fn expire_tokens(&self, now: i64, cutoff: i64) -> Result<()> {
+        let c = self.conn().await?;
+        c.execute(
+            "DELETE FROM idempotency_keys WHERE created_at < $1",
+            &[&(now - IDEMPOTENCY_TTL_MS)],
+        )
+        .await?;
+        c.execute("DELETE FROM sessions WHERE expires_at < $1", &[&now])
+            .await?;
+        // Links expired an hour ago (a late visitor still hears "expired"), ended sessions.
+        let hour_ago = now - 3_600_000;
+        c.execute(
+            "DELETE FROM portal_links WHERE expires_at <= $1",
+            &[&hour_ago],
+        )
+        .await?;
+        c.execute(
+            "DELETE FROM portal_sessions WHERE expires_at <= $1",
+            &[&hour_ago],
+        )
+        .await?;
+        c.execute(
+            "DELETE FROM setup_tokens WHERE expires_at < $1 OR used_at IS NOT NULL",
+            &[&now],
+        )
+        .await?;
+        // Spent or expired invitation and reset links, once they are past retention.
+        c.execute(
+            "DELETE FROM invitations
+             WHERE least(expires_at, coalesce(accepted_at, expires_at), coalesce(revoked_at, expires_at)) < $1",
+            &[&cutoff],
+        )
+        .await?;
+        c.execute(
+            "DELETE FROM password_resets WHERE least(expires_at, coalesce(used_at, expires_at)) < $1",
+            &[&cutoff],
+        )
+        .await?;
+        // Notices still waiting to be emailed are kept whatever their age.
+        c.execute(
+            "DELETE FROM notifications WHERE created_at < $1 AND due_at IS NULL",
+            &[&cutoff],
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn notices_due(&self, now: i64) -> Result<Vec<Waiting>> {
+        let c = self.conn().await?;
+        Ok(c
+            .query(
+                "SELECT n.id, n.webhook_id, n.kind, n.recipient, n.subject, n.body, n.repeats, n.send_attempts,
+                        w.last_notified_at
+                 FROM notifications n JOIN webhooks w ON w.id = n.webhook_id
+                 WHERE n.due_at IS NOT NULL AND n.due_at <= $1 ORDER BY n.webhook_id, n.id",
+                &[&now],
+            )
+            .await?
+            .iter()
+            .map(|r| Waiting {
+                id: r.get(0),
+                webhook_id: r.get(1),
+                kind: r.get(2),
+                recipient: r.get(3),
+                subject: r.get(4),
+                body: r.get(5),
+                repeats: r.get(6),
+                send_attempts: r.get(7),
+                last_notified_at: r.get(8),
+            })
+            .collect())
+    }
+
+    pub async fn notices_next_due(&self) -> Result<Option<i64>> {
+        let c = self.conn().await?;
+        Ok(c.query_one(
+            "SELECT min(due_at) FROM notifications WHERE due_at IS NOT NULL",
+            &[],
+        )
+        .await?
+        .get(0))
+    }
+
+    pub async fn notices_postpone(&self, ids: Vec<i64>, at: i64) -> Result<()> {
+        let c = self.conn().await?;
+        c.execute(
+            "UPDATE notifications SET due_at = $2 WHERE id = ANY($1)",
+            &[&ids, &at],
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn notices_mark_failed(
+        &self,
+        ids: Vec<i64>,
+        error: String,
+        retry_at: Option<i64>,
+    ) -> Result<()> {
+        let c = self.conn().await?;
+        c.execute(
+            "UPDATE notifications SET error = $2, due_at = $3, send_attempts = send_attempts + 1
+             WHERE id = ANY($1)",
+            &[&ids, &error, &retry_at],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// `sent`: (notice, repeats the email reported). A notice that took more repeats while
+    /// the email was sent keeps waiting with those.
+    pub async fn notices_mark_sent(
+        &self,
+        webhook_id: i64,
+        sent: Vec<(i64, i64)>,
+        now: i64,
+    ) -> Result<()> {
+        let mut c = self.conn().await?;
+        let tx = c.transaction().await?;
+        for (id, repeats) in sent {
+            let done = tx
+                .execute(
+                    "UPDATE notifications SET sent_at = $2, due_at = NULL, error = NULL,
+                         send_attempts = send_attempts + 1
+                     WHERE id = $1 AND repeats = $3",
+                    &[&id, &now, &repeats],
+                )
+                .await?;
+            if done == 0 {
+                tx.execute(
+                    "UPDATE notifications SET repeats = repeats - $2 - 1 WHERE id = $1",
+                    &[&id, &repeats],
+                )
+                .await?;
+            }
+        }
+        tx.execute(
+            "UPDATE webhooks SET last_notified_at = $2 WHERE id = $1",
+            &[&webhook_id, &now],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
