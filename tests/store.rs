@@ -1602,3 +1602,260 @@ conformance!(
         s.expire_tokens(later, later).await.unwrap();
     }
 );
+
+conformance!(bulk_jobs_count_then_work_through_their_batches_once, |s| {
+    use hookline::store::types::{Draft, JobKind, JobParams, JobRefused, JobState};
+    let ws = s
+        .workspace_create(new_workspace("acme", None))
+        .await
+        .unwrap()
+        .unwrap();
+    let other = s
+        .workspace_create(new_workspace("beta", None))
+        .await
+        .unwrap()
+        .unwrap();
+    for t in ["order.paid", "user.created"] {
+        s.event_type_create(NewEventType {
+            name: EventTypeName::parse(t).unwrap(),
+            description: String::new(),
+            example: None,
+        })
+        .await
+        .unwrap();
+    }
+    let a = s
+        .webhook_create(
+            ws.id,
+            settings("https://a.example.com", &["order.paid"]),
+            b"a".to_vec(),
+            "t".into(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let draft = |t: &str| Draft::new(&EventTypeName::parse(t).unwrap(), "{}", "type".into());
+    let batch: Vec<Draft> = (0..5)
+        .map(|_| draft("order.paid"))
+        .chain((0..3).map(|_| draft("user.created")))
+        .collect();
+    s.publish(ws.id, batch, None, |_| String::new())
+        .await
+        .unwrap();
+    let now = hookline::clock::now_ms();
+    let window = |status: Option<&str>, types: &[&str]| JobParams {
+        status: status.map(str::to_string),
+        since: 0,
+        until: now + 60_000,
+        event_types: types.iter().map(|t| t.to_string()).collect(),
+    };
+    assert_eq!(
+        s.job_preview(
+            ws.id,
+            a.id,
+            JobKind::BulkRetry,
+            window(Some("pending"), &[])
+        )
+        .await
+        .unwrap(),
+        Some(5)
+    );
+    assert_eq!(
+        s.job_preview(ws.id, a.id, JobKind::BulkRetry, window(Some("failed"), &[]))
+            .await
+            .unwrap(),
+        Some(0)
+    );
+    assert_eq!(
+        s.job_preview(ws.id, a.id, JobKind::Replay, window(None, &[]))
+            .await
+            .unwrap(),
+        Some(5),
+        "only what it takes"
+    );
+    assert_eq!(
+        s.job_preview(
+            ws.id,
+            a.id,
+            JobKind::Replay,
+            window(None, &["user.created"])
+        )
+        .await
+        .unwrap(),
+        Some(0)
+    );
+    assert_eq!(
+        s.job_preview(other.id, a.id, JobKind::Replay, window(None, &[]))
+            .await
+            .unwrap(),
+        None
+    );
+
+    // A replay: five new deliveries, two per batch, made once however often a batch runs.
+    let job = s
+        .job_create(
+            ws.id,
+            a.id,
+            JobKind::Replay,
+            window(None, &[]),
+            "ann".into(),
+            now,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (job.total, job.done, job.state, job.created_by.as_deref()),
+        (5, 0, JobState::Running, Some("ann"))
+    );
+    assert_eq!(s.jobs_running().await.unwrap().len(), 1);
+    let mut batches = 0;
+    while s.job_get(ws.id, job.id).await.unwrap().unwrap().state == JobState::Running {
+        s.job_run_batch(job.id, 2).await.unwrap();
+        batches += 1;
+        assert!(batches < 10);
+    }
+    assert_eq!(batches, 5, "8 events, 2 a batch: the fifth finds none");
+    let done = s.job_get(ws.id, job.id).await.unwrap().unwrap();
+    assert_eq!((done.state, done.done), (JobState::Done, 5));
+    s.job_run_batch(job.id, 2).await.unwrap();
+    let of_a = s
+        .deliveries_page(
+            ws.id,
+            Some(a.id),
+            hookline::domain::DeliveryFilter::default(),
+            i64::MAX,
+            100,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(of_a.len(), 10);
+    assert_eq!(of_a.iter().filter(|d| d.job_id == Some(job.id)).count(), 5);
+
+    // A bulk retry over the ten, in batches of four.
+    let retry = s
+        .job_create(
+            ws.id,
+            a.id,
+            JobKind::BulkRetry,
+            window(Some("pending"), &[]),
+            "bob".into(),
+            now,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(retry.total, 10);
+    for _ in 0..3 {
+        s.job_run_batch(retry.id, 4).await.unwrap();
+    }
+    let retried = s.job_get(ws.id, retry.id).await.unwrap().unwrap();
+    assert_eq!((retried.state, retried.done), (JobState::Done, 10));
+    assert!(s.jobs_running().await.unwrap().is_empty());
+
+    // Nothing to do: done at once. Refusals. Cancel and fail.
+    let empty = s
+        .job_create(
+            ws.id,
+            a.id,
+            JobKind::Replay,
+            window(None, &["user.created"]),
+            "x".into(),
+            now,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((empty.state, empty.total), (JobState::Done, 0));
+    assert_eq!(
+        s.job_create(
+            other.id,
+            a.id,
+            JobKind::Replay,
+            window(None, &[]),
+            "x".into(),
+            now
+        )
+        .await
+        .unwrap()
+        .err(),
+        Some(JobRefused::NoWebhook)
+    );
+    let cancelled = s
+        .job_create(
+            ws.id,
+            a.id,
+            JobKind::Replay,
+            window(None, &[]),
+            "x".into(),
+            now,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        s.job_cancel(ws.id, cancelled.id, now)
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        JobState::Cancelled
+    );
+    s.job_run_batch(cancelled.id, 100).await.unwrap();
+    assert_eq!(
+        s.job_get(ws.id, cancelled.id).await.unwrap().unwrap().done,
+        0,
+        "a cancelled job does nothing"
+    );
+    assert!(s.job_get(other.id, cancelled.id).await.unwrap().is_none());
+    let failing = s
+        .job_create(
+            ws.id,
+            a.id,
+            JobKind::Replay,
+            window(None, &[]),
+            "x".into(),
+            now,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    s.job_fail(failing.id, "stopped".into(), now).await.unwrap();
+    let failed = s.job_get(ws.id, failing.id).await.unwrap().unwrap();
+    assert_eq!(
+        (failed.state, failed.error.as_deref()),
+        (JobState::Failed, Some("stopped"))
+    );
+    let orphan = s
+        .job_create(
+            ws.id,
+            a.id,
+            JobKind::Replay,
+            window(None, &[]),
+            "x".into(),
+            now,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let mut off = settings("https://a.example.com", &["order.paid"]);
+    off.is_active = false;
+    s.webhook_save(ws.id, a.id, off, "t".into()).await.unwrap();
+    assert_eq!(
+        s.job_create(
+            ws.id,
+            a.id,
+            JobKind::Replay,
+            window(None, &[]),
+            "x".into(),
+            now
+        )
+        .await
+        .unwrap()
+        .err(),
+        Some(JobRefused::WebhookOff)
+    );
+    s.webhook_delete(ws.id, a.id).await.unwrap();
+    s.job_run_batch(orphan.id, 100).await.unwrap();
+});

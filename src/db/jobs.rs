@@ -23,7 +23,7 @@ impl JobKind {
             JobKind::Replay => "replay",
         }
     }
-    fn parse(s: &str) -> JobKind {
+    pub fn parse(s: &str) -> JobKind {
         if s == "replay" {
             JobKind::Replay
         } else {
@@ -49,7 +49,7 @@ impl JobState {
             JobState::Failed => "failed",
         }
     }
-    fn parse(s: &str) -> JobState {
+    pub fn parse(s: &str) -> JobState {
         match s {
             "done" => JobState::Done,
             "cancelled" => JobState::Cancelled,

@@ -14,6 +14,7 @@ use tokio_postgres::Client;
 mod events;
 mod history;
 mod housekeeping;
+mod jobs;
 mod people;
 mod store;
 mod webhooks;
