@@ -233,6 +233,8 @@ fn layers_only_reach_down() {
                 "retention",
             ],
         ),
+        // The backends: nothing above the store, not the store itself (only the row and outcome
+        // types of `store::types`, which both share), and not each other.
         (
             "db",
             &[
@@ -244,6 +246,23 @@ fn layers_only_reach_down() {
                 "startup",
                 "state",
                 "retention",
+                "store",
+                "pg",
+            ],
+        ),
+        (
+            "pg",
+            &[
+                "api",
+                "ui",
+                "service",
+                "delivery",
+                "notify",
+                "startup",
+                "state",
+                "retention",
+                "store",
+                "db",
             ],
         ),
         (

@@ -11,6 +11,12 @@ use hookline::pg::{self, PgError, Target};
 mod pg_cluster;
 use pg_cluster::{admin_url, TestDb};
 
+/// One version number across backends: the PostgreSQL baseline is SQLite's latest version.
+#[test]
+fn the_schema_versions_are_shared() {
+    assert_eq!(pg::latest_version(), hookline::db::latest_version());
+}
+
 #[tokio::test]
 async fn nodes_that_start_together_migrate_once() {
     let Some(admin) = admin_url() else { return };

@@ -3,13 +3,14 @@
 //! own one step:
 //!
 //! ```text
-//!  queue::claim ──▶ dispatcher ──▶ attempt (sign + send) ──▶ recorder ──▶ queue::record
+//!  store.claim ──▶ dispatcher ──▶ attempt (sign + send) ──▶ recorder ──▶ store.record
 //!     (due work,     (limits,         (one POST, no             (batches      (status, retry
 //!      leases)        ready queues)     database)                 results)      time, health,
 //!                                                                               notices)
 //! ```
 //!
-//! The retry rule is `retry`, notices go out through `notify`. This module starts the parts,
+//! The queue itself is the store's (`db/queue.rs` on SQLite). The retry rule is `retry`,
+//! notices go out through `notify`. This module starts the parts,
 //! stops them, and offers Send Test's one attempt outside the queue's order.
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -339,9 +339,4 @@ mod tests {
             assert!(e.starts_with("HOOKLINE_DATABASE_URL"), "{e}");
         }
     }
-
-    #[test]
-    fn the_schema_starts_at_sqlites_version() {
-        assert_eq!(latest_version(), crate::db::latest_version());
-    }
 }
