@@ -1859,3 +1859,119 @@ conformance!(bulk_jobs_count_then_work_through_their_batches_once, |s| {
     s.webhook_delete(ws.id, a.id).await.unwrap();
     s.job_run_batch(orphan.id, 100).await.unwrap();
 });
+
+conformance!(send_test_retry_and_the_queue_gauges, |s| {
+    use hookline::store::types::{Draft, TestEvent};
+    let ws = s
+        .workspace_create(new_workspace("acme", None))
+        .await
+        .unwrap()
+        .unwrap();
+    let other = s
+        .workspace_create(new_workspace("beta", None))
+        .await
+        .unwrap()
+        .unwrap();
+    s.event_type_create(NewEventType {
+        name: EventTypeName::parse("order.paid").unwrap(),
+        description: String::new(),
+        example: None,
+    })
+    .await
+    .unwrap();
+    let hook = s
+        .webhook_create(
+            ws.id,
+            settings("https://a.example.com", &["*"]),
+            b"a".to_vec(),
+            "t".into(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let draft = || {
+        Draft::new(
+            &EventTypeName::parse("order.paid").unwrap(),
+            "{}",
+            "type".into(),
+        )
+    };
+    s.publish(ws.id, vec![draft(), draft(), draft()], None, |_| {
+        String::new()
+    })
+    .await
+    .unwrap();
+    let now = hookline::clock::now_ms();
+    let (g, inactive) = s.queue_figures(now + 1_000).await.unwrap();
+    assert_eq!((g.due, g.scheduled, g.in_flight, inactive), (3, 0, 0, 0));
+    let (g, _) = s.queue_figures(now - 60_000).await.unwrap();
+    assert_eq!((g.due, g.scheduled, g.oldest_due_seconds), (0, 3, 0));
+    let (g, _) = s.queue_figures(now + 10_000).await.unwrap();
+    assert!(g.oldest_due_seconds >= 9, "{g:?}");
+
+    // Send Test: a delivery of its own, not due (the engine attempts it at once), read back
+    // with its exact body for that attempt.
+    let body = r#"{"id":"evt_t","type":"webhook.test","data":{}}"#;
+    let (event_id, delivery_id) = s
+        .enqueue_test(
+            ws.id,
+            hook.id,
+            TestEvent {
+                public_id: "evt_t".into(),
+                event_type: "webhook.test".into(),
+                body: body.into(),
+                created_at: now,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        s.queue_figures(now + 1_000).await.unwrap().0.due,
+        3,
+        "not queued"
+    );
+    let (row, claimed) = s
+        .claim_test(delivery_id, hook.id, event_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (row.id, claimed.delivery_id, claimed.attempt_count),
+        (hook.id, delivery_id, 0)
+    );
+    assert_eq!(
+        (claimed.body.as_ref(), claimed.event_type.as_str()),
+        (body.as_bytes(), "webhook.test")
+    );
+    assert!(s
+        .claim_test(delivery_id, hook.id, event_id + 1000)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(s
+        .claim_test(delivery_id, hook.id + 1000, event_id)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        s.webhook_get(ws.id, hook.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_triggered_at,
+        Some(now)
+    );
+
+    // Retry: due now, whatever it was; another workspace's id finds nothing.
+    let retried = s.retry_now(ws.id, delivery_id).await.unwrap().unwrap();
+    assert!(retried.next_attempt_at.is_some());
+    assert_eq!(
+        s.queue_figures(hookline::clock::now_ms() + 1_000)
+            .await
+            .unwrap()
+            .0
+            .due,
+        4
+    );
+    assert!(s.retry_now(other.id, delivery_id).await.unwrap().is_none());
+});

@@ -16,6 +16,7 @@ mod history;
 mod housekeeping;
 mod jobs;
 mod people;
+mod queue;
 mod store;
 mod webhooks;
 pub use store::PgStore;
