@@ -59,7 +59,12 @@ pub(super) async fn delivery_of<C: GenericClient>(
     .map(delivery))
 }
 
-async fn first_delivery_at<C: GenericClient>(c: &C, ws: i64, at: i64) -> Result<Option<i64>> {
+/// The workspace's first delivery made at or after `at` (its id), if any.
+pub(super) async fn first_delivery_at<C: GenericClient>(
+    c: &C,
+    ws: i64,
+    at: i64,
+) -> Result<Option<i64>> {
     Ok(c.query_opt(
         "SELECT id FROM deliveries WHERE workspace_id = $1 AND created_at >= $2
              ORDER BY created_at, id LIMIT 1",

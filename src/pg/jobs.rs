@@ -38,15 +38,20 @@ fn job(r: &Row) -> Result<JobRow> {
     })
 }
 
-/// The first delivery of the workspace at or after `at` (its id), or none.
+/// The workspace's first delivery made at or after `at`, or past every id.
 async fn first_delivery_at<C: GenericClient>(c: &C, ws: i64, at: i64) -> Result<i64> {
-    Ok(c.query_opt(
-        "SELECT id FROM deliveries WHERE workspace_id = $1 AND created_at >= $2
-             ORDER BY created_at, id LIMIT 1",
-        &[&ws, &at],
-    )
-    .await?
-    .map_or(i64::MAX, |r| r.get(0)))
+    Ok(super::history::first_delivery_at(c, ws, at)
+        .await?
+        .unwrap_or(i64::MAX))
+}
+
+/// The status a bulk retry takes (failed, unless the job names another) and its one type.
+fn retry_filter(p: &JobParams) -> (String, Option<String>) {
+    let status = p
+        .status
+        .clone()
+        .unwrap_or_else(|| DeliveryStatus::Failed.as_str().to_string());
+    (status, p.event_types.first().cloned())
 }
 
 async fn first_event_at<C: GenericClient>(c: &C, at: i64) -> Result<i64> {
@@ -58,19 +63,15 @@ async fn first_event_at<C: GenericClient>(c: &C, at: i64) -> Result<i64> {
     .map_or(i64::MAX, |r| r.get(0)))
 }
 
-/// Deliveries a bulk retry takes, after `from` (ids, or their count).
+/// The next `limit` deliveries a bulk retry takes, after `from`.
 async fn retry_scan<C: GenericClient>(
     c: &C,
     webhook: i64,
     p: &JobParams,
     from: i64,
-    limit: Option<i64>,
+    limit: i64,
 ) -> Result<Vec<i64>> {
-    let status = p
-        .status
-        .clone()
-        .unwrap_or_else(|| DeliveryStatus::Failed.as_str().to_string());
-    let event_type = p.event_types.first().cloned();
+    let (status, event_type) = retry_filter(p);
     let rows = c
         .query(
             "SELECT id FROM deliveries WHERE webhook_id = $1 AND status = $2 AND id > $3
@@ -83,7 +84,7 @@ async fn retry_scan<C: GenericClient>(
                 &p.since,
                 &p.until,
                 &event_type,
-                &limit.unwrap_or(i64::MAX),
+                &limit,
             ],
         )
         .await?;
@@ -96,12 +97,8 @@ async fn count_for_retry<C: GenericClient>(
     webhook: i64,
     p: &JobParams,
 ) -> Result<i64> {
-    let status = p
-        .status
-        .clone()
-        .unwrap_or_else(|| DeliveryStatus::Failed.as_str().to_string());
+    let (status, event_type) = retry_filter(p);
     let from = first_delivery_at(c, ws, p.since).await?.saturating_sub(1);
-    let event_type = p.event_types.first().cloned();
     Ok(c.query_one(
         "SELECT count(*) FROM deliveries WHERE webhook_id = $1 AND status = $2 AND id > $3
                AND created_at >= $4 AND created_at < $5 AND ($6::text IS NULL OR event_type = $6)",
@@ -295,7 +292,7 @@ impl PgStore {
                         .await?
                         .saturating_sub(1),
                 );
-                let ids = retry_scan(&tx, j.webhook_id, &j.params, from, Some(batch)).await?;
+                let ids = retry_scan(&tx, j.webhook_id, &j.params, from, batch).await?;
                 let status = j.params.status.as_deref().unwrap_or("failed");
                 tx.execute(
                     "UPDATE deliveries SET next_attempt_at = $3, lease_until = NULL, lease_owner = NULL, updated_at = $3,

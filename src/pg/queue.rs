@@ -110,10 +110,7 @@ impl PgStore {
             )
             .await?
             .get(0);
-        let inactive: i64 = c
-            .query_one("SELECT count(*) FROM webhooks WHERE NOT is_active", &[])
-            .await?
-            .get(0);
+        let inactive = super::webhooks::inactive_count(&c).await?;
         Ok((
             Gauges {
                 due,

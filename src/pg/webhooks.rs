@@ -65,6 +65,15 @@ pub(super) async fn webhook_of<C: GenericClient>(
     .transpose()
 }
 
+/// How many webhooks are switched off, in all workspaces.
+pub(super) async fn inactive_count<C: GenericClient>(c: &C) -> Result<i64> {
+    Ok(
+        c.query_one("SELECT count(*) FROM webhooks WHERE NOT is_active", &[])
+            .await?
+            .get(0),
+    )
+}
+
 /// The plan check. `lock` holds the workspace's row until the transaction ends (creations).
 async fn plan_refuses<C: GenericClient>(
     c: &C,
@@ -276,10 +285,6 @@ impl PgStore {
 
     pub async fn webhooks_inactive_count(&self) -> Result<i64> {
         let c = self.conn().await?;
-        Ok(
-            c.query_one("SELECT count(*) FROM webhooks WHERE NOT is_active", &[])
-                .await?
-                .get(0),
-        )
+        inactive_count(&c).await
     }
 }
