@@ -176,7 +176,7 @@ fn main() {
                 };
                 queue::record(&c, r, &rules, &mut touched).unwrap();
             }
-            tally.write(&c).unwrap();
+            hookline::db::stats::write(&tally, &c).unwrap();
             c.execute_batch("COMMIT").unwrap();
         }
     }));

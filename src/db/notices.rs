@@ -8,19 +8,9 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::DbError;
-use crate::domain::notice::{Notice, NoticeKind, NoticeSettings};
+use crate::domain::notice::{NoticeCause, NoticeKind, NoticeSettings};
 
-/// The parts of a webhook, its workspace and an event that a notice names.
-#[derive(Debug, Clone)]
-pub struct NoticeContext {
-    pub webhook_name: String,
-    pub webhook_url: String,
-    pub notification_email: Option<String>,
-    pub workspace_slug: String,
-    pub last_notified_at: Option<i64>,
-    pub event_public_id: String,
-    pub event_type: String,
-}
+pub use crate::domain::notice::NoticeContext;
 
 pub fn context(
     c: &Connection,
@@ -212,55 +202,30 @@ pub fn enqueue(
     let Some(ctx) = context(c, webhook_id, delivery_id)? else {
         return Ok(false); // deleted meanwhile
     };
-    let notice = Notice {
-        kind,
-        webhook_id,
-        webhook_name: ctx.webhook_name,
-        webhook_url: ctx.webhook_url,
-        workspace_slug: ctx.workspace_slug,
-        event_id: ctx.event_public_id,
-        event_type: ctx.event_type,
-        delivery_id,
-        last_error: last_error.to_string(),
-        disabled_reason,
-    };
-    let subject = notice.subject();
-    let body = notice.body(&settings.public_url);
-    let (due_at, error) = match (&ctx.notification_email, settings.smtp_configured) {
-        (None, _) => (
-            None,
-            Some("not sent: the webhook has no notification email"),
-        ),
-        (Some(_), false) => (None, Some("not sent: HOOKLINE_SMTP_URL is not configured")),
-        (Some(_), true) => (
-            Some(
-                ctx.last_notified_at
-                    .map_or(now, |t| now.max(t + settings.interval_ms)),
-            ),
-            None,
-        ),
-    };
-    if let Some(e) = error {
-        tracing::warn!(webhook_id, kind = kind.as_str(), error = e, subject = %subject, "notification not emailed");
-    } else if due_at.is_some_and(|d| d > now) {
-        tracing::info!(
+    let n = crate::domain::notice::compose(
+        ctx,
+        settings,
+        NoticeCause {
+            kind,
             webhook_id,
-            kind = kind.as_str(),
-            "notification deferred: the owner was emailed within the hour"
-        );
-    }
+            delivery_id,
+            last_error: last_error.to_string(),
+            disabled_reason,
+            now,
+        },
+    );
     store(
         c,
         &NewNotice {
             webhook_id,
             delivery_id,
             kind: kind.as_str(),
-            recipient: ctx.notification_email.as_deref(),
-            subject: &subject,
-            body: &body,
+            recipient: n.recipient.as_deref(),
+            subject: &n.subject,
+            body: &n.body,
             now,
-            due_at,
-            error,
+            due_at: n.due_at,
+            error: n.error,
         },
     )
 }

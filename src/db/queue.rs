@@ -20,8 +20,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::hooks::{self, WebhookRow};
 use super::DbError;
 use crate::clock::now_ms;
-use crate::domain::fair::Ledger;
+use crate::domain::fair::{claim_round, Ledger, Picker, Round};
 use crate::domain::DeliveryStatus;
+use futures_util::FutureExt;
 
 /// How long a claimed delivery stays leased: an attempt in flight for longer (it cannot be:
 /// attempts time out after at most a minute) would be claimed again.
@@ -56,9 +57,6 @@ pub struct ClaimRound {
     pub changed: Vec<WebhookRow>,
 }
 
-/// The least a webhook may take of a claim round's budget before the others had theirs.
-const SHARE_FLOOR: usize = 8;
-
 /// Leases up to ?4 of webhook ?1's deliveries due by ?2, until ?3. Reads only the partial
 /// index `deliveries_due`, which holds unleased rows: leased ones leave it as they are picked.
 pub(crate) const CLAIM_PICK: &str = "UPDATE deliveries SET lease_until = ?3 WHERE id IN (
@@ -91,6 +89,10 @@ pub struct ClaimRequest {
     pub budget: usize,
     /// Most deliveries of one webhook waiting or in flight, `busy` included.
     pub room: usize,
+    /// Most attempts of one webhook in flight at once. On a store shared by several nodes
+    /// (PostgreSQL) it bounds every node's claims together, which then count the others'
+    /// leases; SQLite has one node, whose dispatcher applies it.
+    pub in_flight_limit: usize,
     /// Per webhook, its claimed deliveries that wait or are in flight.
     pub busy: HashMap<i64, usize>,
     /// Where the round starts among the webhooks it looks at (a different one each round).
@@ -118,6 +120,7 @@ pub fn claim(
         now,
         budget,
         room,
+        in_flight_limit: _,
         ref busy,
         start,
         ref known,
@@ -154,96 +157,59 @@ pub fn claim(
             _ => inactive.push(id),
         }
     }
-    let lease_until = now + LEASE_MS;
-    let mut pick = c.prepare_cached(CLAIM_PICK)?;
-    let mut earliest = c.prepare_cached(CLAIM_EARLIEST)?;
+    let held = |wid: i64| busy.get(&wid).copied().unwrap_or(0);
+    let ids: Vec<i64> = active.iter().map(|(id, _)| *id).collect();
+    let mut picker = SqlitePicker {
+        pick: c.prepare_cached(CLAIM_PICK)?,
+        earliest: c.prepare_cached(CLAIM_EARLIEST)?,
+        now,
+        lease_until: now + LEASE_MS,
+    };
+    let (picks, next_due) = claim_round(
+        &mut picker,
+        ledger,
+        Round {
+            now,
+            budget,
+            start,
+            active: &ids,
+        },
+        |wid| room.saturating_sub(held(wid)),
+        held,
+    )
+    .now_or_never()
+    .expect("SQLite picks do not wait")?;
     let mut event =
         c.prepare_cached("SELECT public_id, type, body, created_at FROM events WHERE id = ?1")?;
-    let mut next_due: Option<i64> = None;
-    let mut later = |d: i64| {
-        // Due work left behind (its webhook is at its limit) is claimed when a slot frees;
-        // only future work sets the timer.
-        let d = if d <= now { now + 1000 } else { d };
-        next_due = Some(next_due.map_or(d, |x: i64| x.min(d)));
-    };
-    // This round's order and shares: see [`Ledger`]. Each webhook may first take an equal
-    // share of the budget (at least `SHARE_FLOOR`, so a round over a thousand webhooks does
-    // not pick one delivery per statement); what is left goes, in the same order, to those
-    // that took their whole share.
-    let held = |wid: i64| busy.get(&wid).copied().unwrap_or(0);
-    let n = active.len();
-    let rotated: Vec<i64> = (0..n).map(|i| active[(start + i) % n].0).collect();
-    let order = ledger.order(&rotated, held);
-    let share = SHARE_FLOOR.max(budget.div_ceil(n.max(1)));
-    let mut jobs: Vec<Claimed> = Vec::new();
+    let mut jobs: Vec<Claimed> = Vec::with_capacity(picks.len());
     // With fan-out, one event is claimed for several webhooks in the same round: read it
     // (and copy its body) once.
     let mut events: HashMap<i64, (String, String, bytes::Bytes, i64)> = HashMap::new();
-    // (webhook, room it has left) of those that took their whole share.
-    let mut more: Vec<(i64, usize)> = Vec::new();
-    let mut shares: Vec<(i64, usize)> = order
-        .into_iter()
-        .map(|w| (w, room.saturating_sub(held(w))))
-        .collect();
-    for first in [true, false] {
-        let pass = std::mem::take(if first { &mut shares } else { &mut more });
-        for (wid, room_left) in pass {
-            if jobs.len() >= budget {
-                // The budget is spent: the webhooks not looked at may have work due.
-                later(now);
-                break;
+    for p in picks {
+        let (event_public_id, event_type, body, created_at) = match events.get(&p.event_id) {
+            Some(e) => e.clone(),
+            None => {
+                let e = event.query_row([p.event_id], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        bytes::Bytes::from(r.get::<_, String>(2)?),
+                        r.get::<_, i64>(3)?,
+                    ))
+                })?;
+                events.insert(p.event_id, e.clone());
+                e
             }
-            let cap = if first { share } else { room_left };
-            let take = room_left.min(cap).min(budget - jobs.len());
-            let picked: Vec<(i64, i64, i64)> = if take > 0 {
-                pick.query_map(params![wid, now, lease_until, take as i64], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })?
-                .collect::<Result<_, _>>()?
-            } else {
-                Vec::new()
-            };
-            ledger.served(wid, take, picked.len());
-            if take > 0 && picked.len() == take {
-                if first && take < room_left {
-                    more.push((wid, room_left - take));
-                } else {
-                    later(now); // perhaps more due now
-                }
-            } else if let Some(d) = earliest
-                .query_row([wid], |r| r.get::<_, Option<i64>>(0))
-                .optional()?
-                .flatten()
-            {
-                later(d);
-            }
-            for (delivery_id, event_id, attempt_count) in picked {
-                let (event_public_id, event_type, body, created_at) = match events.get(&event_id) {
-                    Some(e) => e.clone(),
-                    None => {
-                        let e = event.query_row([event_id], |r| {
-                            Ok((
-                                r.get::<_, String>(0)?,
-                                r.get::<_, String>(1)?,
-                                bytes::Bytes::from(r.get::<_, String>(2)?),
-                                r.get::<_, i64>(3)?,
-                            ))
-                        })?;
-                        events.insert(event_id, e.clone());
-                        e
-                    }
-                };
-                jobs.push(Claimed {
-                    delivery_id,
-                    webhook_id: wid,
-                    event_public_id,
-                    event_type,
-                    body,
-                    attempt_count,
-                    created_at,
-                });
-            }
-        }
+        };
+        jobs.push(Claimed {
+            delivery_id: p.delivery_id,
+            webhook_id: p.webhook_id,
+            event_public_id,
+            event_type,
+            body,
+            attempt_count: p.attempt_count,
+            created_at,
+        });
     }
     // The rows of webhooks whose version the dispatcher does not know, only for those with
     // work: claimed now, or waiting or in flight (`busy`). A start on 1,000 webhooks does not
@@ -265,6 +231,36 @@ pub fn claim(
         inactive,
         changed,
     })
+}
+
+/// The claim round's statements on SQLite (see [`claim_round`]).
+struct SqlitePicker<'c> {
+    pick: rusqlite::CachedStatement<'c>,
+    earliest: rusqlite::CachedStatement<'c>,
+    now: i64,
+    lease_until: i64,
+}
+
+impl Picker for SqlitePicker<'_> {
+    type Error = DbError;
+
+    async fn pick(&mut self, webhook: i64, take: usize) -> Result<Vec<(i64, i64, i64)>, DbError> {
+        Ok(self
+            .pick
+            .query_map(
+                params![webhook, self.now, self.lease_until, take as i64],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn earliest(&mut self, webhook: i64) -> Result<Option<i64>, DbError> {
+        Ok(self
+            .earliest
+            .query_row([webhook], |r| r.get::<_, Option<i64>>(0))
+            .optional()?
+            .flatten())
+    }
 }
 
 /// Drops every lease (at start: what was in flight when the process stopped is attempted
@@ -721,8 +717,16 @@ pub struct TestEvent {
 
 impl super::Db {
     /// At start: one process uses a data directory, so every lease found was left by a crash.
-    pub async fn queue_start(&self) -> Result<usize, DbError> {
+    pub async fn queue_start(
+        &self,
+        _wake: std::sync::Arc<tokio::sync::Notify>,
+    ) -> Result<usize, DbError> {
         self.write(release_all).await
+    }
+
+    /// Nothing to give back: the next start drops what is left (see `queue_start`).
+    pub async fn queue_stop(&self) -> Result<(), DbError> {
+        Ok(())
     }
 
     pub async fn claim(
@@ -768,7 +772,7 @@ impl super::Db {
             for r in results {
                 noticed |= record(c, r, &rules, &mut touched)?;
             }
-            tally.write(c)?;
+            super::stats::write(&tally, c)?;
             Ok(noticed)
         })
         .await

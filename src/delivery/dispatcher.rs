@@ -143,6 +143,7 @@ impl Dispatcher {
                         now: 0,
                         budget,
                         room,
+                        in_flight_limit: per,
                         busy,
                         start,
                         known,

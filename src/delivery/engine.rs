@@ -83,7 +83,7 @@ impl Engine {
         config: EngineConfig,
         wake: Arc<Notify>,
     ) -> Result<Engine, DbError> {
-        let released = store.queue_start().await?;
+        let released = store.queue_start(wake.clone()).await?;
         if released > 0 {
             tracing::info!(
                 released,
@@ -146,7 +146,7 @@ impl Engine {
     }
 
     /// Stops claiming, waits (bounded) for attempts in flight to finish and be recorded,
-    /// then stops the notifier.
+    /// then stops the notifier and gives back what the node still leases.
     pub async fn shutdown(&self) {
         self.stopping.store(true, Ordering::SeqCst);
         self.wake.notify_one();
@@ -162,6 +162,9 @@ impl Engine {
             .take();
         if let Some(n) = notifier {
             n.shutdown().await;
+        }
+        if let Err(e) = self.store.queue_stop().await {
+            tracing::warn!(error = %e, "could not give back this node's leases; they are freed when its heartbeat stops");
         }
     }
 

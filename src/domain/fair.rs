@@ -62,6 +62,119 @@ impl Ledger {
     }
 }
 
+/// The least a webhook may take of a claim round's budget before the others had theirs.
+const SHARE_FLOOR: usize = 8;
+
+/// Where a claim round takes deliveries from: a storage backend's statements, run inside the
+/// round's transaction (or write job).
+#[allow(async_fn_in_trait)] // used with concrete types only, whose futures are Send or not
+pub trait Picker {
+    type Error;
+    /// Leases up to `take` of webhook `webhook`'s due deliveries, oldest due first:
+    /// (delivery id, event id, attempts made).
+    async fn pick(
+        &mut self,
+        webhook: i64,
+        take: usize,
+    ) -> Result<Vec<(i64, i64, i64)>, Self::Error>;
+    /// When webhook `webhook`'s next unleased delivery is due.
+    async fn earliest(&mut self, webhook: i64) -> Result<Option<i64>, Self::Error>;
+}
+
+/// A delivery a round leased.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pick {
+    pub webhook_id: i64,
+    pub delivery_id: i64,
+    pub event_id: i64,
+    pub attempt_count: i64,
+}
+
+/// What a claim round may take.
+pub struct Round<'a> {
+    pub now: i64,
+    /// Most deliveries in all.
+    pub budget: usize,
+    /// Where the round starts among `active` (a different one each round).
+    pub start: usize,
+    /// The active webhooks with work, in id order.
+    pub active: &'a [i64],
+}
+
+/// One claim round, whatever the backend: the [`Ledger`]'s order over the rotated webhooks;
+/// each may first take an equal share of the budget (at least `SHARE_FLOOR`, so a round over
+/// a thousand webhooks does not pick one delivery per statement) within its `room`; what is
+/// left goes, in the same order, to those that took their whole share. Returns the picks and
+/// when to look again (due work left behind means soon; otherwise the earliest future due
+/// time of the webhooks looked at).
+pub async fn claim_round<P: Picker>(
+    picker: &mut P,
+    ledger: &mut Ledger,
+    round: Round<'_>,
+    room: impl Fn(i64) -> usize,
+    held: impl Fn(i64) -> usize,
+) -> Result<(Vec<Pick>, Option<i64>), P::Error> {
+    let Round {
+        now,
+        budget,
+        start,
+        active,
+    } = round;
+    let mut next_due: Option<i64> = None;
+    let mut later = |d: i64| {
+        // Due work left behind (its webhook is at its limit) is claimed when a slot frees;
+        // only future work sets the timer.
+        let d = if d <= now { now + 1000 } else { d };
+        next_due = Some(next_due.map_or(d, |x: i64| x.min(d)));
+    };
+    let n = active.len();
+    let rotated: Vec<i64> = (0..n).map(|i| active[(start + i) % n]).collect();
+    let order = ledger.order(&rotated, held);
+    let share = SHARE_FLOOR.max(budget.div_ceil(n.max(1)));
+    let mut picks: Vec<Pick> = Vec::new();
+    // (webhook, room it has left) of those that took their whole share.
+    let mut more: Vec<(i64, usize)> = Vec::new();
+    let mut shares: Vec<(i64, usize)> = order.into_iter().map(|w| (w, room(w))).collect();
+    for first in [true, false] {
+        let pass = std::mem::take(if first { &mut shares } else { &mut more });
+        for (wid, room_left) in pass {
+            if picks.len() >= budget {
+                // The budget is spent: the webhooks not looked at may have work due.
+                later(now);
+                break;
+            }
+            let cap = if first { share } else { room_left };
+            let take = room_left.min(cap).min(budget - picks.len());
+            let picked = if take > 0 {
+                picker.pick(wid, take).await?
+            } else {
+                Vec::new()
+            };
+            ledger.served(wid, take, picked.len());
+            if take > 0 && picked.len() == take {
+                if first && take < room_left {
+                    more.push((wid, room_left - take));
+                } else {
+                    later(now); // perhaps more due now
+                }
+            } else if let Some(d) = picker.earliest(wid).await? {
+                later(d);
+            }
+            picks.extend(
+                picked
+                    .into_iter()
+                    .map(|(delivery_id, event_id, attempt_count)| Pick {
+                        webhook_id: wid,
+                        delivery_id,
+                        event_id,
+                        attempt_count,
+                    }),
+            );
+        }
+    }
+    Ok((picks, next_due))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

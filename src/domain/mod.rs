@@ -6,11 +6,13 @@ pub mod delivery;
 pub mod event;
 pub mod event_type;
 pub mod fair;
+pub mod health;
 pub mod jobs;
 mod names;
 pub mod notice;
 mod people;
 pub mod secret;
+pub mod stats;
 pub mod tenancy;
 pub mod webhook;
 

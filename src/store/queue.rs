@@ -10,8 +10,13 @@ use super::{store_methods, StoreResult};
 use crate::domain::fair::Ledger;
 
 store_methods! {
-    /// At start: drops the leases a crash left (SQLite), so that work is sent again.
-    fn queue_start(&self) -> StoreResult<usize>;
+    /// At start: drops the leases a crash left (SQLite; on PostgreSQL, those of dead nodes),
+    /// so that work is sent again, and (on a shared store) registers this node, keeps it alive
+    /// and calls `wake` when another node has new due work. How many leases were dropped.
+    fn queue_start(&self, wake: std::sync::Arc<tokio::sync::Notify>) -> StoreResult<usize>;
+    /// At shutdown, after the last attempt was recorded: gives this node's remaining leases
+    /// back (PostgreSQL; SQLite drops them at the next start, as only one process uses it).
+    fn queue_stop(&self) -> StoreResult<()>;
     /// Leases due deliveries within the request's budget and per-webhook room, in the
     /// fairness ledger's order; the ledger comes back updated.
     fn claim(&self, ask: ClaimRequest, ledger: Ledger) -> StoreResult<(ClaimRound, Ledger)>;
