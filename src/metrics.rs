@@ -48,6 +48,9 @@ pub struct Metrics {
     /// From the event's creation to a successful delivery.
     pub publish_to_delivery_seconds: Histogram,
     pub webhooks_disabled: Counter,
+    /// Attempt results not recorded because their lease had passed to another node (a shared
+    /// store only): the delivery is attempted again, at least once.
+    pub stale_results: Counter,
     pub db_commit_seconds: Histogram,
     pub db_batch_jobs: Histogram,
     /// From a write job's arrival at the writer until it starts, by lane.
@@ -77,6 +80,7 @@ impl Metrics {
             attempt_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 17)),
             publish_to_delivery_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 22)),
             webhooks_disabled: Counter::default(),
+            stale_results: Counter::default(),
             db_commit_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
             db_batch_jobs: Histogram::new(exponential_buckets(1.0, 2.0, 11)),
             db_write_wait_seconds: Family::new_with_constructor(write_buckets),
@@ -117,6 +121,11 @@ impl Metrics {
             "webhooks_disabled",
             "Webhooks disabled automatically (410 Gone, days of failures)",
             m.webhooks_disabled.clone(),
+        );
+        registry.register(
+            "stale_results",
+            "Attempt results not recorded because another node had taken over the delivery's lease",
+            m.stale_results.clone(),
         );
         registry.register(
             "db_commit_duration_seconds",

@@ -170,3 +170,235 @@ async fn connection_failures_name_the_server_but_not_the_password() {
         .to_string();
     assert!(e.contains("cannot connect"), "{e}");
 }
+
+mod nodes {
+    //! Several nodes on one database: leases have owners, the per-webhook limit counts every
+    //! node's, a node declared dead loses its leases to the others and cannot record over
+    //! them, and a publish on one node wakes the others.
+
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use hookline::domain::fair::Ledger;
+    use hookline::domain::{EventTypeName, NewEventType, NewWorkspace, Slug};
+    use hookline::pg::{PgStore, Target};
+    use hookline::store::types::{AttemptResult, ClaimRequest, Claimed, Draft, RecordRules};
+    use tokio::sync::Notify;
+
+    use super::pg_cluster::{admin_url, connect_raw, TestDb};
+
+    /// A workspace with one webhook and `events` events published to it; (workspace, webhook).
+    async fn seed(s: &PgStore, events: usize) -> (i64, i64) {
+        let ws = s
+            .workspace_create(NewWorkspace {
+                slug: Slug::parse("acme").unwrap(),
+                name: "Acme".into(),
+                webhooks_enabled: true,
+                max_webhooks: None,
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        s.event_type_create(NewEventType {
+            name: EventTypeName::parse("order.paid").unwrap(),
+            description: String::new(),
+            example: None,
+        })
+        .await
+        .unwrap();
+        let hook = s
+            .webhook_create(
+                ws.id,
+                hookline::domain::WebhookSettings {
+                    name: String::new(),
+                    description: String::new(),
+                    url: hookline::domain::WebhookUrl::stored("https://a.example.com".into()),
+                    events: hookline::domain::EventFilter::stored(vec!["*".into()]),
+                    is_active: true,
+                    headers: Default::default(),
+                    retry_schedule: vec![5],
+                    timeout_seconds: 15,
+                    notification_email: None,
+                },
+                b"a".to_vec(),
+                "t".into(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        publish(s, ws.id, events).await;
+        (ws.id, hook.id)
+    }
+
+    async fn publish(s: &PgStore, ws: i64, events: usize) {
+        let drafts = (0..events)
+            .map(|_| {
+                Draft::new(
+                    &EventTypeName::parse("order.paid").unwrap(),
+                    "{}",
+                    "type".into(),
+                )
+            })
+            .collect();
+        s.publish(ws, drafts, None, |_| String::new())
+            .await
+            .unwrap();
+    }
+
+    fn ask(limit: usize) -> ClaimRequest {
+        ClaimRequest {
+            now: 0,
+            budget: 100,
+            room: 2 * limit,
+            in_flight_limit: limit,
+            busy: HashMap::new(),
+            start: 0,
+            known: HashMap::new(),
+            revisit: false,
+        }
+    }
+
+    fn succeeded(c: &Claimed) -> AttemptResult {
+        AttemptResult {
+            delivery_id: c.delivery_id,
+            webhook_id: c.webhook_id,
+            attempt_number: c.attempt_count + 1,
+            started_at: hookline::clock::now_ms(),
+            request_headers_json: "{}".into(),
+            response_headers_json: Some("{}".into()),
+            error: None,
+            status: Some(200),
+            duration_ms: 1,
+            response_body: Vec::new(),
+            success: true,
+            next_attempt_at: None,
+            final_attempt: false,
+        }
+    }
+
+    fn rules() -> Arc<RecordRules> {
+        Arc::new(RecordRules {
+            auto_disable_after_ms: 1 << 40,
+            notices: hookline::domain::notice::NoticeSettings {
+                public_url: "http://127.0.0.1".into(),
+                smtp_configured: false,
+                interval_ms: 3_600_000,
+            },
+        })
+    }
+
+    async fn node(target: &Target) -> (PgStore, Arc<Notify>) {
+        let s = PgStore::open(target, 4).await.unwrap();
+        let wake = Arc::new(Notify::new());
+        s.queue_start(wake.clone()).await.unwrap();
+        (s, wake)
+    }
+
+    #[tokio::test]
+    async fn the_per_webhook_limit_counts_every_nodes_leases() {
+        let Some(admin) = admin_url() else { return };
+        let db = TestDb::new(&admin).await;
+        let target = Target::parse(&db.url).unwrap();
+        let (a, _) = node(&target).await;
+        let (b, _) = node(&target).await;
+        seed(&a, 10).await;
+        let (ra, _) = a.claim(ask(4), Ledger::default()).await.unwrap();
+        assert_eq!(ra.jobs.len(), 4);
+        let (rb, _) = b.claim(ask(4), Ledger::default()).await.unwrap();
+        assert!(rb.jobs.is_empty(), "node a holds the webhook's four");
+        // Node a records two: node b may take two.
+        a.record(ra.jobs[..2].iter().map(succeeded).collect(), rules())
+            .await
+            .unwrap();
+        let (rb, _) = b.claim(ask(4), Ledger::default()).await.unwrap();
+        assert_eq!(rb.jobs.len(), 2);
+        let mine: std::collections::HashSet<i64> = ra.jobs.iter().map(|j| j.delivery_id).collect();
+        assert!(rb.jobs.iter().all(|j| !mine.contains(&j.delivery_id)));
+        // Node a stops: what it still leases goes back, for anyone.
+        a.queue_stop().await.unwrap();
+        let (rb, _) = b.claim(ask(8), Ledger::default()).await.unwrap();
+        assert_eq!(
+            rb.jobs.len(),
+            6,
+            "two held by b, two given back by a, four unclaimed"
+        );
+        b.queue_stop().await.unwrap();
+        db.drop().await;
+    }
+
+    #[tokio::test]
+    async fn a_dead_nodes_leases_go_to_another_and_its_late_results_are_not_recorded() {
+        let Some(admin) = admin_url() else { return };
+        let db = TestDb::new(&admin).await;
+        let target = Target::parse(&db.url).unwrap();
+        let (a, _) = node(&target).await;
+        let (ws, _) = seed(&a, 3).await;
+        let (ra, _) = a.claim(ask(16), Ledger::default()).await.unwrap();
+        assert_eq!(ra.jobs.len(), 3);
+        // Node a stops beating (as a SIGKILLed node would): 20 s of silence.
+        let admin_c = connect_raw(&db.url).await;
+        admin_c
+            .execute(
+                "UPDATE hookline_nodes SET heartbeat_at = heartbeat_at - 20000",
+                &[],
+            )
+            .await
+            .unwrap();
+        // Node b starts: its first reap frees a's leases, and it claims them.
+        let (b, _) = node(&target).await;
+        let (rb, _) = b.claim(ask(16), Ledger::default()).await.unwrap();
+        assert_eq!(rb.jobs.len(), 3);
+        // Node a's results arrive late: fenced off, nothing changes.
+        a.record(ra.jobs.iter().map(succeeded).collect(), rules())
+            .await
+            .unwrap();
+        let attempts: i64 = admin_c
+            .query_one("SELECT count(*) FROM attempts", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(attempts, 0, "a's results were not recorded");
+        let leased: i64 = admin_c
+            .query_one(
+                "SELECT count(*) FROM deliveries WHERE lease_until IS NOT NULL",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(leased, 3, "b's leases stand");
+        b.record(rb.jobs.iter().map(succeeded).collect(), rules())
+            .await
+            .unwrap();
+        for j in &rb.jobs {
+            let d = b.delivery_get(ws, j.delivery_id).await.unwrap().unwrap();
+            assert_eq!(
+                (d.status, d.attempt_count),
+                (hookline::domain::DeliveryStatus::Succeeded, 1)
+            );
+        }
+        b.queue_stop().await.unwrap();
+        db.drop().await;
+    }
+
+    #[tokio::test]
+    async fn a_publish_on_one_node_wakes_the_others() {
+        let Some(admin) = admin_url() else { return };
+        let db = TestDb::new(&admin).await;
+        let target = Target::parse(&db.url).unwrap();
+        let (a, _) = node(&target).await;
+        let (b, wake_b) = node(&target).await;
+        let (ws, _) = seed(&a, 0).await;
+        // The listener's first wake (on connecting) may be pending: take it.
+        let _ = tokio::time::timeout(Duration::from_secs(2), wake_b.notified()).await;
+        let woken = wake_b.notified();
+        publish(&a, ws, 1).await;
+        tokio::time::timeout(Duration::from_secs(5), woken)
+            .await
+            .expect("node b heard of the publish on node a");
+        a.queue_stop().await.unwrap();
+        b.queue_stop().await.unwrap();
+        db.drop().await;
+    }
+}

@@ -1975,3 +1975,304 @@ conformance!(send_test_retry_and_the_queue_gauges, |s| {
     );
     assert!(s.retry_now(other.id, delivery_id).await.unwrap().is_none());
 });
+
+/// What an attempt came to, as the engine hands it to `record`.
+fn attempt_result(
+    claimed: &hookline::store::types::Claimed,
+    status: Option<u16>,
+    next_attempt_at: Option<i64>,
+) -> hookline::store::types::AttemptResult {
+    let success = status.is_some_and(|s| (200..300).contains(&s));
+    hookline::store::types::AttemptResult {
+        delivery_id: claimed.delivery_id,
+        webhook_id: claimed.webhook_id,
+        attempt_number: claimed.attempt_count + 1,
+        started_at: hookline::clock::now_ms(),
+        request_headers_json: r#"{"webhook-id":"msg"}"#.into(),
+        response_headers_json: status.map(|_| r#"{"x-r":"1"}"#.into()),
+        error: match status {
+            None => Some("connection refused".into()),
+            Some(s) if !success => Some(format!("HTTP {s}")),
+            _ => None,
+        },
+        status,
+        duration_ms: 7,
+        response_body: b"answer".to_vec(),
+        success,
+        next_attempt_at: if success { None } else { next_attempt_at },
+        final_attempt: false,
+    }
+}
+
+fn record_rules() -> std::sync::Arc<hookline::store::types::RecordRules> {
+    std::sync::Arc::new(hookline::store::types::RecordRules {
+        auto_disable_after_ms: 5 * 24 * 3600 * 1000,
+        notices: hookline::domain::notice::NoticeSettings {
+            public_url: "https://hooks.example".into(),
+            smtp_configured: true,
+            interval_ms: 3_600_000,
+        },
+    })
+}
+
+conformance!(
+    claims_lease_due_work_and_records_what_attempts_came_to,
+    |s| {
+        use hookline::domain::fair::Ledger;
+        use hookline::domain::DeliveryStatus;
+        use hookline::store::types::{ClaimRequest, Draft};
+        use std::collections::HashMap;
+        let ws = s
+            .workspace_create(new_workspace("acme", None))
+            .await
+            .unwrap()
+            .unwrap();
+        s.event_type_create(NewEventType {
+            name: EventTypeName::parse("order.paid").unwrap(),
+            description: String::new(),
+            example: None,
+        })
+        .await
+        .unwrap();
+        let mut hooks = Vec::new();
+        for url in ["https://a.example.com", "https://b.example.com"] {
+            hooks.push(
+                s.webhook_create(ws.id, settings(url, &["*"]), b"a".to_vec(), "t".into())
+                    .await
+                    .unwrap()
+                    .unwrap(),
+            );
+        }
+        let (a, b) = (hooks[0].id, hooks[1].id);
+        let drafts: Vec<Draft> = (0..5)
+            .map(|i| {
+                Draft::new(
+                    &EventTypeName::parse("order.paid").unwrap(),
+                    &format!(r#"{{"n":{i}}}"#),
+                    "type".into(),
+                )
+            })
+            .collect();
+        s.publish(ws.id, drafts, None, |_| String::new())
+            .await
+            .unwrap();
+        s.queue_start(std::sync::Arc::new(tokio::sync::Notify::new()))
+            .await
+            .unwrap();
+        // Three per webhook at most, eight in all: three of each, with their events' bodies and
+        // the webhooks' rows (the caller knows neither).
+        let ask = |busy: HashMap<i64, usize>, known: HashMap<i64, i64>| ClaimRequest {
+            now: 0,
+            budget: 8,
+            room: 3,
+            in_flight_limit: 3,
+            busy,
+            start: 0,
+            known,
+            revisit: false,
+        };
+        let (round, ledger) = s
+            .claim(ask(HashMap::new(), HashMap::new()), Ledger::default())
+            .await
+            .unwrap();
+        let per = |jobs: &[hookline::store::types::Claimed], w: i64| {
+            jobs.iter().filter(|j| j.webhook_id == w).count()
+        };
+        assert_eq!(
+            (per(&round.jobs, a), per(&round.jobs, b)),
+            (3, 3),
+            "{:?}",
+            round.jobs
+        );
+        let mut changed: Vec<i64> = round.changed.iter().map(|w| w.id).collect();
+        changed.sort();
+        assert_eq!(changed, vec![a, b]);
+        assert!(round.inactive.is_empty());
+        assert!(
+            round.jobs[0].body.windows(4).any(|w| w == br#""n":"#),
+            "the event's body comes with the claim"
+        );
+        assert!(
+            round.next_due.is_some(),
+            "due work left behind: look again soon"
+        );
+        let (g, _) = s.queue_figures(hookline::clock::now_ms()).await.unwrap();
+        assert_eq!((g.in_flight, g.due), (6, 4));
+        // What is held counts against the room; known versions do not come again.
+        let busy: HashMap<i64, usize> = HashMap::from([(a, 3), (b, 3)]);
+        let known: HashMap<i64, i64> = round.active.iter().copied().collect();
+        let (again, _) = s.claim(ask(busy, known), ledger).await.unwrap();
+        assert!(again.jobs.is_empty(), "{:?}", again.jobs);
+        assert!(again.changed.is_empty());
+        // One of webhook a's goes back unattempted: claimable again.
+        let first_a = round.jobs.iter().find(|j| j.webhook_id == a).unwrap();
+        s.release(vec![first_a.delivery_id]).await.unwrap();
+        assert_eq!(
+            s.queue_figures(hookline::clock::now_ms())
+                .await
+                .unwrap()
+                .0
+                .in_flight,
+            5
+        );
+
+        // Webhook b: a success, a failure with a retry left, and one that gives up.
+        let jobs_b: Vec<_> = round.jobs.iter().filter(|j| j.webhook_id == b).collect();
+        let later = hookline::clock::now_ms() + 60_000;
+        let noticed = s
+            .record(
+                vec![
+                    attempt_result(jobs_b[0], Some(200), None),
+                    attempt_result(jobs_b[1], Some(503), Some(later)),
+                    attempt_result(jobs_b[2], None, None),
+                ],
+                record_rules(),
+            )
+            .await
+            .unwrap();
+        assert!(noticed, "the delivery that gave up leaves a notice");
+        let status =
+            |d: hookline::store::types::DeliveryRow| (d.status, d.attempt_count, d.next_attempt_at);
+        let ok = s
+            .delivery_get(ws.id, jobs_b[0].delivery_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(status(ok.clone()), (DeliveryStatus::Succeeded, 1, None));
+        assert_eq!(ok.last_status_code, Some(200));
+        let retrying = s
+            .delivery_get(ws.id, jobs_b[1].delivery_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            status(retrying.clone()),
+            (DeliveryStatus::Retrying, 1, Some(later))
+        );
+        assert_eq!(retrying.last_error.as_deref(), Some("HTTP 503"));
+        let failed = s
+            .delivery_get(ws.id, jobs_b[2].delivery_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(status(failed.clone()), (DeliveryStatus::Failed, 1, None));
+        assert_eq!(failed.last_error.as_deref(), Some("connection refused"));
+        let detail = s
+            .delivery_detail(ws.id, jobs_b[1].delivery_id, None)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(detail.attempts.len(), 1);
+        let at = &detail.attempts[0];
+        assert_eq!(
+            (at.attempt_number, at.response_status, at.duration_ms),
+            (1, Some(503), Some(7))
+        );
+        assert_eq!(at.response_body.as_deref(), Some(&b"answer"[..]));
+        assert_eq!(
+            at.request_headers.get("webhook-id").map(String::as_str),
+            Some("msg")
+        );
+        let refused = s
+            .delivery_detail(ws.id, jobs_b[2].delivery_id, None)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            refused.attempts[0].response_body, None,
+            "no answer, no body"
+        );
+        // The webhook's health: the failures after the success count.
+        let hook_b = s.webhook_get(ws.id, b).await.unwrap().unwrap();
+        assert_eq!(hook_b.failure_count, 2);
+        assert!(hook_b.last_failure_at.is_some() && hook_b.last_success_at.is_some());
+        assert!(hook_b.is_active);
+        // Its hour: three attempts, one succeeded, all in the 5–10 ms bucket.
+        let now = hookline::clock::now_ms();
+        let hours = s
+            .webhook_hours(ws.id, b, now - 3_600_000, now + 3_600_000)
+            .await
+            .unwrap()
+            .unwrap();
+        let total =
+            hours
+                .values()
+                .fold(hookline::store::types::HourStats::default(), |mut t, h| {
+                    t.add(h);
+                    t
+                });
+        assert_eq!((total.attempts, total.succeeded, total.failed), (3, 1, 2));
+        assert_eq!(total.latency[1], 3);
+        // A second batch adds to the same hour.
+        let (more, _) = s
+            .claim(
+                ask(HashMap::from([(a, 2)]), HashMap::new()),
+                Ledger::default(),
+            )
+            .await
+            .unwrap();
+        let next_b: Vec<_> = more.jobs.iter().filter(|j| j.webhook_id == b).collect();
+        assert_eq!(next_b.len(), 2, "b's last two (its retry is not due)");
+        s.record(
+            vec![attempt_result(next_b[0], Some(204), None)],
+            record_rules(),
+        )
+        .await
+        .unwrap();
+        let hours = s
+            .webhook_hours(ws.id, b, now - 3_600_000, now + 3_600_000)
+            .await
+            .unwrap()
+            .unwrap();
+        let total: i64 = hours.values().map(|h| h.attempts).sum();
+        let latency: i64 = hours.values().map(|h| h.latency[1]).sum();
+        assert_eq!((total, latency), (4, 4));
+        let hook_b = s.webhook_get(ws.id, b).await.unwrap().unwrap();
+        assert_eq!(hook_b.failure_count, 0);
+        // The notice waits for the notifier, once.
+        let due = s.notices_due(hookline::clock::now_ms() + 1).await.unwrap();
+        assert_eq!(due.len(), 1, "{due:?}");
+        assert_eq!(due[0].kind, "delivery_failed");
+        assert_eq!(due[0].recipient.as_deref(), Some("ops@example.com"));
+        assert!(due[0]
+            .body
+            .contains(&format!("/w/acme/deliveries/{}", jobs_b[2].delivery_id)));
+
+        // Webhook a's receiver answers 410 Gone: the webhook is switched off with a notice that
+        // says so, and its deliveries are not claimed any more.
+        let jobs_a: Vec<_> = round
+            .jobs
+            .iter()
+            .filter(|j| j.webhook_id == a)
+            .skip(1)
+            .collect();
+        s.record(
+            vec![attempt_result(jobs_a[0], Some(410), None)],
+            record_rules(),
+        )
+        .await
+        .unwrap();
+        let hook_a = s.webhook_get(ws.id, a).await.unwrap().unwrap();
+        assert!(!hook_a.is_active);
+        assert_eq!(
+            hook_a.disabled_reason.as_deref(),
+            Some("the receiver answered 410 Gone")
+        );
+        let due = s.notices_due(hookline::clock::now_ms() + 1).await.unwrap();
+        assert!(
+            due.iter()
+                .any(|n| n.kind == "webhook_disabled" && n.webhook_id == a),
+            "{due:?}"
+        );
+        let (off, _) = s
+            .claim(
+                ask(HashMap::from([(a, 1)]), HashMap::new()),
+                Ledger::default(),
+            )
+            .await
+            .unwrap();
+        assert!(off.jobs.iter().all(|j| j.webhook_id != a));
+        assert!(off.inactive.contains(&a));
+        s.queue_stop().await.unwrap();
+    }
+);

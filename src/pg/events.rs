@@ -124,6 +124,11 @@ impl PgStore {
             )
             .await?;
         }
+        if !triggered.is_empty() {
+            // Heard by every node (on commit): one of them claims the deliveries at once.
+            tx.execute("SELECT pg_notify($1, '')", &[&super::node::DUE_CHANNEL])
+                .await?;
+        }
         let body = answer(&stored);
         if let Some(i) = &idempotency {
             tx.execute(

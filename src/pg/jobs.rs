@@ -356,6 +356,9 @@ impl PgStore {
                 advance(&tx, id, cursor, sent, (events.len() as i64) < batch, now).await?;
             }
         }
+        // The batch's deliveries are due now, for whichever node claims first.
+        tx.execute("SELECT pg_notify($1, '')", &[&super::node::DUE_CHANNEL])
+            .await?;
         tx.commit().await?;
         Ok(())
     }

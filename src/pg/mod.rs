@@ -15,6 +15,7 @@ mod events;
 mod history;
 mod housekeeping;
 mod jobs;
+mod node;
 mod people;
 mod queue;
 mod store;
@@ -164,6 +165,22 @@ impl Target {
     /// One connection of its own (for migrations, `LISTEN` and session advisory locks, which
     /// a pooled connection must never hold).
     pub async fn connect(&self) -> Result<Client, PgError> {
+        self.connect_with(None).await
+    }
+
+    /// [`Target::connect`], whose connection also passes the channel names of `NOTIFY`s it
+    /// hears (after a `LISTEN`) to `notes`.
+    pub async fn connect_listening(
+        &self,
+        notes: tokio::sync::mpsc::UnboundedSender<String>,
+    ) -> Result<Client, PgError> {
+        self.connect_with(Some(notes)).await
+    }
+
+    async fn connect_with(
+        &self,
+        notes: Option<tokio::sync::mpsc::UnboundedSender<String>>,
+    ) -> Result<Client, PgError> {
         let failed = |source| PgError::Connect {
             target: self.shown.clone(),
             source,
@@ -175,20 +192,12 @@ impl Target {
                     .connect(tokio_postgres::NoTls)
                     .await
                     .map_err(failed)?;
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::warn!(error = %e, "PostgreSQL connection ended");
-                    }
-                });
+                tokio::spawn(drive(conn, notes));
                 client
             }
             Some(tls) => {
                 let (client, conn) = self.config.connect(tls.clone()).await.map_err(failed)?;
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::warn!(error = %e, "PostgreSQL connection ended");
-                    }
-                });
+                tokio::spawn(drive(conn, notes));
                 client
             }
         };
@@ -216,6 +225,32 @@ impl Target {
             .max_size(size)
             .build()
             .map_err(|e| PgError::Pool(e.to_string()))
+    }
+}
+
+/// Runs a dedicated connection until it ends, passing on the channels of the notifications it
+/// hears.
+async fn drive<S, T>(
+    mut conn: tokio_postgres::Connection<S, T>,
+    notes: Option<tokio::sync::mpsc::UnboundedSender<String>>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    loop {
+        match std::future::poll_fn(|cx| conn.poll_message(cx)).await {
+            Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
+                if let Some(tx) = &notes {
+                    let _ = tx.send(n.channel().to_string());
+                }
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "PostgreSQL connection ended");
+                break;
+            }
+            None => break,
+        }
     }
 }
 

@@ -42,6 +42,8 @@ pub(super) fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    pub(super) target: Arc<Target>,
+    pub(super) node: Arc<super::node::Node>,
 }
 
 impl PgStore {
@@ -52,6 +54,8 @@ impl PgStore {
         super::migrate(&mut client).await?;
         Ok(PgStore {
             pool: target.pool(pool_size)?,
+            target: Arc::new(target.clone()),
+            node: Arc::new(super::node::Node::new()),
         })
     }
 
