@@ -13,7 +13,7 @@ use crate::config::{Config, RawConfig};
 use crate::db;
 use crate::domain::{Email, Password, Role, Scopes, Slug, ValidationError};
 use crate::store::types::{NewApiKey, Workspace};
-use crate::store::Store;
+use crate::store::{Location, Store};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -32,6 +32,17 @@ pub struct Cli {
         global = true
     )]
     pub data_dir: PathBuf,
+
+    /// PostgreSQL shared by several nodes (postgres://user:pass@host:5432/db?sslmode=verify-full);
+    /// unset: SQLite in the data directory.
+    #[arg(
+        long,
+        env = "HOOKLINE_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true,
+        global = true
+    )]
+    pub database_url: Option<String>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -101,6 +112,9 @@ pub enum Command {
 
 #[derive(Args, Debug, Default)]
 pub struct ServeArgs {
+    /// The 32-byte secret-encryption key to read (the same file on every node sharing a database); default <data-dir>/secret.key, created on first start.
+    #[arg(long, env = "HOOKLINE_SECRET_KEY_FILE", value_name = "PATH")]
+    pub secret_key_file: Option<String>,
     /// Address and port to listen on.
     #[arg(long, env = "HOOKLINE_LISTEN", value_name = "ADDR:PORT")]
     pub listen: Option<String>,
@@ -320,9 +334,12 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Failure> {
     let data_dir = cli.data_dir;
+    let database = crate::config::parse_database_url(&cli.database_url)
+        .map_err(|e| Failure::Usage(e.to_string()))?;
+    let at = Location::new(&data_dir, database.as_ref());
     match cli.command {
-        Command::Serve(args) => serve(data_dir, *args),
-        Command::Workspace { command } => workspace(data_dir, command),
+        Command::Serve(args) => serve(data_dir, cli.database_url, *args),
+        Command::Workspace { command } => workspace(at, command),
         Command::PortalLink {
             workspace,
             role,
@@ -330,7 +347,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             ttl,
             public_url,
             listen,
-        } => portal_link(data_dir, &workspace, &role, email, ttl, public_url, listen),
+        } => portal_link(at, &workspace, &role, email, ttl, public_url, listen),
         Command::User {
             command:
                 UserCommand::Create {
@@ -340,7 +357,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     role,
                     ..
                 },
-        } => user_create(data_dir, &email, instance_admin, workspace, role),
+        } => user_create(at, &email, instance_admin, workspace, role),
         Command::ApiKey {
             command:
                 ApiKeyCommand::Create {
@@ -349,14 +366,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     scopes,
                     name,
                 },
-        } => api_key_create(data_dir, workspace, instance, &scopes, &name),
+        } => api_key_create(at, workspace, instance, &scopes, &name),
         Command::ApiKey {
             command:
                 ApiKeyCommand::List {
                     workspace,
                     instance,
                 },
-        } => api_key_list(data_dir, workspace, instance),
+        } => api_key_list(at, workspace, instance),
         Command::ApiKey {
             command:
                 ApiKeyCommand::Revoke {
@@ -364,14 +381,17 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     workspace,
                     instance,
                 },
-        } => api_key_revoke(data_dir, id, workspace, instance),
-        Command::EventType { command } => event_type(data_dir, command),
+        } => api_key_revoke(at, id, workspace, instance),
+        Command::EventType { command } => event_type(at, command),
         Command::Completion { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "hookline", &mut std::io::stdout());
             Ok(())
         }
         Command::Backup { file } => {
+            if database.is_some() {
+                return Err(Failure::Usage(crate::store::PG_BACKUP_REFUSAL.into()));
+            }
             db::backup(&data_dir, &file)?;
             println!("backup written to {}", file.display());
             eprintln!(
@@ -383,9 +403,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
-fn serve(data_dir: PathBuf, a: ServeArgs) -> Result<(), Failure> {
+fn serve(data_dir: PathBuf, database_url: Option<String>, a: ServeArgs) -> Result<(), Failure> {
     let config = Config::parse(RawConfig {
         data_dir,
+        database_url,
+        secret_key_file: a.secret_key_file,
         listen: a.listen,
         public_url: a.public_url,
         dev: a.dev,
@@ -424,19 +446,21 @@ fn serve(data_dir: PathBuf, a: ServeArgs) -> Result<(), Failure> {
 /// Opens the store of `data_dir` (migrating it first, as `serve` would) and runs `f` on it
 /// in a small runtime of its own; the store is closed (its writes committed) before this
 /// returns. Works while `serve` runs on the same data directory.
-fn with_store<T, F, Fut>(data_dir: &std::path::Path, f: F) -> Result<T, Failure>
+fn with_store<T, F, Fut>(at: &Location, f: F) -> Result<T, Failure>
 where
     F: FnOnce(Store) -> Fut,
     Fut: std::future::Future<Output = Result<T, Failure>>,
 {
-    let store = Store::open_sqlite(data_dir)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let out = rt.block_on(f(store.clone()));
-    store.close();
-    out
+    rt.block_on(async {
+        let store = Store::open(at).await?;
+        let out = f(store.clone()).await;
+        store.close();
+        out
+    })
 }
 
 /// The live workspace `slug`, or a usage error saying how to make it.
@@ -448,7 +472,7 @@ async fn named_workspace(store: &Store, slug: &str) -> Result<Workspace, Failure
     })
 }
 
-fn workspace(data_dir: PathBuf, cmd: WorkspaceCommand) -> Result<(), Failure> {
+fn workspace(at: Location, cmd: WorkspaceCommand) -> Result<(), Failure> {
     match cmd {
         WorkspaceCommand::Create { slug, name } => {
             let slug = Slug::parse(&slug)?;
@@ -466,7 +490,7 @@ fn workspace(data_dir: PathBuf, cmd: WorkspaceCommand) -> Result<(), Failure> {
                 webhooks_enabled: true,
                 max_webhooks: None,
             };
-            let ws = with_store(&data_dir, |store| async move {
+            let ws = with_store(&at, |store| async move {
                 Ok(store.workspace_create(new).await?)
             })?
             .ok_or_else(|| {
@@ -475,9 +499,10 @@ fn workspace(data_dir: PathBuf, cmd: WorkspaceCommand) -> Result<(), Failure> {
             println!("created workspace {} ({})", ws.slug, ws.name);
         }
         WorkspaceCommand::List => {
-            let all = with_store(&data_dir, |store| async move {
-                Ok(store.workspaces_all().await?)
-            })?;
+            let all = with_store(
+                &at,
+                |store| async move { Ok(store.workspaces_all().await?) },
+            )?;
             for w in all {
                 println!("{}\t{}", w.slug, w.name);
             }
@@ -496,7 +521,7 @@ fn read_password_line() -> Result<String, Failure> {
 }
 
 fn user_create(
-    data_dir: PathBuf,
+    at: Location,
     email: &str,
     instance_admin: bool,
     workspace: Option<String>,
@@ -505,7 +530,7 @@ fn user_create(
     let email = Email::parse(email)?;
     let role = role.as_deref().map(Role::parse).transpose()?;
     let password = Password::parse(&read_password_line()?)?;
-    let ws = with_store(&data_dir, |store| {
+    let ws = with_store(&at, |store| {
         let email = email.clone();
         async move {
             let ws = match &workspace {
@@ -546,7 +571,7 @@ fn user_create(
 
 /// Makes a one-time portal link into `workspace` and prints it.
 fn portal_link(
-    data_dir: PathBuf,
+    at: Location,
     workspace: &str,
     role: &str,
     email: Option<String>,
@@ -580,7 +605,7 @@ fn portal_link(
             format!("http://{listen}")
         }
     };
-    let link = with_store(&data_dir, |store| async move {
+    let link = with_store(&at, |store| async move {
         let ws = named_workspace(&store, workspace).await?;
         Ok(crate::service::portal::create_link(&store, &base, ws.id, &req, None).await?)
     })?;
@@ -603,12 +628,8 @@ async fn key_owner(
     }
 }
 
-fn api_key_list(
-    data_dir: PathBuf,
-    workspace: Option<String>,
-    instance: bool,
-) -> Result<(), Failure> {
-    let keys = with_store(&data_dir, |store| async move {
+fn api_key_list(at: Location, workspace: Option<String>, instance: bool) -> Result<(), Failure> {
+    let keys = with_store(&at, |store| async move {
         let ws = key_owner(&store, workspace, instance).await?;
         Ok(store.api_keys_all(ws).await?)
     })?;
@@ -635,12 +656,12 @@ fn api_key_list(
 }
 
 fn api_key_revoke(
-    data_dir: PathBuf,
+    at: Location,
     id: i64,
     workspace: Option<String>,
     instance: bool,
 ) -> Result<(), Failure> {
-    with_store(&data_dir, |store| async move {
+    with_store(&at, |store| async move {
         let ws = key_owner(&store, workspace, instance).await?;
         let active = store
             .api_keys_all(ws)
@@ -659,7 +680,7 @@ fn api_key_revoke(
 }
 
 fn api_key_create(
-    data_dir: PathBuf,
+    at: Location,
     workspace: Option<String>,
     instance: bool,
     scopes: &str,
@@ -674,7 +695,7 @@ fn api_key_create(
     }
     let key = crate::auth::new_api_key();
     let (name, prefix, hash) = (name.trim().to_string(), key.prefix, key.hash);
-    with_store(&data_dir, |store| async move {
+    with_store(&at, |store| async move {
         let workspace_id = key_owner(&store, workspace, instance).await?;
         store
             .api_key_create(NewApiKey {
@@ -692,7 +713,7 @@ fn api_key_create(
     Ok(())
 }
 
-fn event_type(data_dir: PathBuf, cmd: EventTypeCommand) -> Result<(), Failure> {
+fn event_type(at: Location, cmd: EventTypeCommand) -> Result<(), Failure> {
     match cmd {
         EventTypeCommand::Create {
             name,
@@ -709,16 +730,17 @@ fn event_type(data_dir: PathBuf, cmd: EventTypeCommand) -> Result<(), Failure> {
             };
             let new = crate::domain::NewEventType::parse(&name, &description, example.as_ref())?;
             let taken = format!("event type '{}' already exists", new.name);
-            let row = with_store(&data_dir, |store| async move {
+            let row = with_store(&at, |store| async move {
                 Ok(store.event_type_create(new).await?)
             })?
             .ok_or(Failure::Usage(taken))?;
             println!("created event type {}", row.name);
         }
         EventTypeCommand::List => {
-            let all = with_store(&data_dir, |store| async move {
-                Ok(store.event_types_all().await?)
-            })?;
+            let all = with_store(
+                &at,
+                |store| async move { Ok(store.event_types_all().await?) },
+            )?;
             for t in all {
                 println!("{}\t{}", t.name, t.description);
             }

@@ -19,6 +19,8 @@ pub struct Setting {
 
 pub const SETTINGS: &[Setting] = &[
     Setting { env: "HOOKLINE_DATA_DIR", flag: "--data-dir", default: "./hookline-data", help: "Directory holding the SQLite database and the secret-encryption key." },
+    Setting { env: "HOOKLINE_DATABASE_URL", flag: "--database-url", default: "(none: SQLite in the data directory)", help: "PostgreSQL 14 or newer shared by several Hookline nodes, e.g. `postgres://hookline:secret@db.example.com:5432/hookline?sslmode=verify-full` (`sslmode` = `disable`, `prefer`, `require` or `verify-full`, with `sslrootcert=PATH` for a private CA; `require` verifies the certificate too). Every command honours it; `backup` then points at `pg_dump`." },
+    Setting { env: "HOOKLINE_SECRET_KEY_FILE", flag: "--secret-key-file", default: "<data dir>/secret.key", help: "The 32-byte key that encrypts webhook secrets. Nodes sharing a database must all read the same file (copy the first node's `secret.key`); start-up refuses a key that cannot open the secrets already stored. Never created when set." },
     Setting { env: "HOOKLINE_LISTEN", flag: "--listen", default: "127.0.0.1:8080", help: "Address and port the HTTP server binds to." },
     Setting { env: "HOOKLINE_PUBLIC_URL", flag: "--public-url", default: "http://<listen address>", help: "URL people use to reach Hookline (links in the banner and in emails; `https://` turns on Secure cookies)." },
     Setting { env: "HOOKLINE_DEV", flag: "--dev", default: "false", help: "Development mode: allows `http://` webhook URLs and deliveries to `127.0.0.0/8` and `::1` (receivers on this machine), and says so loudly at start. Refused with an `https://` public URL." },
@@ -79,6 +81,8 @@ pub enum LogFormat {
 #[derive(Debug, Default, Clone)]
 pub struct RawConfig {
     pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub secret_key_file: Option<String>,
     pub listen: Option<String>,
     pub public_url: Option<String>,
     pub dev: Option<String>,
@@ -106,6 +110,12 @@ pub struct RawConfig {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
+    /// `HOOKLINE_DATABASE_URL`: PostgreSQL shared by several nodes; `None` is SQLite in the
+    /// data directory.
+    pub database: Option<crate::pg::Target>,
+    /// `HOOKLINE_SECRET_KEY_FILE`: the secret key to read (never created); `None` is
+    /// `<data dir>/secret.key`, created on first start.
+    pub secret_key_file: Option<PathBuf>,
     pub listen: SocketAddr,
     /// `None` means "derive from the bound address" (useful with port 0).
     pub public_url: Option<Url>,
@@ -166,6 +176,18 @@ fn parse_networks(env: &'static str, v: &Option<String>) -> Result<Vec<IpNet>, C
         }
     }
     Ok(out)
+}
+
+/// `HOOKLINE_DATABASE_URL`: a `postgres://` URL (its password never appears in an error).
+pub fn parse_database_url(v: &Option<String>) -> Result<Option<crate::pg::Target>, ConfigError> {
+    let Some(v) = set(v) else { return Ok(None) };
+    crate::pg::Target::parse(v).map(Some).map_err(|e| {
+        bad(
+            "HOOKLINE_DATABASE_URL",
+            "(hidden: it may hold a password)",
+            e.to_string(),
+        )
+    })
 }
 
 /// `HOOKLINE_EMBED_ORIGINS`: origins as browsers send them (`scheme://host[:port]`, no
@@ -421,8 +443,12 @@ impl Config {
             set(&raw.brand_color),
         )
         .map_err(|(env, value, expected)| bad(env, &value, expected))?;
+        let database = parse_database_url(&raw.database_url)?;
+        let secret_key_file = set(&raw.secret_key_file).map(PathBuf::from);
         Ok(Config {
             data_dir: raw.data_dir,
+            database,
+            secret_key_file,
             listen,
             public_url,
             dev,

@@ -56,6 +56,31 @@ impl SecretBox {
         })
     }
 
+    /// Loads the key from `path` (`HOOKLINE_SECRET_KEY_FILE`), which must exist: nodes that
+    /// share a database must all use the same key, so none is made up here.
+    pub fn load(path: &Path) -> anyhow::Result<SecretBox> {
+        let key = std::fs::read(path).with_context(|| {
+            format!(
+                "reading {} (HOOKLINE_SECRET_KEY_FILE): copy the secret.key of the data directory this database came from, \
+                 or for a new installation write 32 random bytes: head -c 32 /dev/urandom > {}",
+                path.display(),
+                path.display()
+            )
+        })?;
+        if key.len() != 32 {
+            bail!(
+                "{} (HOOKLINE_SECRET_KEY_FILE) holds {} bytes, but a key is exactly 32; copy the first node's secret.key, \
+                 or for a new installation write 32 random bytes: head -c 32 /dev/urandom > {}",
+                path.display(),
+                key.len(),
+                path.display()
+            );
+        }
+        Ok(SecretBox {
+            cipher: XChaCha20Poly1305::new_from_slice(&key).expect("32-byte key"),
+        })
+    }
+
     /// `nonce (24 bytes) || ciphertext+tag`.
     pub fn seal(&self, plaintext: &str) -> Vec<u8> {
         let nonce = crate::clock::random_bytes::<24>();

@@ -14,7 +14,7 @@ use crate::auth::throttle::{RateLimit, Throttle};
 use crate::config::Config;
 use crate::db::Db;
 use crate::state::AppState;
-use crate::store::Store;
+use crate::store::{Location, Store};
 
 /// How long the first-run setup link stays valid.
 pub const SETUP_LINK_TTL_MS: i64 = 30 * 60 * 1000;
@@ -41,10 +41,12 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         // Before anything touches the queue: a second server must not take over the leases.
         let lock = crate::data_dir_lock::DataDirLock::acquire(&config.data_dir)?;
-        let data_dir = config.data_dir.clone();
-        let db = tokio::task::spawn_blocking(move || Db::open(&data_dir)).await??;
-        let store = Store::Sqlite(db.clone());
-        let secrets = crate::crypto::SecretBox::load_or_create(&config.data_dir)?;
+        let store = Store::open(&Location::new(&config.data_dir, config.database.as_ref())).await?;
+        let secrets = match &config.secret_key_file {
+            Some(path) => crate::crypto::SecretBox::load(path)?,
+            None => crate::crypto::SecretBox::load_or_create(&config.data_dir)?,
+        };
+        check_secret_key(&store, &secrets).await?;
         let wake = Arc::new(tokio::sync::Notify::new());
         let listener = TcpListener::bind(config.listen)
             .with_context(|| format!("cannot listen on {} (HOOKLINE_LISTEN)", config.listen))?;
@@ -147,6 +149,8 @@ impl Application {
                 })
                 .route("/healthz", web::get().to(healthz))
                 .route("/api/v1/healthz", web::get().to(healthz))
+                .route("/readyz", web::get().to(readyz))
+                .route("/api/v1/readyz", web::get().to(readyz))
                 .route("/metrics", web::get().to(metrics))
                 .configure(crate::api::configure)
                 .configure(crate::ui::configure)
@@ -254,6 +258,48 @@ impl Application {
     }
 }
 
+/// What `hookline_meta['secret_key_check']` holds, sealed with the secret key.
+const KEY_CHECK: &str = "hookline secret key check";
+
+/// Refuses to start with a secret key that cannot open what the database holds: a node
+/// given another HOOKLINE_SECRET_KEY_FILE than its peers (or a data directory restored
+/// without its `secret.key`) would otherwise sign with secrets nobody can read back. The
+/// first start stores a value sealed with its key; later starts must open it. Two nodes
+/// with different keys racing at the very first start cannot both pass: the first to store
+/// its value wins and the other cannot open it.
+pub async fn check_secret_key(
+    store: &Store,
+    secrets: &crate::crypto::SecretBox,
+) -> anyhow::Result<()> {
+    let refuse = || {
+        anyhow::anyhow!(
+            "this secret key cannot open the secrets stored in this database; every node must read \
+             the same HOOKLINE_SECRET_KEY_FILE (the secret.key of the data directory the database \
+             came from)"
+        )
+    };
+    let opens = |sealed: &[u8]| secrets.open(sealed).is_ok_and(|v| v == KEY_CHECK);
+    if let Some(sealed) = store.meta_get("secret_key_check".into()).await? {
+        return if opens(&sealed) {
+            Ok(())
+        } else {
+            Err(refuse())
+        };
+    }
+    // A database from before the check (or just migrated): the key must open its secrets.
+    if let Some(sample) = store.webhook_secret_sample().await? {
+        secrets.open(&sample).map_err(|_| refuse())?;
+    }
+    let stored = store
+        .meta_put_new("secret_key_check".into(), secrets.seal(KEY_CHECK))
+        .await?;
+    if opens(&stored) {
+        Ok(())
+    } else {
+        Err(refuse())
+    }
+}
+
 /// On an instance with no users, makes a fresh setup token and returns the link.
 async fn first_run_link(store: &Store, base_url: &str) -> anyhow::Result<Option<String>> {
     if store.users_count().await? > 0 {
@@ -265,7 +311,16 @@ async fn first_run_link(store: &Store, base_url: &str) -> anyhow::Result<Option<
     Ok(Some(format!("{base_url}/setup?token={token}")))
 }
 
+/// `GET /healthz`: liveness. On SQLite the database is this process's own file, so it is
+/// read; on a shared PostgreSQL it is not (an outage of the database must not make an
+/// orchestrator restart every node: `/readyz` says it instead).
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    if state.store.is_shared() {
+        return crate::api::envelope(
+            StatusCode::OK,
+            serde_json::json!({"status": "ok", "version": crate::VERSION}),
+        );
+    }
     let check = state.store.ping();
     match tokio::time::timeout(std::time::Duration::from_secs(3), check).await {
         Ok(Ok(())) => crate::api::envelope(
@@ -281,6 +336,35 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
             actix_web::ResponseError::error_response(&e)
         }
     }
+}
+
+/// `GET /readyz`: whether this node should get traffic. 503 `not_ready` (with the reason)
+/// while the store does not answer within 2 s, while a node of a shared store has not
+/// reached it with its heartbeat for 15 s, or while the server shuts down.
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let not_ready = |why: &str| {
+        let e = crate::api::ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", why);
+        actix_web::ResponseError::error_response(&e)
+    };
+    if state.engine.is_stopping() {
+        return not_ready("the server is shutting down");
+    }
+    let check = state.store.ping();
+    match tokio::time::timeout(std::time::Duration::from_secs(2), check).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return not_ready(&format!("the database does not answer: {e}")),
+        Err(_) => return not_ready("the database did not answer within 2 s"),
+    }
+    if let Some(beat) = state.store.heartbeat_at() {
+        let age = crate::clock::now_ms() - beat;
+        if beat == 0 || age > 15_000 {
+            return not_ready("this node's heartbeat has not reached the database for 15 s");
+        }
+    }
+    crate::api::envelope(
+        StatusCode::OK,
+        serde_json::json!({"status": "ready", "backend": state.store.backend()}),
+    )
 }
 
 /// `GET /metrics`: OpenMetrics or Prometheus 0.0.4 text, as `Accept` asks. Queue gauges are read at scrape time.

@@ -34,12 +34,17 @@ async fn nodes_that_start_together_migrate_once() {
         assert_eq!(version.unwrap(), pg::latest_version());
     }
     let client = target.connect().await.unwrap();
-    let applied: i64 = client
-        .query_one("SELECT count(*) FROM hookline_schema_version", &[])
+    let applied = client
+        .query_one(
+            "SELECT count(*), count(DISTINCT version), min(version) FROM hookline_schema_version",
+            &[],
+        )
         .await
-        .unwrap()
-        .get(0);
-    assert_eq!(applied, 1, "the baseline was applied once");
+        .unwrap();
+    let (rows, versions, first): (i64, i64, i64) = (applied.get(0), applied.get(1), applied.get(2));
+    assert_eq!(rows, versions, "each version was applied once");
+    assert_eq!(first, 6, "the baseline is SQLite's version 6");
+    assert_eq!(versions as usize, pg::latest_version() - 5);
     // A later start finds it current and changes nothing.
     let mut again = target.connect().await.unwrap();
     assert_eq!(pg::migrate(&mut again).await.unwrap(), pg::latest_version());

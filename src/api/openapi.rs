@@ -37,6 +37,8 @@ error envelope.",
     paths(
         health,
         api_health,
+        ready,
+        api_ready,
         serve,
         event_types::list,
         event_types::list_for_webhooks,
@@ -207,8 +209,8 @@ pub struct HealthOut {
     operation_id = "healthz",
     security(()),
     responses(
-        (status = 200, description = "Up, and the database answers", body = Envelope<HealthOut>),
-        (status = 503, description = "The database does not answer (`unhealthy`)",
+        (status = 200, description = "Up, and (on SQLite) the database answers; on PostgreSQL liveness only, see /readyz", body = Envelope<HealthOut>),
+        (status = 503, description = "The SQLite database does not answer (`unhealthy`)",
             body = ErrorEnvelope),
     )
 )]
@@ -230,3 +232,45 @@ fn health() {}
 )]
 #[allow(dead_code)]
 fn api_health() {}
+
+/// What `/readyz` reports.
+#[derive(Serialize, ToSchema)]
+pub struct ReadyOut {
+    /// Always `ready` in a 200.
+    #[schema(example = "ready")]
+    pub status: String,
+    /// `sqlite` or `postgres`.
+    #[schema(example = "sqlite")]
+    pub backend: String,
+}
+
+/// Readiness: whether this node should get traffic. No key needed.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "meta",
+    operation_id = "readyz",
+    security(()),
+    responses(
+        (status = 200, description = "Ready: the database answers (and, on PostgreSQL, this node's heartbeat reaches it)", body = Envelope<ReadyOut>),
+        (status = 503, description = "Not ready (`not_ready`): the database does not answer within 2 s, the node's heartbeat has not reached it for 15 s, or the server is shutting down; the message says which",
+            body = ErrorEnvelope),
+    )
+)]
+#[allow(dead_code)]
+fn ready() {}
+
+/// The same check under the API prefix. No key needed.
+#[utoipa::path(
+    get,
+    path = "/api/v1/readyz",
+    tag = "meta",
+    operation_id = "api_readyz",
+    security(()),
+    responses(
+        (status = 200, description = "Ready", body = Envelope<ReadyOut>),
+        (status = 503, description = "Not ready (`not_ready`), with the reason", body = ErrorEnvelope),
+    )
+)]
+#[allow(dead_code)]
+fn api_ready() {}

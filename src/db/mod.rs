@@ -6,6 +6,7 @@ pub mod hooks;
 mod housekeeping;
 pub mod invites;
 pub mod jobs;
+mod meta;
 pub mod notices;
 pub mod people;
 mod pool;
@@ -45,6 +46,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0004_portal_plans_invitations.sql")),
     M::up(include_str!("migrations/0005_history_jobs.sql")),
     M::up(include_str!("migrations/0006_drop_attempts_started.sql")),
+    M::up(include_str!("migrations/0007_meta.sql")),
 ];
 
 /// The schema version this binary writes.

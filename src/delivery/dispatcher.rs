@@ -166,9 +166,12 @@ impl Dispatcher {
                 };
                 changed
             });
+            // On a shared store other nodes make work too (they also say so with a NOTIFY,
+            // but a look every second covers one that is missed).
+            let longest = if self.store.is_shared() { 1000 } else { 60_000 };
             let sleep_ms = next_due
-                .map(|t| (t - now_ms()).clamp(1, 60_000))
-                .unwrap_or(60_000);
+                .map(|t| (t - now_ms()).clamp(1, longest))
+                .unwrap_or(longest);
             tokio::select! {
                 _ = self.wake.notified() => want_claim = true,
                 Some(wid) = slot_rx.recv() => {

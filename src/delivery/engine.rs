@@ -168,6 +168,11 @@ impl Engine {
         }
     }
 
+    /// Whether shutdown has begun.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
     /// Resolves once the engine has claimed everything due, and every attempt it started is
     /// recorded: nothing is in flight and nothing is due now (retries scheduled for later may
     /// wait). For tests about what the engine did, rather than polling for its effects.

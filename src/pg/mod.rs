@@ -15,6 +15,7 @@ mod events;
 mod history;
 mod housekeeping;
 mod jobs;
+mod meta;
 mod node;
 mod people;
 mod queue;
@@ -24,7 +25,10 @@ pub use store::PgStore;
 
 /// Every schema version, oldest first: version N is `MIGRATIONS[N - BASELINE]`. The baseline is
 /// SQLite's version 6, so the numbers are shared: a later change ships as a file for both.
-const MIGRATIONS: &[(usize, &str)] = &[(6, include_str!("migrations/0006_baseline.sql"))];
+const MIGRATIONS: &[(usize, &str)] = &[
+    (6, include_str!("migrations/0006_baseline.sql")),
+    (7, include_str!("migrations/0007_meta.sql")),
+];
 
 /// The schema version this binary writes.
 pub fn latest_version() -> usize {

@@ -18,6 +18,7 @@ impl Store {
     ) -> StoreResult<Published> {
         match self {
             Store::Sqlite(db) => db.publish(ws, drafts, idempotency, answer).await,
+            Store::Postgres(pg) => pg.publish(ws, drafts, idempotency, answer).await,
         }
     }
 }

@@ -9,7 +9,8 @@
 //! exhaustive `match` makes every backend implement each new one.
 //!
 //! The SQLite backend is [`crate::db::Db`]: its units of work live beside the SQL they run,
-//! in `src/db/*`.
+//! in `src/db/*`. The PostgreSQL backend is [`crate::pg::PgStore`] (`src/pg/*`), shared by
+//! every node of a cluster.
 
 pub mod types;
 
@@ -17,12 +18,14 @@ mod access;
 mod events;
 mod history;
 mod jobs;
+mod meta;
 mod people;
 mod queue;
 mod webhooks;
 mod workspaces;
 
 use crate::db::Db;
+use crate::pg::{PgStore, Target};
 
 /// What a store method can fail with.
 pub use crate::db::DbError as StoreError;
@@ -33,45 +36,128 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub enum Store {
     /// The embedded default: one SQLite file in the data directory.
     Sqlite(Db),
+    /// PostgreSQL 14 or newer (`HOOKLINE_DATABASE_URL`), shared by every node.
+    Postgres(PgStore),
 }
 
+/// Where the data lives.
+#[derive(Debug, Clone)]
+pub enum Location {
+    /// `hookline.db` in this data directory (the default).
+    Sqlite(std::path::PathBuf),
+    /// The database `HOOKLINE_DATABASE_URL` names.
+    Postgres(Box<Target>),
+}
+
+impl Location {
+    /// `HOOKLINE_DATABASE_URL` when given, else the data directory's SQLite file.
+    pub fn new(data_dir: &std::path::Path, database: Option<&Target>) -> Location {
+        match database {
+            Some(t) => Location::Postgres(Box::new(t.clone())),
+            None => Location::Sqlite(data_dir.to_path_buf()),
+        }
+    }
+}
+
+/// Connections each node keeps to PostgreSQL.
+pub const PG_POOL_SIZE: usize = 16;
+
+/// What `hookline backup` and the backup download answer on PostgreSQL.
+pub const PG_BACKUP_REFUSAL: &str = "backup copies the SQLite database; on PostgreSQL use \
+     pg_dump --format=custom \"$HOOKLINE_DATABASE_URL\" > hookline.dump, and keep the secret key \
+     file (HOOKLINE_SECRET_KEY_FILE) with it";
+
 impl Store {
+    /// Opens the store at `at`, bringing its schema up to date first (on PostgreSQL under a
+    /// lock, so nodes that start together migrate once).
+    pub async fn open(at: &Location) -> anyhow::Result<Store> {
+        match at {
+            Location::Sqlite(dir) => {
+                let dir = dir.clone();
+                Ok(tokio::task::spawn_blocking(move || Db::open(&dir))
+                    .await??
+                    .into())
+            }
+            Location::Postgres(target) => {
+                tracing::info!(
+                    database = target.shown(),
+                    "using PostgreSQL; take a pg_dump before upgrading Hookline"
+                );
+                Ok(Store::Postgres(PgStore::open(target, PG_POOL_SIZE).await?))
+            }
+        }
+    }
+
+    /// Whether several nodes may share this store (PostgreSQL): work can appear without this
+    /// process having made it, and the queue's leases belong to nodes.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Store::Postgres(_))
+    }
+
+    /// The backend's name, for logs and `/readyz`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// On a shared store, when this node's heartbeat last reached the database (its clock,
+    /// ms); `None` on SQLite, which needs none.
+    pub fn heartbeat_at(&self) -> Option<i64> {
+        match self {
+            Store::Sqlite(_) => None,
+            Store::Postgres(pg) => Some(pg.heartbeat_at()),
+        }
+    }
+
     /// Opens the SQLite database in `data_dir`, running migrations first.
     pub fn open_sqlite(data_dir: &std::path::Path) -> Result<Store, crate::db::OpenError> {
         Db::open(data_dir).map(Store::Sqlite)
     }
 
-    /// The SQLite handle, for what does not go through the store yet (the delivery engine, the
-    /// CLI and the tests' raw SQL; see the plan's steps 5 to 7).
+    /// The SQLite handle, for the tests' raw SQL. Panics on another backend.
     pub fn sqlite(&self) -> &Db {
         match self {
             Store::Sqlite(db) => db,
+            Store::Postgres(_) => panic!("Store::sqlite() on a PostgreSQL store"),
         }
     }
 
-    /// Answers when the store does (for `/healthz`).
+    /// Answers when the store does (for `/healthz` on SQLite and `/readyz`).
     pub async fn ping(&self) -> StoreResult<()> {
         match self {
             Store::Sqlite(db) => db.ping().await,
+            Store::Postgres(pg) => pg.ping().await,
         }
     }
 
     /// Writes a consistent copy of the whole database to `dest`, a new file (blocking; for
-    /// `hookline backup` and the admin's download).
+    /// `hookline backup` and the admin's download). SQLite only: PostgreSQL is backed up
+    /// with `pg_dump` ([`PG_BACKUP_REFUSAL`]).
     pub fn backup(&self, dest: &std::path::Path) -> anyhow::Result<()> {
         match self {
             Store::Sqlite(db) => {
                 let dir = db.path().parent().unwrap_or(std::path::Path::new("."));
                 crate::db::backup(dir, dest)
             }
+            Store::Postgres(_) => anyhow::bail!(PG_BACKUP_REFUSAL),
         }
     }
 
-    /// Stops taking work; what is queued finishes.
+    /// Stops taking work; what is queued finishes (SQLite). The PostgreSQL pool's
+    /// connections close as the last handle goes.
     pub fn close(&self) {
         match self {
             Store::Sqlite(db) => db.close(),
+            Store::Postgres(_) => {}
         }
+    }
+}
+
+impl From<Db> for Store {
+    fn from(db: Db) -> Store {
+        Store::Sqlite(db)
     }
 }
 
@@ -88,6 +174,7 @@ macro_rules! store_methods {
                 pub async fn $name(&self $(, $arg: $ty)*) -> $ret {
                     match self {
                         $crate::store::Store::Sqlite(b) => b.$name($($arg),*).await,
+                        $crate::store::Store::Postgres(b) => b.$name($($arg),*).await,
                     }
                 }
             )*

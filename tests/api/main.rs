@@ -5,6 +5,7 @@ mod api_auth;
 mod bad_input;
 mod bench;
 mod binary;
+mod cluster;
 mod crash;
 mod delivery;
 mod events_api;
@@ -13,6 +14,8 @@ mod helpers;
 mod history;
 mod metrics;
 mod openapi;
+#[path = "../common/pg.rs"]
+mod pg_cluster;
 #[path = "../common/pki.rs"]
 mod pki;
 mod provisioning;

@@ -11,12 +11,19 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 /// Routes registered outside the API scope, by `startup`.
-const OUTSIDE_ROUTES: &[(&str, &str)] = &[("GET", "/healthz"), ("GET", "/api/v1/healthz")];
+const OUTSIDE_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/healthz"),
+    ("GET", "/api/v1/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/api/v1/readyz"),
+];
 
 /// Routes that need no key.
 const PUBLIC_ROUTES: &[(&str, &str)] = &[
     ("GET", "/healthz"),
     ("GET", "/api/v1/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/api/v1/readyz"),
     ("GET", "/api/v1/openapi.json"),
 ];
 
@@ -223,7 +230,7 @@ async fn answers_match_the_documented_schemas() {
     };
 
     // No key needed.
-    for path in ["/healthz", "/api/v1/healthz"] {
+    for path in ["/healthz", "/api/v1/healthz", "/readyz", "/api/v1/readyz"] {
         let (s, b) = f.app.api(Method::GET, path, None, None).await;
         check(&Method::GET, path, s, &b, &mut covered);
     }

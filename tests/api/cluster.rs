@@ -1,0 +1,392 @@
+//! Hookline on PostgreSQL as an operator runs it: the real binary, nodes with data
+//! directories of their own sharing one database (`HOOKLINE_DATABASE_URL`) and one secret
+//! key (`HOOKLINE_SECRET_KEY_FILE`), the CLI on the same database, and a node killed with
+//! SIGKILL whose deliveries another node takes over.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::{bin, start_server, Server};
+use crate::pg_cluster::{admin_url, TestDb};
+
+/// Runs the CLI on the database `url` (and its own data directory).
+fn cli(data_dir: &Path, url: &str, args: &[&str]) -> Output {
+    bin()
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env("HOOKLINE_DATABASE_URL", url)
+        .env_remove("HOOKLINE_DATA_DIR")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A node: `serve` on the shared database, in development mode (receivers on 127.0.0.1).
+fn node(data_dir: &Path, url: &str, key_file: Option<&Path>) -> Server {
+    let key = key_file.map(|k| k.to_str().unwrap().to_string());
+    let mut env = vec![("HOOKLINE_DATABASE_URL", url), ("HOOKLINE_DEV", "true")];
+    if let Some(k) = &key {
+        env.push(("HOOKLINE_SECRET_KEY_FILE", k));
+    }
+    start_server(data_dir, &env)
+}
+
+async fn call(
+    base: &str,
+    method: Method,
+    path: &str,
+    key: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .request(method, format!("{base}{path}"))
+        .bearer_auth(key);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// A receiver that records the event ids it was sent, and holds its answers while `hold`
+/// is set (an attempt then stays in flight).
+struct Receiver {
+    url: String,
+    events: Arc<Mutex<Vec<String>>>,
+    hold: Arc<AtomicBool>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Receiver {
+    async fn start() -> Receiver {
+        use actix_web::{web, App, HttpResponse, HttpServer};
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let hold = Arc::new(AtomicBool::new(false));
+        let (e, h) = (events.clone(), hold.clone());
+        let server = HttpServer::new(move || {
+            let (e, h) = (e.clone(), h.clone());
+            App::new().default_service(web::to(move |body: web::Bytes| {
+                let (e, h) = (e.clone(), h.clone());
+                async move {
+                    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    while h.load(Ordering::SeqCst) {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    e.lock()
+                        .unwrap()
+                        .push(v["id"].as_str().unwrap_or("").to_string());
+                    HttpResponse::Ok().body("ok")
+                }
+            }))
+        })
+        .workers(2)
+        .disable_signals()
+        .bind("127.0.0.1:0")
+        .unwrap();
+        let port = server.addrs()[0].port();
+        let server = server.run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Receiver {
+            url: format!("http://127.0.0.1:{port}/hook"),
+            events,
+            hold,
+            handle,
+        }
+    }
+
+    fn distinct(&self) -> BTreeSet<String> {
+        self.events.lock().unwrap().iter().cloned().collect()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.hold.store(false, Ordering::SeqCst);
+        let h = self.handle.clone();
+        let _ = tokio::runtime::Handle::try_current()
+            .map(|rt| rt.spawn(async move { h.stop(false).await }));
+    }
+}
+
+/// Workspace `acme` with event type `order.paid`, made with the CLI on the shared database;
+/// returns a key of it.
+fn provision(data_dir: &Path, url: &str) -> String {
+    ok(cli(data_dir, url, &["workspace", "create", "acme"]));
+    ok(cli(data_dir, url, &["event-type", "create", "order.paid"]));
+    ok(cli(
+        data_dir,
+        url,
+        &[
+            "api-key",
+            "create",
+            "--workspace",
+            "acme",
+            "--scopes",
+            "webhooks,events",
+        ],
+    ))
+    .trim()
+    .to_string()
+}
+
+async fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "waited {secs} s for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn two_nodes_share_one_database_and_deliver_what_either_was_given() {
+    let Some(admin) = admin_url() else { return };
+    let db = TestDb::new(&admin).await;
+    let (dir_a, dir_b, dir_cli) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let key = provision(dir_cli.path(), &db.url);
+    // Node a makes the secret key; node b reads the same file.
+    let a = node(dir_a.path(), &db.url, None);
+    let key_file = dir_a.path().join("secret.key");
+    let b = node(dir_b.path(), &db.url, Some(&key_file));
+    for n in [&a, &b] {
+        let (s, body) = call(&n.base, Method::GET, "/readyz", "", None).await;
+        assert_eq!(
+            (s, body["data"]["backend"].as_str()),
+            (200, Some("postgres")),
+            "{body}"
+        );
+        let (s, _) = call(&n.base, Method::GET, "/healthz", "", None).await;
+        assert_eq!(s, 200);
+    }
+    let receiver = Receiver::start().await;
+    let (s, hook) = call(
+        &a.base,
+        Method::POST,
+        "/api/v1/webhooks",
+        &key,
+        Some(json!({"url": receiver.url, "events": ["order.paid"]})),
+    )
+    .await;
+    assert_eq!(s, 201, "{hook}");
+    let webhook = hook["data"]["id"].as_i64().unwrap();
+    // Node b sees the webhook node a made, and so does the CLI.
+    let (s, _) = call(
+        &b.base,
+        Method::GET,
+        &format!("/api/v1/webhooks/{webhook}"),
+        &key,
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    // Twenty events, published through both nodes in turn.
+    let mut published = BTreeSet::new();
+    for i in 0..20 {
+        let base = if i % 2 == 0 { &a.base } else { &b.base };
+        let (s, ev) = call(
+            base,
+            Method::POST,
+            "/api/v1/events",
+            &key,
+            Some(json!({"type": "order.paid", "data": {"n": i}})),
+        )
+        .await;
+        assert_eq!(s, 202, "{ev}");
+        published.insert(ev["data"]["id"].as_str().unwrap().to_string());
+    }
+    wait_for("every event delivered", 20, || {
+        receiver.distinct() == published
+    })
+    .await;
+    // Each node's history shows them all succeeded.
+    for n in [&a, &b] {
+        let (s, list) = call(
+            &n.base,
+            Method::GET,
+            &format!("/api/v1/webhooks/{webhook}/deliveries?limit=100"),
+            &key,
+            None,
+        )
+        .await;
+        assert_eq!(s, 200);
+        let rows = list["data"].as_array().unwrap();
+        assert_eq!(rows.len(), 20);
+        assert!(rows.iter().all(|d| d["status"] == "succeeded"), "{list}");
+    }
+    // Backups are pg_dump's business on PostgreSQL.
+    let out = cli(
+        dir_cli.path(),
+        &db.url,
+        &["backup", "/tmp/never-written.db"],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pg_dump"));
+    // A node with another key is refused before it can store anything.
+    std::fs::write(dir_cli.path().join("other.key"), [7u8; 32]).unwrap();
+    let out = bin()
+        .args(["serve"])
+        .env("HOOKLINE_DATA_DIR", dir_cli.path())
+        .env("HOOKLINE_DATABASE_URL", &db.url)
+        .env("HOOKLINE_SECRET_KEY_FILE", dir_cli.path().join("other.key"))
+        .env("HOOKLINE_LISTEN", "127.0.0.1:0")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("every node must read the same HOOKLINE_SECRET_KEY_FILE"),
+        "{err}"
+    );
+    // A key file that is missing or short says how to make one.
+    for (file, content) in [("missing.key", None), ("short.key", Some(&b"short"[..]))] {
+        let path = dir_cli.path().join(file);
+        if let Some(c) = content {
+            std::fs::write(&path, c).unwrap();
+        }
+        let out = bin()
+            .args(["serve"])
+            .env("HOOKLINE_DATA_DIR", dir_cli.path())
+            .env("HOOKLINE_DATABASE_URL", &db.url)
+            .env("HOOKLINE_SECRET_KEY_FILE", &path)
+            .env("HOOKLINE_LISTEN", "127.0.0.1:0")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("head -c 32 /dev/urandom"), "{file}: {err}");
+    }
+    drop((a, b));
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn a_node_killed_mid_delivery_has_its_work_taken_over_within_30_seconds() {
+    let Some(admin) = admin_url() else { return };
+    let db = TestDb::new(&admin).await;
+    let (dir_a, dir_b, dir_cli) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let key = provision(dir_cli.path(), &db.url);
+    let mut a = node(dir_a.path(), &db.url, None);
+    let receiver = Receiver::start().await;
+    let (s, hook) = call(
+        &a.base,
+        Method::POST,
+        "/api/v1/webhooks",
+        &key,
+        Some(json!({"url": receiver.url, "events": ["order.paid"]})),
+    )
+    .await;
+    assert_eq!(s, 201, "{hook}");
+    let webhook = hook["data"]["id"].as_i64().unwrap();
+    // The receiver holds its answers: node a's five attempts stay in flight, then it dies.
+    receiver.hold.store(true, Ordering::SeqCst);
+    let mut published = BTreeSet::new();
+    for i in 0..5 {
+        let (s, ev) = call(
+            &a.base,
+            Method::POST,
+            "/api/v1/events",
+            &key,
+            Some(json!({"type": "order.paid", "data": {"n": i}})),
+        )
+        .await;
+        assert_eq!(s, 202);
+        published.insert(ev["data"]["id"].as_str().unwrap().to_string());
+    }
+    let probe = poll_count(
+        &db.url,
+        "SELECT count(*) FROM deliveries WHERE lease_until IS NOT NULL",
+    )
+    .await;
+    wait_for("node a to lease the five", 10, || probe() == 5).await;
+    a.child.kill().unwrap(); // SIGKILL
+    let _ = a.child.wait();
+    receiver.hold.store(false, Ordering::SeqCst);
+    let killed = std::time::Instant::now();
+    let b = node(
+        dir_b.path(),
+        &db.url,
+        Some(&dir_a.path().join("secret.key")),
+    );
+    let done = || {
+        let got = receiver.distinct();
+        published.iter().all(|e| got.contains(e))
+    };
+    // The receiver may have the held requests' bodies already (they reached it before the
+    // kill); what counts is that node b records every delivery as succeeded.
+    wait_for("node b to take the deliveries over", 30, done).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, list) = call(
+            &b.base,
+            Method::GET,
+            &format!("/api/v1/webhooks/{webhook}/deliveries?limit=100"),
+            &key,
+            None,
+        )
+        .await;
+        let rows = list["data"].as_array().cloned().unwrap_or_default();
+        if rows.len() == 5 && rows.iter().all(|d| d["status"] == "succeeded") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not taken over: {list}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        killed.elapsed() < Duration::from_secs(30),
+        "taken over in {:?}",
+        killed.elapsed()
+    );
+    drop(b);
+    db.drop().await;
+}
+
+/// A counter of `sql`'s single number on the database, read synchronously from a
+/// background connection (for polling inside `wait_for`).
+async fn poll_count(url: &str, sql: &'static str) -> impl Fn() -> i64 {
+    let client = Arc::new(crate::pg_cluster::connect_raw(url).await);
+    let last = Arc::new(std::sync::atomic::AtomicI64::new(-1));
+    let (c, l) = (client.clone(), last.clone());
+    tokio::spawn(async move {
+        loop {
+            if let Ok(r) = c.query_one(sql, &[]).await {
+                l.store(r.get(0), Ordering::SeqCst);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    move || last.load(Ordering::SeqCst)
+}
