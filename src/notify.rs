@@ -65,8 +65,16 @@ impl Notifier {
         let wake = Arc::new(tokio::sync::Notify::new());
         let stop = Arc::new(tokio::sync::Notify::new());
         let (w, s) = (wake.clone(), stop.clone());
+        let mut lead = store.lead(crate::store::lead::Role::Notifier);
         let task = tokio::spawn(async move {
             loop {
+                // One node of a cluster emails (always this one on SQLite).
+                if !lead.holds() {
+                    tokio::select! {
+                        _ = lead.acquired() => {}
+                        _ = s.notified() => break,
+                    }
+                }
                 let now = crate::clock::now_ms();
                 let wait = match send_due(&store, &mailer, interval_ms, now).await {
                     Ok(Some(next)) => Duration::from_millis(

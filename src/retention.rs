@@ -40,13 +40,18 @@ pub async fn sweep(store: &Store, retention_days: u32) -> Result<u64, StoreError
     Ok(total)
 }
 
-/// Runs [`sweep`] every minute until `stop` is notified.
+/// Runs [`sweep`] every minute until `stop` is notified, while this node leads retention.
 pub fn spawn(store: Store, retention_days: u32, stop: Arc<Notify>) -> tokio::task::JoinHandle<()> {
+    let lead = store.lead(crate::store::lead::Role::Retention);
     tokio::spawn(async move {
         loop {
             tokio::select! {
                 _ = stop.notified() => break,
                 _ = tokio::time::sleep(INTERVAL) => {}
+            }
+            // One node of a cluster sweeps (always this one on SQLite).
+            if !lead.holds() {
+                continue;
             }
             if let Err(e) = sweep(&store, retention_days).await {
                 tracing::warn!(error = %e, "retention sweep failed; will try again");

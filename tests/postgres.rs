@@ -406,4 +406,90 @@ mod nodes {
         b.queue_stop().await.unwrap();
         db.drop().await;
     }
+
+    #[tokio::test]
+    async fn one_node_leads_each_role_and_another_takes_over_when_it_stops() {
+        use hookline::store::lead::Role;
+        use hookline::store::Store;
+        let Some(admin) = admin_url() else { return };
+        let db = TestDb::new(&admin).await;
+        let target = Target::parse(&db.url).unwrap();
+        let (a, _) = node(&target).await;
+        let (b, _) = node(&target).await;
+        let (sa, sb) = (Store::Postgres(a.clone()), Store::Postgres(b.clone()));
+        let mut lead_a = sa.lead(Role::Notifier);
+        tokio::time::timeout(Duration::from_secs(5), lead_a.acquired())
+            .await
+            .expect("the first node leads at once");
+        let mut lead_b = sb.lead(Role::Notifier);
+        let mut retention_b = sb.lead(Role::Retention);
+        tokio::time::timeout(Duration::from_secs(5), retention_b.acquired())
+            .await
+            .expect("another role is another lock");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(lead_a.holds() && !lead_b.holds(), "one notifier at a time");
+        // Node a stops: its connection closes, and node b takes the role within its retry.
+        a.queue_stop().await.unwrap();
+        tokio::time::timeout(Duration::from_secs(12), lead_b.acquired())
+            .await
+            .expect("node b took over");
+        assert!(!lead_a.holds());
+        b.queue_stop().await.unwrap();
+        db.drop().await;
+    }
+
+    #[tokio::test]
+    async fn login_throttles_and_rate_limits_count_across_nodes() {
+        use hookline::auth::throttle::{RateLimit, Throttle};
+        use hookline::store::Store;
+        let Some(admin) = admin_url() else { return };
+        let db = TestDb::new(&admin).await;
+        let target = Target::parse(&db.url).unwrap();
+        let (a, b) = (
+            Store::Postgres(PgStore::open(&target, 4).await.unwrap()),
+            Store::Postgres(PgStore::open(&target, 4).await.unwrap()),
+        );
+        let (ta, tb) = (Throttle::for_store(&a), Throttle::for_store(&b));
+        // Five wrong passwords, through both nodes in turn: the sixth is refused on either,
+        // from another address too.
+        for i in 0..5 {
+            let t = if i % 2 == 0 { &ta } else { &tb };
+            t.begin("ann@x.io", "1.1.1.1").await.unwrap().failed();
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await; // outcomes are written behind
+        assert!(tb.begin("ANN@x.io", "2.2.2.2").await.is_err());
+        assert!(ta.begin("ann@x.io", "3.3.3.3").await.is_err());
+        // Her owner resets the password: she may try again.
+        ta.forget_account("ann@x.io").await;
+        tb.begin("ann@x.io", "4.4.4.4").await.unwrap().succeeded();
+        // Forty verifications at once on both nodes: at most five run.
+        let mut running = Vec::new();
+        let mut refused = 0;
+        let tries = (0..40).map(|i| {
+            let t = if i % 2 == 0 { &ta } else { &tb };
+            t.begin("bob@x.io", "5.5.5.5")
+        });
+        for r in futures_util::future::join_all(tries).await {
+            match r {
+                Ok(attempt) => running.push(attempt),
+                Err(_) => refused += 1,
+            }
+        }
+        assert_eq!((running.len(), refused), (5, 35));
+        drop(running);
+        // A rate limit of three an hour, asked through both nodes.
+        let (ra, rb) = (
+            RateLimit::for_store(Duration::from_secs(3600), &a),
+            RateLimit::for_store(Duration::from_secs(3600), &b),
+        );
+        assert!(ra.allow(&[("e:ann", 3)]).await);
+        assert!(rb.allow(&[("e:ann", 3)]).await);
+        assert!(ra.allow(&[("e:ann", 3), ("i:1", 10)]).await);
+        assert!(
+            !rb.allow(&[("e:ann", 3)]).await,
+            "three used across the nodes"
+        );
+        assert!(rb.allow(&[("e:bob", 3)]).await);
+        db.drop().await;
+    }
 }

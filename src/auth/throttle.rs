@@ -1,5 +1,7 @@
-//! Login throttling, per account and per client address, in memory. A burst of wrong
-//! passwords locks that account (or address) out for a while; a success clears the account.
+//! Login throttling, per account and per client address. A burst of wrong passwords locks
+//! that account (or address) out for a while; a success clears the account. One process
+//! counts in memory; nodes sharing a PostgreSQL store count in it (`Throttle::for_store`),
+//! so the allowance is the cluster's, not each node's.
 //!
 //! The limit holds under concurrency: [`Throttle::begin`] reserves a verification before any
 //! password is hashed, and a reservation counts against the limit until its outcome is known.
@@ -10,11 +12,15 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::store::Store;
+
 pub struct Throttle {
     window: Duration,
     per_account: u32,
     per_address: u32,
     state: Mutex<HashMap<String, Entry>>,
+    /// The store several nodes share, which then keeps the counts.
+    shared: Option<Store>,
 }
 
 /// What is known of one account or address within the window.
@@ -52,26 +58,31 @@ pub struct LoginAttempt<'a> {
     account: String,
     address: String,
     settled: bool,
+    /// On a shared store: the reservation's row.
+    reservation: Option<i64>,
 }
 
 impl LoginAttempt<'_> {
     /// The password was right: the account's failures are forgotten.
     pub fn succeeded(mut self) {
         self.settled = true;
-        self.throttle.settle(&self.account, &self.address, false);
+        self.throttle
+            .settle(&self.account, &self.address, false, self.reservation);
     }
 
     /// The password was wrong: one more failure for the account and the address.
     pub fn failed(mut self) {
         self.settled = true;
-        self.throttle.settle(&self.account, &self.address, true);
+        self.throttle
+            .settle(&self.account, &self.address, true, self.reservation);
     }
 }
 
 impl Drop for LoginAttempt<'_> {
     fn drop(&mut self) {
         if !self.settled {
-            self.throttle.settle(&self.account, &self.address, true);
+            self.throttle
+                .settle(&self.account, &self.address, true, self.reservation);
         }
     }
 }
@@ -91,6 +102,15 @@ impl Throttle {
             per_account,
             per_address,
             state: Mutex::new(HashMap::new()),
+            shared: None,
+        }
+    }
+
+    /// The default limits, counted in `store` when several nodes share it (else in memory).
+    pub fn for_store(store: &Store) -> Self {
+        Throttle {
+            shared: store.is_shared().then(|| store.clone()),
+            ..Throttle::default()
         }
     }
 
@@ -102,7 +122,40 @@ impl Throttle {
     /// Reserves one password verification for `account` from `address`, or `Err(wait)` when
     /// the account or the address has used its allowance (failures plus verifications still
     /// running) and the attempt must be refused without hashing anything.
-    pub fn begin(&self, account: &str, address: &str) -> Result<LoginAttempt<'_>, Duration> {
+    pub async fn begin(&self, account: &str, address: &str) -> Result<LoginAttempt<'_>, Duration> {
+        let (acc, addr) = (account_key(account), address_key(address));
+        if let Some(store) = &self.shared {
+            let reserved = store
+                .login_reserve(
+                    acc.clone(),
+                    addr.clone(),
+                    self.window.as_millis() as i64,
+                    self.per_account.into(),
+                    self.per_address.into(),
+                )
+                .await;
+            return match reserved {
+                Ok(Some(id)) => Ok(LoginAttempt {
+                    throttle: self,
+                    account: acc,
+                    address: addr,
+                    settled: false,
+                    reservation: Some(id),
+                }),
+                Ok(None) => Err(self.window),
+                Err(e) => {
+                    // No verification without a count: the password cannot be checked
+                    // against an unreachable database anyway.
+                    tracing::error!(error = %e, "login throttle: cannot reach the store");
+                    Err(Duration::from_secs(60))
+                }
+            };
+        }
+        self.begin_here(account, address)
+    }
+
+    /// [`Throttle::begin`] in this process's memory.
+    fn begin_here(&self, account: &str, address: &str) -> Result<LoginAttempt<'_>, Duration> {
         let (acc, addr) = (account_key(account), address_key(address));
         let mut map = self.lock();
         let used = |map: &HashMap<String, Entry>, key: &str| {
@@ -130,10 +183,23 @@ impl Throttle {
             account: acc,
             address: addr,
             settled: false,
+            reservation: None,
         })
     }
 
-    fn settle(&self, acc: &str, addr: &str, failed: bool) {
+    fn settle(&self, acc: &str, addr: &str, failed: bool, reservation: Option<i64>) {
+        if let (Some(store), Some(id)) = (&self.shared, reservation) {
+            let store = store.clone();
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    if let Err(e) = store.login_settle(id, failed).await {
+                        // Unsettled, it counts as running for a minute, then not at all.
+                        tracing::warn!(error = %e, "login throttle: cannot record an outcome");
+                    }
+                });
+            }
+            return;
+        }
         let mut map = self.lock();
         let now = Instant::now();
         for key in [acc, addr] {
@@ -162,10 +228,20 @@ impl Throttle {
 
 impl Throttle {
     /// Forgets the account's failures (its password was just reset by its owner).
-    pub fn forget_account(&self, account: &str) {
+    pub async fn forget_account(&self, account: &str) {
         let acc = account_key(account);
+        if let Some(store) = &self.shared {
+            if let Err(e) = store.login_forget(acc).await {
+                tracing::warn!(error = %e, "login throttle: cannot forget the account's failures");
+            }
+            return;
+        }
+        self.forget_here(&acc);
+    }
+
+    fn forget_here(&self, acc: &str) {
         let mut map = self.lock();
-        if let Some(e) = map.get_mut(&acc) {
+        if let Some(e) = map.get_mut(acc) {
             e.failures = 0;
         }
         map.retain(|_, e| e.in_flight > 0 || e.failures > 0);
@@ -178,6 +254,8 @@ impl Throttle {
 pub struct RateLimit {
     window: Duration,
     state: Mutex<HashMap<String, (u32, Instant)>>,
+    /// The store several nodes share, which then keeps the counts.
+    shared: Option<Store>,
 }
 
 impl RateLimit {
@@ -185,12 +263,38 @@ impl RateLimit {
         RateLimit {
             window,
             state: Mutex::new(HashMap::new()),
+            shared: None,
+        }
+    }
+
+    /// Counted in `store` when several nodes share it (else in memory).
+    pub fn for_store(window: Duration, store: &Store) -> Self {
+        RateLimit {
+            shared: store.is_shared().then(|| store.clone()),
+            ..RateLimit::new(window)
         }
     }
 
     /// Counts one request against every `(key, limit)` and allows it, or refuses it (and
     /// counts nothing) when any key has used its limit within the window.
-    pub fn allow(&self, keys: &[(&str, u32)]) -> bool {
+    pub async fn allow(&self, keys: &[(&str, u32)]) -> bool {
+        if let Some(store) = &self.shared {
+            let keys = keys
+                .iter()
+                .map(|(k, n)| (k.to_string(), i64::from(*n)))
+                .collect();
+            return store
+                .rate_allow(keys, self.window.as_millis() as i64)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "rate limit: cannot reach the store; refusing");
+                    false
+                });
+        }
+        self.allow_here(keys)
+    }
+
+    fn allow_here(&self, keys: &[(&str, u32)]) -> bool {
         let mut map = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let window = self.window;
         if map.len() > 100_000 {
@@ -224,55 +328,58 @@ mod tests {
     fn locks_account_then_address() {
         let t = Throttle::new(Duration::from_secs(60), 3, 5);
         for _ in 0..3 {
-            t.begin("ann@x.io", "1.1.1.1").unwrap().failed();
+            t.begin_here("ann@x.io", "1.1.1.1").unwrap().failed();
         }
         assert!(
-            t.begin("ANN@x.io", "2.2.2.2").is_err(),
+            t.begin_here("ANN@x.io", "2.2.2.2").is_err(),
             "account locked from any address"
         );
-        t.begin("bob@x.io", "2.2.2.2").unwrap().succeeded();
-        t.begin("bob@x.io", "1.1.1.1").unwrap().failed();
-        t.begin("cat@x.io", "1.1.1.1").unwrap().failed();
+        t.begin_here("bob@x.io", "2.2.2.2").unwrap().succeeded();
+        t.begin_here("bob@x.io", "1.1.1.1").unwrap().failed();
+        t.begin_here("cat@x.io", "1.1.1.1").unwrap().failed();
         assert!(
-            t.begin("dan@x.io", "1.1.1.1").is_err(),
+            t.begin_here("dan@x.io", "1.1.1.1").is_err(),
             "address locked for any account"
         );
-        t.begin("dan@x.io", "3.3.3.3").unwrap().succeeded();
+        t.begin_here("dan@x.io", "3.3.3.3").unwrap().succeeded();
     }
 
     #[test]
     fn verifications_in_flight_count_against_the_limit() {
         let t = Throttle::new(Duration::from_secs(60), 5, 20);
         let held: Vec<_> = (0..5)
-            .map(|_| t.begin("ann@x.io", "1.1.1.1").expect("within the limit"))
+            .map(|_| {
+                t.begin_here("ann@x.io", "1.1.1.1")
+                    .expect("within the limit")
+            })
             .collect();
         // Five verifications are running: a sixth is refused before it starts.
-        assert!(t.begin("ann@x.io", "1.1.1.1").is_err());
-        assert!(t.begin("ann@x.io", "9.9.9.9").is_err());
+        assert!(t.begin_here("ann@x.io", "1.1.1.1").is_err());
+        assert!(t.begin_here("ann@x.io", "9.9.9.9").is_err());
         // They all fail: still locked, now by failures.
         for a in held {
             a.failed();
         }
-        assert!(t.begin("ann@x.io", "1.1.1.1").is_err());
+        assert!(t.begin_here("ann@x.io", "1.1.1.1").is_err());
     }
 
     #[test]
     fn a_success_frees_the_account_and_a_dropped_attempt_counts_as_failed() {
         let t = Throttle::new(Duration::from_secs(60), 2, 20);
-        t.begin("ann@x.io", "1.1.1.1").unwrap().failed();
-        t.begin("ann@x.io", "1.1.1.1").unwrap().succeeded();
-        t.begin("ann@x.io", "1.1.1.1").unwrap().failed();
-        drop(t.begin("ann@x.io", "1.1.1.1").unwrap());
-        assert!(t.begin("ann@x.io", "1.1.1.1").is_err());
+        t.begin_here("ann@x.io", "1.1.1.1").unwrap().failed();
+        t.begin_here("ann@x.io", "1.1.1.1").unwrap().succeeded();
+        t.begin_here("ann@x.io", "1.1.1.1").unwrap().failed();
+        drop(t.begin_here("ann@x.io", "1.1.1.1").unwrap());
+        assert!(t.begin_here("ann@x.io", "1.1.1.1").is_err());
     }
 
     #[test]
     fn failures_expire_with_the_window() {
         let t = Throttle::new(Duration::from_millis(50), 1, 20);
-        t.begin("ann@x.io", "1.1.1.1").unwrap().failed();
-        assert!(t.begin("ann@x.io", "1.1.1.1").is_err());
+        t.begin_here("ann@x.io", "1.1.1.1").unwrap().failed();
+        assert!(t.begin_here("ann@x.io", "1.1.1.1").is_err());
         std::thread::sleep(Duration::from_millis(60));
-        t.begin("ann@x.io", "1.1.1.1").unwrap().failed();
+        t.begin_here("ann@x.io", "1.1.1.1").unwrap().failed();
     }
 
     #[test]
@@ -283,7 +390,7 @@ mod tests {
             .map(|_| {
                 let (t, started) = (t.clone(), started.clone());
                 std::thread::spawn(move || {
-                    if let Ok(a) = t.begin("ann@x.io", "1.1.1.1") {
+                    if let Ok(a) = t.begin_here("ann@x.io", "1.1.1.1") {
                         started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         std::thread::sleep(Duration::from_millis(20));
                         a.failed();
@@ -301,25 +408,28 @@ mod tests {
     fn rate_limit_counts_every_request_per_key() {
         let r = RateLimit::new(Duration::from_millis(80));
         for _ in 0..2 {
-            assert!(r.allow(&[("e:ann", 2), ("i:1", 3)]));
+            assert!(r.allow_here(&[("e:ann", 2), ("i:1", 3)]));
         }
-        assert!(!r.allow(&[("e:ann", 2), ("i:1", 3)]), "ann used up");
-        assert!(r.allow(&[("e:bob", 2), ("i:1", 3)]));
-        assert!(!r.allow(&[("e:cat", 2), ("i:1", 3)]), "address used up");
+        assert!(!r.allow_here(&[("e:ann", 2), ("i:1", 3)]), "ann used up");
+        assert!(r.allow_here(&[("e:bob", 2), ("i:1", 3)]));
         assert!(
-            r.allow(&[("e:cat", 2), ("i:2", 3)]),
+            !r.allow_here(&[("e:cat", 2), ("i:1", 3)]),
+            "address used up"
+        );
+        assert!(
+            r.allow_here(&[("e:cat", 2), ("i:2", 3)]),
             "a refusal counted nothing"
         );
         std::thread::sleep(Duration::from_millis(90));
-        assert!(r.allow(&[("e:ann", 2), ("i:1", 3)]), "a new window");
+        assert!(r.allow_here(&[("e:ann", 2), ("i:1", 3)]), "a new window");
     }
 
     #[test]
     fn forgetting_an_account_unlocks_it() {
         let t = Throttle::new(Duration::from_secs(60), 1, 20);
-        t.begin("ann@x.io", "1.1.1.1").unwrap().failed();
-        assert!(t.begin("ann@x.io", "2.2.2.2").is_err());
-        t.forget_account("ANN@x.io");
-        t.begin("ann@x.io", "2.2.2.2").unwrap().succeeded();
+        t.begin_here("ann@x.io", "1.1.1.1").unwrap().failed();
+        assert!(t.begin_here("ann@x.io", "2.2.2.2").is_err());
+        t.forget_here(&account_key("ANN@x.io"));
+        t.begin_here("ann@x.io", "2.2.2.2").unwrap().succeeded();
     }
 }

@@ -157,6 +157,15 @@ impl PgStore {
             &[&cutoff],
         )
         .await?;
+        // The shared login throttles and rate limits look back an hour at most.
+        let day_ago = now - 24 * 3600 * 1000;
+        c.execute(
+            "DELETE FROM login_attempts WHERE started_at < $1",
+            &[&day_ago],
+        )
+        .await?;
+        c.execute("DELETE FROM rate_events WHERE at < $1", &[&day_ago])
+            .await?;
         Ok(())
     }
 

@@ -20,6 +20,7 @@ mod node;
 mod people;
 mod queue;
 mod store;
+mod throttle;
 mod webhooks;
 pub use store::PgStore;
 

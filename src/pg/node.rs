@@ -133,6 +133,62 @@ impl PgStore {
         Ok(())
     }
 
+    /// Seeks the session advisory lock `key` (role `role`, for logs) on a connection of its
+    /// own until this node stops: every 5 s while another node holds it; once held, checks the
+    /// connection every 5 s and starts over when it fails (the server has freed the lock by
+    /// then). The receiver says whether this node holds it.
+    pub fn lead(&self, key: i64, role: &'static str) -> tokio::sync::watch::Receiver<bool> {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let (target, node) = (self.target.clone(), self.node.clone());
+        tokio::spawn(async move {
+            while !node.stopped.load(Ordering::SeqCst) {
+                let held = async {
+                    let client = target.connect().await?;
+                    loop {
+                        let got: bool = client
+                            .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+                            .await?
+                            .get(0);
+                        if got {
+                            break;
+                        }
+                        tokio::select! {
+                            _ = node.stop.notified() => return Ok(None),
+                            _ = tokio::time::sleep(HEARTBEAT) => {}
+                        }
+                        if node.stopped.load(Ordering::SeqCst) {
+                            return Ok(None);
+                        }
+                    }
+                    tracing::info!(role, "this node now leads");
+                    let _ = tx.send(true);
+                    loop {
+                        tokio::select! {
+                            _ = node.stop.notified() => return Ok(Some(client)),
+                            _ = tokio::time::sleep(HEARTBEAT) => {}
+                        }
+                        if node.stopped.load(Ordering::SeqCst) {
+                            return Ok(Some(client));
+                        }
+                        client.query_one("SELECT 1", &[]).await?;
+                    }
+                }
+                .await;
+                let _ = tx.send(false);
+                match held {
+                    // Stopping: dropping the connection frees the lock for another node.
+                    Ok(_) => return,
+                    Err(e) => {
+                        let e: super::PgError = e;
+                        tracing::warn!(role, error = %e, "lost the connection that holds this role; trying again");
+                    }
+                }
+                tokio::time::sleep(HEARTBEAT).await;
+            }
+        });
+        rx
+    }
+
     /// When this node's heartbeat last reached the database (its clock, ms; 0: never).
     pub fn heartbeat_at(&self) -> i64 {
         self.node.beat_at()

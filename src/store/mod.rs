@@ -18,9 +18,11 @@ mod access;
 mod events;
 mod history;
 mod jobs;
+pub mod lead;
 mod meta;
 mod people;
 mod queue;
+mod throttle;
 mod webhooks;
 mod workspaces;
 

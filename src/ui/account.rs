@@ -42,7 +42,7 @@ pub async fn change_password(
     let user = post.user;
     let f = &post.form;
     let addr = client_address(&req);
-    let Ok(attempt) = state.throttle.begin(&user.email, &addr) else {
+    let Ok(attempt) = state.throttle.begin(&user.email, &addr).await else {
         return Err(UiError::TooManyRequests(
             "Too many wrong passwords. Wait 15 minutes and try again.".into(),
         ));

@@ -95,7 +95,7 @@ pub async fn login(
         Ok(render_status(status, &page))
     };
     // Reserved before any hashing, so concurrent guesses cannot outrun the limit.
-    let Ok(attempt) = state.throttle.begin(&email, &addr) else {
+    let Ok(attempt) = state.throttle.begin(&email, &addr).await else {
         return fail(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many failed logins. Wait 15 minutes and try again, or ask an admin to reset your password.".into(),

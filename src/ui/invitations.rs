@@ -165,7 +165,7 @@ pub async fn accept(
             return fail(StatusCode::CONFLICT, false, errors);
         };
         let addr = client_address(&req);
-        let Ok(attempt) = state.throttle.begin(&inv.email, &addr) else {
+        let Ok(attempt) = state.throttle.begin(&inv.email, &addr).await else {
             return Err(UiError::TooManyRequests(
                 "Too many wrong passwords. Wait 15 minutes and try again, or reset your password from the login page.".into(),
             ));

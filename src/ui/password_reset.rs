@@ -103,6 +103,7 @@ pub async fn forgot(
     if !state
         .reset_limit
         .allow(&[(&by_email, PER_ADDRESS), (&by_client, PER_CLIENT)])
+        .await
     {
         tracing::warn!(client = %addr, "password reset requests throttled");
         return Err(UiError::TooManyRequests(
@@ -267,7 +268,7 @@ pub async fn reset(
     }
     // Whoever locked the account out with wrong guesses, its owner just proved control of
     // the mailbox: let them log in now.
-    state.throttle.forget_account(&email);
+    state.throttle.forget_account(&email).await;
     tracing::info!(user = %email, "password reset through an emailed link; every session ended");
     Ok(flash::redirect_with(
         &state,
