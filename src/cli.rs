@@ -97,6 +97,10 @@ pub enum Command {
         #[arg(long, env = "HOOKLINE_LISTEN", value_name = "ADDR:PORT", hide = true)]
         listen: Option<String>,
     },
+    /// Copy this data directory's SQLite database (every workspace, user, key, webhook, event,
+    /// delivery and attempt) into the empty PostgreSQL database --database-url names, check
+    /// it, and say what to do next. Stop the server first.
+    MigrateToPostgres,
     /// Write an online, consistent copy of the database to FILE (safe while the server runs).
     Backup {
         /// Where to write the copy; must not exist yet.
@@ -388,6 +392,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             clap_complete::generate(shell, &mut cmd, "hookline", &mut std::io::stdout());
             Ok(())
         }
+        Command::MigrateToPostgres => migrate_to_postgres(data_dir, database),
         Command::Backup { file } => {
             if database.is_some() {
                 return Err(Failure::Usage(crate::store::PG_BACKUP_REFUSAL.into()));
@@ -440,6 +445,83 @@ fn serve(data_dir: PathBuf, database_url: Option<String>, a: ServeArgs) -> Resul
         app.run_until_stopped().await.context("serving")?;
         Ok::<_, anyhow::Error>(())
     })?;
+    Ok(())
+}
+
+/// `hookline migrate-to-postgres`: see `store::copy`.
+fn migrate_to_postgres(
+    data_dir: PathBuf,
+    target: Option<crate::pg::Target>,
+) -> Result<(), Failure> {
+    let Some(target) = target else {
+        return Err(Failure::Usage(
+            "migrate-to-postgres needs the target: --database-url postgres://user:pass@host:5432/db (or HOOKLINE_DATABASE_URL)".into(),
+        ));
+    };
+    if !db::db_path(&data_dir).exists() {
+        return Err(Failure::Usage(format!(
+            "no Hookline database at {}: point --data-dir (HOOKLINE_DATA_DIR) at the data directory to move",
+            db::db_path(&data_dir).display()
+        )));
+    }
+    let _lock = crate::data_dir_lock::DataDirLock::acquire(&data_dir).map_err(|e| {
+        Failure::Usage(format!(
+            "{e}; stop the server first: the copy must see every write"
+        ))
+    })?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    eprintln!(
+        "moving {} into {}",
+        db::db_path(&data_dir).display(),
+        target.shown()
+    );
+    let report = rt.block_on(async {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let dir = data_dir.clone();
+        let reader = tokio::task::spawn_blocking(move || {
+            db::export::export(&dir, |batch| tx.blocking_send(batch).is_ok())
+        });
+        let mut shown = (String::new(), 0i64);
+        let copied = crate::pg::import(&target, rx, |table, rows| {
+            // A line per table, and one per 100,000 rows of a big one.
+            if shown.0 != table || rows / 100_000 > shown.1 / 100_000 {
+                eprintln!("  copying {table}: {rows} rows");
+                shown = (table.to_string(), rows);
+            }
+        })
+        .await;
+        reader.await.context("reading the SQLite database")??;
+        copied
+    })?;
+    println!(
+        "{:<18} {:>12} {:>12}  check",
+        "table", "SQLite", "PostgreSQL"
+    );
+    for c in &report {
+        println!(
+            "{:<18} {:>12} {:>12}  {}",
+            c.table,
+            c.source_rows,
+            c.target_rows,
+            if c.matches() { "ok" } else { "DIFFERS" }
+        );
+    }
+    if !report.iter().all(|c| c.matches()) {
+        return Err(Failure::Other(anyhow::anyhow!(
+            "the copy does not match its source (see DIFFERS above); nothing was committed"
+        )));
+    }
+    println!(
+        "\nDone: PostgreSQL now holds everything. Next:\n  \
+         1. copy {key} to every node and point HOOKLINE_SECRET_KEY_FILE at it;\n  \
+         2. set HOOKLINE_DATABASE_URL on every node and start them (each with a data directory of its own);\n  \
+         3. keep {dir} as it is: it is the way back.",
+        key = crate::crypto::key_path(&data_dir).display(),
+        dir = data_dir.display()
+    );
     Ok(())
 }
 

@@ -14,6 +14,8 @@ use tokio_postgres::Client;
 mod events;
 mod history;
 mod housekeeping;
+mod import;
+pub use import::import;
 mod jobs;
 mod meta;
 mod node;

@@ -15,6 +15,7 @@
 pub mod types;
 
 mod access;
+pub mod copy;
 mod events;
 mod history;
 mod jobs;

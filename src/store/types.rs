@@ -2,6 +2,8 @@
 //! the SQLite code for now and named here, so callers already import them from the store;
 //! they move here when the Postgres backend needs them: plan step 9.)
 
+/// What `hookline migrate-to-postgres` moves (see `store::copy`).
+pub use super::copy::{Batch as CopyBatch, Cell, Copied, TABLES as COPY_TABLES};
 pub use crate::db::hooks::{
     AttemptRow, DeliveryDetail, DeliveryPage, DeliveryRow, PREVIEW_HEAD, SEARCH_SPAN,
 };

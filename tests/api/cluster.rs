@@ -588,3 +588,230 @@ async fn three_nodes_lose_no_acknowledged_event_through_ten_sigkills() {
     drop(servers);
     db.drop().await;
 }
+
+/// GETs `path` with `key` and answers the body's `data`.
+async fn data(base: &str, path: &str, key: &str) -> Value {
+    let (s, body) = call(base, Method::GET, path, key, None).await;
+    assert_eq!(s, 200, "GET {path}: {body}");
+    body["data"].clone()
+}
+
+/// Issue 19's migration test: an installation made and used on SQLite (a webhook that
+/// delivers, one that fails and waits for its retry, a bulk retry job, a pre-v7 fixture
+/// too) moves with `hookline migrate-to-postgres`, and a node on PostgreSQL then shows the
+/// same webhooks (secrets included), deliveries, attempts, statistics and jobs, and goes on.
+#[tokio::test]
+async fn an_installation_moves_to_postgres_with_one_command_and_keeps_everything() {
+    let Some(admin) = admin_url() else { return };
+    let db = TestDb::new(&admin).await;
+    let src = tempfile::tempdir().unwrap();
+    let key = crate::helpers::cli_workspace(src.path(), &["order.paid"], "webhooks,events");
+    let sqlite = start_server(src.path(), &[("HOOKLINE_DEV", "true")]);
+    let good = Receiver::start().await;
+    let bad = crate::receiver::Receiver::start(crate::receiver::Receiver::always(500)).await;
+    let mut hooks = Vec::new();
+    for (url, schedule) in [(&good.url, json!([60])), (&bad.url, json!([3600]))] {
+        let (s, hook) = call(
+            &sqlite.base,
+            Method::POST,
+            "/api/v1/webhooks",
+            &key,
+            Some(
+                json!({"url": url, "events": ["order.paid"], "retry_schedule": schedule,
+                        "headers": {"X-Team": "erp"}, "notification_email": "ops@acme.example"}),
+            ),
+        )
+        .await;
+        assert_eq!(s, 201, "{hook}");
+        hooks.push(hook["data"]["id"].as_i64().unwrap());
+    }
+    for i in 0..10 {
+        let (s, _) = call(
+            &sqlite.base,
+            Method::POST,
+            "/api/v1/events",
+            &key,
+            Some(json!({"type": "order.paid", "data": {"n": i, "note": "ünïcode ✓"}})),
+        )
+        .await;
+        assert_eq!(s, 202);
+    }
+    // Wait until the good webhook has ten successes and the bad one ten failed attempts.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let a = data(
+            &sqlite.base,
+            &format!("/api/v1/webhooks/{}/deliveries?limit=100", hooks[0]),
+            &key,
+        )
+        .await;
+        let b = data(
+            &sqlite.base,
+            &format!("/api/v1/webhooks/{}/deliveries?limit=100", hooks[1]),
+            &key,
+        )
+        .await;
+        let done = |v: &Value, status: &str| {
+            v.as_array()
+                .is_some_and(|r| r.len() == 10 && r.iter().all(|d| d["status"] == status))
+        };
+        if done(&a, "succeeded") && done(&b, "retrying") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{a}\n{b}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (s, job) = call(
+        &sqlite.base,
+        Method::POST,
+        &format!("/api/v1/webhooks/{}/bulk-retry", hooks[1]),
+        &key,
+        Some(json!({"status": "retrying", "since": "2020-01-01T00:00:00Z"})),
+    )
+    .await;
+    assert_eq!(s, 202, "{job}");
+    let job_id = job["data"]["job_id"].as_i64().unwrap();
+    // The job pulls the ten retries forward; they fail again, their schedule used up.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let j = data(&sqlite.base, &format!("/api/v1/jobs/{job_id}"), &key).await;
+        let b = data(
+            &sqlite.base,
+            &format!("/api/v1/webhooks/{}/deliveries?limit=100", hooks[1]),
+            &key,
+        )
+        .await;
+        let rows = b.as_array().unwrap();
+        if j["state"] != "running"
+            && rows
+                .iter()
+                .all(|d| d["attempts"] == 2 && d["status"] == "failed")
+        {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{j}\n{b}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // What the SQLite installation shows, to compare with afterwards.
+    let mut paths = vec![format!("/api/v1/jobs/{job_id}")];
+    for h in &hooks {
+        paths.push(format!("/api/v1/webhooks/{h}"));
+        paths.push(format!("/api/v1/webhooks/{h}/deliveries?limit=100"));
+        paths.push(format!("/api/v1/webhooks/{h}/stats"));
+    }
+    let first = data(&sqlite.base, &paths[2], &key).await;
+    let delivery = first[0]["id"].as_i64().unwrap();
+    paths.push(format!("/api/v1/deliveries/{delivery}"));
+    let event = first[0]["event_id"].as_str().unwrap().to_string();
+    paths.push(format!("/api/v1/events/{event}"));
+    let mut before = Vec::new();
+    for p in &paths {
+        before.push(data(&sqlite.base, p, &key).await);
+    }
+    drop(sqlite); // SIGKILL: SQLite has every acknowledged write
+
+    let out = cli(src.path(), &db.url, &["migrate-to-postgres"]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("Done"), "{stdout}");
+    assert!(!stdout.contains("DIFFERS"), "{stdout}");
+    for table in [
+        "webhooks",
+        "deliveries",
+        "attempts",
+        "webhook_stats",
+        "jobs",
+    ] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(table) && l.ends_with("ok")),
+            "{table}: {stdout}"
+        );
+    }
+    assert!(stderr.contains("copying deliveries"), "{stderr}");
+    // Once only: a target with rows is refused, and so is a missing URL or data directory.
+    let again = cli(src.path(), &db.url, &["migrate-to-postgres"]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
+    let no_url = bin()
+        .args(["--data-dir"])
+        .arg(src.path())
+        .arg("migrate-to-postgres")
+        .env_remove("HOOKLINE_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert_eq!(no_url.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&no_url.stderr).contains("--database-url"));
+    let nowhere = tempfile::tempdir().unwrap();
+    let out = cli(nowhere.path(), &db.url, &["migrate-to-postgres"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no Hookline database"));
+
+    // A node on PostgreSQL, with the installation's key, shows the same.
+    let node_dir = tempfile::tempdir().unwrap();
+    let pg = node(
+        node_dir.path(),
+        &db.url,
+        Some(&src.path().join("secret.key")),
+    );
+    for (p, was) in paths.iter().zip(&before) {
+        let now = data(&pg.base, p, &key).await;
+        assert_eq!(&now, was, "GET {p} differs after the move");
+    }
+    // And goes on: a new event gets new ids, and is delivered.
+    let (s, ev) = call(
+        &pg.base,
+        Method::POST,
+        "/api/v1/events",
+        &key,
+        Some(json!({"type": "order.paid", "data": {"after": "move"}})),
+    )
+    .await;
+    assert_eq!(s, 202, "{ev}");
+    let id = ev["data"]["id"].as_str().unwrap().to_string();
+    wait_for("the first event after the move", 20, || {
+        good.distinct().contains(&id)
+    })
+    .await;
+    drop(pg);
+    db.drop().await;
+
+    // A fixture of schema v6 (before the key check existed) moves too.
+    let db = TestDb::new(&admin).await;
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schema-v6");
+    let meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture.join("fixture.json")).unwrap())
+            .unwrap();
+    let old = tempfile::tempdir().unwrap();
+    for f in ["hookline.db", "secret.key"] {
+        std::fs::copy(fixture.join(f), old.path().join(f)).unwrap();
+    }
+    ok(cli(old.path(), &db.url, &["migrate-to-postgres"]));
+    let node_dir = tempfile::tempdir().unwrap();
+    let pg = node(
+        node_dir.path(),
+        &db.url,
+        Some(&old.path().join("secret.key")),
+    );
+    let key = meta["api_key"].as_str().unwrap();
+    let w = data(
+        &pg.base,
+        &format!("/api/v1/webhooks/{}", meta["webhook_id"]),
+        key,
+    )
+    .await;
+    assert_eq!(w["secret"], meta["secret"], "the secret still decrypts");
+    for id in meta["event_ids"].as_array().unwrap() {
+        data(
+            &pg.base,
+            &format!("/api/v1/events/{}", id.as_str().unwrap()),
+            key,
+        )
+        .await;
+    }
+    drop(pg);
+    db.drop().await;
+}
