@@ -112,6 +112,11 @@ impl PgStore {
         let me = self.node.id();
         let mut c = self.conn().await?;
         let tx = c.transaction().await?;
+        // A claim need not survive a crash of the database server: a lost lease makes the
+        // delivery claimable again, and this node's result for it is then fenced off (sent
+        // twice at most, as at-least-once allows). So it does not wait for the WAL flush.
+        tx.batch_execute("SET LOCAL synchronous_commit TO off")
+            .await?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CLAIM_LOCK])
             .await?;
         ask.now = now_ms();
@@ -445,6 +450,10 @@ async fn record_once(
     rules: &RecordRules,
 ) -> std::result::Result<bool, tokio_postgres::Error> {
     let tx = c.transaction().await?;
+    // Nor need a record (see `claim`): if the database server crashes before the WAL is
+    // flushed, the delivery is attempted again. What must be durable is the publish.
+    tx.batch_execute("SET LOCAL synchronous_commit TO off")
+        .await?;
     let now = now_ms();
     // The deliveries, fenced by their lease.
     let mut cols = (
