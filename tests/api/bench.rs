@@ -103,3 +103,62 @@ fn bench_refuses_arguments_it_does_not_know() {
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("--only"));
 }
+
+/// On PostgreSQL with two nodes, the shared-server scenarios run and report what the
+/// README's PostgreSQL paragraph quotes: deliveries/s, CPU per delivery over every node, and
+/// PostgreSQL transactions per delivery.
+#[tokio::test]
+async fn the_bench_runs_on_postgres_with_two_nodes() {
+    let Some(admin) = crate::pg_cluster::admin_url() else {
+        return;
+    };
+    let db = crate::pg_cluster::TestDb::new(&admin).await;
+    let dir = tempfile::tempdir().unwrap();
+    let json_path = dir.path().join("bench.json");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookline-bench"))
+        .args([
+            "--smoke",
+            "--runs",
+            "1",
+            "--nodes",
+            "2",
+            "--database-url",
+            &db.url,
+        ])
+        .args(["--only", "baseline,single,fanout10,latency", "--json"])
+        .arg(&json_path)
+        .env_remove("HOOKLINE_DATABASE_URL")
+        .output()
+        .await
+        .expect("run hookline-bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "hookline-bench --database-url failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("with 2 node(s)"), "{stdout}");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    let s = &v["scenarios"];
+    for (scenario, metric) in [
+        ("single", "deliveries_per_s"),
+        ("fanout10", "deliveries_per_s"),
+        ("fanout10", "cpu_us_per_delivery"),
+        ("fanout10", "pg_transactions_per_delivery"),
+        ("latency", "p99_ms"),
+    ] {
+        assert!(
+            s[scenario][metric].as_f64().is_some_and(|x| x > 0.0),
+            "{scenario}.{metric} missing: {s}"
+        );
+    }
+    // A second node without --database-url is refused before anything runs.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hookline-bench"))
+        .args(["--nodes", "2"])
+        .env_remove("HOOKLINE_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--database-url"));
+    db.drop().await;
+}

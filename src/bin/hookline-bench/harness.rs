@@ -167,9 +167,19 @@ impl Hookline {
 
     /// Starts `hookline serve` and waits until /healthz answers; returns it and the time that took.
     pub async fn start(bin: &Path, data_dir: &Path) -> (Hookline, Duration) {
+        Self::start_with(bin, data_dir, &[]).await
+    }
+
+    /// [`Hookline::start`] with more environment.
+    pub async fn start_with(
+        bin: &Path,
+        data_dir: &Path,
+        env: &[(&str, &str)],
+    ) -> (Hookline, Duration) {
         let port = free_port();
         let started = Instant::now();
         let child = Command::new(bin)
+            .envs(env.iter().copied())
             .args([
                 "serve",
                 "--listen",
@@ -503,6 +513,25 @@ pub fn print_writer(
     ] {
         crate::results::row(results, scenario, metric, label, json!(v));
     }
+}
+
+/// CPU seconds (user + system) the given processes used so far, together.
+pub fn cpu_of(nodes: &[&Hookline]) -> f64 {
+    nodes.iter().map(|n| n.cpu_seconds().0).sum()
+}
+
+/// Transactions the PostgreSQL database has committed or rolled back so far.
+pub async fn pg_transactions(target: &hookline::pg::Target) -> f64 {
+    let c = target.connect().await.expect("connect to PostgreSQL");
+    let n: i64 = c
+        .query_one(
+            "SELECT (xact_commit + xact_rollback)::bigint FROM pg_stat_database WHERE datname = current_database()",
+            &[],
+        )
+        .await
+        .expect("read pg_stat_database")
+        .get(0);
+    n as f64
 }
 
 /// The fastest of five runs of a timed read, in milliseconds.

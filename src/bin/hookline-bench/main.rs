@@ -70,6 +70,16 @@ struct Args {
     /// Where to write the results as JSON.
     #[arg(long, value_name = "PATH", default_value = "bench-results/latest.json")]
     json: PathBuf,
+    /// Run single, batch, fanout10 and latency on this PostgreSQL database (give it an empty
+    /// one; the bench leaves its workspaces there) instead of SQLite. noisy, cold and million
+    /// stay SQLite-only: their bulk loaders write SQLite.
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+    /// With --database-url: how many `hookline serve` nodes share the database (publishes go
+    /// to the first; every node delivers).
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "database_url",
+          value_parser = clap::value_parser!(u32).range(1..=4))]
+    nodes: u32,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -152,6 +162,23 @@ async fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let mut results = Results::for_this_machine();
     println!("hookline-bench on {}\n", results.machine);
+    let pg = match &args.database_url {
+        Some(url) => {
+            // Every `hookline` the bench starts (servers and CLI) uses it.
+            std::env::set_var("HOOKLINE_DATABASE_URL", url);
+            let target = hookline::pg::Target::parse(url).unwrap_or_else(|e| {
+                eprintln!("hookline-bench: --database-url: {e}");
+                std::process::exit(2);
+            });
+            println!(
+                "on PostgreSQL ({}) with {} node(s); noisy, cold and million run on SQLite only\n",
+                target.shown(),
+                args.nodes
+            );
+            Some(target)
+        }
+        None => None,
+    };
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()
@@ -174,8 +201,21 @@ async fn main() {
         );
     }
 
-    // One server for the next four, with workspace "one": one webhook to the receiver.
+    // One server for the next four, with workspace "one": one webhook to the receiver. On
+    // PostgreSQL, more nodes join it, reading the first one's secret key.
     let (h, _) = Hookline::start(&bin, &tmp.path().join("data")).await;
+    let mut others = Vec::new();
+    for i in 1..args.nodes {
+        let key = tmp.path().join("data").join("secret.key");
+        let key = key.to_str().unwrap();
+        let (n, _) = Hookline::start_with(
+            &bin,
+            &tmp.path().join(format!("node-{i}")),
+            &[("HOOKLINE_SECRET_KEY_FILE", key)],
+        )
+        .await;
+        others.push(n);
+    }
     Hookline::cli(
         &h.bin,
         &h.data_dir,
@@ -184,6 +224,8 @@ async fn main() {
     let one = setup(&h, "one", 1, &rx_url, &http).await;
     let server = Server {
         hookline: &h,
+        others: &others,
+        pg: pg.as_ref(),
         key: &one.key,
         baseline: results
             .get("baseline", "requests_per_s")
@@ -224,6 +266,18 @@ async fn main() {
         json!(h.rss_kib("VmHWM:") as f64 / 1024.0),
     );
     h.stop().await;
+    for n in others {
+        n.stop().await;
+    }
+    if pg.is_some() {
+        // noisy, cold and million load SQLite directly.
+        let missed = results::finish(&results, &command, &args.json, false);
+        if args.check && missed > 0 {
+            eprintln!("{missed} target(s) missed");
+            std::process::exit(1);
+        }
+        return;
+    }
 
     if args.runs(Scenario::Noisy) {
         repeated!(

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::{Ctx, Server};
-use crate::harness::{print_writer, publish_batches, setup, wait_arrivals, writer_counters};
+use crate::harness::{
+    cpu_of, pg_transactions, print_writer, publish_batches, setup, wait_arrivals, writer_counters,
+};
 use crate::results::{row, Results};
 
 /// Publishes `events` events (`--fanout10-events`, default 10,000 / scale), so 10 × as many
@@ -20,6 +22,12 @@ pub async fn run(cx: &Ctx<'_>, server: &Server<'_>, results: &mut Results, event
     let n = events;
     let writer_before = writer_counters(http, &h.base).await;
     let cpu_before = h.cpu_seconds();
+    let nodes: Vec<&crate::harness::Hookline> = std::iter::once(h).chain(server.others).collect();
+    let nodes_cpu_before = cpu_of(&nodes);
+    let xacts_before = match server.pg {
+        Some(t) => pg_transactions(t).await,
+        None => 0.0,
+    };
     let started = Instant::now();
     publish_batches(http, &h.base, &ten.key, n, 500, 4).await;
     wait_arrivals(sink, (n * 10) as u64, Duration::from_secs(180)).await;
@@ -39,6 +47,23 @@ pub async fn run(cx: &Ctx<'_>, server: &Server<'_>, results: &mut Results, event
         "  ratio to baseline",
         json!((n * 10) as f64 / total.as_secs_f64() / server.baseline),
     );
+    if let Some(t) = server.pg {
+        let deliveries = (n * 10) as f64;
+        row(
+            results,
+            "fanout10",
+            "cpu_us_per_delivery",
+            "    hookline CPU per delivery, every node (µs)",
+            json!(1e6 * (cpu_of(&nodes) - nodes_cpu_before) / deliveries),
+        );
+        row(
+            results,
+            "fanout10",
+            "pg_transactions_per_delivery",
+            "    PostgreSQL transactions per delivery",
+            json!((pg_transactions(t).await - xacts_before) / deliveries),
+        );
+    }
     print_writer(
         results,
         "fanout10",

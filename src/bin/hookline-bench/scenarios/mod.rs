@@ -26,6 +26,10 @@ pub struct Ctx<'a> {
 /// The shared `hookline` server that single, batch, fanout10 and latency publish to.
 pub struct Server<'a> {
     pub hookline: &'a Hookline,
+    /// On PostgreSQL, the other nodes on the same database.
+    pub others: &'a [Hookline],
+    /// On PostgreSQL, the database (for its transaction counts).
+    pub pg: Option<&'a hookline::pg::Target>,
     /// The key of workspace "one": one webhook, to the receiver.
     pub key: &'a str,
     /// The baseline's requests/s (NaN when it did not run), for the ratios.
