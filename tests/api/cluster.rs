@@ -66,33 +66,51 @@ async fn call(
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
-/// A receiver that records the event ids it was sent, and holds its answers while `hold`
-/// is set (an attempt then stays in flight).
+/// A receiver that counts the requests for each event (by its `webhook-id`), counts each
+/// time two requests for one event were in flight at once (two nodes attempting one
+/// delivery), and holds its answers while `hold` is set (an attempt then stays in flight).
 struct Receiver {
     url: String,
-    events: Arc<Mutex<Vec<String>>>,
+    seen: Arc<Mutex<std::collections::HashMap<String, u32>>>,
+    overlaps: Arc<std::sync::atomic::AtomicU32>,
     hold: Arc<AtomicBool>,
     handle: actix_web::dev::ServerHandle,
 }
 
 impl Receiver {
     async fn start() -> Receiver {
-        use actix_web::{web, App, HttpResponse, HttpServer};
-        let events = Arc::new(Mutex::new(Vec::new()));
+        use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+        let seen = Arc::new(Mutex::new(std::collections::HashMap::new()));
+        let in_flight = Arc::new(Mutex::new(std::collections::HashSet::<String>::new()));
+        let overlaps = Arc::new(std::sync::atomic::AtomicU32::new(0));
         let hold = Arc::new(AtomicBool::new(false));
-        let (e, h) = (events.clone(), hold.clone());
+        let (s, f, o, h) = (
+            seen.clone(),
+            in_flight.clone(),
+            overlaps.clone(),
+            hold.clone(),
+        );
         let server = HttpServer::new(move || {
-            let (e, h) = (e.clone(), h.clone());
-            App::new().default_service(web::to(move |body: web::Bytes| {
-                let (e, h) = (e.clone(), h.clone());
+            let (s, f, o, h) = (s.clone(), f.clone(), o.clone(), h.clone());
+            App::new().default_service(web::to(move |req: HttpRequest| {
+                let (s, f, o, h) = (s.clone(), f.clone(), o.clone(), h.clone());
                 async move {
-                    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    let id = req
+                        .headers()
+                        .get("webhook-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_string();
+                    if !f.lock().unwrap().insert(id.clone()) {
+                        o.fetch_add(1, Ordering::SeqCst);
+                    }
+                    // At least long enough for a second attempt of one delivery to overlap.
+                    tokio::time::sleep(Duration::from_millis(5)).await;
                     while h.load(Ordering::SeqCst) {
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
-                    e.lock()
-                        .unwrap()
-                        .push(v["id"].as_str().unwrap_or("").to_string());
+                    f.lock().unwrap().remove(&id);
+                    *s.lock().unwrap().entry(id).or_insert(0) += 1;
                     HttpResponse::Ok().body("ok")
                 }
             }))
@@ -107,14 +125,16 @@ impl Receiver {
         tokio::spawn(server);
         Receiver {
             url: format!("http://127.0.0.1:{port}/hook"),
-            events,
+            seen,
+            overlaps,
             hold,
             handle,
         }
     }
 
+    /// The events that arrived, each once.
     fn distinct(&self) -> BTreeSet<String> {
-        self.events.lock().unwrap().iter().cloned().collect()
+        self.seen.lock().unwrap().keys().cloned().collect()
     }
 }
 
@@ -391,69 +411,6 @@ async fn poll_count(url: &str, sql: &'static str) -> impl Fn() -> i64 {
     move || last.load(Ordering::SeqCst)
 }
 
-/// A receiver for the crash test: counts each event id it is sent, and each time two
-/// requests for the same event were in flight at once (two nodes attempting one delivery).
-struct Tally {
-    url: String,
-    seen: Arc<Mutex<std::collections::HashMap<String, u32>>>,
-    overlaps: Arc<std::sync::atomic::AtomicU32>,
-    handle: actix_web::dev::ServerHandle,
-}
-
-impl Tally {
-    async fn start() -> Tally {
-        use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-        let seen = Arc::new(Mutex::new(std::collections::HashMap::new()));
-        let in_flight = Arc::new(Mutex::new(std::collections::HashSet::<String>::new()));
-        let overlaps = Arc::new(std::sync::atomic::AtomicU32::new(0));
-        let (s, f, o) = (seen.clone(), in_flight.clone(), overlaps.clone());
-        let server = HttpServer::new(move || {
-            let (s, f, o) = (s.clone(), f.clone(), o.clone());
-            App::new().default_service(web::to(move |req: HttpRequest| {
-                let (s, f, o) = (s.clone(), f.clone(), o.clone());
-                async move {
-                    let id = req
-                        .headers()
-                        .get("webhook-id")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("")
-                        .to_string();
-                    if !f.lock().unwrap().insert(id.clone()) {
-                        o.fetch_add(1, Ordering::SeqCst);
-                    }
-                    // Long enough for a second attempt of the same delivery to overlap.
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                    f.lock().unwrap().remove(&id);
-                    *s.lock().unwrap().entry(id).or_insert(0) += 1;
-                    HttpResponse::Ok().body("ok")
-                }
-            }))
-        })
-        .workers(2)
-        .disable_signals()
-        .bind("127.0.0.1:0")
-        .unwrap();
-        let port = server.addrs()[0].port();
-        let server = server.run();
-        let handle = server.handle();
-        tokio::spawn(server);
-        Tally {
-            url: format!("http://127.0.0.1:{port}/hook"),
-            seen,
-            overlaps,
-            handle,
-        }
-    }
-}
-
-impl Drop for Tally {
-    fn drop(&mut self) {
-        let h = self.handle.clone();
-        let _ = tokio::runtime::Handle::try_current()
-            .map(|rt| rt.spawn(async move { h.stop(false).await }));
-    }
-}
-
 /// Issue 19's crash test: three nodes on one database, 20,000 events published in batches
 /// round-robin through whichever nodes are up, and ten times a random node is SIGKILLed and
 /// started again. Every acknowledged event is delivered; no delivery is attempted by two
@@ -474,13 +431,13 @@ async fn three_nodes_lose_no_acknowledged_event_through_ten_sigkills() {
     let bases = Arc::new(Mutex::new(
         servers.iter().map(|s| s.base.clone()).collect::<Vec<_>>(),
     ));
-    let tally = Tally::start().await;
+    let receiver = Receiver::start().await;
     let (s, hook) = call(
         &servers[0].base,
         Method::POST,
         "/api/v1/webhooks",
         &key,
-        Some(json!({"url": tally.url, "events": ["order.paid"]})),
+        Some(json!({"url": receiver.url, "events": ["order.paid"]})),
     )
     .await;
     assert_eq!(s, 201, "{hook}");
@@ -562,7 +519,7 @@ async fn three_nodes_lose_no_acknowledged_event_through_ten_sigkills() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     loop {
         let missing = {
-            let seen = tally.seen.lock().unwrap();
+            let seen = receiver.seen.lock().unwrap();
             acked.iter().filter(|e| !seen.contains_key(*e)).count()
         };
         if missing == 0 {
@@ -574,14 +531,14 @@ async fn three_nodes_lose_no_acknowledged_event_through_ten_sigkills() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let seen = tally.seen.lock().unwrap().clone();
+    let seen = receiver.seen.lock().unwrap().clone();
     let duplicates: u32 = seen.values().map(|n| n - 1).sum();
     eprintln!(
         "20,000 events through 10 SIGKILLs: {} delivered, {duplicates} duplicate attempts",
         seen.len()
     );
     assert_eq!(
-        tally.overlaps.load(Ordering::SeqCst),
+        receiver.overlaps.load(Ordering::SeqCst),
         0,
         "a delivery was attempted by two nodes at once"
     );
