@@ -35,23 +35,22 @@ impl Role {
 }
 
 /// Whether this node holds a role, as it changes.
-#[derive(Clone)]
-pub struct Lead(watch::Receiver<bool>);
+pub struct Lead {
+    held: watch::Receiver<bool>,
+    /// On SQLite, the sender of the constant `true` (kept so the channel stays open).
+    _always: Option<watch::Sender<bool>>,
+}
 
 impl Lead {
-    pub(super) fn new(rx: watch::Receiver<bool>) -> Lead {
-        Lead(rx)
-    }
-
     /// Whether this node holds the role now.
     pub fn holds(&self) -> bool {
-        *self.0.borrow()
+        *self.held.borrow()
     }
 
     /// Resolves once this node holds the role (at once if it does).
     pub async fn acquired(&mut self) {
-        // An error means the holder's task ended: this node will not lead again.
-        if self.0.wait_for(|held| *held).await.is_err() {
+        // An error means the seeking task ended (the node stopped): it will not lead again.
+        if self.held.wait_for(|held| *held).await.is_err() {
             std::future::pending::<()>().await;
         }
     }
@@ -63,12 +62,16 @@ impl Store {
     pub fn lead(&self, role: Role) -> Lead {
         match self {
             Store::Sqlite(_) => {
-                let (tx, rx) = watch::channel(true);
-                // Kept alive so `acquired` never sees the channel closed.
-                std::mem::forget(tx);
-                Lead::new(rx)
+                let (tx, held) = watch::channel(true);
+                Lead {
+                    held,
+                    _always: Some(tx),
+                }
             }
-            Store::Postgres(pg) => Lead::new(pg.lead(role.lock_key(), role.as_str())),
+            Store::Postgres(pg) => Lead {
+                held: pg.lead(role.lock_key(), role.as_str()),
+                _always: None,
+            },
         }
     }
 }
