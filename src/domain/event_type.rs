@@ -31,6 +31,12 @@ impl NewEventType {
                 "use at most 1000 characters",
             ));
         }
+        if description.contains('\0') {
+            errors.push(ValidationError::new(
+                "description",
+                "must not contain the NUL character (\\u0000)",
+            ));
+        }
         let example = match example {
             None | Some(serde_json::Value::Null) => None,
             Some(v @ serde_json::Value::Object(_)) => {
@@ -79,6 +85,12 @@ mod tests {
         assert_eq!(fields, ["name", "description", "example"]);
         let errs = NewEventType::parse("ok.name", "", Some(&serde_json::json!("x"))).unwrap_err();
         assert_eq!(errs.len(), 1);
+        // A NUL character cannot be stored in PostgreSQL's text: refused on every backend.
+        for d in ["\0", "a\0b", "paid \0"] {
+            let errs = NewEventType::parse("ok.name", d, None).unwrap_err();
+            let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+            assert_eq!(fields, ["description"], "{d:?}");
+        }
         let ok = NewEventType::parse(" a.b ", " d ", Some(&serde_json::json!({"k": 1}))).unwrap();
         assert_eq!(
             (

@@ -324,6 +324,9 @@ impl PgStore {
         ws: i64,
         public_id: String,
     ) -> Result<Option<(EventRow, Vec<DeliveryRow>)>> {
+        if public_id.contains('\0') {
+            return Ok(None); // PostgreSQL text holds no NUL: nothing can match
+        }
         let c = self.conn().await?;
         let Some(e) = c
             .query_opt(

@@ -161,6 +161,9 @@ impl PgStore {
     }
 
     pub async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
+        if email.contains('\0') {
+            return Ok(None); // PostgreSQL text holds no NUL: nothing can match
+        }
         let c = self.conn().await?;
         let row = c
             .query_opt(

@@ -99,6 +99,9 @@ impl PgStore {
     }
 
     pub async fn workspace_by_slug(&self, slug: &str) -> Result<Option<Workspace>> {
+        if slug.contains('\0') {
+            return Ok(None); // PostgreSQL text holds no NUL: nothing can match
+        }
         let c = self.conn().await?;
         let row = c
             .query_opt(
@@ -241,6 +244,9 @@ impl PgStore {
     }
 
     pub async fn event_type_by_name(&self, name: &str) -> Result<Option<EventTypeRow>> {
+        if name.contains('\0') {
+            return Ok(None); // PostgreSQL text holds no NUL: nothing can match
+        }
         let c = self.conn().await?;
         let row = c
             .query_opt(
