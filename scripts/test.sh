@@ -53,6 +53,14 @@ echo "==> tests"
 # counters and umask); cargo test is only a fallback for a quick local run.
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --locked --no-fail-fast "$@"
+  if [ -n "${HOOKLINE_TEST_DATABASE_URL:-}" ] && [ "$#" -eq 0 ]; then
+    echo "==> tests/api again, each app on its own PostgreSQL database"
+    # Left out: the tests in tests/api/sqlite_only.txt, and the modules that start the
+    # binary themselves with a backend of their choice (they ran above).
+    skip=$(grep -v '^#' tests/api/sqlite_only.txt | cut -f1 | grep . | sed 's/.*/test(=&)/' | paste -sd'|' -)
+    HOOKLINE_TEST_BACKEND=postgres cargo nextest run --locked --no-fail-fast --test api \
+      -E "not ($skip | test(/^(cluster|bench|crash|binary)::/))"
+  fi
 elif [ "${CI:-}" = "true" ]; then
   echo "CI=true but cargo-nextest is missing: install it with cargo install cargo-nextest --locked" >&2
   exit 1

@@ -13,6 +13,8 @@
 #[allow(dead_code)]
 #[path = "api/helpers.rs"]
 mod helpers;
+#[path = "common/pg.rs"]
+mod pg_cluster;
 #[path = "common/pki.rs"]
 mod pki;
 #[allow(dead_code)]
