@@ -168,6 +168,20 @@ fn provision(data_dir: &Path, url: &str) -> String {
     .to_string()
 }
 
+/// Makes a webhook of `order.paid` to `url` through the node at `base`; its id.
+async fn webhook_to(base: &str, key: &str, url: &str) -> i64 {
+    let (s, hook) = call(
+        base,
+        Method::POST,
+        "/api/v1/webhooks",
+        key,
+        Some(json!({"url": url, "events": ["order.paid"]})),
+    )
+    .await;
+    assert_eq!(s, 201, "{hook}");
+    hook["data"]["id"].as_i64().unwrap()
+}
+
 async fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     while !done() {
@@ -204,16 +218,7 @@ async fn two_nodes_share_one_database_and_deliver_what_either_was_given() {
         assert_eq!(s, 200);
     }
     let receiver = Receiver::start().await;
-    let (s, hook) = call(
-        &a.base,
-        Method::POST,
-        "/api/v1/webhooks",
-        &key,
-        Some(json!({"url": receiver.url, "events": ["order.paid"]})),
-    )
-    .await;
-    assert_eq!(s, 201, "{hook}");
-    let webhook = hook["data"]["id"].as_i64().unwrap();
+    let webhook = webhook_to(&a.base, &key, &receiver.url).await;
     // Node b sees the webhook node a made, and so does the CLI.
     let (s, _) = call(
         &b.base,
@@ -318,16 +323,7 @@ async fn a_node_killed_mid_delivery_has_its_work_taken_over_within_30_seconds() 
     let key = provision(dir_cli.path(), &db.url);
     let mut a = node(dir_a.path(), &db.url, None);
     let receiver = Receiver::start().await;
-    let (s, hook) = call(
-        &a.base,
-        Method::POST,
-        "/api/v1/webhooks",
-        &key,
-        Some(json!({"url": receiver.url, "events": ["order.paid"]})),
-    )
-    .await;
-    assert_eq!(s, 201, "{hook}");
-    let webhook = hook["data"]["id"].as_i64().unwrap();
+    let webhook = webhook_to(&a.base, &key, &receiver.url).await;
     // The receiver holds its answers: node a's five attempts stay in flight, then it dies.
     receiver.hold.store(true, Ordering::SeqCst);
     let mut published = BTreeSet::new();
@@ -432,15 +428,7 @@ async fn three_nodes_lose_no_acknowledged_event_through_ten_sigkills() {
         servers.iter().map(|s| s.base.clone()).collect::<Vec<_>>(),
     ));
     let receiver = Receiver::start().await;
-    let (s, hook) = call(
-        &servers[0].base,
-        Method::POST,
-        "/api/v1/webhooks",
-        &key,
-        Some(json!({"url": receiver.url, "events": ["order.paid"]})),
-    )
-    .await;
-    assert_eq!(s, 201, "{hook}");
+    webhook_to(&servers[0].base, &key, &receiver.url).await;
 
     // The publisher: 400 batches of 50, each to the next node; a batch a dead node does not
     // acknowledge goes to the next one (what it may have stored unacknowledged is not
