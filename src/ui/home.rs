@@ -26,6 +26,9 @@ struct HomePage {
     slug: String,
     name: String,
     errors: Errors,
+    /// The database is SQLite, whose copy the instance admin can download (PostgreSQL is
+    /// backed up with `pg_dump`).
+    backup_download: bool,
 }
 
 async fn home_page(
@@ -66,6 +69,7 @@ async fn home_page(
         slug,
         name,
         errors,
+        backup_download: !state.store.is_shared(),
     })
 }
 
@@ -278,6 +282,9 @@ pub async fn download_backup(
     use tokio::io::AsyncReadExt;
     if !post.user.is_instance_admin {
         return Err(admin_only());
+    }
+    if state.store.is_shared() {
+        return Err(UiError::Conflict(crate::store::PG_BACKUP_REFUSAL.into()));
     }
     let data_dir = state.config.data_dir.clone();
     let tmp = data_dir.join(format!(
