@@ -162,14 +162,9 @@ async fn revoked_key_is_401() {
         .api(Method::GET, "/api/v1/event-types", Some(&key), None)
         .await;
     assert_eq!(s, 200);
-    app.db
-        .write(move |c| {
-            let id = hookline::db::repo::list_api_keys(c, Some(ws))?[0].id;
-            assert!(hookline::db::repo::revoke_api_key(c, Some(ws), id)?);
-            Ok(())
-        })
-        .await
-        .unwrap();
+    let id = app.store.api_keys_all(Some(ws)).await.unwrap()[0].id;
+    let revoked = app.store.api_key_revoke(Some(ws), id).await.unwrap();
+    assert!(revoked.is_some_and(|k| k.revoked_at.is_some()));
     let (s, b) = app
         .api(Method::GET, "/api/v1/event-types", Some(&key), None)
         .await;

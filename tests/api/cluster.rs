@@ -760,3 +760,162 @@ async fn an_installation_moves_to_postgres_with_one_command_and_keeps_everything
     drop(pg);
     db.drop().await;
 }
+
+/// A TCP proxy in front of PostgreSQL that can cut every connection, open and new: the
+/// database unreachable from one node while the shared test cluster keeps running.
+struct Cuttable {
+    port: u16,
+    cut: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+    accept: tokio::task::AbortHandle,
+}
+
+impl Cuttable {
+    async fn start(upstream: String) -> Cuttable {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = Arc::new(AtomicBool::new(false));
+        let conns = Arc::new(Mutex::new(Vec::new()));
+        let (c, k) = (cut.clone(), conns.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((mut down, _)) = listener.accept().await {
+                if c.load(Ordering::SeqCst) {
+                    continue; // dropped: closed at once
+                }
+                let upstream = upstream.clone();
+                let task = tokio::spawn(async move {
+                    if let Ok(mut up) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
+                    }
+                });
+                k.lock().unwrap().push(task.abort_handle());
+            }
+        })
+        .abort_handle();
+        Cuttable {
+            port,
+            cut,
+            conns,
+            accept,
+        }
+    }
+
+    /// `url` (a database on the test cluster) reached through this proxy.
+    fn url(&self, url: &str) -> String {
+        let mut u = url::Url::parse(url).unwrap();
+        u.set_port(Some(self.port)).unwrap();
+        u.to_string()
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        for c in self.conns.lock().unwrap().drain(..) {
+            c.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.cut.store(false, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Cuttable {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
+    }
+}
+
+// Multi-threaded: the proxy runs while `node` blocks on the server's banner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_is_503_while_the_database_is_unreachable() {
+    let Some(admin) = admin_url() else { return };
+    let db = TestDb::new(&admin).await;
+    let direct = url::Url::parse(&db.url).unwrap();
+    let proxy = Cuttable::start(format!(
+        "{}:{}",
+        direct.host_str().unwrap(),
+        direct.port().unwrap()
+    ))
+    .await;
+    let (dir, dir_cli) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let key = provision(dir_cli.path(), &db.url);
+    let n = node(dir.path(), &proxy.url(&db.url), None);
+    let receiver = Receiver::start().await;
+    let webhook = webhook_to(&n.base, &key, &receiver.url).await;
+    let publish = |i: u32| {
+        let base = n.base.clone();
+        let key = key.clone();
+        async move {
+            call(
+                &base,
+                Method::POST,
+                "/api/v1/events",
+                &key,
+                Some(json!({"type": "order.paid", "data": {"i": i}})),
+            )
+            .await
+        }
+    };
+    let ready = || async { call(&n.base, Method::GET, "/readyz", "", None).await };
+    assert_eq!(ready().await.0, 200);
+    let (s, first) = publish(1).await;
+    assert_eq!(s, 202, "{first}");
+
+    proxy.cut();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        let (s, body) = ready().await;
+        if s == 503 {
+            break body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "readyz still {s} 10 s after the database went away: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(body["error"]["code"], "not_ready", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("database"),
+        "{body}"
+    );
+    // Liveness stays: the process is fine, a restart would not help.
+    assert_eq!(
+        call(&n.base, Method::GET, "/healthz", "", None).await.0,
+        200
+    );
+    // A publish meanwhile is refused as unavailable (the client retries), not acknowledged.
+    let (s, refused) = publish(2).await;
+    assert_eq!(s, 503, "{refused}");
+
+    proxy.restore();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (s, body) = ready().await;
+        if s == 200 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "readyz still {s} 30 s after the database came back: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (s, third) = publish(3).await;
+    assert_eq!(s, 202, "{third}");
+    let want: BTreeSet<String> = [&first, &third]
+        .iter()
+        .map(|e| e["data"]["id"].as_str().unwrap().to_string())
+        .collect();
+    wait_for("both acknowledged events to arrive", 30, || {
+        receiver.distinct() == want
+    })
+    .await;
+    let _ = webhook;
+    drop(n);
+    db.drop().await;
+}

@@ -500,15 +500,11 @@ async fn a_delivery_failing_for_good_emails_the_owner_once_an_hour() {
 async fn failing_for_days(f: &crate::webhooks_api::Fixture, id: i64, days: i64) {
     let since = hookline::clock::now_ms() - days * 24 * 3600 * 1000;
     f.app
-        .db
-        .write(move |c| {
-            Ok(c.execute(
-                "UPDATE webhooks SET failing_since = ?1 WHERE id = ?2",
-                [since, id],
-            )?)
-        })
-        .await
-        .unwrap();
+        .sql_run(
+            "UPDATE webhooks SET failing_since = ?1 WHERE id = ?2",
+            &[since.into(), id.into()],
+        )
+        .await;
 }
 
 /// The mails a sink has received so far, once `n` have arrived (at most 10 s).
@@ -528,18 +524,21 @@ async fn mails(smtp: &crate::smtp::SmtpSink, n: usize) -> Vec<crate::smtp::Mail>
 /// (kind, sent, waiting, repeats) of every stored notice, oldest first.
 async fn notices(f: &crate::webhooks_api::Fixture) -> Vec<(String, bool, bool, i64)> {
     f.app
-        .db
-        .read(|c| {
-            let mut st = c.prepare(
-                "SELECT kind, sent_at IS NOT NULL, due_at IS NOT NULL, repeats FROM notifications ORDER BY id",
-            )?;
-            let rows = st
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
-        })
+        .sql(
+            "SELECT kind, sent_at IS NOT NULL, due_at IS NOT NULL, repeats FROM notifications ORDER BY id",
+            &[],
+        )
         .await
-        .unwrap()
+        .into_iter()
+        .map(|r| {
+            (
+                r[0].as_str().unwrap().to_string(),
+                r[1] == 1,
+                r[2] == 1,
+                r[3].as_i64().unwrap(),
+            )
+        })
+        .collect()
 }
 
 /// A smtp-backed fixture whose "hour" between two emails about one webhook is `interval`.
@@ -697,16 +696,16 @@ async fn five_days_of_failures_disable_the_webhook_and_record_a_notice() {
     loop {
         let n: Vec<(String, Option<String>)> = f
             .app
-            .db
-            .read(|c| {
-                let mut st = c.prepare("SELECT kind, error FROM notifications")?;
-                let rows = st
-                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(rows)
-            })
+            .sql("SELECT kind, error FROM notifications", &[])
             .await
-            .unwrap();
+            .into_iter()
+            .map(|r| {
+                (
+                    r[0].as_str().unwrap().to_string(),
+                    r[1].as_str().map(str::to_string),
+                )
+            })
+            .collect();
         if let Some((kind, error)) = n.first() {
             assert_eq!(kind, "webhook_disabled");
             assert!(error.as_deref().unwrap().contains("HOOKLINE_SMTP_URL"));

@@ -102,12 +102,7 @@ async fn bad_events_are_refused_and_nothing_is_stored() {
             assert_eq!(b["error"]["field"], field, "{b}");
         }
     }
-    let n: i64 = f
-        .app
-        .db
-        .read(|c| Ok(c.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?))
-        .await
-        .unwrap();
+    let n: i64 = f.app.sql_i64("SELECT count(*) FROM events", &[]).await;
     assert_eq!(n, 0);
 }
 
@@ -145,12 +140,7 @@ async fn idempotency_key_returns_the_first_answer() {
     let (s4, _, b4) = send(body, "k-2").await;
     assert_eq!(s4, 202);
     assert_ne!(b4["data"]["id"], b1["data"]["id"]);
-    let n: i64 = f
-        .app
-        .db
-        .read(|c| Ok(c.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?))
-        .await
-        .unwrap();
+    let n: i64 = f.app.sql_i64("SELECT count(*) FROM events", &[]).await;
     assert_eq!(n, 2);
 }
 
@@ -217,12 +207,7 @@ async fn batches_are_all_or_nothing() {
         )
         .await;
     assert_eq!(s, 422);
-    let n: i64 = f
-        .app
-        .db
-        .read(|c| Ok(c.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?))
-        .await
-        .unwrap();
+    let n: i64 = f.app.sql_i64("SELECT count(*) FROM events", &[]).await;
     assert_eq!(n, 1000);
 }
 

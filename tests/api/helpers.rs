@@ -20,6 +20,8 @@ pub struct TestApp {
     pub db: SqliteOnly,
     /// The store, whatever the backend.
     pub store: hookline::store::Store,
+    /// The app's PostgreSQL database (`HOOKLINE_TEST_BACKEND=postgres`), for `sql.rs`.
+    pub pg_url: Option<String>,
     pub setup_link: Option<String>,
     pub handle: actix_web::dev::ServerHandle,
     pub engine: hookline::delivery::engine::Engine,
@@ -81,11 +83,13 @@ pub async fn spawn_app_configured(
     adjust_config: impl FnOnce(&mut Config),
 ) -> TestApp {
     let mut raw = raw_config(data_dir.path());
+    let mut pg_url = None;
     if postgres_backend() {
         let admin = crate::pg_cluster::admin_url().expect("HOOKLINE_TEST_DATABASE_URL");
         // Dropped with the throwaway cluster at the end of the run.
         let db = crate::pg_cluster::TestDb::new(&admin).await;
         raw.database_url = Some(db.url.clone());
+        pg_url = Some(db.url.clone());
     }
     adjust(&mut raw);
     let mut config = Config::parse(raw).expect("valid test config");
@@ -110,6 +114,7 @@ pub async fn spawn_app_configured(
         data_dir,
         db,
         store,
+        pg_url,
         setup_link,
         handle,
         engine,
@@ -311,6 +316,18 @@ pub fn bin() -> Command {
 }
 
 /// Runs the binary with `--data-dir` and optional standard input.
+impl TestApp {
+    /// Runs the CLI on this app's store: its data directory and, on PostgreSQL, its database.
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut all: Vec<&str> = Vec::new();
+        if let Some(url) = &self.pg_url {
+            all.extend(["--database-url", url.as_str()]);
+        }
+        all.extend(args);
+        run_cli(&self.data_path(), &all, stdin)
+    }
+}
+
 pub fn run_cli(data_dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     use std::io::Write;
     let mut child = bin()

@@ -72,13 +72,11 @@ async fn history() -> History {
         assert_eq!(s, 202, "{b}");
     }
     app.settle().await;
-    app.db
-        .write(|c| {
-            c.execute("UPDATE deliveries SET created_at = ?1 + id * 60000", [T0])?;
-            Ok(())
-        })
-        .await
-        .unwrap();
+    app.sql_run(
+        "UPDATE deliveries SET created_at = ?1 + id * 60000",
+        &[T0.into()],
+    )
+    .await;
     let (s, b) = app
         .api(
             Method::GET,
@@ -365,14 +363,12 @@ async fn bad_filters_name_their_field_and_other_workspaces_find_nothing() {
         .api_key(
             Some(
                 h.app
-                    .db
-                    .read(|c| {
-                        Ok(hookline::db::repo::workspace_by_slug(c, "acme")?
-                            .unwrap()
-                            .id)
-                    })
+                    .store
+                    .workspace_by_slug("acme")
                     .await
-                    .unwrap(),
+                    .unwrap()
+                    .unwrap()
+                    .id,
             ),
             "events",
         )
@@ -450,16 +446,11 @@ async fn a_bulk_retry_sends_the_failed_window_again_and_nothing_else() {
     }
     app.settle().await;
     // Creation times: a minute apart; the window holds the 4th to the 13th.
-    app.db
-        .write(|c| {
-            c.execute(
-                "UPDATE deliveries SET created_at = ?1 + (id - (SELECT MIN(id) FROM deliveries)) * 60000",
-                [T0],
-            )?;
-            Ok(())
-        })
-        .await
-        .unwrap();
+    app.sql_run(
+        "UPDATE deliveries SET created_at = ?1 + (id - (SELECT MIN(id) FROM deliveries)) * 60000",
+        &[T0.into()],
+    )
+    .await;
     let (since, until) = (rfc(T0 + 3 * 60_000), rfc(T0 + 13 * 60_000));
     let path = format!(
         "/api/v1/deliveries?status=failed&since={}&until={}",
@@ -623,13 +614,11 @@ async fn a_replay_sends_the_window_again_even_to_a_webhook_that_never_had_it() {
     }
 
     // Idempotent per (event, webhook, job): the same job run again from the start adds nothing.
-    app.db
-        .write(move |c| {
-            c.execute("UPDATE jobs SET state = 'running', cursor = 0, done = 0, finished_at = NULL WHERE id = ?1", [job_id])?;
-            Ok(())
-        })
-        .await
-        .unwrap();
+    app.sql_run(
+        "UPDATE jobs SET state = 'running', cursor = 0, done = 0, finished_at = NULL WHERE id = ?1",
+        &[job_id.into()],
+    )
+    .await;
     // Another (empty) job wakes the runner.
     let (s, _) = app
         .api(
@@ -643,16 +632,11 @@ async fn a_replay_sends_the_window_again_even_to_a_webhook_that_never_had_it() {
     let job = finished_job(&app, &key, job_id).await;
     assert_eq!(job["state"], "done");
     let n = app
-        .db
-        .read(move |c| {
-            Ok(c.query_row(
-                "SELECT COUNT(*) FROM deliveries WHERE job_id = ?1",
-                [job_id],
-                |r| r.get::<_, i64>(0),
-            )?)
-        })
-        .await
-        .unwrap();
+        .sql_i64(
+            "SELECT COUNT(*) FROM deliveries WHERE job_id = ?1",
+            &[job_id.into()],
+        )
+        .await;
     assert_eq!(n, 10, "no event was replayed twice");
 }
 
@@ -1040,36 +1024,43 @@ async fn a_needle_in_a_big_history_is_found_over_bounded_pages() {
     let h = history().await;
     let (ws, webhook) = (
         h.app
-            .db
-            .read(|c| {
-                Ok(hookline::db::repo::workspace_by_slug(c, "acme")?
-                    .unwrap()
-                    .id)
-            })
+            .store
+            .workspace_by_slug("acme")
             .await
-            .unwrap(),
+            .unwrap()
+            .unwrap()
+            .id,
         h.ok,
     );
-    let needles: Vec<i64> = h
-        .app
-        .db
-        .write(move |c| {
-            c.execute_batch(&format!(
+    h.app
+        .sql_run(
+            &format!(
                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 120000)
                  INSERT INTO events (public_id, workspace_id, type, body, created_at)
-                   SELECT 'evt_n' || i, {ws}, 'order.paid', '{{}}', {T0} + 10000000 + i FROM n;
-                 INSERT INTO deliveries (workspace_id, webhook_id, event_id, event_type, status, attempt_count, last_status_code, created_at, updated_at)
-                   SELECT {ws}, {webhook}, id, type, 'succeeded', 1, 200, created_at, created_at FROM events WHERE public_id LIKE 'evt_n%';"
-            ))?;
-            let max: i64 = c.query_row("SELECT MAX(id) FROM deliveries", [], |r| r.get(0))?;
-            let picks = vec![max - 5, max - 70_000, max - 115_000];
-            for id in &picks {
-                c.execute("UPDATE deliveries SET last_status_code = 418 WHERE id = ?1", [id])?;
-            }
-            Ok(picks)
-        })
-        .await
-        .unwrap();
+                   SELECT 'evt_n' || i, {ws}, 'order.paid', '{{}}', {T0} + 10000000 + i FROM n"
+            ),
+            &[],
+        )
+        .await;
+    h.app
+        .sql_run(
+            &format!(
+                "INSERT INTO deliveries (workspace_id, webhook_id, event_id, event_type, status, attempt_count, last_status_code, created_at, updated_at)
+                   SELECT {ws}, {webhook}, id, type, 'succeeded', 1, 200, created_at, created_at FROM events WHERE public_id LIKE 'evt_n%'"
+            ),
+            &[],
+        )
+        .await;
+    let max = h.app.sql_i64("SELECT MAX(id) FROM deliveries", &[]).await;
+    let needles = vec![max - 5, max - 70_000, max - 115_000];
+    for id in &needles {
+        h.app
+            .sql_run(
+                "UPDATE deliveries SET last_status_code = 418 WHERE id = ?1",
+                &[(*id).into()],
+            )
+            .await;
+    }
     for path in [
         "/api/v1/deliveries?http_status=418".to_string(),
         format!("/api/v1/webhooks/{webhook}/deliveries?http_status=418"),

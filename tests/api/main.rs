@@ -22,6 +22,7 @@ mod provisioning;
 mod receiver;
 mod reliability;
 mod smtp;
+mod sql;
 mod tls_receiver;
 mod trust;
 mod ui;

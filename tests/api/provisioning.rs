@@ -698,10 +698,8 @@ async fn wait_count(receiver: &Receiver, n: usize) {
 
 /// Counts a workspace's rows in every table that holds them.
 async fn rows_of(app: &TestApp, ws: i64) -> Vec<(&'static str, i64)> {
-    app.db
-        .read(move |c| {
-            let mut out = Vec::new();
-            for (table, sql) in [
+    let mut out = Vec::new();
+    for (table, sql) in [
                 ("workspaces", "SELECT COUNT(*) FROM workspaces WHERE id = ?1"),
                 ("webhooks", "SELECT COUNT(*) FROM webhooks WHERE workspace_id = ?1"),
                 ("events", "SELECT COUNT(*) FROM events WHERE workspace_id = ?1"),
@@ -715,12 +713,9 @@ async fn rows_of(app: &TestApp, ws: i64) -> Vec<(&'static str, i64)> {
                 ("portal_links", "SELECT COUNT(*) FROM portal_links WHERE workspace_id = ?1"),
                 ("idempotency_keys", "SELECT COUNT(*) FROM idempotency_keys WHERE workspace_id = ?1"),
             ] {
-                out.push((table, c.query_row(sql, [ws], |r| r.get::<_, i64>(0))?));
-            }
-            Ok(out)
-        })
-        .await
-        .unwrap()
+        out.push((table, app.sql_i64(sql, &[ws.into()]).await));
+    }
+    out
 }
 
 #[tokio::test]
@@ -752,14 +747,12 @@ async fn deleting_a_workspace_removes_all_of_it_while_others_keep_delivering() {
     }
     let doomed = v
         .app
-        .db
-        .read(|c| {
-            Ok(hookline::db::repo::workspace_by_slug(c, "doomed")?
-                .unwrap()
-                .id)
-        })
+        .store
+        .workspace_by_slug("doomed")
         .await
-        .unwrap();
+        .unwrap()
+        .unwrap()
+        .id;
     // 2 × 800 deliveries (more than a few purge batches), their attempts, a key, a member,
     // a portal link and an idempotency key.
     let events: Vec<Value> = (0..800)
@@ -856,12 +849,7 @@ async fn deleting_a_workspace_removes_all_of_it_while_others_keep_delivering() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // The member's account stays (it may belong elsewhere); only the membership went.
-    let users = v
-        .app
-        .db
-        .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM users", [], |r| r.get::<_, i64>(0))?))
-        .await
-        .unwrap();
+    let users = v.app.sql_i64("SELECT COUNT(*) FROM users", &[]).await;
     assert_eq!(users, 1);
 }
 
@@ -944,24 +932,16 @@ async fn portal_links_need_the_portal_scope_and_good_input() {
         "{left}"
     );
     // Stored hashed: the token is nowhere in the database.
-    let stored = v
+    let row = v
         .app
-        .db
-        .read(|c| {
-            Ok(c.query_row(
-                "SELECT hex(token_hash), email, role FROM portal_links",
-                [],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, Option<String>>(1)?,
-                        r.get::<_, String>(2)?,
-                    ))
-                },
-            )?)
-        })
+        .sql("SELECT token_hash, email, role FROM portal_links", &[])
         .await
-        .unwrap();
+        .remove(0);
+    let stored = (
+        row[0].as_str().unwrap().to_string(),
+        row[1].as_str().map(str::to_string),
+        row[2].as_str().unwrap().to_string(),
+    );
     assert!(!stored.0.contains(token) && stored.0.len() == 64);
     assert_eq!(
         (stored.1.as_deref(), stored.2.as_str()),
@@ -1044,9 +1024,7 @@ async fn portal_links_need_the_portal_scope_and_good_input() {
 async fn the_cli_prints_a_portal_link_alone() {
     let v = vendor().await;
     v.app.workspace("acme").await;
-    let dir = v.app.data_path();
-    let out = run_cli(
-        &dir,
+    let out = v.app.cli(
         &[
             "portal-link",
             "--workspace",
@@ -1111,7 +1089,7 @@ async fn the_cli_prints_a_portal_link_alone() {
         ],
         &["portal-link", "--workspace", "acme"],
     ] {
-        let out = run_cli(&dir, args, None);
+        let out = v.app.cli(args, None);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(out.stdout.is_empty(), "{args:?}");
         assert!(!out.stderr.is_empty(), "{args:?}");

@@ -230,9 +230,28 @@ async fn own_secret_and_rotation() {
         .call(Method::GET, &format!("/api/v1/webhooks/{id}"), None)
         .await;
     assert_eq!(one["data"]["secret"], new.as_str());
-    // The secret is not stored in clear text.
-    let raw = std::fs::read(hookline::db::db_path(&f.app.data_path())).unwrap();
-    assert!(!raw.windows(new.len()).any(|w| w == new.as_bytes()));
+    // The secrets are not stored in clear text: no column holds them, as text or as bytes.
+    let row = f
+        .app
+        .sql("SELECT * FROM webhooks WHERE id = ?1", &[id.into()])
+        .await
+        .remove(0);
+    for secret in [new.as_str(), own] {
+        let hexed = hex::encode(secret.as_bytes());
+        for v in &row {
+            let v = v.to_string();
+            assert!(!v.contains(secret) && !v.contains(&hexed), "{v}");
+        }
+    }
+    // Nor anywhere in SQLite's files (the database and its write-ahead log).
+    if f.app.pg_url.is_none() {
+        let path = hookline::db::db_path(&f.app.data_path());
+        let mut raw = std::fs::read(&path).unwrap();
+        raw.extend(std::fs::read(path.with_extension("db-wal")).unwrap_or_default());
+        for secret in [new.as_str(), own] {
+            assert!(!raw.windows(secret.len()).any(|w| w == secret.as_bytes()));
+        }
+    }
 }
 
 #[tokio::test]

@@ -93,22 +93,22 @@ async fn changing_the_password_ends_other_sessions() {
 #[tokio::test]
 async fn changing_the_password_spends_reset_links_mailed_before() {
     let ui = ui().await;
+    let uid = ui
+        .app
+        .store
+        .user_by_email("admin@example.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
     ui.app
-        .db
-        .write(|c| {
-            let uid: i64 = c.query_row(
-                "SELECT id FROM users WHERE email = 'admin@example.com'",
-                [],
-                |r| r.get(0),
-            )?;
-            hookline::db::invites::create_password_reset(
-                c,
-                &hookline::auth::token_hash("an old reset link"),
-                uid,
-                hookline::clock::now_ms(),
-                3_600_000,
-            )
-        })
+        .store
+        .password_reset_create(
+            hookline::auth::token_hash("an old reset link"),
+            uid,
+            hookline::clock::now_ms(),
+            3_600_000,
+        )
         .await
         .unwrap();
     let (_, html) = ui
@@ -125,15 +125,10 @@ async fn changing_the_password_spends_reset_links_mailed_before() {
     assert!(html.contains("Password changed"));
     let open = ui
         .app
-        .db
-        .read(|c| {
-            Ok(c.query_row(
-                "SELECT COUNT(*) FROM password_resets WHERE used_at IS NULL",
-                [],
-                |r| r.get::<_, i64>(0),
-            )?)
-        })
-        .await
-        .unwrap();
+        .sql_i64(
+            "SELECT COUNT(*) FROM password_resets WHERE used_at IS NULL",
+            &[],
+        )
+        .await;
     assert_eq!(open, 0, "the old link would undo the change");
 }

@@ -61,12 +61,7 @@ async fn api_keys_are_shown_once_work_and_can_be_revoked() {
     assert!(html.contains(&format!("{}…", &key[..11])));
     assert!(html.contains("backend"));
     // Revoke.
-    let kid: i64 = ui
-        .app
-        .db
-        .read(|c| Ok(c.query_row("SELECT max(id) FROM api_keys", [], |r| r.get(0))?))
-        .await
-        .unwrap();
+    let kid: i64 = ui.app.sql_i64("SELECT max(id) FROM api_keys", &[]).await;
     let (_, html) = ui
         .owner
         .post_follow(&format!("/w/acme/api-keys/{kid}/revoke"), &[])
@@ -123,15 +118,7 @@ async fn keys_made_in_the_ui_may_have_portal_but_never_workspaces() {
     assert_eq!(r.status(), 303);
     let scopes = u
         .app
-        .db
-        .read(|c| {
-            Ok(c.query_row(
-                "SELECT scopes FROM api_keys WHERE name = 'links'",
-                [],
-                |r| r.get::<_, String>(0),
-            )?)
-        })
-        .await
-        .unwrap();
+        .sql_text("SELECT scopes FROM api_keys WHERE name = 'links'", &[])
+        .await;
     assert_eq!(scopes, "portal");
 }

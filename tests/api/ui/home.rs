@@ -9,22 +9,22 @@ async fn home_switches_workspaces_and_instance_admins_create_them() {
     let (s, _) = ui.owner.get("/").await;
     assert_eq!(s, 303);
     // Two: a picker with both, and no admin forms.
-    let db = ui.app.db.clone();
-    db.write(|c| {
-        let owner = hookline::db::repo::user_by_email(c, "owner@example.com")?
-            .unwrap()
-            .id;
-        let extra = hookline::db::repo::create_workspace(
-            c,
-            &hookline::domain::Slug::parse("hooli").unwrap(),
-            "Hooli",
-        )?
+    let owner = ui
+        .app
+        .store
+        .user_by_email("owner@example.com")
+        .await
+        .unwrap()
         .unwrap()
         .id;
-        hookline::db::repo::upsert_membership(c, extra, owner, Role::Viewer)
-    })
-    .await
-    .unwrap();
+    let extra = ui.app.workspace("hooli").await;
+    let added = ui
+        .app
+        .store
+        .member_add_existing(extra, owner, Role::Viewer)
+        .await
+        .unwrap();
+    assert!(matches!(added, hookline::store::types::MemberAdded::Added));
     let (s, html) = ui.owner.get("/").await;
     assert_eq!(s, 200);
     assert!(

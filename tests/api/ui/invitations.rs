@@ -88,16 +88,9 @@ async fn mails(smtp: &SmtpSink, n: usize) -> Vec<Mail> {
 }
 
 async fn role_of(app: &TestApp, email: &'static str) -> Option<Role> {
-    app.db
-        .read(move |c| {
-            let Some(u) = hookline::db::repo::user_by_email(c, email)? else {
-                return Ok(None);
-            };
-            let ws = hookline::db::repo::workspace_by_slug(c, "acme")?.unwrap();
-            hookline::db::repo::role_in(c, ws.id, u.id)
-        })
-        .await
-        .unwrap()
+    let u = app.store.user_by_email(email).await.unwrap()?;
+    let ws = app.store.workspace_by_slug("acme").await.unwrap().unwrap();
+    app.store.member_role(ws.id, u.id).await.unwrap()
 }
 
 /// Invites `email` as `role` from `s` (without SMTP) and returns the link's path.
@@ -394,12 +387,7 @@ async fn only_owners_and_admins_invite_and_only_owners_invite_owners() {
     let link = invite_link(&ui, &ui.owner, "boss@example.com", "owner").await;
     let (_, html) = ui.admin.get("/w/acme/members").await;
     assert!(html.contains("<td>boss@example.com</td>") && !html.contains("/revoke"));
-    let id: i64 = ui
-        .app
-        .db
-        .read(|c| Ok(c.query_row("SELECT max(id) FROM invitations", [], |r| r.get(0))?))
-        .await
-        .unwrap();
+    let id: i64 = ui.app.sql_i64("SELECT max(id) FROM invitations", &[]).await;
     let r = ui
         .admin
         .post(
@@ -480,10 +468,8 @@ async fn invitation_errors_are_shown_on_their_fields() {
     assert!(html.contains("id=\"invite_email-error\">this person is already a member"));
     let count: i64 = ui
         .app
-        .db
-        .read(|c| Ok(c.query_row("SELECT count(*) FROM invitations", [], |r| r.get(0))?))
-        .await
-        .unwrap();
+        .sql_i64("SELECT count(*) FROM invitations", &[])
+        .await;
     assert_eq!(count, 0);
 }
 
@@ -502,15 +488,11 @@ async fn a_new_invitation_replaces_the_old_and_expired_or_unknown_links_are_refu
     assert_eq!(html.matches("<td>dan@example.com</td>").count(), 1);
     // Expired.
     ui.app
-        .db
-        .write(|c| {
-            Ok(c.execute(
-                "UPDATE invitations SET expires_at = ?1 WHERE email = 'dan@example.com'",
-                [hookline::clock::now_ms() - 1],
-            )?)
-        })
-        .await
-        .unwrap();
+        .sql_run(
+            "UPDATE invitations SET expires_at = ?1 WHERE email = 'dan@example.com'",
+            &[(hookline::clock::now_ms() - 1).into()],
+        )
+        .await;
     let (b, s, html, _) = open(&ui.app, &second).await;
     assert_eq!(s, 410);
     assert!(html.contains("Invitation expired") && html.contains("7 days"));
@@ -740,15 +722,11 @@ async fn a_password_reset_link_sets_a_new_password_once_and_ends_every_session()
     .await;
     let third = mailed_link(&ui.app, &mails(&smtp, 3).await[2], "/password/reset/");
     ui.app
-        .db
-        .write(|c| {
-            Ok(c.execute(
-                "UPDATE password_resets SET expires_at = ?1 WHERE used_at IS NULL",
-                [hookline::clock::now_ms() - 1],
-            )?)
-        })
-        .await
-        .unwrap();
+        .sql_run(
+            "UPDATE password_resets SET expires_at = ?1 WHERE used_at IS NULL",
+            &[(hookline::clock::now_ms() - 1).into()],
+        )
+        .await;
     let (_, s, html, _) = open(&ui.app, &third).await;
     assert_eq!(s, 410);
     assert!(html.contains("Reset link expired") && html.contains("1 hour"));

@@ -105,12 +105,8 @@ async fn members_are_added_changed_and_removed_under_the_owner_rules() {
         .await;
     assert_eq!(r.status(), 403);
     let uid = |email: &'static str| {
-        let db = ui.app.db.clone();
-        async move {
-            db.read(move |c| Ok(hookline::db::repo::user_by_email(c, email)?.unwrap().id))
-                .await
-                .unwrap()
-        }
+        let store = ui.app.store.clone();
+        async move { store.user_by_email(email).await.unwrap().unwrap().id }
     };
     let owner_id = uid("owner@example.com").await;
     let viewer_id = uid("viewer@example.com").await;

@@ -6,10 +6,7 @@ use super::*;
 
 /// The id of workspace `slug`.
 async fn ws_id(app: &TestApp, slug: &'static str) -> i64 {
-    app.db
-        .read(move |c| Ok(hookline::db::repo::workspace_by_slug(c, slug)?.unwrap().id))
-        .await
-        .unwrap()
+    app.store.workspace_by_slug(slug).await.unwrap().unwrap().id
 }
 
 /// A portal link into acme, made over the API the way a vendor's backend does.
@@ -46,16 +43,11 @@ async fn open(u: &Ui, url: &str) -> Session {
     let hash = hookline::auth::token_hash(token);
     let csrf = u
         .app
-        .db
-        .read(move |c| {
-            Ok(c.query_row(
-                "SELECT csrf_token FROM portal_sessions WHERE token_hash = ?1",
-                [&hash],
-                |r| r.get::<_, String>(0),
-            )?)
-        })
-        .await
-        .unwrap();
+        .sql_text(
+            "SELECT csrf_token FROM portal_sessions WHERE token_hash = ?1",
+            &[hash.into()],
+        )
+        .await;
     Session {
         csrf,
         b,
@@ -103,16 +95,11 @@ async fn a_portal_link_opens_once_and_bad_links_say_to_go_back() {
     let token = expired.rsplit('/').next().unwrap().to_string();
     let hash = hookline::auth::token_hash(&token);
     u.app
-        .db
-        .write(move |c| {
-            c.execute(
-                "UPDATE portal_links SET expires_at = 1 WHERE token_hash = ?1",
-                [&hash],
-            )?;
-            Ok(())
-        })
-        .await
-        .unwrap();
+        .sql_run(
+            "UPDATE portal_links SET expires_at = 1 WHERE token_hash = ?1",
+            &[hash.into()],
+        )
+        .await;
     let r = u.app.browser().get(&expired).send().await.unwrap();
     assert_eq!(r.status(), 410);
     let html = r.text().await.unwrap();
@@ -296,34 +283,24 @@ async fn a_portal_session_ends_when_idle_and_moves_its_end_when_used() {
     let u = ui().await;
     let s = portal(&u, "admin", Some("ann@acme.example")).await;
     // Used after a while: the end moves forward.
+    u.app
+        .sql_run(
+            "UPDATE portal_sessions SET last_seen_at = last_seen_at - 120000, expires_at = expires_at - 120000",
+            &[],
+        )
+        .await;
     let before = u
         .app
-        .db
-        .write(|c| {
-            c.execute(
-                "UPDATE portal_sessions SET last_seen_at = last_seen_at - 120000, expires_at = expires_at - 120000",
-                [],
-            )?;
-            Ok(c.query_row("SELECT expires_at FROM portal_sessions", [], |r| r.get::<_, i64>(0))?)
-        })
-        .await
-        .unwrap();
+        .sql_i64("SELECT expires_at FROM portal_sessions", &[])
+        .await;
     let (st, _) = s.get("/w/acme/webhooks").await;
     assert_eq!(st, 200);
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
         let now = u
             .app
-            .db
-            .read(|c| {
-                Ok(
-                    c.query_row("SELECT expires_at FROM portal_sessions", [], |r| {
-                        r.get::<_, i64>(0)
-                    })?,
-                )
-            })
-            .await
-            .unwrap();
+            .sql_i64("SELECT expires_at FROM portal_sessions", &[])
+            .await;
         if now > before + 60_000 {
             break;
         }
@@ -335,13 +312,8 @@ async fn a_portal_session_ends_when_idle_and_moves_its_end_when_used() {
     }
     // Idle past its end: a page that says so, never a login form.
     u.app
-        .db
-        .write(|c| {
-            c.execute("UPDATE portal_sessions SET expires_at = 1", [])?;
-            Ok(())
-        })
-        .await
-        .unwrap();
+        .sql_run("UPDATE portal_sessions SET expires_at = 1", &[])
+        .await;
     for path in ["/w/acme/webhooks", "/w/acme/api-keys", "/account/password"] {
         let (st, html) = s.get(path).await;
         assert_eq!(st, 403, "{path}");
@@ -382,16 +354,11 @@ async fn plans_without_webhooks_show_it_and_refuse_changes() {
         .await;
     let ws = ws_id(&u.app, "acme").await;
     u.app
-        .db
-        .write(move |c| {
-            c.execute(
-                "UPDATE workspaces SET webhooks_enabled = 0 WHERE id = ?1",
-                [ws],
-            )?;
-            Ok(())
-        })
-        .await
-        .unwrap();
+        .sql_run(
+            "UPDATE workspaces SET webhooks_enabled = FALSE WHERE id = ?1",
+            &[ws.into()],
+        )
+        .await;
     let (st, html) = u.owner.get("/w/acme/webhooks").await;
     assert_eq!(st, 200);
     assert!(

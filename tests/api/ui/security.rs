@@ -8,41 +8,43 @@ async fn post_routes(ui: &Ui) -> Vec<String> {
         .webhook(json!({"url": "https://a.example.com/", "events": ["*"]}))
         .await;
     ui.publish("project.created", json!({})).await;
-    let (delivery, key, member): (i64, i64, i64) = ui
-        .app
-        .db
-        .read(|c| {
-            Ok((
-                c.query_row("SELECT max(id) FROM deliveries", [], |r| r.get(0))?,
-                c.query_row("SELECT max(id) FROM api_keys WHERE workspace_id = (SELECT id FROM workspaces WHERE slug = 'acme')", [], |r| r.get(0))?,
-                c.query_row("SELECT id FROM users WHERE email = 'viewer@example.com'", [], |r| r.get(0))?,
-            ))
+    let app = &ui.app;
+    let delivery = app.sql_i64("SELECT max(id) FROM deliveries", &[]).await;
+    let key = app
+        .sql_i64(
+            "SELECT max(id) FROM api_keys WHERE workspace_id = (SELECT id FROM workspaces WHERE slug = 'acme')",
+            &[],
+        )
+        .await;
+    let member = app
+        .sql_i64(
+            "SELECT id FROM users WHERE email = 'viewer@example.com'",
+            &[],
+        )
+        .await;
+    let ws = app
+        .store
+        .workspace_by_slug("acme")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let invited = app
+        .store
+        .invitation_create(hookline::store::types::NewInvitation {
+            token_hash: hookline::auth::token_hash(&hookline::auth::new_token()),
+            workspace_id: ws,
+            email: hookline::domain::Email::parse("invited@example.com").unwrap(),
+            role: Role::Viewer,
+            invited_by: None,
+            actor_is_owner: true,
+            now: hookline::clock::now_ms(),
+            ttl_ms: 60_000,
         })
         .await
         .unwrap();
-    let invitation = ui
-        .app
-        .db
-        .write(|c| {
-            let ws = hookline::db::repo::workspace_by_slug(c, "acme")?
-                .unwrap()
-                .id;
-            let email = hookline::domain::Email::parse("invited@example.com").unwrap();
-            let hash = hookline::auth::token_hash(&hookline::auth::new_token());
-            let now = hookline::clock::now_ms();
-            hookline::db::invites::create_invitation(
-                c,
-                &hash,
-                ws,
-                &email,
-                Role::Viewer,
-                None,
-                now,
-                60_000,
-            )
-        })
-        .await
-        .unwrap();
+    assert!(matches!(invited, hookline::store::types::Invited::Created));
+    let invitation = app.sql_i64("SELECT max(id) FROM invitations", &[]).await;
     vec![
         "/w/acme/webhooks".into(),
         format!("/w/acme/webhooks/{hook}/edit"),
@@ -183,22 +185,15 @@ async fn another_workspaces_ids_and_non_members_get_404() {
         )
         .await;
     assert_eq!(s, 202);
-    let (delivery, key, outsider): (i64, i64, i64) = ui
+    let delivery = ui.app.sql_i64("SELECT max(id) FROM deliveries", &[]).await;
+    let key = ui.app.sql_i64("SELECT max(id) FROM api_keys", &[]).await;
+    let outsider = ui
         .app
-        .db
-        .read(|c| {
-            Ok((
-                c.query_row("SELECT max(id) FROM deliveries", [], |r| r.get(0))?,
-                c.query_row("SELECT max(id) FROM api_keys", [], |r| r.get(0))?,
-                c.query_row(
-                    "SELECT id FROM users WHERE email = 'outsider@example.com'",
-                    [],
-                    |r| r.get(0),
-                )?,
-            ))
-        })
-        .await
-        .unwrap();
+        .sql_i64(
+            "SELECT id FROM users WHERE email = 'outsider@example.com'",
+            &[],
+        )
+        .await;
     for page in [
         format!("/w/acme/webhooks/{theirs}"),
         format!("/w/acme/webhooks/{theirs}/edit"),

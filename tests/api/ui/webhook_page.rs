@@ -31,16 +31,11 @@ async fn active_switch_toggles_and_shows_why_hookline_disabled_it() {
     assert_eq!(r.status(), 400);
     // A webhook Hookline turned off says why.
     ui.app
-        .db
-        .write(move |c| {
-            c.execute(
-                "UPDATE webhooks SET is_active = 0, disabled_reason = 'the endpoint answered 410 Gone' WHERE id = ?1",
-                [id],
-            )?;
-            Ok(())
-        })
-        .await
-        .unwrap();
+        .sql_run(
+            "UPDATE webhooks SET is_active = FALSE, disabled_reason = 'the endpoint answered 410 Gone' WHERE id = ?1",
+            &[id.into()],
+        )
+        .await;
     let (_, html) = ui.viewer.get(&page).await;
     assert!(html.contains("the endpoint answered 410 Gone"));
     // Turning it on again clears the reason.
