@@ -59,7 +59,7 @@ if cargo nextest --version >/dev/null 2>&1; then
     # binary themselves with a backend of their choice (they ran above).
     skip=$(grep -v '^#' tests/api/sqlite_only.txt | cut -f1 | grep . | sed 's/.*/test(=&)/' | paste -sd'|' -)
     HOOKLINE_TEST_BACKEND=postgres cargo nextest run --locked --no-fail-fast --test api \
-      -E "not ($skip | test(/^(cluster|bench|crash|binary)::/))"
+      -E "not ($skip | test(/^(cluster|bench|binary)::/))"
   fi
 elif [ "${CI:-}" = "true" ]; then
   echo "CI=true but cargo-nextest is missing: install it with cargo install cargo-nextest --locked" >&2

@@ -315,7 +315,6 @@ pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_hookline"))
 }
 
-/// Runs the binary with `--data-dir` and optional standard input.
 impl TestApp {
     /// Runs the CLI on this app's store: its data directory and, on PostgreSQL, its database.
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
@@ -328,12 +327,24 @@ impl TestApp {
     }
 }
 
+/// Runs the binary with `--data-dir` and optional standard input.
 pub fn run_cli(data_dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    run_cli_env(data_dir, &[], args, stdin)
+}
+
+/// `run_cli` with environment variables (such as `HOOKLINE_DATABASE_URL`).
+pub fn run_cli_env(
+    data_dir: &Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Output {
     use std::io::Write;
     let mut child = bin()
         .arg("--data-dir")
         .arg(data_dir)
         .args(args)
+        .envs(env.iter().copied())
         .env_remove("HOOKLINE_DATA_DIR")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -377,8 +388,18 @@ pub fn python_with(modules: &[&str]) -> Option<String> {
 /// given event types, and a key of `acme` with `scopes` (printed once by the CLI), which it
 /// returns.
 pub fn cli_workspace(data_dir: &Path, event_types: &[&str], scopes: &str) -> String {
+    cli_workspace_env(data_dir, &[], event_types, scopes)
+}
+
+/// `cli_workspace` with environment variables (such as `HOOKLINE_DATABASE_URL`).
+pub fn cli_workspace_env(
+    data_dir: &Path,
+    env: &[(&str, &str)],
+    event_types: &[&str],
+    scopes: &str,
+) -> String {
     let ok = |args: &[&str]| {
-        let out = run_cli(data_dir, args, None);
+        let out = run_cli_env(data_dir, env, args, None);
         assert!(
             out.status.success(),
             "hookline {args:?}: {}",
