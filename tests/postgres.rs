@@ -300,6 +300,60 @@ mod nodes {
         (s, wake)
     }
 
+    /// A new database's queue tables get their first statistics from the heartbeat once they
+    /// hold work (the planner misreads the lease indexes without them), not only when
+    /// autovacuum comes round.
+    #[tokio::test]
+    async fn the_heartbeat_gives_a_new_databases_busy_tables_their_first_statistics() {
+        let Some(admin) = admin_url() else { return };
+        let db = TestDb::new(&admin).await;
+        let target = Target::parse(&db.url).unwrap();
+        let (a, _) = node(&target).await;
+        let raw = connect_raw(&db.url).await;
+        // Autovacuum stays out of it: this database's tables are the heartbeat's alone.
+        for table in [
+            "deliveries",
+            "events",
+            "attempts",
+            "webhooks",
+            "webhook_stats",
+        ] {
+            raw.batch_execute(&format!(
+                "ALTER TABLE {table} SET (autovacuum_enabled = false)"
+            ))
+            .await
+            .unwrap();
+        }
+        let analyzed = |table: &'static str| {
+            let raw = &raw;
+            async move {
+                raw.query_one(
+                    "SELECT count(*) FROM pg_stats WHERE schemaname = current_schema() AND tablename = $1",
+                    &[&table],
+                )
+                .await
+                .unwrap()
+                .get::<_, i64>(0)
+                    > 0
+            }
+        };
+        let (ws, _) = seed(&a, 10).await;
+        // A few rows are not worth it (the heartbeat comes every 5 s).
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        assert!(!analyzed("deliveries").await);
+        publish(&a, ws, 1_500).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while !(analyzed("deliveries").await && analyzed("events").await) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no statistics after three heartbeats"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        a.queue_stop().await.unwrap();
+        db.drop().await;
+    }
+
     #[tokio::test]
     async fn the_per_webhook_limit_counts_every_nodes_leases() {
         let Some(admin) = admin_url() else { return };

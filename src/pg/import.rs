@@ -188,6 +188,12 @@ pub async fn import(
     }
     if report.iter().all(Copied::matches) {
         tx.commit().await?;
+        // Statistics for the planner now, rather than when autovacuum gets round to it: until
+        // then it plans the queue's statements as if every table were empty.
+        client
+            .batch_execute("ANALYZE")
+            .await
+            .map_err(PgError::from)?;
     } else {
         tx.rollback().await?;
     }

@@ -209,7 +209,8 @@ async fn register<C: GenericClient>(c: &C, node: &Node) -> Result<()> {
     Ok(())
 }
 
-/// Every [`HEARTBEAT`]: beat, then reap. A beat that finds no row means the others declared
+/// Every [`HEARTBEAT`]: beat, then reap, then give new busy tables their first statistics
+/// (`housekeeping::first_statistics`). A beat that finds no row means the others declared
 /// this node dead and freed its leases: it carries on under a new id, and what it had claimed
 /// under the old one is fenced off (its results are not recorded; the deliveries go again,
 /// at least once).
@@ -224,7 +225,7 @@ async fn heartbeat(store: PgStore) {
             return;
         }
         let beat = async {
-            let c = store.conn().await?;
+            let mut c = store.conn().await?;
             let me = node.id();
             let found = c
                 .execute(
@@ -247,6 +248,10 @@ async fn heartbeat(store: PgStore) {
             let freed = reap(&c).await?;
             if freed > 0 {
                 tracing::info!(freed, "freed the leases of nodes that stopped");
+            }
+            let analyzed = super::housekeeping::first_statistics(&mut c).await?;
+            if !analyzed.is_empty() {
+                tracing::info!(?analyzed, "gave new tables their first statistics");
             }
             Ok::<_, StoreError>(())
         };

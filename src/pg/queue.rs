@@ -32,13 +32,19 @@ type Result<T> = std::result::Result<T, StoreError>;
 const CLAIM_LOCK: i64 = 0x686f_6f6b_636c_6169;
 
 /// The webhooks with unleased deliveries waiting, in id order: a skip scan of the partial
-/// index `deliveries_due`, one probe per webhook with work (as on SQLite).
+/// index `deliveries_due`, one probe per webhook with work (as on SQLite). Each probe orders
+/// by the index's own key, `(webhook_id, next_attempt_at)`, which only `deliveries_due`
+/// gives without a sort: with `min(webhook_id)` the planner may walk `deliveries_webhook`
+/// past every finished delivery instead, whenever the statistics were taken while most
+/// deliveries were pending (measured: 25 ms a round instead of 0.7).
 const CLAIM_WITH_WORK: &str = "WITH RECURSIVE w(id) AS (
-        SELECT (SELECT min(webhook_id) FROM deliveries
-                WHERE next_attempt_at IS NOT NULL AND lease_until IS NULL)
+        SELECT (SELECT webhook_id FROM deliveries
+                WHERE next_attempt_at IS NOT NULL AND lease_until IS NULL
+                ORDER BY webhook_id, next_attempt_at LIMIT 1)
         UNION ALL
-        SELECT (SELECT min(webhook_id) FROM deliveries
-                WHERE webhook_id > w.id AND next_attempt_at IS NOT NULL AND lease_until IS NULL)
+        SELECT (SELECT webhook_id FROM deliveries
+                WHERE webhook_id > w.id AND next_attempt_at IS NOT NULL AND lease_until IS NULL
+                ORDER BY webhook_id, next_attempt_at LIMIT 1)
         FROM w WHERE w.id IS NOT NULL)
      SELECT w.id, h.is_active, h.updated_at FROM w LEFT JOIN webhooks h ON h.id = w.id
      WHERE w.id IS NOT NULL";
@@ -52,9 +58,11 @@ const CLAIM_PICK: &str = "UPDATE deliveries d SET lease_until = db_now_ms() + $5
      WHERE d.id = p.id
      RETURNING d.id, d.event_id, d.attempt_count, d.next_attempt_at";
 
-/// When webhook $1's next unleased delivery is due.
-const CLAIM_EARLIEST: &str = "SELECT min(next_attempt_at) FROM deliveries
-     WHERE webhook_id = $1 AND next_attempt_at IS NOT NULL AND lease_until IS NULL";
+/// When webhook $1's next unleased delivery is due (ordered by `deliveries_due`'s key, as
+/// above, whatever the statistics say).
+const CLAIM_EARLIEST: &str = "SELECT next_attempt_at FROM deliveries
+     WHERE webhook_id = $1 AND next_attempt_at IS NOT NULL AND lease_until IS NULL
+     ORDER BY next_attempt_at LIMIT 1";
 
 /// The claim round's statements on PostgreSQL (see [`claim_round`]).
 struct PgPicker<'a> {
@@ -86,7 +94,11 @@ impl Picker for PgPicker<'_> {
     }
 
     async fn earliest(&mut self, webhook: i64) -> Result<Option<i64>> {
-        Ok(self.tx.query_one(&self.earliest, &[&webhook]).await?.get(0))
+        Ok(self
+            .tx
+            .query_opt(&self.earliest, &[&webhook])
+            .await?
+            .map(|r| r.get(0)))
     }
 }
 
@@ -169,11 +181,16 @@ impl PgStore {
             }
         }
         let ids: Vec<i64> = active.iter().map(|(id, _)| *id).collect();
-        // The other nodes' leases, by webhook.
+        // The other nodes' leases, by webhook. Alone in the cluster there are none (a dead
+        // node's leases are freed in the statement that removes its row), and the count is
+        // not run at all: its one-time filter is false. That matters on a table whose
+        // statistics are not in yet (a new database), where the planner reads every delivery
+        // of the webhook instead of the partial index of leases.
         let elsewhere: HashMap<i64, usize> = tx
             .query(
                 "SELECT webhook_id, count(*) FROM deliveries
-                 WHERE lease_until IS NOT NULL AND webhook_id = ANY($1) AND lease_owner IS DISTINCT FROM $2
+                 WHERE EXISTS (SELECT 1 FROM hookline_nodes WHERE id <> $2)
+                   AND lease_until IS NOT NULL AND webhook_id = ANY($1) AND lease_owner IS DISTINCT FROM $2
                  GROUP BY webhook_id",
                 &[&ids, &&*me],
             )
@@ -570,14 +587,16 @@ async fn record_once(
             .inc_by(failed_for_good as u64);
     }
     // Each webhook's health, in id order, under its row's lock (which also serialises the
-    // folding of its notices).
+    // folding of its notices). NO KEY UPDATE: the key does not change, and this lock does not
+    // wait for publishes, whose new deliveries hold KEY SHARE on the webhook (their foreign
+    // key) until they commit.
     let mut noticed = false;
     for group in results.chunk_by(|a, b| a.webhook_id == b.webhook_id) {
         let webhook_id = group[0].webhook_id;
         let Some(row) = tx
             .query_opt(
                 "SELECT failure_count, failing_since, last_success_at, last_failure_at, is_active
-                 FROM webhooks WHERE id = $1 FOR UPDATE",
+                 FROM webhooks WHERE id = $1 FOR NO KEY UPDATE",
                 &[&webhook_id],
             )
             .await?
