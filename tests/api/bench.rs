@@ -106,7 +106,8 @@ fn bench_refuses_arguments_it_does_not_know() {
 
 /// On PostgreSQL with two nodes, the shared-server scenarios run and report what the
 /// README's PostgreSQL paragraph quotes: deliveries/s, CPU per delivery over every node, and
-/// PostgreSQL transactions per delivery.
+/// PostgreSQL transactions per delivery; noisy and cold run each phase on a database of its
+/// own beside the given one, and drop it after.
 #[tokio::test]
 async fn the_bench_runs_on_postgres_with_two_nodes() {
     let Some(admin) = crate::pg_cluster::admin_url() else {
@@ -125,7 +126,11 @@ async fn the_bench_runs_on_postgres_with_two_nodes() {
             "--database-url",
             &db.url,
         ])
-        .args(["--only", "baseline,single,fanout10,latency", "--json"])
+        .args([
+            "--only",
+            "baseline,single,fanout10,latency,noisy,cold",
+            "--json",
+        ])
         .arg(&json_path)
         .env_remove("HOOKLINE_DATABASE_URL")
         .output()
@@ -146,12 +151,27 @@ async fn the_bench_runs_on_postgres_with_two_nodes() {
         ("fanout10", "cpu_us_per_delivery"),
         ("fanout10", "pg_transactions_per_delivery"),
         ("latency", "p99_ms"),
+        ("noisy", "drain_p99_ms"),
+        ("noisy", "bulkretry_p99_ms"),
+        ("cold", "first_delivery_ms"),
+        ("cold", "deliveries_per_s"),
     ] {
         assert!(
             s[scenario][metric].as_f64().is_some_and(|x| x > 0.0),
             "{scenario}.{metric} missing: {s}"
         );
     }
+    let name = url::Url::parse(&db.url).unwrap().path()[1..].to_string();
+    let left: i64 = crate::pg_cluster::connect_raw(&admin)
+        .await
+        .query_one(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE $1 || '\\_%'",
+            &[&name],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "the scenarios' own databases are dropped");
     // A second node without --database-url is refused before anything runs.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_hookline-bench"))
         .args(["--nodes", "2"])

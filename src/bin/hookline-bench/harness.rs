@@ -109,6 +109,9 @@ pub struct Hookline {
     pub base: String,
     pub data_dir: PathBuf,
     pub bin: PathBuf,
+    /// The environment it was started with beyond the bench's own (its database), which its
+    /// CLI commands get too.
+    env: Vec<(String, String)>,
 }
 
 impl Drop for Hookline {
@@ -127,20 +130,18 @@ fn free_port() -> u16 {
 }
 
 impl Hookline {
-    pub fn cli(bin: &Path, data_dir: &Path, args: &[&str]) -> String {
-        Self::cli_with_stdin(bin, data_dir, args, None)
+    /// Runs a `hookline` command on this server's store; returns its stdout.
+    pub fn cli(&self, args: &[&str]) -> String {
+        self.cli_with_stdin(args, None)
     }
 
-    /// Runs a `hookline` command on `data_dir`, with `input` as a line on its stdin if given;
-    /// returns its stdout.
-    pub fn cli_with_stdin(
-        bin: &Path,
-        data_dir: &Path,
-        args: &[&str],
-        input: Option<&str>,
-    ) -> String {
+    /// Runs a `hookline` command on this server's store, with `input` as a line on its stdin
+    /// if given; returns its stdout.
+    pub fn cli_with_stdin(&self, args: &[&str], input: Option<&str>) -> String {
         use std::io::Write;
+        let (bin, data_dir) = (&self.bin, &self.data_dir);
         let mut child = Command::new(bin)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .arg("--data-dir")
             .arg(data_dir)
             .args(args)
@@ -217,6 +218,10 @@ impl Hookline {
                 base,
                 data_dir: data_dir.to_path_buf(),
                 bin: bin.to_path_buf(),
+                env: env
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
             },
             took,
         )
@@ -712,19 +717,15 @@ pub async fn setup(
     url: &str,
     http: &reqwest::Client,
 ) -> Setup {
-    Hookline::cli(&h.bin, &h.data_dir, &["workspace", "create", slug]);
-    let key = Hookline::cli(
-        &h.bin,
-        &h.data_dir,
-        &[
-            "api-key",
-            "create",
-            "--workspace",
-            slug,
-            "--scopes",
-            "webhooks,events",
-        ],
-    );
+    h.cli(&["workspace", "create", slug]);
+    let key = h.cli(&[
+        "api-key",
+        "create",
+        "--workspace",
+        slug,
+        "--scopes",
+        "webhooks,events",
+    ]);
     for _ in 0..webhooks {
         post(
             http,
@@ -735,4 +736,93 @@ pub async fn setup(
         .await;
     }
     Setup { key }
+}
+
+/// Where a scenario's own server keeps its data, so that it starts empty: SQLite in a data
+/// directory of its own or, when the bench runs on PostgreSQL, also a database of its own on
+/// the same server, named after the bench's (`<db>_<name>`; the role needs `CREATEDB`) and
+/// dropped afterwards.
+pub struct Scratch {
+    pub data_dir: PathBuf,
+    /// (the bench's URL, the database's name, its URL)
+    pg: Option<(String, String, String)>,
+}
+
+impl Scratch {
+    pub async fn new(tmp: &Path, name: &str, database_url: Option<&str>) -> Scratch {
+        let data_dir = tmp.join(name);
+        let pg = match database_url {
+            None => None,
+            Some(url) => {
+                let mut u = url::Url::parse(url).expect("a checked URL");
+                let db = format!(
+                    "{}_{}",
+                    u.path().trim_start_matches('/'),
+                    name.replace('-', "_")
+                );
+                let c = pg_connect(url).await;
+                c.batch_execute(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
+                    .await
+                    .unwrap();
+                c.batch_execute(&format!("CREATE DATABASE \"{db}\""))
+                    .await
+                    .unwrap_or_else(|e| {
+                        panic!(
+                            "the {name} scenario runs on a database of its own beside the bench's; \
+                             making {db} failed (the role needs CREATEDB): {e}"
+                        )
+                    });
+                u.set_path(&format!("/{db}"));
+                Some((url.to_string(), db, u.to_string()))
+            }
+        };
+        Scratch { data_dir, pg }
+    }
+
+    /// The environment of its server and CLI.
+    pub fn env(&self) -> Vec<(&'static str, &str)> {
+        match &self.pg {
+            Some((_, _, url)) => vec![("HOOKLINE_DATABASE_URL", url.as_str())],
+            None => Vec::new(),
+        }
+    }
+
+    /// Runs `sql` (statements in the SQL both backends speak, with their own BEGIN and
+    /// COMMIT) straight on the store while its server is stopped: the bulk loads. On
+    /// PostgreSQL the tables are analysed after it, as a database in service would be.
+    pub async fn load(&self, sql: &str) {
+        match &self.pg {
+            Some((_, _, url)) => {
+                let c = pg_connect(url).await;
+                c.batch_execute(sql).await.unwrap();
+                c.batch_execute("ANALYZE").await.unwrap();
+            }
+            None => {
+                let conn =
+                    rusqlite::Connection::open(hookline::db::db_path(&self.data_dir)).unwrap();
+                conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+                    .unwrap();
+                conn.execute_batch(sql).unwrap();
+            }
+        }
+    }
+
+    /// Removes the data directory and, on PostgreSQL, the database.
+    pub async fn remove(self) {
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+        if let Some((bench, db, _)) = self.pg {
+            let _ = pg_connect(&bench)
+                .await
+                .batch_execute(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
+                .await;
+        }
+    }
+}
+
+async fn pg_connect(url: &str) -> tokio_postgres::Client {
+    hookline::pg::Target::parse(url)
+        .expect("a checked URL")
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("connecting to PostgreSQL: {e}"))
 }

@@ -2,7 +2,8 @@
 //! events, each to every webhook), bulk-loaded into SQLite while it was stopped, as after an
 //! outage or a restart under load. Measures the time from starting the process to the first
 //! delivery arriving, and the rate at which the backlog drains, against the warm fan-out-10
-//! rate of the same run.
+//! rate of the same run. With `--database-url` the same on a PostgreSQL database of its own
+//! (one node), bulk-loaded with the same SQL and then analysed.
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -11,7 +12,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::harness::{now_us, setup, start_receiver, wait_arrivals, Hookline, Reply, Sink};
+use crate::harness::{
+    now_us, setup, start_receiver, wait_arrivals, Hookline, Reply, Scratch, Sink,
+};
 use crate::results::{row, Results};
 
 /// `warm`: the fan-out-10 scenario's deliveries/s (NaN when it did not run).
@@ -22,26 +25,20 @@ pub async fn run(
     results: &mut Results,
     scale: usize,
     warm: f64,
+    database_url: Option<&str>,
 ) {
     let webhooks = (1_000 / scale).max(1);
     let events = 1_000;
     let n = webhooks * events;
-    let data_dir = tmp.join("cold");
+    let scratch = Scratch::new(tmp, "cold", database_url).await;
     let sink = Arc::new(Sink::default());
     let (url, _rx) = start_receiver(sink.clone(), Reply::Fast).await;
-    let (h, _) = Hookline::start(bin, &data_dir).await;
-    Hookline::cli(
-        &h.bin,
-        &h.data_dir,
-        &["event-type", "create", "bench.event"],
-    );
+    let (h, _) = Hookline::start_with(bin, &scratch.data_dir, &scratch.env()).await;
+    h.cli(&["event-type", "create", "bench.event"]);
     setup(&h, "cold", webhooks, &url, http).await;
     h.stop().await;
-    let conn = rusqlite::Connection::open(hookline::db::db_path(&data_dir)).unwrap();
-    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
-        .unwrap();
     let now = hookline::clock::now_ms();
-    conn.execute_batch(&format!(
+    scratch.load(&format!(
         "BEGIN;
          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {events})
          INSERT INTO events (public_id, workspace_id, type, body, created_at)
@@ -52,11 +49,10 @@ pub async fn run(
            FROM events e JOIN webhooks wh ON wh.workspace_id = e.workspace_id ORDER BY e.id, wh.id;
          COMMIT;"
     ))
-    .unwrap();
-    drop(conn);
+    .await;
 
     let spawned = now_us();
-    let (h, startup) = Hookline::start(bin, &data_dir).await;
+    let (h, startup) = Hookline::start_with(bin, &scratch.data_dir, &scratch.env()).await;
     let cpu_before = h.cpu_seconds();
     wait_arrivals(&sink, n as u64, Duration::from_secs(600)).await;
     let all = now_us() - spawned;
@@ -99,5 +95,5 @@ pub async fn run(
         json!(rate / warm),
     );
     h.stop().await;
-    let _ = std::fs::remove_dir_all(&data_dir);
+    scratch.remove().await;
 }

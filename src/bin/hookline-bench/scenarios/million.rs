@@ -31,21 +31,11 @@ pub async fn run(
     let hang = Arc::new(Sink::default());
     let (hang_url, _hang) = start_receiver(hang, Reply::Hang).await;
     let (h, _) = Hookline::start(bin, &data_dir).await;
-    Hookline::cli(
-        &h.bin,
-        &h.data_dir,
-        &["event-type", "create", "bench.event"],
-    );
-    Hookline::cli(
-        &h.bin,
-        &h.data_dir,
-        &["event-type", "create", "bench.other"],
-    );
+    h.cli(&["event-type", "create", "bench.event"]);
+    h.cli(&["event-type", "create", "bench.other"]);
     setup(&h, "big", 1, &hang_url, http).await;
     let list = setup(&h, "listed", 1, "https://example.invalid/hook", http).await;
-    Hookline::cli_with_stdin(
-        &h.bin,
-        &h.data_dir,
+    h.cli_with_stdin(
         &[
             "user",
             "create",

@@ -11,7 +11,9 @@
 //!   delivery has arrived.
 //!
 //! Each phase runs on a server of its own on a fresh data directory (the noisy deliveries are
-//! bulk-loaded into SQLite while it is stopped), so each starts from a drained queue. It
+//! bulk-loaded into SQLite while it is stopped), so each starts from a drained queue; with
+//! `--database-url`, on a fresh PostgreSQL database of its own (one node), loaded with the
+//! same SQL. It
 //! reports the quiet tenant's p50/p99 publish-to-arrival and its delivery rate (arrivals over
 //! the time from its first publish to its last arrival), and how far each drops against
 //! `alone`.
@@ -24,7 +26,7 @@ use serde_json::json;
 
 use crate::harness::{
     get_json, percentile, post, publish_at_200_per_s, setup, start_receiver, wait_arrivals,
-    Hookline, Reply, Sink,
+    Hookline, Reply, Scratch, Sink,
 };
 use crate::results::{row, Results};
 
@@ -78,6 +80,7 @@ pub async fn run(
     http: &reqwest::Client,
     results: &mut Results,
     scale: usize,
+    database_url: Option<&str>,
 ) {
     let n = 100_000 / scale;
     let secs = 10usize.div_ceil(scale.min(10)).max(1);
@@ -89,7 +92,7 @@ pub async fn run(
         Noise::Failing,
         Noise::BulkRetry,
     ] {
-        let p = phase(bin, tmp, http, noise, n, secs).await;
+        let p = phase(bin, tmp, http, noise, n, secs, database_url).await;
         let (name, what) = (noise.name(), noise.what(n));
         row(
             results,
@@ -151,8 +154,9 @@ async fn phase(
     noise: Noise,
     n: usize,
     secs: usize,
+    database_url: Option<&str>,
 ) -> Phase {
-    let data_dir = tmp.join(format!("noisy-{}", noise.name()));
+    let scratch = Scratch::new(tmp, &format!("noisy-{}", noise.name()), database_url).await;
     let (quiet_sink, noisy_sink) = (Arc::new(Sink::default()), Arc::new(Sink::default()));
     let (quiet_url, _q) = start_receiver(quiet_sink.clone(), Reply::Fast).await;
     let reply = if noise == Noise::Failing {
@@ -162,12 +166,8 @@ async fn phase(
     };
     let (noisy_url, _n) = start_receiver(noisy_sink.clone(), reply).await;
 
-    let (h, _) = Hookline::start(bin, &data_dir).await;
-    Hookline::cli(
-        &h.bin,
-        &h.data_dir,
-        &["event-type", "create", "bench.event"],
-    );
+    let (h, _) = Hookline::start_with(bin, &scratch.data_dir, &scratch.env()).await;
+    h.cli(&["event-type", "create", "bench.event"]);
     let quiet = setup(&h, "quiet", 1, &quiet_url, http).await;
     let webhooks = if noise == Noise::Spread { SPREAD } else { 1 };
     let noisy = setup(&h, "noisy", webhooks, &noisy_url, http).await;
@@ -175,10 +175,10 @@ async fn phase(
     let now = hookline::clock::now_ms();
     if noise != Noise::Alone {
         // An event goes to each of the noisy workspace's webhooks.
-        load_noise(&data_dir, noise, n / webhooks, now);
+        scratch.load(&noise_sql(noise, n / webhooks, now)).await;
     }
 
-    let (h, _) = Hookline::start(bin, &data_dir).await;
+    let (h, _) = Hookline::start_with(bin, &scratch.data_dir, &scratch.env()).await;
     let started = Instant::now();
     let job = if noise == Noise::BulkRetry {
         let webhooks = get_json(http, &format!("{}/api/v1/webhooks", h.base), &noisy.key).await;
@@ -246,7 +246,7 @@ async fn phase(
         None => None,
     };
     h.stop().await;
-    let _ = std::fs::remove_dir_all(&data_dir);
+    scratch.remove().await;
     Phase {
         p50_ms: percentile(&l, 0.5),
         p99_ms: percentile(&l, 0.99),
@@ -256,29 +256,30 @@ async fn phase(
     }
 }
 
-/// Bulk-loads `n` events of the noisy workspace, each with a delivery to each of its webhooks,
-/// straight into SQLite (the server is stopped): pending ones due now, or for the bulk retry
-/// failed ones from the last hour with the attempt that failed.
-fn load_noise(data_dir: &Path, noise: Noise, n: usize, now: i64) {
-    let conn = rusqlite::Connection::open(hookline::db::db_path(data_dir)).unwrap();
-    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
-        .unwrap();
+/// The bulk load of `n` events of the noisy workspace, each with a delivery to each of its
+/// webhooks, straight into the store (the server is stopped): pending ones due now, or for
+/// the bulk retry failed ones from the last hour with the attempt that failed. Ids follow
+/// creation, as when they are published (PostgreSQL's join would number them in any order).
+fn noise_sql(noise: Noise, n: usize, now: i64) -> String {
     let created = now - 3_600_000;
     let deliveries = if noise == Noise::BulkRetry {
         "INSERT INTO deliveries (workspace_id, webhook_id, event_id, event_type, status, attempt_count, last_status_code, last_duration_ms, created_at, updated_at)
                SELECT e.workspace_id, wh.id, e.id, e.type, 'failed', 1, 500, 3, e.created_at, e.created_at
-               FROM events e JOIN webhooks wh ON wh.workspace_id = e.workspace_id WHERE e.public_id LIKE 'evt_n%';
+               FROM events e JOIN webhooks wh ON wh.workspace_id = e.workspace_id WHERE e.public_id LIKE 'evt_n%'
+               ORDER BY e.id, wh.id;
              INSERT INTO attempts (delivery_id, attempt_number, started_at, duration_ms, request_headers, response_status, response_headers, response_body)
                SELECT d.id, 1, d.created_at, 3, '{}', 500, '{}', 'down'
-               FROM deliveries d JOIN events e ON e.id = d.event_id WHERE e.public_id LIKE 'evt_n%';"
+               FROM deliveries d JOIN events e ON e.id = d.event_id WHERE e.public_id LIKE 'evt_n%'
+               ORDER BY d.id;"
             .to_string()
     } else {
         "INSERT INTO deliveries (workspace_id, webhook_id, event_id, event_type, status, next_attempt_at, created_at, updated_at)
            SELECT e.workspace_id, wh.id, e.id, e.type, 'pending', e.created_at, e.created_at, e.created_at
-           FROM events e JOIN webhooks wh ON wh.workspace_id = e.workspace_id WHERE e.public_id LIKE 'evt_n%';"
+           FROM events e JOIN webhooks wh ON wh.workspace_id = e.workspace_id WHERE e.public_id LIKE 'evt_n%'
+           ORDER BY e.id, wh.id;"
             .to_string()
     };
-    conn.execute_batch(&format!(
+    format!(
         "BEGIN;
          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n})
          INSERT INTO events (public_id, workspace_id, type, body, created_at)
@@ -286,6 +287,5 @@ fn load_noise(data_dir: &Path, noise: Noise, n: usize, now: i64) {
            FROM n, (SELECT id FROM workspaces WHERE slug = 'noisy') w;
          {deliveries}
          COMMIT;"
-    ))
-    .unwrap();
+    )
 }
