@@ -28,6 +28,10 @@ use futures_util::FutureExt;
 /// attempts time out after at most a minute) would be claimed again.
 pub const LEASE_MS: i64 = 10 * 60 * 1000;
 
+/// A webhook a claim round looked at: its id and, unless it was deleted meanwhile, whether it
+/// is active, its version (`updated_at`) and its workspace.
+pub type Looked = (i64, Option<(bool, i64, i64)>);
+
 /// A claimed delivery with what is needed to send it.
 #[derive(Debug, Clone)]
 pub struct Claimed {
@@ -78,7 +82,7 @@ pub(crate) const CLAIM_WITH_WORK: &str = "WITH RECURSIVE w(id) AS (
         SELECT (SELECT min(webhook_id) FROM deliveries
                 WHERE webhook_id > w.id AND next_attempt_at IS NOT NULL AND lease_until IS NULL)
         FROM w WHERE w.id IS NOT NULL)
-     SELECT w.id, h.is_active, h.updated_at FROM w LEFT JOIN webhooks h ON h.id = w.id
+     SELECT w.id, h.is_active, h.updated_at, h.workspace_id FROM w LEFT JOIN webhooks h ON h.id = w.id
      WHERE w.id IS NOT NULL";
 
 /// What a claim round may take, and what the dispatcher already has.
@@ -126,12 +130,13 @@ pub fn claim(
         ref known,
         revisit,
     } = *ask;
-    // (id, is_active, updated_at); a webhook deleted meanwhile has no row.
-    let mut seen: Vec<(i64, Option<(bool, i64)>)> = c
+    // (id, is_active, updated_at, workspace_id); a webhook deleted meanwhile has no row.
+    let mut seen: Vec<Looked> = c
         .prepare_cached(CLAIM_WITH_WORK)?
         .query_map([], |r| {
             let active: Option<bool> = r.get(1)?;
-            Ok((r.get(0)?, active.zip(r.get::<_, Option<i64>>(2)?)))
+            let rest = r.get::<_, Option<i64>>(2)?.zip(r.get::<_, Option<i64>>(3)?);
+            Ok((r.get(0)?, active.zip(rest).map(|(a, (u, w))| (a, u, w))))
         })?
         .collect::<Result<_, _>>()?;
     let mut others: Vec<i64> = busy.keys().copied().collect();
@@ -142,18 +147,27 @@ pub fn claim(
     others.dedup();
     let with_work: std::collections::HashSet<i64> = seen.iter().map(|(id, _)| *id).collect();
     let mut version =
-        c.prepare_cached("SELECT is_active, updated_at FROM webhooks WHERE id = ?1")?;
+        c.prepare_cached("SELECT is_active, updated_at, workspace_id FROM webhooks WHERE id = ?1")?;
     for id in others.into_iter().filter(|id| !with_work.contains(id)) {
         let v = version
-            .query_row([id], |r| Ok((r.get::<_, bool>(0)?, r.get::<_, i64>(1)?)))
+            .query_row([id], |r| {
+                Ok((
+                    r.get::<_, bool>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
             .optional()?;
         seen.push((id, v));
     }
     seen.sort_unstable_by_key(|(id, _)| *id);
-    let (mut active, mut inactive) = (Vec::new(), Vec::new());
+    let (mut active, mut inactive, mut workspaces) = (Vec::new(), Vec::new(), Vec::new());
     for (id, v) in seen {
         match v {
-            Some((true, updated_at)) => active.push((id, updated_at)),
+            Some((true, updated_at, ws)) => {
+                active.push((id, updated_at));
+                workspaces.push(ws);
+            }
             _ => inactive.push(id),
         }
     }
@@ -173,6 +187,7 @@ pub fn claim(
             budget,
             start,
             active: &ids,
+            workspaces: &workspaces,
         },
         |wid| room.saturating_sub(held(wid)),
         held,

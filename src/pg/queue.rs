@@ -21,8 +21,8 @@ use crate::domain::notice::{NoticeCause, NoticeContext, NoticeKind, NoticeSettin
 use crate::domain::stats::Tally;
 use crate::domain::DeliveryStatus;
 use crate::store::types::{
-    AttemptResult, ClaimRequest, ClaimRound, Claimed, DeliveryRow, Gauges, RecordRules, StoreError,
-    TestEvent, WebhookRow, LEASE_MS,
+    AttemptResult, ClaimRequest, ClaimRound, Claimed, DeliveryRow, Gauges, Looked, RecordRules,
+    StoreError, TestEvent, WebhookRow, LEASE_MS,
 };
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -46,7 +46,7 @@ const CLAIM_WITH_WORK: &str = "WITH RECURSIVE w(id) AS (
                 WHERE webhook_id > w.id AND next_attempt_at IS NOT NULL AND lease_until IS NULL
                 ORDER BY webhook_id, next_attempt_at LIMIT 1)
         FROM w WHERE w.id IS NOT NULL)
-     SELECT w.id, h.is_active, h.updated_at FROM w LEFT JOIN webhooks h ON h.id = w.id
+     SELECT w.id, h.is_active, h.updated_at, h.workspace_id FROM w LEFT JOIN webhooks h ON h.id = w.id
      WHERE w.id IS NOT NULL";
 
 /// Leases up to $3 of webhook $1's deliveries due by $2 to node $4 until the database's clock
@@ -142,14 +142,15 @@ impl PgStore {
             ref known,
             revisit,
         } = ask;
-        // (id, is_active, updated_at); a webhook deleted meanwhile has no row.
-        let mut seen: Vec<(i64, Option<(bool, i64)>)> = tx
+        // (id, is_active, updated_at, workspace_id); a webhook deleted meanwhile has no row.
+        let mut seen: Vec<Looked> = tx
             .query(CLAIM_WITH_WORK, &[])
             .await?
             .iter()
             .map(|r| {
                 let active: Option<bool> = r.get(1);
-                (r.get(0), active.zip(r.get::<_, Option<i64>>(2)))
+                let rest = r.get::<_, Option<i64>>(2).zip(r.get::<_, Option<i64>>(3));
+                (r.get(0), active.zip(rest).map(|(a, (u, w))| (a, u, w)))
             })
             .collect();
         let with_work: HashSet<i64> = seen.iter().map(|(id, _)| *id).collect();
@@ -161,22 +162,25 @@ impl PgStore {
         others.dedup();
         others.retain(|id| !with_work.contains(id));
         if !others.is_empty() {
-            let found: HashMap<i64, (bool, i64)> = tx
+            let found: HashMap<i64, (bool, i64, i64)> = tx
                 .query(
-                    "SELECT id, is_active, updated_at FROM webhooks WHERE id = ANY($1)",
+                    "SELECT id, is_active, updated_at, workspace_id FROM webhooks WHERE id = ANY($1)",
                     &[&others],
                 )
                 .await?
                 .iter()
-                .map(|r| (r.get(0), (r.get(1), r.get(2))))
+                .map(|r| (r.get(0), (r.get(1), r.get(2), r.get(3))))
                 .collect();
             seen.extend(others.iter().map(|id| (*id, found.get(id).copied())));
         }
         seen.sort_unstable_by_key(|(id, _)| *id);
-        let (mut active, mut inactive) = (Vec::new(), Vec::new());
+        let (mut active, mut inactive, mut workspaces) = (Vec::new(), Vec::new(), Vec::new());
         for (id, v) in seen {
             match v {
-                Some((true, updated_at)) => active.push((id, updated_at)),
+                Some((true, updated_at, ws)) => {
+                    active.push((id, updated_at));
+                    workspaces.push(ws);
+                }
                 _ => inactive.push(id),
             }
         }
@@ -219,6 +223,7 @@ impl PgStore {
                 budget,
                 start,
                 active: &ids,
+                workspaces: &workspaces,
             },
             |wid| cap.saturating_sub(held(wid) + elsewhere.get(&wid).copied().unwrap_or(0)),
             held,

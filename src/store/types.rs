@@ -19,7 +19,8 @@ pub use crate::db::people::{
 pub use crate::db::portal::{NewLink, NewSession, Redeemed, SessionRow as PortalSessionRow};
 pub use crate::db::publish::{Draft, Idempotency, Published, Stored};
 pub use crate::db::queue::{
-    AttemptResult, ClaimRequest, ClaimRound, Claimed, Gauges, RecordRules, TestEvent, LEASE_MS,
+    AttemptResult, ClaimRequest, ClaimRound, Claimed, Gauges, Looked, RecordRules, TestEvent,
+    LEASE_MS,
 };
 pub use crate::db::repo::{ApiKeyRow, CallerLookup, EventTypeRow, NewApiKey};
 pub use crate::db::repo::{Member, Membership, SessionRow, SetupTokenState, User};
