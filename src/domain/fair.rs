@@ -51,19 +51,12 @@ impl Ledger {
         self.served.retain(|w, _| here.contains(w));
         self.backlogged.retain(|w| here.contains(w));
         self.tenant_of = webhooks.iter().copied().collect();
-        let floor = self
-            .backlogged
-            .iter()
-            .map(|w| self.served.get(w).copied().unwrap_or(0))
-            .min();
-        for &(w, _) in webhooks {
-            let s = self.served.entry(w).or_insert(0);
-            if let Some(v) = floor.filter(|_| !self.backlogged.contains(&w)) {
-                *s = (*s).max(v.saturating_sub(1));
-            }
-        }
-        // The same rule for workspaces: one with a backlogged webhook is backlogged; one
-        // without starts just below the least served backlogged one.
+        lift(
+            &mut self.served,
+            &self.backlogged,
+            webhooks.iter().map(|&(w, _)| w),
+        );
+        // The same rule for workspaces: one with a backlogged webhook is backlogged.
         let tenants_here: HashSet<i64> = webhooks.iter().map(|&(_, t)| t).collect();
         self.tenants.retain(|t, _| tenants_here.contains(t));
         let busy: HashSet<i64> = self
@@ -71,16 +64,7 @@ impl Ledger {
             .iter()
             .filter_map(|w| self.tenant_of.get(w).copied())
             .collect();
-        let floor = busy
-            .iter()
-            .map(|t| self.tenants.get(t).copied().unwrap_or(0))
-            .min();
-        for &t in &tenants_here {
-            let s = self.tenants.entry(t).or_insert(0);
-            if let Some(v) = floor.filter(|_| !busy.contains(&t)) {
-                *s = (*s).max(v.saturating_sub(1));
-            }
-        }
+        lift(&mut self.tenants, &busy, tenants_here.into_iter());
         let mut order: Vec<i64> = webhooks.iter().map(|&(w, _)| w).collect();
         order.sort_by_key(|w| (self.tenants[&self.tenant_of[w]], self.served[w], held(*w)));
         order
@@ -99,6 +83,26 @@ impl Ledger {
             self.backlogged.insert(webhook);
         } else {
             self.backlogged.remove(&webhook);
+        }
+    }
+}
+
+/// Start-time fair queueing's rule for a new round: each of `keys` that is not backlogged
+/// starts just below the least served backlogged one, so it goes first but cannot bank the
+/// service it did not use while idle.
+fn lift(
+    served: &mut HashMap<i64, u64>,
+    backlogged: &HashSet<i64>,
+    keys: impl Iterator<Item = i64>,
+) {
+    let floor = backlogged
+        .iter()
+        .map(|k| served.get(k).copied().unwrap_or(0))
+        .min();
+    for k in keys {
+        let s = served.entry(k).or_insert(0);
+        if let Some(v) = floor.filter(|_| !backlogged.contains(&k)) {
+            *s = (*s).max(v.saturating_sub(1));
         }
     }
 }
