@@ -103,7 +103,7 @@ impl Picker for PgPicker<'_> {
 }
 
 /// Serialization failures and deadlocks: the transaction can simply run again.
-fn retryable(e: &tokio_postgres::Error) -> bool {
+pub(super) fn retryable(e: &tokio_postgres::Error) -> bool {
     use tokio_postgres::error::SqlState;
     matches!(
         e.code(),

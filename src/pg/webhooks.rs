@@ -254,14 +254,32 @@ impl PgStore {
         .transpose()
     }
 
+    /// Deletes a webhook with its deliveries and attempts. The cascade locks the webhook's
+    /// row and then its deliveries, while recording an attempt locks a delivery and then its
+    /// webhook: one of the two can be chosen as a deadlock's victim, and the delete simply
+    /// runs again (up to three times) rather than answering 500.
     pub async fn webhook_delete(&self, ws: i64, id: i64) -> Result<bool> {
         let c = self.conn().await?;
-        Ok(c.execute(
-            "DELETE FROM webhooks WHERE id = $1 AND workspace_id = $2",
-            &[&id, &ws],
-        )
-        .await?
-            == 1)
+        let mut tries = 0;
+        loop {
+            match c
+                .execute(
+                    "DELETE FROM webhooks WHERE id = $1 AND workspace_id = $2",
+                    &[&id, &ws],
+                )
+                .await
+            {
+                Err(e) if super::queue::retryable(&e) && tries < 3 => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(
+                        5 + rand::random::<u64>() % 20,
+                    ))
+                    .await;
+                }
+                Err(e) => return Err(e.into()),
+                Ok(n) => return Ok(n == 1),
+            }
+        }
     }
 
     pub async fn webhook_rotate(
