@@ -347,6 +347,15 @@ async fn migrate_locked(client: &mut Client) -> Result<usize, PgError> {
     Ok(found.max(latest_version()))
 }
 
+/// Serialization failures and deadlocks: the transaction can simply run again.
+pub(crate) fn retryable(e: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    matches!(
+        e.code(),
+        Some(&SqlState::T_R_DEADLOCK_DETECTED) | Some(&SqlState::T_R_SERIALIZATION_FAILURE)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

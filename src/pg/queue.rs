@@ -102,15 +102,6 @@ impl Picker for PgPicker<'_> {
     }
 }
 
-/// Serialization failures and deadlocks: the transaction can simply run again.
-pub(super) fn retryable(e: &tokio_postgres::Error) -> bool {
-    use tokio_postgres::error::SqlState;
-    matches!(
-        e.code(),
-        Some(&SqlState::T_R_DEADLOCK_DETECTED) | Some(&SqlState::T_R_SERIALIZATION_FAILURE)
-    )
-}
-
 impl PgStore {
     /// Claims due deliveries for this node: at most `budget` in all, and per webhook at most
     /// `room` held here and `in_flight_limit` leased across the cluster (held here plus the
@@ -336,7 +327,7 @@ impl PgStore {
         let mut tries = 0;
         loop {
             match record_once(&mut c, &me, &results, &rules).await {
-                Err(e) if retryable(&e) && tries < 3 => {
+                Err(e) if super::retryable(&e) && tries < 3 => {
                     tries += 1;
                     let jitter = rand::random::<u64>() % 20;
                     tokio::time::sleep(std::time::Duration::from_millis(5 + jitter)).await;

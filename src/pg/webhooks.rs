@@ -269,7 +269,7 @@ impl PgStore {
                 )
                 .await
             {
-                Err(e) if super::queue::retryable(&e) && tries < 3 => {
+                Err(e) if super::retryable(&e) && tries < 3 => {
                     tries += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(
                         5 + rand::random::<u64>() % 20,
