@@ -89,7 +89,7 @@ fn main() {
     stages.push(timed("publish (batches of 500)", || {
         for chunk in 0..events.div_ceil(500) {
             c.execute_batch("BEGIN IMMEDIATE").unwrap();
-            let mut enq = queue::Enqueuer::new(&c, 1).unwrap();
+            let mut enq = queue::Enqueuer::new(&c, 1, None).unwrap();
             for i in chunk * 500..((chunk + 1) * 500).min(events) {
                 let id = format!("evt_{i:026}");
                 enq.insert(
@@ -103,20 +103,24 @@ fn main() {
                 )
                 .unwrap();
             }
-            enq.finish(&c).unwrap();
+            enq.finish(&c).unwrap().stage();
             c.execute_batch("COMMIT").unwrap();
         }
     }));
+    let round: usize =
+        std::env::var("CLAIM_ROUND").map_or(512, |v| v.parse().expect("CLAIM_ROUND"));
+    let record_batch: usize =
+        std::env::var("RECORD_BATCH").map_or(512, |v| v.parse().expect("RECORD_BATCH"));
     let mut claimed = Vec::with_capacity(deliveries);
     let mut ledger = hookline::domain::fair::Ledger::default();
-    stages.push(timed("claim (rounds of 512)", || loop {
+    stages.push(timed("claim", || loop {
         c.execute_batch("BEGIN IMMEDIATE").unwrap();
         let r = queue::claim(
             &c,
             &queue::ClaimRequest {
                 now: now + 1,
-                budget: 512,
-                room: 512,
+                budget: round,
+                room: round,
                 start: claimed.len(),
                 ..Default::default()
             },
@@ -149,8 +153,8 @@ fn main() {
         "X-Hookline-Delivery": "123456",
     })
     .to_string();
-    stages.push(timed("record success (batches of 512)", || {
-        for batch in claimed.chunks(512) {
+    stages.push(timed("record success", || {
+        for batch in claimed.chunks(record_batch) {
             c.execute_batch("BEGIN IMMEDIATE").unwrap();
             let mut touched = Vec::new();
             let mut tally = hookline::db::stats::Tally::default();
@@ -181,7 +185,7 @@ fn main() {
         }
     }));
     let wal = std::fs::metadata(dir.path().join("hookline.db-wal")).map_or(0, |m| m.len());
-    println!("{events} events × fan-out {fanout} = {deliveries} deliveries; {idle} idle webhooks");
+    println!("{events} events × fan-out {fanout} = {deliveries} deliveries; {idle} idle webhooks; claim rounds of {round}, record batches of {record_batch}");
     let mut total = 0.0;
     for s in &stages {
         total += s.cpu_us;

@@ -3,6 +3,7 @@
 //! ever runs on the async executor's threads.
 
 pub mod export;
+pub mod handoff;
 pub mod hooks;
 mod housekeeping;
 pub mod invites;

@@ -77,6 +77,7 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     reader_permits: Arc<Semaphore>,
     stats: Mutex<WriteStats>,
+    handoff: Arc<super::handoff::Handoff>,
 }
 
 impl Drop for Inner {
@@ -122,12 +123,14 @@ impl Db {
             readers: Mutex::new(readers),
             reader_permits: Arc::new(Semaphore::new(READERS)),
             stats: Mutex::new(WriteStats::default()),
+            handoff: Arc::default(),
         });
         let weak = Arc::downgrade(&inner);
         let checkpointer = Checkpointer::spawn(&inner.path);
+        let handoff = inner.handoff.clone();
         let handle = std::thread::Builder::new()
             .name("hookline-db-writer".into())
-            .spawn(move || writer_loop(conn, &queue, weak, checkpointer))
+            .spawn(move || writer_loop(conn, &queue, weak, checkpointer, &handoff))
             .expect("spawn the writer thread");
         *inner.writer_thread.lock().unwrap() = Some(handle);
         Ok(Db { inner })
@@ -135,6 +138,11 @@ impl Db {
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Where publishes lease deliveries straight to this process's dispatcher.
+    pub fn handoff(&self) -> &Arc<super::handoff::Handoff> {
+        &self.inner.handoff
     }
 
     /// Runs `f` on the writer connection inside its own savepoint, batched with other jobs
@@ -450,6 +458,7 @@ fn writer_loop(
     queue: &WriteQueue,
     inner: std::sync::Weak<Inner>,
     checkpointer: Option<Checkpointer>,
+    handoff: &super::handoff::Handoff,
 ) {
     if checkpointer.is_some() {
         if let Err(e) = conn.pragma_update(None, "wal_autocheckpoint", BACKSTOP_AUTOCHECKPOINT) {
@@ -484,6 +493,8 @@ fn writer_loop(
         } else if let Some(c) = &checkpointer {
             c.nudge();
         }
+        // Deliveries leased at publish go to the dispatcher only once they are stored.
+        handoff.committed(commit.is_ok());
         let m = crate::metrics::global();
         m.db_commit_seconds.observe(started.elapsed().as_secs_f64());
         m.db_batch_jobs.observe(completions.len() as f64);

@@ -45,6 +45,9 @@ pub struct Stored {
     pub created_at: i64,
     /// Deliveries created for it: one per subscribed active webhook.
     pub deliveries: usize,
+    /// How many of them went straight to this process's dispatcher (see `db::handoff`); the
+    /// others wait in the queue for a claim round.
+    pub handed_off: usize,
 }
 
 /// An `Idempotency-Key` with what it guards: the same key and body within 24 hours get the
@@ -89,6 +92,7 @@ impl Db {
         idempotency: Option<Idempotency>,
         answer: impl FnOnce(&[Stored]) -> String + Send + 'static,
     ) -> Result<Published, DbError> {
+        let handoff = self.handoff().clone();
         let outcome = self
             .try_write(move |c| -> Result<Published, Refused> {
                 if let Some(i) = &idempotency {
@@ -103,7 +107,7 @@ impl Db {
                     }
                 }
                 let mut stored = Vec::with_capacity(drafts.len());
-                let mut writer = Enqueuer::new(c, ws)?;
+                let mut writer = Enqueuer::new(c, ws, Some(handoff))?;
                 let mut known: Vec<String> = Vec::new();
                 for d in drafts {
                     let event_type = d.event_type;
@@ -116,7 +120,7 @@ impl Db {
                         }
                         known.push(event_type.clone());
                     }
-                    let (_, deliveries) = writer.insert(
+                    let (_, deliveries, handed_off) = writer.insert(
                         c,
                         &hooks::NewEvent {
                             public_id: &d.public_id,
@@ -130,13 +134,16 @@ impl Db {
                         event_type,
                         created_at: d.created_at,
                         deliveries,
+                        handed_off,
                     });
                 }
-                writer.finish(c)?;
+                let granted = writer.finish(c)?;
                 let body = answer(&stored);
                 if let Some(i) = &idempotency {
                     hooks::idempotency_store(c, ws, i.route, &i.key, &i.request_hash, 202, &body)?;
                 }
+                // Stored: the dispatcher gets these once the transaction commits.
+                granted.stage();
                 Ok(Published::Fresh(stored, body))
             })
             .await;

@@ -32,20 +32,7 @@ pub const LEASE_MS: i64 = 10 * 60 * 1000;
 /// is active, its version (`updated_at`) and its workspace.
 pub type Looked = (i64, Option<(bool, i64, i64)>);
 
-/// A claimed delivery with what is needed to send it.
-#[derive(Debug, Clone)]
-pub struct Claimed {
-    pub delivery_id: i64,
-    pub webhook_id: i64,
-    pub event_public_id: String,
-    pub event_type: String,
-    /// The exact bytes to sign and send.
-    pub body: bytes::Bytes,
-    /// Attempts made before this one.
-    pub attempt_count: i64,
-    /// When the event was published (unix ms), for the publish-to-delivery metric.
-    pub created_at: i64,
-}
+pub use crate::domain::delivery::Claimed;
 
 /// What one claim round found.
 pub struct ClaimRound {
@@ -620,78 +607,153 @@ pub fn purge_finished_events(c: &Connection, cutoff: i64, limit: i64) -> Result<
 /// Single-row `INSERT … VALUES` needs no statement journal; the former `INSERT … SELECT` with
 /// a `json_each` filter per event did, and profiling showed that journal at 29% of the writer
 /// thread in a fan-out-10 batch publish.
+///
+/// With a [`Handoff`](super::handoff::Handoff), a delivery is stored leased to this process's
+/// dispatcher when it has room for the webhook and nothing of that webhook waits in the queue
+/// already (so nothing is overtaken); [`Enqueuer::finish`] returns those, to be staged when
+/// the job succeeds.
 pub struct Enqueuer {
     workspace_id: i64,
-    /// Active webhooks: (id, subscribed types; `*` is every type).
-    webhooks: Vec<(i64, Vec<String>)>,
+    /// Active webhooks: (id, version, subscribed types; `*` is every type).
+    webhooks: Vec<(i64, i64, Vec<String>)>,
     /// Webhooks that got a delivery, with the latest event time.
     triggered: Vec<(i64, i64)>,
+    /// Per webhook, whether deliveries of it wait in the queue (looked up at its first
+    /// delivery in this job; true from its first delivery that was not handed off).
+    waiting: Vec<(i64, bool)>,
+    granted: super::handoff::Granted,
 }
 
+/// Whether webhook ?1 has deliveries due by ?2 waiting for a claim (a seek in `deliveries_due`).
+const WAITING: &str = "SELECT 1 FROM deliveries
+     WHERE webhook_id = ?1 AND next_attempt_at <= ?2 AND lease_until IS NULL LIMIT 1";
+
 impl Enqueuer {
-    pub fn new(conn: &Connection, workspace_id: i64) -> Result<Enqueuer, DbError> {
+    pub fn new(
+        conn: &Connection,
+        workspace_id: i64,
+        handoff: Option<std::sync::Arc<super::handoff::Handoff>>,
+    ) -> Result<Enqueuer, DbError> {
         let webhooks = conn
             .prepare_cached(
-                "SELECT id, events FROM webhooks WHERE workspace_id = ?1 AND is_active = 1 ORDER BY id",
+                "SELECT id, updated_at, events FROM webhooks WHERE workspace_id = ?1 AND is_active = 1 ORDER BY id",
             )?
-            .query_map([workspace_id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
+            .query_map([workspace_id], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?
             .map(|row| {
-                let (id, events) = row?;
-                Ok((id, serde_json::from_str::<Vec<String>>(&events)?))
+                let (id, version, events) = row?;
+                Ok((id, version, serde_json::from_str::<Vec<String>>(&events)?))
             })
             .collect::<Result<Vec<_>, DbError>>()?;
         Ok(Enqueuer {
             workspace_id,
             webhooks,
             triggered: Vec::new(),
+            waiting: Vec::new(),
+            granted: super::handoff::Granted::new(handoff),
         })
     }
 
     /// Stores an event and one pending delivery per active webhook that subscribes to its
-    /// type. Returns (event row id, number of deliveries).
+    /// type. Returns (event row id, number of deliveries, how many of them were handed off).
     pub fn insert(
         &mut self,
         conn: &Connection,
         e: &hooks::NewEvent,
-    ) -> Result<(i64, usize), DbError> {
+    ) -> Result<(i64, usize, usize), DbError> {
         conn.prepare_cached("INSERT INTO events (public_id, workspace_id, type, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
             .execute(params![e.public_id, self.workspace_id, e.event_type, e.body, e.created_at])?;
         let event_id = conn.last_insert_rowid();
         let mut delivery = conn.prepare_cached(
-            "INSERT INTO deliveries (workspace_id, webhook_id, event_id, event_type, status, next_attempt_at, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5, ?5)",
+            "INSERT INTO deliveries (workspace_id, webhook_id, event_id, event_type, status, next_attempt_at, lease_until, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?5, ?5)",
         )?;
-        let mut n = 0;
-        for (webhook_id, types) in &self.webhooks {
+        let (mut n, mut handed) = (0, 0);
+        let mut body: Option<bytes::Bytes> = None;
+        for (webhook_id, version, types) in &self.webhooks {
             if !types.iter().any(|t| t == e.event_type || t == "*") {
                 continue;
             }
+            let lease = !self.granted_off()
+                && !waiting(conn, &mut self.waiting, *webhook_id, e.created_at)?
+                && self.granted.ask(*webhook_id, *version);
+            let lease_until = lease.then_some(e.created_at + LEASE_MS);
             delivery.execute(params![
                 self.workspace_id,
                 webhook_id,
                 event_id,
                 e.event_type,
-                e.created_at
+                e.created_at,
+                lease_until
             ])?;
             n += 1;
+            if lease {
+                handed += 1;
+                let body = body
+                    .get_or_insert_with(|| bytes::Bytes::copy_from_slice(e.body.as_bytes()))
+                    .clone();
+                self.granted.push(Claimed {
+                    delivery_id: conn.last_insert_rowid(),
+                    webhook_id: *webhook_id,
+                    event_public_id: e.public_id.to_string(),
+                    event_type: e.event_type.to_string(),
+                    body,
+                    attempt_count: 0,
+                    created_at: e.created_at,
+                });
+            } else if let Some(w) = self.waiting.iter_mut().find(|(id, _)| id == webhook_id) {
+                // From now on this webhook has work waiting: later events must not pass it.
+                w.1 = true;
+            }
             match self.triggered.iter_mut().find(|(id, _)| id == webhook_id) {
                 Some((_, at)) => *at = (*at).max(e.created_at),
                 None => self.triggered.push((*webhook_id, e.created_at)),
             }
         }
-        Ok((event_id, n))
+        Ok((event_id, n, handed))
     }
 
-    /// Marks the webhooks that got deliveries as triggered.
-    pub fn finish(self, conn: &Connection) -> Result<(), DbError> {
+    /// No hand-off at all (none configured): skip the lookups it needs.
+    fn granted_off(&self) -> bool {
+        !self.granted.enabled()
+    }
+
+    /// Marks the webhooks that got deliveries as triggered; hands back the deliveries granted
+    /// to the dispatcher, to be staged once the job succeeds (dropped, they are given back).
+    pub fn finish(self, conn: &Connection) -> Result<super::handoff::Granted, DbError> {
         let mut st = conn.prepare_cached(
             "UPDATE webhooks SET last_triggered_at = max(coalesce(last_triggered_at, 0), ?2) WHERE id = ?1",
         )?;
-        for (id, at) in self.triggered {
+        for (id, at) in &self.triggered {
             st.execute(params![id, at])?;
         }
-        Ok(())
+        Ok(self.granted)
     }
+}
+
+/// Whether `webhook` has deliveries due by `now` waiting in the queue, from `known` or one
+/// seek (then remembered there).
+fn waiting(
+    conn: &Connection,
+    known: &mut Vec<(i64, bool)>,
+    webhook: i64,
+    now: i64,
+) -> Result<bool, DbError> {
+    if let Some((_, w)) = known.iter().find(|(id, _)| *id == webhook) {
+        return Ok(*w);
+    }
+    let w = conn
+        .prepare_cached(WAITING)?
+        .query_row(params![webhook, now], |_| Ok(()))
+        .optional()?
+        .is_some();
+    known.push((webhook, w));
+    Ok(w)
 }
 
 /// Stores an event delivered to one webhook only (Send Test). Returns (event id, delivery id).
@@ -914,6 +976,88 @@ mod tests {
             next_attempt_at: (status >= 300 && status != 410).then(|| now_ms() + 60_000),
             final_attempt: false,
         }
+    }
+
+    /// Publishes one event of workspace 1 (type `t`), as the publish job does; returns how
+    /// many of its deliveries were handed off, and stages them.
+    fn publish_one(
+        c: &Connection,
+        handoff: &std::sync::Arc<super::super::handoff::Handoff>,
+    ) -> usize {
+        let mut enq = Enqueuer::new(c, 1, Some(handoff.clone())).unwrap();
+        let id = format!("evt_{}", now_ms());
+        let (_, _, handed) = enq
+            .insert(
+                c,
+                &hooks::NewEvent {
+                    public_id: &id,
+                    event_type: "t",
+                    body: "{}",
+                    created_at: now_ms(),
+                },
+            )
+            .unwrap();
+        enq.finish(c).unwrap().stage();
+        handed
+    }
+
+    fn leased(c: &Connection) -> i64 {
+        c.query_row(
+            "SELECT count(*) FROM deliveries WHERE lease_until IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn publishes_hand_off_within_the_room_and_never_past_waiting_work() {
+        use super::super::handoff::Handoff;
+        let dir = tempfile::tempdir().unwrap();
+        let c = crate::db::open_and_migrate(dir.path()).unwrap();
+        seed(&c, 2, 0, 0);
+        let handoff = std::sync::Arc::new(Handoff::default());
+        // No dispatcher yet: stored due, nothing leased.
+        assert_eq!(publish_one(&c, &handoff), 0);
+        assert_eq!(leased(&c), 0);
+        // The dispatcher runs with room 2 per webhook and holds webhook 2 open (version 0),
+        // but webhook 2 has the first publish's delivery waiting: nothing may pass it.
+        handoff.open(std::sync::Arc::new(tokio::sync::Notify::new()), 2, 100);
+        handoff.watch(2, 0);
+        assert_eq!(publish_one(&c, &handoff), 0);
+        // Claimed (leased) by a round, the waiting ones are gone from the queue: now the
+        // deliveries of webhook 2 go straight to the dispatcher, leased in the same write.
+        c.execute(
+            "UPDATE deliveries SET lease_until = 1 WHERE webhook_id = 2",
+            [],
+        )
+        .unwrap();
+        assert_eq!(publish_one(&c, &handoff), 1, "webhook 1 is not held open");
+        handoff.committed(true);
+        let taken = handoff.take();
+        assert_eq!(taken.len(), 1);
+        assert_eq!(taken[0].webhook_id, 2);
+        let lease: Option<i64> = c
+            .query_row(
+                "SELECT lease_until FROM deliveries WHERE id = ?1",
+                [taken[0].delivery_id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(lease.is_some(), "a delivery handed off is stored leased");
+        // Room 2: one held, one more fits, the third waits in the queue.
+        assert_eq!(publish_one(&c, &handoff), 1);
+        assert_eq!(publish_one(&c, &handoff), 0);
+        // Its webhook's version changed (the dispatcher holds an older one): no hand-off.
+        handoff.held([(2, 0)], 0);
+        c.execute(
+            "UPDATE deliveries SET lease_until = 1 WHERE webhook_id = 2",
+            [],
+        )
+        .unwrap();
+        c.execute("UPDATE webhooks SET updated_at = 5 WHERE id = 2", [])
+            .unwrap();
+        assert_eq!(publish_one(&c, &handoff), 0);
     }
 
     #[test]

@@ -81,9 +81,30 @@ impl Dispatcher {
         let mut round = 0usize;
         let mut ledger = Ledger::default();
         let mut rounds_done = 0u64;
+        // On SQLite, publishes lease deliveries straight to this dispatcher (`db::handoff`)
+        // within the same room claims have; `held` lists the webhooks whose count of ready
+        // and in-flight deliveries changed since the hand-off last heard it.
+        let handoff = self.store.handoff();
+        let arrivals = Arc::new(Notify::new());
+        if let Some(h) = &handoff {
+            h.open(arrivals.clone(), 2 * per, 2 * max);
+        }
+        let mut held: Vec<i64> = Vec::new();
+        // Whether due work may wait in the queue, so a freed slot is a reason to claim. With
+        // the hand-off, a publish whose deliveries all went straight to us leaves none, and a
+        // round that found nothing says so: then only a wake (a publish that left some, a
+        // retry, a bulk job) or the timer starts the next round.
+        let mut backlog = true;
         loop {
             if self.stopping.load(Ordering::SeqCst) {
                 break;
+            }
+            // Deliveries published since, leased to us in their publish's write.
+            if let Some(h) = &handoff {
+                for job in h.take() {
+                    total_ready += 1;
+                    ready.entry(job.webhook_id).or_default().push_back(job);
+                }
             }
             // Start what is ready and has a free slot.
             if total_ready > 0 && total_in_flight < max {
@@ -96,6 +117,7 @@ impl Dispatcher {
                     let Some(hook) = cache.get(&wid).cloned() else {
                         // Switched off or deleted since it was claimed.
                         orphans.push(job.delivery_id);
+                        held.push(wid);
                         continue;
                     };
                     total_in_flight += 1;
@@ -134,6 +156,10 @@ impl Dispatcher {
                     for (w, q) in &ready {
                         *busy.entry(*w).or_default() += q.len();
                     }
+                    // Leased at publish and on their way here.
+                    for (w, n) in handoff.iter().flat_map(|h| h.reserved()) {
+                        *busy.entry(w).or_default() += n;
+                    }
                     let known: HashMap<i64, i64> =
                         cache.iter().map(|(k, v)| (*k, v.row.updated_at)).collect();
                     let (store, start, room) = (self.store.clone(), round, 2 * per);
@@ -151,6 +177,20 @@ impl Dispatcher {
                     };
                     let ledger = std::mem::take(&mut ledger);
                     claiming = Some(tokio::spawn(async move { store.claim(ask, ledger).await }));
+                }
+            }
+            if let Some(h) = &handoff {
+                if !held.is_empty() {
+                    held.sort_unstable();
+                    held.dedup();
+                    let count = |w: &i64| {
+                        ready.get(w).map_or(0, VecDeque::len)
+                            + in_flight.get(w).copied().unwrap_or(0)
+                    };
+                    h.held(
+                        held.drain(..).map(|w| (w, count(&w))),
+                        total_ready + total_in_flight,
+                    );
                 }
             }
             let idle = tasks.is_empty()
@@ -173,10 +213,15 @@ impl Dispatcher {
                 .map(|t| (t - now_ms()).clamp(1, longest))
                 .unwrap_or(longest);
             tokio::select! {
-                _ = self.wake.notified() => want_claim = true,
+                _ = self.wake.notified() => {
+                    want_claim = true;
+                    backlog = true;
+                }
+                _ = arrivals.notified() => {}
                 Some(wid) = slot_rx.recv() => {
                     free_slot(&mut in_flight, &mut total_in_flight, wid);
-                    if ready.get(&wid).map_or(0, VecDeque::len) < per {
+                    held.push(wid);
+                    if backlog && ready.get(&wid).map_or(0, VecDeque::len) < per {
                         want_claim = true;
                     }
                 }
@@ -188,28 +233,44 @@ impl Dispatcher {
                             ledger = kept;
                             for id in &r.inactive {
                                 cache.remove(id);
+                                if let Some(h) = &handoff {
+                                    h.unwatch(*id);
+                                }
                             }
                             for row in r.changed {
-                                let id = row.id;
+                                let (id, version) = (row.id, row.updated_at);
                                 match ActiveWebhook::open(&self.secrets, row) {
-                                    Ok(h) => {
-                                        cache.insert(id, Arc::new(h));
+                                    Ok(hook) => {
+                                        cache.insert(id, Arc::new(hook));
+                                        if let Some(h) = &handoff {
+                                            h.watch(id, version);
+                                            held.push(id);
+                                        }
                                     }
                                     Err(e) => {
                                         tracing::error!(webhook_id = id, error = %e, "cannot open the webhook's secret; its deliveries wait");
                                         cache.remove(&id);
+                                        if let Some(h) = &handoff {
+                                            h.unwatch(id);
+                                        }
                                     }
                                 }
                             }
                             let jobs_claimed = r.jobs.len();
                             total_ready += jobs_claimed;
                             for job in r.jobs {
+                                held.push(job.webhook_id);
                                 ready.entry(job.webhook_id).or_default().push_back(job);
                             }
                             next_due = r.next_due;
                             // A full round may have left due work behind: go on while
                             // there is room, as slots freeing would.
                             want_claim |= jobs_claimed >= CLAIM_ROUND_MAX;
+                            // Work left behind for want of room is due within a second (see
+                            // `claim_round`); without the hand-off, other ways in exist.
+                            backlog = handoff.is_none()
+                                || jobs_claimed > 0
+                                || next_due.is_some_and(|t| t <= now_ms() + 1000);
                         }
                         Ok(Err(e)) => {
                             tracing::error!(error = %e, "claiming deliveries failed; retrying shortly");
@@ -226,8 +287,13 @@ impl Dispatcher {
             }
             while let Ok(wid) = slot_rx.try_recv() {
                 free_slot(&mut in_flight, &mut total_in_flight, wid);
-                want_claim = true;
+                held.push(wid);
+                want_claim |= backlog;
             }
+        }
+        // No more hand-offs: what arrives now keeps its lease, dropped at the next start.
+        if let Some(h) = &handoff {
+            h.close();
         }
         // Shutdown: attempts in flight finish and are recorded, within the grace period.
         if let Some(c) = claiming {

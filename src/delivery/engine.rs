@@ -183,6 +183,12 @@ impl Engine {
         let _ = progress.wait_for(|p| p.rounds > seen && p.idle).await;
     }
 
+    /// Claim rounds the dispatcher has finished so far (on SQLite a publish whose deliveries
+    /// were handed straight to the dispatcher needs none).
+    pub fn claim_rounds(&self) -> u64 {
+        self.progress.borrow().rounds
+    }
+
     /// Sends one attempt of `delivery_id` now, outside the queue (Send Test), and records it.
     /// It is never retried.
     pub async fn attempt_now(

@@ -252,6 +252,21 @@ fn human(ms: i64) -> String {
     }
 }
 
+/// A claimed delivery with what is needed to send it.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub delivery_id: i64,
+    pub webhook_id: i64,
+    pub event_public_id: String,
+    pub event_type: String,
+    /// The exact bytes to sign and send.
+    pub body: bytes::Bytes,
+    /// Attempts made before this one.
+    pub attempt_count: i64,
+    /// When the event was published (unix ms), for the publish-to-delivery metric.
+    pub created_at: i64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -115,6 +115,7 @@ impl PgStore {
                 event_type: d.event_type,
                 created_at: d.created_at,
                 deliveries: to.len(),
+                handed_off: 0,
             });
         }
         for (id, at) in &triggered {

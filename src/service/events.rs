@@ -46,7 +46,10 @@ pub async fn publish(
             crate::metrics::global()
                 .events_published
                 .inc_by(stored.len() as u64);
-            state.wake.notify_one();
+            // Deliveries handed straight to the dispatcher need no claim round.
+            if stored.iter().any(|s| s.deliveries > s.handed_off) {
+                state.wake.notify_one();
+            }
             Ok(Published::Fresh(stored, body))
         }
         types::Published::Replay { status, body } => Ok(Published::Replay { status, body }),

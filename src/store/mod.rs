@@ -97,6 +97,15 @@ impl Store {
         matches!(self, Store::Postgres(_))
     }
 
+    /// On SQLite, where publishes lease deliveries straight to this process's dispatcher
+    /// (`db::handoff`); PostgreSQL's nodes claim everything.
+    pub fn handoff(&self) -> Option<std::sync::Arc<types::Handoff>> {
+        match self {
+            Store::Sqlite(db) => Some(db.handoff().clone()),
+            Store::Postgres(_) => None,
+        }
+    }
+
     /// The backend's name, for logs and `/readyz`.
     pub fn backend(&self) -> &'static str {
         match self {

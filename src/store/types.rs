@@ -4,6 +4,7 @@
 
 /// What `hookline migrate-to-postgres` moves (see `store::copy`).
 pub use super::copy::{Batch as CopyBatch, Cell, Copied, TABLES as COPY_TABLES};
+pub use crate::db::handoff::Handoff;
 pub use crate::db::hooks::{
     AttemptRow, DeliveryDetail, DeliveryPage, DeliveryRow, PREVIEW_HEAD, SEARCH_SPAN,
 };

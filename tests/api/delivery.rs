@@ -398,6 +398,49 @@ async fn send_test_reports_the_outcome_and_is_not_retried() {
     assert_eq!(s, 422);
 }
 
+/// The engine's claim rounds once they have come to rest (unchanged for half a second).
+async fn rounds_at_rest(engine: &hookline::delivery::engine::Engine) -> u64 {
+    let mut last = engine.claim_rounds();
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = engine.claim_rounds();
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+    panic!("the dispatcher kept claiming: {last} rounds");
+}
+
+#[tokio::test]
+async fn on_sqlite_published_deliveries_go_straight_to_the_dispatcher() {
+    let f = local_fixture().await;
+    let rx = Receiver::start(Receiver::always(200)).await;
+    let w = f
+        .create_webhook(json!({"url": rx.url, "events": ["*"]}))
+        .await;
+    let id = w["id"].as_i64().unwrap();
+    // The first delivery is claimed, which opens the webhook at the dispatcher.
+    f.publish("project.created", json!({"i": 0})).await;
+    f.wait_deliveries(id, |l| all_status(l, 1, "succeeded"))
+        .await;
+    let before = rounds_at_rest(&f.app.engine).await;
+    for i in 1..=20 {
+        f.publish("project.created", json!({"i": i})).await;
+    }
+    f.wait_deliveries(id, |l| all_status(l, 21, "succeeded"))
+        .await;
+    assert_eq!(rx.all().len(), 21, "each event arrived once");
+    let after = f.app.engine.claim_rounds();
+    if f.app.store.handoff().is_some() {
+        // SQLite: each publish leased its delivery to this process in its own write.
+        assert_eq!(after, before, "no claim round was needed");
+    } else {
+        // PostgreSQL: every node claims from the shared queue.
+        assert!(after > before);
+    }
+}
+
 #[tokio::test]
 async fn a_hanging_receiver_does_not_hold_up_the_others() {
     let f = local_fixture().await;
