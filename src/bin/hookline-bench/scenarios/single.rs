@@ -6,16 +6,20 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::{Ctx, Server};
-use crate::harness::{publish_singles, wait_arrivals};
+use crate::harness::{print_writer, publish_singles, wait_arrivals, writer_counters};
 use crate::results::{row, Results};
 
 pub async fn run(cx: &Ctx<'_>, server: &Server<'_>, results: &mut Results) {
     let n = 5_000 / cx.scale;
+    let h = server.hookline;
+    let writer_before = writer_counters(cx.http, &h.base).await;
+    let cpu_before = h.cpu_seconds();
     let started = Instant::now();
     publish_singles(cx.http, &server.hookline.base, server.key, n, 64, true).await;
     let publish = started.elapsed();
     wait_arrivals(cx.sink, n as u64, Duration::from_secs(120)).await;
     let total = started.elapsed();
+    let (writer_after, cpu_after) = (writer_counters(cx.http, &h.base).await, h.cpu_seconds());
     row(
         results,
         "single",
@@ -36,6 +40,15 @@ pub async fn run(cx: &Ctx<'_>, server: &Server<'_>, results: &mut Results) {
         "ratio_to_baseline",
         "  ratio to baseline",
         json!(n as f64 / total.as_secs_f64() / server.baseline),
+    );
+    print_writer(
+        results,
+        "single",
+        writer_before,
+        writer_after,
+        total,
+        (cpu_before, cpu_after),
+        n,
     );
     cx.sink.arrivals.store(0, Ordering::Relaxed);
     cx.sink.latencies_us.lock().unwrap().clear();
