@@ -108,6 +108,8 @@ impl Db {
             )
             .and_then(|r| {
                 r.busy_timeout(Duration::from_secs(10))?;
+                // The pages read many statements; keep them parsed as the writer does.
+                r.set_prepared_statement_cache_capacity(super::STATEMENT_CACHE);
                 r.pragma_update(None, "foreign_keys", "ON")?;
                 super::stable_plans(&r)?;
                 Ok(r)

@@ -329,12 +329,12 @@ pub fn create_api_key(
 
 /// A live (not revoked) key by its hash.
 pub fn api_key_by_hash(conn: &Connection, key_hash: &[u8]) -> Result<Option<ApiKeyRow>, DbError> {
+    // Every API request runs this: parse it once per connection.
     Ok(conn
-        .query_row(
-            &format!("SELECT {KEY_COLS} FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL"),
-            [key_hash],
-            map_key,
-        )
+        .prepare_cached(&format!(
+            "SELECT {KEY_COLS} FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL"
+        ))?
+        .query_row([key_hash], map_key)
         .optional()?)
 }
 
