@@ -2,6 +2,7 @@
 //! together (group commit); a small pool of read-only connections serves reads. No SQLite call
 //! ever runs on the async executor's threads.
 
+mod callers;
 pub mod export;
 pub mod handoff;
 pub mod hooks;

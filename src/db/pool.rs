@@ -78,6 +78,7 @@ struct Inner {
     reader_permits: Arc<Semaphore>,
     stats: Mutex<WriteStats>,
     handoff: Arc<super::handoff::Handoff>,
+    callers: super::callers::Callers,
 }
 
 impl Drop for Inner {
@@ -126,6 +127,7 @@ impl Db {
             reader_permits: Arc::new(Semaphore::new(READERS)),
             stats: Mutex::new(WriteStats::default()),
             handoff: Arc::default(),
+            callers: Default::default(),
         });
         let weak = Arc::downgrade(&inner);
         let checkpointer = Checkpointer::spawn(&inner.path);
@@ -140,6 +142,11 @@ impl Db {
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// API callers looked up lately (see `db::callers`).
+    pub(super) fn callers(&self) -> &super::callers::Callers {
+        &self.inner.callers
     }
 
     /// Where publishes lease deliveries straight to this process's dispatcher.

@@ -532,28 +532,38 @@ impl super::Db {
         key_hash: Vec<u8>,
         workspace: Option<String>,
     ) -> Result<CallerLookup, DbError> {
-        self.read(move |conn| {
-            let Some(key) = api_key_by_hash(conn, &key_hash)? else {
-                return Ok(CallerLookup::NoKey);
-            };
-            let ws = match (key.workspace_id, workspace) {
-                (Some(id), named) => match workspace_by_id(conn, id)? {
-                    // A workspace key that names another workspace finds nothing there.
-                    Some(ws) if named.as_deref().is_none_or(|n| n == ws.slug) => Some(ws),
-                    _ => return Ok(CallerLookup::UnknownWorkspace(named.unwrap_or_default())),
-                },
-                (None, Some(slug)) => match workspace_by_slug(conn, &slug)? {
-                    Some(ws) => Some(ws),
-                    None => return Ok(CallerLookup::UnknownWorkspace(slug)),
-                },
-                (None, None) => None,
-            };
-            Ok(CallerLookup::Found(key, ws))
-        })
-        .await
+        // A client's every request carries its key: look it up once in a while (`db::callers`).
+        if let Some(found) = self.callers().get(&key_hash, &workspace) {
+            return Ok(found);
+        }
+        let generation = self.callers().generation();
+        let (hash, named) = (key_hash.clone(), workspace.clone());
+        let found = self
+            .read(move |conn| {
+                let Some(key) = api_key_by_hash(conn, &key_hash)? else {
+                    return Ok(CallerLookup::NoKey);
+                };
+                let ws = match (key.workspace_id, workspace) {
+                    (Some(id), named) => match workspace_by_id(conn, id)? {
+                        // A workspace key that names another workspace finds nothing there.
+                        Some(ws) if named.as_deref().is_none_or(|n| n == ws.slug) => Some(ws),
+                        _ => return Ok(CallerLookup::UnknownWorkspace(named.unwrap_or_default())),
+                    },
+                    (None, Some(slug)) => match workspace_by_slug(conn, &slug)? {
+                        Some(ws) => Some(ws),
+                        None => return Ok(CallerLookup::UnknownWorkspace(slug)),
+                    },
+                    (None, None) => None,
+                };
+                Ok(CallerLookup::Found(key, ws))
+            })
+            .await?;
+        self.callers().put(generation, hash, named, &found);
+        Ok(found)
     }
 
     pub async fn api_key_touch(&self, id: i64, at: i64) -> Result<(), DbError> {
+        self.callers().touched(id, at);
         self.write(move |c| touch_api_key(c, id, at)).await
     }
 
@@ -584,26 +594,29 @@ impl super::Db {
         workspace_id: Option<i64>,
         id: i64,
     ) -> Result<Option<ApiKeyRow>, DbError> {
-        self.write(move |c| {
-            let sql =
-                format!("SELECT {KEY_COLS} FROM api_keys WHERE id = ?1 AND workspace_id IS ?2");
-            let Some(row) = c
-                .query_row(&sql, params![id, workspace_id], map_key)
-                .optional()?
-            else {
-                return Ok(None);
-            };
-            if row.revoked_at.is_some() {
-                return Ok(Some(row));
-            }
-            revoke_api_key(c, workspace_id, id)?;
-            Ok(Some(c.query_row(
-                &sql,
-                params![id, workspace_id],
-                map_key,
-            )?))
-        })
-        .await
+        let revoked = self
+            .write(move |c| {
+                let sql =
+                    format!("SELECT {KEY_COLS} FROM api_keys WHERE id = ?1 AND workspace_id IS ?2");
+                let Some(row) = c
+                    .query_row(&sql, params![id, workspace_id], map_key)
+                    .optional()?
+                else {
+                    return Ok(None);
+                };
+                if row.revoked_at.is_some() {
+                    return Ok(Some(row));
+                }
+                revoke_api_key(c, workspace_id, id)?;
+                Ok(Some(c.query_row(
+                    &sql,
+                    params![id, workspace_id],
+                    map_key,
+                )?))
+            })
+            .await;
+        self.callers().clear();
+        revoked
     }
 
     pub async fn event_type_create(

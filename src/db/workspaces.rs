@@ -294,11 +294,16 @@ impl super::Db {
         id: i64,
         change: WorkspaceChange,
     ) -> Result<Option<Workspace>, DbError> {
-        self.write(move |c| update_workspace(c, id, &change)).await
+        let changed = self.write(move |c| update_workspace(c, id, &change)).await;
+        // API callers name workspaces by slug: forget what was looked up.
+        self.callers().clear();
+        changed
     }
 
     pub async fn workspace_mark_deleted(&self, id: i64) -> Result<bool, DbError> {
-        self.write(move |c| mark_deleted(c, id)).await
+        let deleted = self.write(move |c| mark_deleted(c, id)).await;
+        self.callers().clear();
+        deleted
     }
 
     pub async fn workspaces_deleted(&self) -> Result<Vec<i64>, DbError> {

@@ -173,6 +173,67 @@ async fn revoked_key_is_401() {
 }
 
 #[tokio::test]
+async fn a_key_revoked_by_another_process_stops_working_within_a_quarter_second() {
+    let app = spawn_app().await;
+    let ws = app.workspace("acme").await;
+    let key = app.api_key(Some(ws), "webhooks").await;
+    let get = || app.api(Method::GET, "/api/v1/event-types", Some(&key), None);
+    assert_eq!(get().await.0, 200);
+    // Revoked behind this server's back, as `hookline api-key revoke` beside it does.
+    let id = app.store.api_keys_all(Some(ws)).await.unwrap()[0].id;
+    app.sql_run(
+        "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2",
+        &[hookline::clock::now_ms().into(), id.into()],
+    )
+    .await;
+    let revoked = std::time::Instant::now();
+    loop {
+        let (s, b) = get().await;
+        if s == 401 {
+            assert!(b["error"]["message"].as_str().unwrap().contains("revoked"));
+            break;
+        }
+        assert_eq!(s, 200, "{b}");
+        assert!(
+            revoked.elapsed() < std::time::Duration::from_millis(1000),
+            "the revoked key still works after {:?}",
+            revoked.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(get().await.0, 401, "and stays refused");
+}
+
+#[tokio::test]
+async fn a_deleted_workspace_is_gone_for_its_keys_at_once() {
+    let app = spawn_app().await;
+    let ws = app.workspace("acme").await;
+    let own = app.api_key(Some(ws), "webhooks").await;
+    let instance = app.api_key(None, "workspaces,webhooks").await;
+    let list = |key: &str| {
+        let req = app
+            .http
+            .get(format!("{}/api/v1/webhooks", app.base))
+            .bearer_auth(key)
+            .header("Hookline-Workspace", "acme");
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(list(&own).await, 200);
+    assert_eq!(list(&instance).await, 200);
+    let (s, b) = app
+        .api(
+            Method::DELETE,
+            "/api/v1/workspaces/acme",
+            Some(&instance),
+            None,
+        )
+        .await;
+    assert!(s == 200 || s == 202 || s == 204, "{s} {b}");
+    assert_ne!(list(&instance).await, 200, "the workspace is gone at once");
+    assert_ne!(list(&own).await, 200, "and so is its own key");
+}
+
+#[tokio::test]
 async fn workspace_key_cannot_create_event_types() {
     let app = spawn_app().await;
     let ws = app.workspace("acme").await;
