@@ -179,8 +179,8 @@ impl Dispatcher {
                     claiming = Some(tokio::spawn(async move { store.claim(ask, ledger).await }));
                 }
             }
-            if let Some(h) = &handoff {
-                if !held.is_empty() {
+            match &handoff {
+                Some(h) if !held.is_empty() => {
                     held.sort_unstable();
                     held.dedup();
                     let count = |w: &i64| {
@@ -192,6 +192,9 @@ impl Dispatcher {
                         total_ready + total_in_flight,
                     );
                 }
+                Some(_) => {}
+                // No hand-off (PostgreSQL): nobody reads the list.
+                None => held.clear(),
             }
             let idle = tasks.is_empty()
                 && total_ready == 0
