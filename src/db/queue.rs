@@ -985,7 +985,7 @@ mod tests {
         handoff: &std::sync::Arc<super::super::handoff::Handoff>,
     ) -> usize {
         let mut enq = Enqueuer::new(c, 1, Some(handoff.clone())).unwrap();
-        let id = format!("evt_{}", now_ms());
+        let id = crate::domain::event::new_event_id();
         let (_, _, handed) = enq
             .insert(
                 c,
