@@ -61,14 +61,32 @@ pub struct Handoff {
     state: Mutex<State>,
 }
 
+/// The version of a webhook the dispatcher let go of while grants for it were under way: kept
+/// only to count those, until each is taken or given back.
+const UNWATCHED: i64 = i64::MIN;
+
 impl State {
+    /// One grant of `webhook` is taken (`held`) or given back: it is no longer reserved.
+    fn settle(&mut self, webhook: i64, held: bool) {
+        self.reserved = self.reserved.saturating_sub(1);
+        let Some(h) = self.hooks.get_mut(&webhook) else {
+            return;
+        };
+        h.reserved = h.reserved.saturating_sub(1);
+        if h.version == UNWATCHED {
+            if h.reserved == 0 {
+                self.hooks.remove(&webhook);
+            }
+        } else if held {
+            h.held += 1;
+            self.held += 1;
+        }
+    }
+
     fn unreserve(&mut self, claims: &[Claimed]) {
         for c in claims {
-            if let Some(h) = self.hooks.get_mut(&c.webhook_id) {
-                h.reserved = h.reserved.saturating_sub(1);
-            }
+            self.settle(c.webhook_id, false);
         }
-        self.reserved = self.reserved.saturating_sub(claims.len());
     }
 }
 
@@ -165,7 +183,7 @@ impl Handoff {
                 s.hooks.insert(
                     webhook,
                     Hook {
-                        version: i64::MIN,
+                        version: UNWATCHED,
                         held: 0,
                         reserved: h.reserved,
                     },
@@ -193,13 +211,8 @@ impl Handoff {
         }
         let arrived = std::mem::take(&mut s.arrived);
         for c in &arrived {
-            if let Some(h) = s.hooks.get_mut(&c.webhook_id) {
-                h.reserved = h.reserved.saturating_sub(1);
-                h.held += 1;
-            }
+            s.settle(c.webhook_id, true);
         }
-        s.reserved = s.reserved.saturating_sub(arrived.len());
-        s.held += arrived.len();
         arrived
     }
 
@@ -325,6 +338,17 @@ mod tests {
         assert!(h.take().is_empty());
         assert!(h.grant(1, 7));
         assert_eq!(h.reserved(), vec![(1, 1)]);
+        // A webhook let go of while a grant for it is under way: counted until it settles,
+        // then forgotten (and a grant for it needs the dispatcher to hold it open again).
+        h.watch(3, 1);
+        assert!(h.grant(3, 1));
+        h.unwatch(3);
+        assert!(!h.grant(3, 1));
+        h.stage(vec![claim(3)]);
+        h.committed(true);
+        assert_eq!(h.take().len(), 1);
+        assert!(h.reserved().iter().all(|(w, _)| *w != 3));
+        assert!(!h.lock().hooks.contains_key(&3), "nothing is left of it");
         // Closed again: no grants.
         h.close();
         assert!(!h.grant(2, 1));
