@@ -115,12 +115,15 @@ mod tests {
         // Not found is never kept.
         c.put(c.generation(), h.clone(), ws.clone(), &CallerLookup::NoKey);
         assert!(c.get(&h, &ws).is_none());
-        c.put(
-            c.generation(),
-            h.clone(),
-            ws.clone(),
-            &CallerLookup::Found(key(7), None),
-        );
+        let keep = |generation| {
+            c.put(
+                generation,
+                h.clone(),
+                ws.clone(),
+                &CallerLookup::Found(key(7), None),
+            )
+        };
+        keep(c.generation());
         assert!(matches!(c.get(&h, &ws), Some(CallerLookup::Found(k, None)) if k.id == 7));
         // Another workspace named with the same key is another entry.
         assert!(c.get(&h, &None).is_none());
@@ -132,20 +135,10 @@ mod tests {
         let before = c.generation();
         c.clear();
         assert!(c.get(&h, &ws).is_none());
-        c.put(
-            before,
-            h.clone(),
-            ws.clone(),
-            &CallerLookup::Found(key(7), None),
-        );
+        keep(before);
         assert!(c.get(&h, &ws).is_none());
         // Expired.
-        c.put(
-            c.generation(),
-            h.clone(),
-            ws.clone(),
-            &CallerLookup::Found(key(7), None),
-        );
+        keep(c.generation());
         std::thread::sleep(TTL + Duration::from_millis(20));
         assert!(c.get(&h, &ws).is_none());
     }
