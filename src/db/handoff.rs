@@ -262,14 +262,6 @@ impl Granted {
         self.claims.push(claim);
     }
 
-    pub fn len(&self) -> usize {
-        self.claims.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.claims.is_empty()
-    }
-
     /// The job succeeded: the deliveries go to the dispatcher when its transaction commits.
     pub fn stage(mut self) {
         if let Some(h) = self.handoff.take() {
