@@ -31,6 +31,7 @@ pub use store::PgStore;
 const MIGRATIONS: &[(usize, &str)] = &[
     (6, include_str!("migrations/0006_baseline.sql")),
     (7, include_str!("migrations/0007_meta.sql")),
+    (8, include_str!("migrations/0008_status_check.sql")),
 ];
 
 /// The schema version this binary writes.
