@@ -56,7 +56,13 @@ impl ApiRoute {
 }
 
 /// Every `/api/v1` route, in matching order (`/webhooks/events` before `/webhooks/{id}`).
+/// Publishing comes first: a request is tried against the paths in this order, and each path
+/// with a `{param}` before its own costs a regex run (eleven of them took 2% of Hookline's
+/// CPU in single publishes).
 pub const ROUTES: &[ApiRoute] = &[
+    route("POST", "/events", |r| r.to(events::create)).with_body_limit(events::SINGLE_BODY_LIMIT),
+    route("POST", "/events/batch", |r| r.to(events::batch))
+        .with_body_limit(events::BATCH_BODY_LIMIT),
     route("GET", "/openapi.json", |r| r.to(openapi::serve)),
     route("GET", "/event-types", |r| r.to(event_types::list)),
     route("POST", "/event-types", |r| r.to(event_types::create)),
@@ -87,9 +93,6 @@ pub const ROUTES: &[ApiRoute] = &[
     route("POST", "/deliveries/{id}/retry", |r| {
         r.to(deliveries::retry)
     }),
-    route("POST", "/events", |r| r.to(events::create)).with_body_limit(events::SINGLE_BODY_LIMIT),
-    route("POST", "/events/batch", |r| r.to(events::batch))
-        .with_body_limit(events::BATCH_BODY_LIMIT),
     route("GET", "/events/{id}", |r| r.to(events::get)),
     route("GET", "/workspaces", |r| r.to(workspaces::list)),
     route("POST", "/workspaces", |r| r.to(workspaces::create)),
@@ -157,4 +160,27 @@ pub async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
         format!("{} is not allowed on {}", req.method(), req.path()),
     );
     actix_web::ResponseError::error_response(&e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ROUTES;
+
+    #[test]
+    fn publishing_is_matched_before_any_path_with_a_parameter() {
+        let first_param = ROUTES
+            .iter()
+            .position(|r| r.path.contains('{'))
+            .expect("some path has a parameter");
+        for (method, path) in [("POST", "/events"), ("POST", "/events/batch")] {
+            let at = ROUTES
+                .iter()
+                .position(|r| r.method == method && r.path == path)
+                .unwrap_or_else(|| panic!("{method} {path} is not routed"));
+            assert!(
+                at < first_param,
+                "{method} {path} comes after a {{param}} path"
+            );
+        }
+    }
 }
