@@ -30,15 +30,25 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// A random string of `len` characters from `[0-9A-Za-z]` (unbiased), from the operating
-/// system's CSPRNG. The bytes are drawn in one call for the whole token (each call is a
-/// system call, and every request id and event id makes a token), and again only in the
-/// rare case that rejections used them up.
+/// system's CSPRNG: for secrets (API keys, session and setup tokens). The bytes are drawn in
+/// one call for the whole token, and again only in the rare case that rejections used them up.
 pub fn random_token(len: usize) -> String {
+    token_from(&mut rand::rngs::OsRng, len)
+}
+
+/// The same for identifiers that are not secrets (event and request ids, several per
+/// request), from the thread's CSPRNG (seeded from the operating system's) rather than a
+/// system call each.
+pub fn random_id(len: usize) -> String {
+    token_from(&mut rand::thread_rng(), len)
+}
+
+fn token_from(rng: &mut impl RngCore, len: usize) -> String {
     let mut out = String::with_capacity(len);
     // A few bytes more than needed: about 3% of bytes are rejected.
     let mut buf = vec![0u8; len + len / 8 + 4];
     while out.len() < len {
-        rand::rngs::OsRng.fill_bytes(&mut buf);
+        rng.fill_bytes(&mut buf);
         for &b in &buf {
             // 248 = 62 * 4: reject the tail so every symbol is equally likely.
             if b < 248 {
@@ -64,17 +74,19 @@ mod tests {
 
     #[test]
     fn tokens_are_alphanumeric_and_distinct() {
-        let a = random_token(32);
-        assert_eq!(a.len(), 32);
-        for len in [0, 1, 7, 20, 27, 43, 200] {
-            assert_eq!(random_token(len).len(), len);
-        }
-        assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
-        assert_ne!(a, random_token(32));
-        // Every symbol turns up (missing one in 10,000 draws has odds of about 10^-67).
-        let many = random_token(10_000);
-        for &c in ALPHABET {
-            assert!(many.contains(c as char), "{} never drawn", c as char);
+        for token in [random_token, random_id] {
+            let a = token(32);
+            assert_eq!(a.len(), 32);
+            for len in [0, 1, 7, 20, 27, 43, 200] {
+                assert_eq!(token(len).len(), len);
+            }
+            assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
+            assert_ne!(a, token(32));
+            // Every symbol turns up (missing one in 10,000 draws has odds of about 10^-67).
+            let many = token(10_000);
+            for &c in ALPHABET {
+                assert!(many.contains(c as char), "{} never drawn", c as char);
+            }
         }
     }
 }

@@ -23,7 +23,7 @@ pub fn request_id() -> String {
 }
 
 pub fn new_request_id() -> String {
-    format!("req_{}", crate::clock::random_token(20))
+    format!("req_{}", crate::clock::random_id(20))
 }
 
 #[derive(Debug, Clone, thiserror::Error)]

@@ -1,10 +1,10 @@
 //! An event as it is stored, signed and sent: `{"id","type","timestamp","data"}`.
 
-use crate::clock::{random_token, rfc3339};
+use crate::clock::{random_id, rfc3339};
 
 /// A new public event id: `evt_` + 27 random characters (no `.`).
 pub fn new_event_id() -> String {
-    format!("evt_{}", random_token(27))
+    format!("evt_{}", random_id(27))
 }
 
 /// The exact bytes that are stored, signed and sent for an event. `data` is the published
