@@ -357,6 +357,42 @@ pub(crate) fn retryable(e: &tokio_postgres::Error) -> bool {
     )
 }
 
+/// How a statement or transaction that lost a deadlock or a serialization check runs again:
+/// up to three more times, each after 5–25 ms so the two sides do not meet again at once.
+/// ```ignore
+/// let mut retries = Retries::default();
+/// loop {
+///     match run_it(&mut c).await {
+///         Err(e) if retries.again(&e) => retries.pause().await,
+///         Err(e) => return Err(e.into()),
+///         Ok(v) => return Ok(v),
+///     }
+/// }
+/// ```
+pub(crate) struct Retries {
+    left: u32,
+}
+
+impl Default for Retries {
+    fn default() -> Self {
+        Retries { left: 3 }
+    }
+}
+
+impl Retries {
+    /// Whether to run again after `e` (and counts this time).
+    pub(crate) fn again(&mut self, e: &tokio_postgres::Error) -> bool {
+        let again = retryable(e) && self.left > 0;
+        self.left -= u32::from(again);
+        again
+    }
+
+    pub(crate) async fn pause(&self) {
+        let jitter = rand::random::<u64>() % 20;
+        tokio::time::sleep(std::time::Duration::from_millis(5 + jitter)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

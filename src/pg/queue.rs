@@ -324,14 +324,10 @@ impl PgStore {
         results.sort_by_key(|r| r.webhook_id);
         let me = self.node.id();
         let mut c = self.conn().await?;
-        let mut tries = 0;
+        let mut retries = super::Retries::default();
         loop {
             match record_once(&mut c, &me, &results, &rules).await {
-                Err(e) if super::retryable(&e) && tries < 3 => {
-                    tries += 1;
-                    let jitter = rand::random::<u64>() % 20;
-                    tokio::time::sleep(std::time::Duration::from_millis(5 + jitter)).await;
-                }
+                Err(e) if retries.again(&e) => retries.pause().await,
                 Err(e) => return Err(e.into()),
                 Ok(noticed) => return Ok(noticed),
             }

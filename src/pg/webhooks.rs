@@ -260,7 +260,7 @@ impl PgStore {
     /// runs again (up to three times) rather than answering 500.
     pub async fn webhook_delete(&self, ws: i64, id: i64) -> Result<bool> {
         let c = self.conn().await?;
-        let mut tries = 0;
+        let mut retries = super::Retries::default();
         loop {
             match c
                 .execute(
@@ -269,13 +269,7 @@ impl PgStore {
                 )
                 .await
             {
-                Err(e) if super::retryable(&e) && tries < 3 => {
-                    tries += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(
-                        5 + rand::random::<u64>() % 20,
-                    ))
-                    .await;
-                }
+                Err(e) if retries.again(&e) => retries.pause().await,
                 Err(e) => return Err(e.into()),
                 Ok(n) => return Ok(n == 1),
             }
