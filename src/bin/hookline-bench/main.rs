@@ -180,8 +180,12 @@ async fn main() {
         }
         None => None,
     };
+    // Idle connections are dropped well before the server's keep-alive (actix's 5 s) would
+    // close them: otherwise a request sent after a pause between scenarios can meet a
+    // connection closing under it (`IncompleteMessage`), which failed a smoke run.
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
+        .pool_idle_timeout(std::time::Duration::from_secs(2))
         .build()
         .unwrap();
     let sink = Arc::new(Sink::default());
