@@ -256,6 +256,7 @@ mod nodes {
             now: 0,
             budget: 100,
             room: 2 * limit,
+            wider: HashMap::new(),
             in_flight_limit: limit,
             busy: HashMap::new(),
             start: 0,

@@ -2065,6 +2065,7 @@ conformance!(
             now: 0,
             budget: 8,
             room: 3,
+            wider: HashMap::new(),
             in_flight_limit: 3,
             busy,
             start: 0,
@@ -2101,9 +2102,30 @@ conformance!(
         // What is held counts against the room; known versions do not come again.
         let busy: HashMap<i64, usize> = HashMap::from([(a, 3), (b, 3)]);
         let known: HashMap<i64, i64> = round.active.iter().copied().collect();
-        let (again, _) = s.claim(ask(busy, known), ledger).await.unwrap();
+        let (again, ledger) = s
+            .claim(ask(busy.clone(), known.clone()), ledger)
+            .await
+            .unwrap();
         assert!(again.jobs.is_empty(), "{:?}", again.jobs);
         assert!(again.changed.is_empty());
+        // A room widened for webhook a (the dispatcher's, for a webhook that sent quickly)
+        // lets a alone take more; given back, it is claimable again.
+        let (wide, _) = s
+            .claim(
+                ClaimRequest {
+                    wider: HashMap::from([(a, 4)]),
+                    in_flight_limit: 4,
+                    ..ask(busy, known)
+                },
+                ledger,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            wide.jobs.iter().map(|j| j.webhook_id).collect::<Vec<_>>(),
+            vec![a]
+        );
+        s.release(vec![wide.jobs[0].delivery_id]).await.unwrap();
         // One of webhook a's goes back unattempted: claimable again.
         let first_a = round.jobs.iter().find(|j| j.webhook_id == a).unwrap();
         s.release(vec![first_a.delivery_id]).await.unwrap();

@@ -80,6 +80,9 @@ pub struct ClaimRequest {
     pub budget: usize,
     /// Most deliveries of one webhook waiting or in flight, `busy` included.
     pub room: usize,
+    /// Webhooks with more room than `room` this round, and how much: the dispatcher widens
+    /// it for webhooks that sent quickly since its last round (see `delivery::dispatcher`).
+    pub wider: HashMap<i64, usize>,
     /// Most attempts of one webhook in flight at once. On a store shared by several nodes
     /// (PostgreSQL) it bounds every node's claims together, which then count the others'
     /// leases; SQLite has one node, whose dispatcher applies it.
@@ -111,6 +114,7 @@ pub fn claim(
         now,
         budget,
         room,
+        ref wider,
         in_flight_limit: _,
         ref busy,
         start,
@@ -176,7 +180,10 @@ pub fn claim(
             active: &ids,
             workspaces: &workspaces,
         },
-        |wid| room.saturating_sub(held(wid)),
+        |wid| {
+            let room = wider.get(&wid).copied().unwrap_or(room);
+            room.saturating_sub(held(wid))
+        },
         held,
     )
     .now_or_never()
@@ -1332,6 +1339,39 @@ mod tests {
         let r = claim(&c, &ask(5000, 10, 10), &mut Ledger::default()).unwrap();
         assert!(r.jobs.is_empty());
         assert_eq!(r.next_due, Some(9000));
+    }
+
+    #[test]
+    fn a_widened_room_lets_only_its_webhook_claim_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = crate::db::open_and_migrate(dir.path()).unwrap();
+        c.execute_batch("BEGIN").unwrap();
+        seed(&c, 3, 100, 1000); // webhooks 1-3: a backlog of 100 each
+        c.execute_batch("COMMIT").unwrap();
+        // Room 32 each, 40 for webhook 2, which already holds 10: webhook 2 takes 30 and
+        // the others 32, and a widened room never passes the budget.
+        let r = claim(
+            &c,
+            &ClaimRequest {
+                wider: HashMap::from([(2, 40)]),
+                busy: HashMap::from([(2, 10)]),
+                ..ask(5000, 500, 32)
+            },
+            &mut Ledger::default(),
+        )
+        .unwrap();
+        let taken = |w: i64| r.jobs.iter().filter(|j| j.webhook_id == w).count();
+        assert_eq!((taken(1), taken(2), taken(3)), (32, 30, 32));
+        let r = claim(
+            &c,
+            &ClaimRequest {
+                wider: HashMap::from([(1, 1000)]),
+                ..ask(5000, 50, 32)
+            },
+            &mut Ledger::default(),
+        )
+        .unwrap();
+        assert_eq!(r.jobs.len(), 50);
     }
 
     #[test]

@@ -127,6 +127,7 @@ impl PgStore {
             now,
             budget,
             room,
+            ref wider,
             in_flight_limit,
             ref busy,
             start,
@@ -194,10 +195,15 @@ impl PgStore {
             .map(|r| (r.get(0), r.get::<_, i64>(1) as usize))
             .collect();
         let held = |wid: i64| busy.get(&wid).copied().unwrap_or(0);
-        let cap = if in_flight_limit == 0 {
-            room
-        } else {
-            room.min(in_flight_limit)
+        // Per webhook: its room here (widened or not), and at most the in-flight limit
+        // leased across the cluster, which counts the other nodes' leases too.
+        let cap = |wid: i64| {
+            let room = wider.get(&wid).copied().unwrap_or(room);
+            if in_flight_limit == 0 {
+                room
+            } else {
+                room.min(in_flight_limit)
+            }
         };
         let mut picker = PgPicker {
             tx: &tx,
@@ -216,7 +222,7 @@ impl PgStore {
                 active: &ids,
                 workspaces: &workspaces,
             },
-            |wid| cap.saturating_sub(held(wid) + elsewhere.get(&wid).copied().unwrap_or(0)),
+            |wid| cap(wid).saturating_sub(held(wid) + elsewhere.get(&wid).copied().unwrap_or(0)),
             held,
         )
         .await?;
