@@ -176,8 +176,9 @@ impl Db {
         self.queue_write(Lane::Prompt, f).await
     }
 
-    /// Like [`Db::write`], for large jobs nobody waits on at a screen or an API client: attempt
-    /// results, bulk retries and replays, retention, purges. They take turns with the other
+    /// Like [`Db::write`], for large jobs nobody waits on at a screen or an API client: large
+    /// batches of attempt results (small ones go with publishes: `queue::RECORD_PROMPT_MOST`),
+    /// bulk retries and replays, retention, purges. They take turns with the other
     /// writes and never share a transaction with them, so a publish waits behind at most one
     /// of them (see [`WriteQueue`]).
     pub async fn write_background<T, F>(&self, f: F) -> Result<T, DbError>
@@ -240,6 +241,13 @@ impl Db {
         })
         .await
         .map_err(|e| DbError::Task(Arc::new(e)))?
+    }
+
+    /// Jobs waiting for the writer: (prompt lane, background lane).
+    #[cfg(test)]
+    pub(super) fn queued(&self) -> (usize, usize) {
+        let l = self.inner.writer.lanes.lock().unwrap();
+        (l.prompt.len(), l.background.len())
     }
 
     pub fn write_stats(&self) -> WriteStats {

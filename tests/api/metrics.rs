@@ -40,6 +40,7 @@ async fn metrics_count_deliveries_attempts_and_the_queue() {
         .await;
     // Counters are process-wide: compare with what they were before this test's events.
     let published_before = published_so_far();
+    let since = hookline::clock::rfc3339(hookline::clock::now_ms() - 60_000);
     for i in 0..3 {
         f.publish("project.created", json!({"i": i})).await;
     }
@@ -51,6 +52,22 @@ async fn metrics_count_deliveries_attempts_and_the_queue() {
     while bad.count() < 3 && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    // A replay of the three to the first webhook: a job, whose batches are written in the
+    // writer's background lane.
+    let (s, b) = f
+        .app
+        .api(
+            reqwest::Method::POST,
+            &format!("/api/v1/webhooks/{}/replay", w1["id"]),
+            Some(&f.key),
+            Some(json!({"since": since})),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    f.wait_deliveries(w1["id"].as_i64().unwrap(), |l| {
+        l.len() == 6 && l.iter().all(|d| d["status"] == "succeeded")
+    })
+    .await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
 
     let r = f.app.http.get(f.app.url("/metrics")).send().await.unwrap();
@@ -88,9 +105,9 @@ async fn metrics_count_deliveries_attempts_and_the_queue() {
     if f.app.pg_url.is_none() {
         // SQLite's writer thread: its commits, and its two lanes.
         assert!(value(&text, "hookline_db_commit_duration_seconds_count") >= 1.0);
-        // Publishes (three) wait in the prompt lane, attempt results are written in the
-        // background one; a job's wait is observed when it starts, its write when it has
-        // committed.
+        // Publishes (three) and small batches of attempt results wait in the prompt lane,
+        // the replay job's batches in the background one; a job's wait is observed when it
+        // starts, its write when it has committed.
         for (lane, least) in [("prompt", 3.0), ("background", 1.0)] {
             let count = |name: &str| value(&text, &format!("{name}_count{{lane=\"{lane}\"}}"));
             let (waited, written) = (
