@@ -51,13 +51,15 @@ pub struct Dispatcher {
 }
 
 /// A claim round's room for one webhook, its deliveries ready and in flight together: twice
-/// its in-flight limit plus what it sent since the last round began, so the round leaves it
+/// (its in-flight limit + what it sent since the last round began), so the round leaves it
 /// enough ready to keep its slots busy while the next round waits for the writer; at most
 /// this many times the limit. With 64 publishers to one webhook, a round waited 1–2 ms for
 /// the writer, in which the 16 slots sent 12–24 deliveries, more than the 16 ready at a flat
-/// 2 ×: the slots stood idle, and single publishes reached 0.13–0.17 of the baseline, 0.18–0.21
-/// with this room. A webhook whose receiver hangs sends nothing and keeps 2 ×, so a few of
-/// them cannot fill the global room (2 × the global limit) with deliveries that cannot start.
+/// 2 × the limit: the slots stood idle, and single publishes reached 0.13–0.17 of the
+/// baseline, 0.18–0.21 with this room (adding what it sent only once still left deliveries
+/// behind publishing). A webhook whose receiver hangs sends nothing and keeps 2 ×, so a few
+/// of them cannot fill the global room (2 × the global limit) with deliveries that cannot
+/// start.
 const ROOM_MAX_PER_LIMIT: usize = 8;
 
 /// A webhook's room in the next claim round, given its in-flight limit and the attempts it
@@ -416,7 +418,7 @@ mod tests {
         // Nothing sent since the last round (a receiver that hangs, or a new webhook): twice
         // the in-flight limit, as before rooms grew.
         assert_eq!(room_for(16, 0), 32);
-        // Sending: twice the limit plus what it sent, so the ready part covers the slots
+        // Sending: twice (the limit + what it sent), so the ready part covers the slots
         // while the next round waits for the writer.
         assert_eq!(room_for(16, 1), 34);
         assert_eq!(room_for(16, 20), 72);
