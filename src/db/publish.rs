@@ -112,7 +112,7 @@ impl Db {
                 for d in drafts {
                     let event_type = d.event_type;
                     if !known.contains(&event_type) {
-                        if repo::event_type_by_name(c, &event_type)?.is_none() {
+                        if !repo::event_type_exists(c, &event_type)? {
                             return Err(Refused::Outcome(Published::UnknownType {
                                 field: d.type_field,
                                 name: event_type,
