@@ -106,6 +106,13 @@ pub struct ClaimRequest {
     pub revisit: bool,
 }
 
+impl ClaimRequest {
+    /// The room of `webhook` this round: widened, or `room`.
+    pub fn room_of(&self, webhook: i64) -> usize {
+        self.wider.get(&webhook).copied().unwrap_or(self.room)
+    }
+}
+
 /// Claims due deliveries: at most `budget` in all and `room` per webhook (minus `busy`),
 /// starting at a different webhook each round. Fetches the claimed events' bodies and the
 /// rows of active webhooks whose version differs from `known`.
@@ -122,8 +129,8 @@ pub fn claim(
     let ClaimRequest {
         now,
         budget,
-        room,
-        ref wider,
+        room: _,
+        wider: _,
         in_flight_limit: _,
         ref busy,
         start,
@@ -189,10 +196,7 @@ pub fn claim(
             active: &ids,
             workspaces: &workspaces,
         },
-        |wid| {
-            let room = wider.get(&wid).copied().unwrap_or(room);
-            room.saturating_sub(held(wid))
-        },
+        |wid| ask.room_of(wid).saturating_sub(held(wid)),
         held,
     )
     .now_or_never()

@@ -126,8 +126,8 @@ impl PgStore {
         let ClaimRequest {
             now,
             budget,
-            room,
-            ref wider,
+            room: _,
+            wider: _,
             in_flight_limit,
             ref busy,
             start,
@@ -198,7 +198,7 @@ impl PgStore {
         // Per webhook: its room here (widened or not), and at most the in-flight limit
         // leased across the cluster, which counts the other nodes' leases too.
         let cap = |wid: i64| {
-            let room = wider.get(&wid).copied().unwrap_or(room);
+            let room = ask.room_of(wid);
             if in_flight_limit == 0 {
                 room
             } else {
