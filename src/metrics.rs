@@ -139,7 +139,7 @@ impl Metrics {
         );
         registry.register(
             "db_write_wait_seconds",
-            "Time a write job waits for the writer, by lane (prompt: publishes, changes, claims; background: attempt results, bulk work)",
+            "Time a write job waits for the writer, by lane (prompt: publishes, changes, claims, small batches of attempt results; background: larger batches, bulk work)",
             m.db_write_wait_seconds.clone(),
         );
         registry.register(
