@@ -442,6 +442,75 @@ mod nodes {
         db.drop().await;
     }
 
+    /// Recording takes its webhooks' row locks before its deliveries', the order a webhook's
+    /// delete takes them in (the row, then the cascade), so a delete and a record wait for
+    /// each other instead of deadlocking. With the deliveries first, a delete retried three
+    /// times while replays were being recorded and answered 500.
+    #[tokio::test]
+    async fn a_record_waits_for_its_webhooks_lock_before_taking_its_deliveries() {
+        let Some(admin) = admin_url() else { return };
+        let db = TestDb::new(&admin).await;
+        let target = Target::parse(&db.url).unwrap();
+        let (a, _) = node(&target).await;
+        let (ws, hook) = seed(&a, 3).await;
+        let (ra, _) = a.claim(ask(16), Ledger::default()).await.unwrap();
+        assert_eq!(ra.jobs.len(), 3);
+        // Another session holds the webhook's row, as a delete does before its cascade.
+        let other = connect_raw(&db.url).await;
+        other.batch_execute("BEGIN").await.unwrap();
+        other
+            .execute("SELECT 1 FROM webhooks WHERE id = $1 FOR UPDATE", &[&hook])
+            .await
+            .unwrap();
+        let results: Vec<AttemptResult> = ra.jobs.iter().map(succeeded).collect();
+        let a = Arc::new(a);
+        let recording = tokio::spawn({
+            let a = a.clone();
+            async move { a.record(results, rules()).await }
+        });
+        let watch = connect_raw(&db.url).await;
+        let waiting = async {
+            loop {
+                let n: i64 = watch
+                    .query_one(
+                        "SELECT count(*) FROM pg_stat_activity
+                         WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                        &[],
+                    )
+                    .await
+                    .unwrap()
+                    .get(0);
+                if n > 0 {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), waiting)
+            .await
+            .expect("the record waits for the webhook's row");
+        // The record holds none of the deliveries while it waits: the cascade can take them.
+        let locked = other
+            .query(
+                "SELECT id FROM deliveries WHERE webhook_id = $1 FOR UPDATE NOWAIT",
+                &[&hook],
+            )
+            .await
+            .expect("no delivery is locked by the waiting record");
+        assert_eq!(locked.len(), 3);
+        other.batch_execute("ROLLBACK").await.unwrap();
+        recording.await.unwrap().unwrap();
+        for j in &ra.jobs {
+            let d = a.delivery_get(ws, j.delivery_id).await.unwrap().unwrap();
+            assert_eq!(
+                (d.status, d.attempt_count),
+                (hookline::domain::DeliveryStatus::Succeeded, 1)
+            );
+        }
+        a.queue_stop().await.unwrap();
+        db.drop().await;
+    }
+
     #[tokio::test]
     async fn a_publish_on_one_node_wakes_the_others() {
         let Some(admin) = admin_url() else { return };

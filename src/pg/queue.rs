@@ -318,7 +318,8 @@ impl PgStore {
     /// Writes attempts and moves their deliveries and webhooks on, in one transaction: only
     /// deliveries this node still leases (or Send Test's, never leased) are recorded; a result
     /// whose lease passed to another node is counted as stale and dropped. Webhooks are
-    /// locked in id order, so batches on different nodes cannot deadlock; a deadlock or
+    /// locked first and in id order, so batches on different nodes, and a webhook's delete,
+    /// cannot deadlock with a record; a deadlock or
     /// serialization failure runs the transaction again, up to three times. Returns whether
     /// a notice now waits for the notifier.
     pub async fn record(
@@ -470,6 +471,35 @@ async fn record_once(
     tx.batch_execute("SET LOCAL synchronous_commit TO off")
         .await?;
     let now = now_ms();
+    // The batch's webhooks first, in id order, under the lock their health is changed under.
+    // Deleting a webhook locks its row and then (the cascade) its deliveries; taking the
+    // webhooks' locks before the deliveries' keeps that order, so a record and a delete wait
+    // for each other instead of deadlocking. NO KEY UPDATE: the key does not change, and this
+    // lock does not wait for publishes, whose new deliveries hold KEY SHARE on the webhook
+    // (their foreign key) until they commit.
+    let mut webhook_ids: Vec<i64> = results.iter().map(|r| r.webhook_id).collect();
+    webhook_ids.dedup();
+    let healths: HashMap<i64, Health> = tx
+        .query(
+            "SELECT id, failure_count, failing_since, last_success_at, last_failure_at, is_active
+             FROM webhooks WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+            &[&webhook_ids],
+        )
+        .await?
+        .iter()
+        .map(|row| {
+            (
+                row.get(0),
+                Health {
+                    failure_count: row.get(1),
+                    failing_since: row.get(2),
+                    last_success_at: row.get(3),
+                    last_failure_at: row.get(4),
+                    is_active: row.get(5),
+                },
+            )
+        })
+        .collect();
     // The deliveries, fenced by their lease.
     let mut cols = (
         Vec::new(),
@@ -584,29 +614,13 @@ async fn record_once(
             .get_or_create(&crate::metrics::OutcomeLabel { outcome: "failed" })
             .inc_by(failed_for_good as u64);
     }
-    // Each webhook's health, in id order, under its row's lock (which also serialises the
-    // folding of its notices). NO KEY UPDATE: the key does not change, and this lock does not
-    // wait for publishes, whose new deliveries hold KEY SHARE on the webhook (their foreign
-    // key) until they commit.
+    // Each webhook's health, under the row lock taken above (which also serialises the
+    // folding of its notices). A webhook deleted before that lock has no row and no health.
     let mut noticed = false;
     for group in results.chunk_by(|a, b| a.webhook_id == b.webhook_id) {
         let webhook_id = group[0].webhook_id;
-        let Some(row) = tx
-            .query_opt(
-                "SELECT failure_count, failing_since, last_success_at, last_failure_at, is_active
-                 FROM webhooks WHERE id = $1 FOR NO KEY UPDATE",
-                &[&webhook_id],
-            )
-            .await?
-        else {
+        let Some(before) = healths.get(&webhook_id) else {
             continue;
-        };
-        let before = Health {
-            failure_count: row.get(0),
-            failing_since: row.get(1),
-            last_success_at: row.get(2),
-            last_failure_at: row.get(3),
-            is_active: row.get(4),
         };
         let outcomes: Vec<Outcome> = group
             .iter()
@@ -617,8 +631,8 @@ async fn record_once(
                 final_attempt: r.final_attempt,
             })
             .collect();
-        let change = health::apply(&before, &outcomes, now, rules.auto_disable_after_ms);
-        if change.changed(&before) {
+        let change = health::apply(before, &outcomes, now, rules.auto_disable_after_ms);
+        if change.changed(before) {
             let h = &change.health;
             tx.execute(
                 "UPDATE webhooks SET failure_count = $2, failing_since = $3, last_success_at = $4,

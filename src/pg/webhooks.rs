@@ -254,10 +254,10 @@ impl PgStore {
         .transpose()
     }
 
-    /// Deletes a webhook with its deliveries and attempts. The cascade locks the webhook's
-    /// row and then its deliveries, while recording an attempt locks a delivery and then its
-    /// webhook: one of the two can be chosen as a deadlock's victim, and the delete simply
-    /// runs again (up to three times) rather than answering 500.
+    /// Deletes a webhook with its deliveries and attempts. The delete locks the webhook's row
+    /// and then (the cascade) its deliveries, the order a record takes them in, so the two
+    /// wait for each other. A deadlock with anything else runs the delete again (up to three
+    /// times) rather than answering 500.
     pub async fn webhook_delete(&self, ws: i64, id: i64) -> Result<bool> {
         let c = self.conn().await?;
         let mut retries = super::Retries::default();
