@@ -15,9 +15,11 @@ use serde_json::json;
 #[tokio::test]
 async fn kill_9_with_deliveries_in_flight_loses_no_acknowledged_event() {
     let dir = tempfile::tempdir().unwrap();
-    // A slowish receiver (one worker, 5 ms a request) so deliveries are in flight at the kill.
+    // A slow receiver (one worker, 20 ms a request, 6 s for the 300) so deliveries are in
+    // flight at the kill, after the 300 publishes. At 5 ms a request the receiver had all 300
+    // before the kill when the machine was busy and the publishes slow.
     let rx = Receiver::start(|_| {
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(20));
         (200, vec![])
     })
     .await;
