@@ -318,10 +318,10 @@ impl PgStore {
     /// Writes attempts and moves their deliveries and webhooks on, in one transaction: only
     /// deliveries this node still leases (or Send Test's, never leased) are recorded; a result
     /// whose lease passed to another node is counted as stale and dropped. Webhooks are
-    /// locked first and in id order, so batches on different nodes, and a webhook's delete,
-    /// cannot deadlock with a record; a deadlock or
-    /// serialization failure runs the transaction again, up to three times. Returns whether
-    /// a notice now waits for the notifier.
+    /// locked first and in id order, so neither batches on different nodes nor a webhook's
+    /// delete can deadlock with a record; a deadlock or serialization failure runs the
+    /// transaction again, up to three times. Returns whether a notice now waits for the
+    /// notifier.
     pub async fn record(
         &self,
         mut results: Vec<AttemptResult>,
