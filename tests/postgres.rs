@@ -262,6 +262,7 @@ mod nodes {
             start: 0,
             known: HashMap::new(),
             revisit: false,
+            rescan: false,
         }
     }
 

@@ -2071,6 +2071,7 @@ conformance!(
             start: 0,
             known,
             revisit: false,
+            rescan: false,
         };
         let (round, ledger) = s
             .claim(ask(HashMap::new(), HashMap::new()), Ledger::default())

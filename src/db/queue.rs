@@ -20,7 +20,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::hooks::{self, WebhookRow};
 use super::DbError;
 use crate::clock::now_ms;
-use crate::domain::fair::{claim_round, Ledger, Picker, Round};
+use crate::domain::fair::{claim_round, Ledger, Picker, Round, Scan};
 use crate::domain::DeliveryStatus;
 use futures_util::FutureExt;
 
@@ -81,6 +81,10 @@ pub(crate) const CLAIM_WITH_WORK: &str = "WITH RECURSIVE w(id) AS (
      SELECT w.id, h.is_active, h.updated_at, h.workspace_id FROM w LEFT JOIN webhooks h ON h.id = w.id
      WHERE w.id IS NOT NULL";
 
+/// How old the last look at the whole queue may be before a claim round looks again, even
+/// with nothing known to have changed (see [`claim`]).
+const RESCAN_MS: i64 = 1000;
+
 /// What a claim round may take, and what the dispatcher already has.
 #[derive(Debug, Clone, Default)]
 pub struct ClaimRequest {
@@ -102,8 +106,12 @@ pub struct ClaimRequest {
     pub start: usize,
     /// The webhook versions (`updated_at`) the dispatcher holds.
     pub known: HashMap<i64, i64>,
-    /// Look at every webhook in `known` too.
+    /// Look at every webhook in `known` too (and at the whole queue, as `rescan`).
     pub revisit: bool,
+    /// Look at the whole queue for webhooks with work: something may have added work since
+    /// the last round began (the dispatcher was woken). Otherwise a round on SQLite may
+    /// start from the last look instead (see [`claim`]); on PostgreSQL every round looks.
+    pub rescan: bool,
 }
 
 impl ClaimRequest {
@@ -121,6 +129,17 @@ impl ClaimRequest {
 /// and those in `busy` (whose claimed deliveries wait or are in flight, so the caller hears
 /// if they were switched off), plus, with `revisit`, every webhook in `known` (so the caller
 /// can forget the ones deleted or switched off meanwhile).
+///
+/// Finding the webhooks with deliveries waiting ([`CLAIM_WITH_WORK`]) costs a seek per
+/// webhook, and a round takes at most 128 deliveries: beside 1,000 webhooks with a backlog
+/// it was most of the writer's time. So a round starts from the last round's look (kept in
+/// the ledger, minus the webhooks found empty since) and looks again only when work or a
+/// webhook may have changed in a way the look would miss: when asked (`rescan`: the
+/// dispatcher was woken, which every publish that leaves work in the queue, retry
+/// scheduled, bulk job and change to a webhook does), when another process wrote to the
+/// database (`PRAGMA data_version`), and after [`RESCAN_MS`] in any case. Work only leaves
+/// a webhook through claims, which see it go; time adds none, as the look lists work due
+/// later too.
 pub fn claim(
     c: &Connection,
     ask: &ClaimRequest,
@@ -136,16 +155,43 @@ pub fn claim(
         start,
         ref known,
         revisit,
+        rescan,
     } = *ask;
+    let rescan = rescan || revisit;
     // (id, is_active, updated_at, workspace_id); a webhook deleted meanwhile has no row.
-    let mut seen: Vec<Looked> = c
-        .prepare_cached(CLAIM_WITH_WORK)?
-        .query_map([], |r| {
-            let active: Option<bool> = r.get(1)?;
-            let rest = r.get::<_, Option<i64>>(2)?.zip(r.get::<_, Option<i64>>(3)?);
-            Ok((r.get(0)?, active.zip(rest).map(|(a, (u, w))| (a, u, w))))
-        })?
-        .collect::<Result<_, _>>()?;
+    let data_version: i64 = c
+        .prepare_cached("PRAGMA data_version")?
+        .query_row([], |r| r.get(0))?;
+    let scan = ledger
+        .scan
+        .take()
+        .filter(|s| !rescan && s.data_version == data_version && now - s.at < RESCAN_MS);
+    let mut seen: Vec<Looked> = match &scan {
+        Some(s) => s
+            .webhooks
+            .iter()
+            .map(|&(id, updated_at, ws)| (id, Some((true, updated_at, ws))))
+            .collect(),
+        None => c
+            .prepare_cached(CLAIM_WITH_WORK)?
+            .query_map([], |r| {
+                let active: Option<bool> = r.get(1)?;
+                let rest = r.get::<_, Option<i64>>(2)?.zip(r.get::<_, Option<i64>>(3)?);
+                Ok((r.get(0)?, active.zip(rest).map(|(a, (u, w))| (a, u, w))))
+            })?
+            .collect::<Result<_, _>>()?,
+    };
+    let mut scan = scan.unwrap_or_else(|| Scan {
+        at: now,
+        data_version,
+        webhooks: seen
+            .iter()
+            .filter_map(|&(id, v)| match v {
+                Some((true, updated_at, ws)) => Some((id, updated_at, ws)),
+                _ => None,
+            })
+            .collect(),
+    });
     let mut others: Vec<i64> = busy.keys().copied().collect();
     if revisit {
         others.extend(known.keys().copied());
@@ -185,6 +231,7 @@ pub fn claim(
         earliest: c.prepare_cached(CLAIM_EARLIEST)?,
         now,
         lease_until: now + LEASE_MS,
+        emptied: Vec::new(),
     };
     let (picks, next_due) = claim_round(
         &mut picker,
@@ -201,6 +248,14 @@ pub fn claim(
     )
     .now_or_never()
     .expect("SQLite picks do not wait")?;
+    // The next rounds start from this look, without the webhooks found empty now.
+    if !picker.emptied.is_empty() {
+        picker.emptied.sort_unstable();
+        scan.webhooks
+            .retain(|(id, _, _)| picker.emptied.binary_search(id).is_err());
+    }
+    drop(picker);
+    ledger.scan = Some(scan);
     let mut event =
         c.prepare_cached("SELECT public_id, type, body, created_at FROM events WHERE id = ?1")?;
     let mut jobs: Vec<Claimed> = Vec::with_capacity(picks.len());
@@ -261,6 +316,8 @@ struct SqlitePicker<'c> {
     earliest: rusqlite::CachedStatement<'c>,
     now: i64,
     lease_until: i64,
+    /// Webhooks found with no unleased delivery waiting, due or not.
+    emptied: Vec<i64>,
 }
 
 impl Picker for SqlitePicker<'_> {
@@ -277,11 +334,15 @@ impl Picker for SqlitePicker<'_> {
     }
 
     async fn earliest(&mut self, webhook: i64) -> Result<Option<i64>, DbError> {
-        Ok(self
+        let due = self
             .earliest
             .query_row([webhook], |r| r.get::<_, Option<i64>>(0))
             .optional()?
-            .flatten())
+            .flatten();
+        if due.is_none() {
+            self.emptied.push(webhook);
+        }
+        Ok(due)
     }
 }
 
@@ -1412,6 +1473,78 @@ mod tests {
     }
 
     #[test]
+    fn a_round_starts_from_the_last_look_until_work_may_have_come() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = crate::db::open_and_migrate(dir.path()).unwrap();
+        // Webhooks 1 and 2: 20 deliveries each; 3 and 4: none yet.
+        seed(&c, 2, 20, 1000);
+        add_webhook(&c, 3);
+        add_webhook(&c, 4);
+        let mut ledger = Ledger::default();
+        let claimed = |r: &ClaimRound, w: i64| r.jobs.iter().filter(|j| j.webhook_id == w).count();
+        let r = claim(&c, &ask(5000, 10, 10), &mut ledger).unwrap();
+        assert_eq!(r.jobs.len(), 10);
+        // Work for webhook 3 that nobody announced (in the engine, every write that adds work
+        // wakes the dispatcher, which asks the next round to look again): the next rounds
+        // keep draining the webhooks of the last look, without looking at the queue again.
+        add_delivery(&c, 3, 1000);
+        for _ in 0..3 {
+            let r = claim(&c, &ask(5100, 10, 40), &mut ledger).unwrap();
+            assert_eq!(claimed(&r, 3), 0, "the round looked at the whole queue");
+            assert_eq!(
+                r.active.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+                [1, 2]
+            );
+        }
+        // 1 and 2 are drained now: a round finds them empty, and the next ones no longer
+        // look at them.
+        let r = claim(&c, &ask(5100, 10, 40), &mut ledger).unwrap();
+        assert!(r.jobs.is_empty());
+        let r = claim(&c, &ask(5100, 10, 40), &mut ledger).unwrap();
+        assert!(r.active.is_empty(), "{:?}", r.active);
+        // Asked to look again, the round finds webhook 3's delivery.
+        let r = claim(
+            &c,
+            &ClaimRequest {
+                rescan: true,
+                ..ask(5100, 10, 40)
+            },
+            &mut ledger,
+        )
+        .unwrap();
+        assert_eq!(claimed(&r, 3), 1);
+        // A revisit looks again too.
+        add_delivery(&c, 4, 1000);
+        let r = claim(&c, &ask(5100, 10, 40), &mut ledger).unwrap();
+        assert_eq!(claimed(&r, 4), 0);
+        let r = claim(
+            &c,
+            &ClaimRequest {
+                revisit: true,
+                ..ask(5100, 10, 40)
+            },
+            &mut ledger,
+        )
+        .unwrap();
+        assert_eq!(claimed(&r, 4), 1);
+        // So does a round after a write by another process (another connection)...
+        let other = Connection::open(crate::db::db_path(dir.path())).unwrap();
+        add_delivery(&other, 4, 1000);
+        let r = claim(&c, &ask(5100, 10, 40), &mut ledger).unwrap();
+        assert_eq!(claimed(&r, 4), 1, "another process's write was missed");
+        // ... and, whatever happened, one a second after the last look.
+        add_delivery(&c, 3, 1000);
+        let r = claim(&c, &ask(5100 + RESCAN_MS - 1, 10, 40), &mut ledger).unwrap();
+        assert_eq!(claimed(&r, 3), 0);
+        let r = claim(&c, &ask(5100 + RESCAN_MS, 10, 40), &mut ledger).unwrap();
+        assert_eq!(claimed(&r, 3), 1);
+        // A round with a fresh ledger (the last one failed) looks too.
+        add_delivery(&c, 4, 1000);
+        let r = claim(&c, &ask(5100 + RESCAN_MS, 10, 40), &mut Ledger::default()).unwrap();
+        assert_eq!(claimed(&r, 4), 1);
+    }
+
+    #[test]
     fn a_widened_room_lets_only_its_webhook_claim_more() {
         let dir = tempfile::tempdir().unwrap();
         let c = crate::db::open_and_migrate(dir.path()).unwrap();
@@ -1501,6 +1634,8 @@ mod tests {
                 &c,
                 &ClaimRequest {
                     start: round,
+                    // The publish woke the dispatcher, which asks the round to look again.
+                    rescan: quiet_round(round),
                     ..ask(5000, 16, 32)
                 },
                 &mut ledger,

@@ -117,6 +117,9 @@ impl Dispatcher {
         // round that found nothing says so: then only a wake (a publish that left some, a
         // retry, a bulk job) or the timer starts the next round.
         let mut backlog = true;
+        // Whether the next claim round must look at the whole queue: woken since the last
+        // round began (new work, a webhook changed), so the last look may miss something.
+        let mut rescan = true;
         loop {
             if self.stopping.load(Ordering::SeqCst) {
                 break;
@@ -202,6 +205,7 @@ impl Dispatcher {
                         start,
                         known,
                         revisit: round.is_multiple_of(REVISIT_EVERY),
+                        rescan: std::mem::take(&mut rescan),
                     };
                     let ledger = std::mem::take(&mut ledger);
                     claiming = Some(tokio::spawn(async move { store.claim(ask, ledger).await }));
@@ -247,6 +251,7 @@ impl Dispatcher {
                 _ = self.wake.notified() => {
                     want_claim = true;
                     backlog = true;
+                    rescan = true;
                 }
                 _ = arrivals.notified() => {}
                 Some(wid) = slot_rx.recv() => {

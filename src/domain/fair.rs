@@ -32,6 +32,22 @@ pub struct Ledger {
     tenants: HashMap<i64, u64>,
     /// Each webhook's workspace, as the last round saw it.
     tenant_of: HashMap<i64, i64>,
+    /// The last look at the whole queue, for a backend that can tell when nothing could
+    /// have added work since (SQLite: see `db::queue::claim`).
+    pub scan: Option<Scan>,
+}
+
+/// What a claim round's look at the whole queue found: the active webhooks with deliveries
+/// waiting, kept between rounds (minus those found empty since) so that a round need not
+/// look again while nothing could have added work.
+#[derive(Debug, Clone, Default)]
+pub struct Scan {
+    /// When it was taken (ms).
+    pub at: i64,
+    /// The store's count of other processes' commits then (SQLite's `data_version`).
+    pub data_version: i64,
+    /// (webhook, its version `updated_at`, its workspace), in id order.
+    pub webhooks: Vec<(i64, i64, i64)>,
 }
 
 impl Ledger {

@@ -133,6 +133,8 @@ impl PgStore {
             start,
             ref known,
             revisit,
+            // Several nodes add work: every round looks at the whole queue.
+            rescan: _,
         } = ask;
         // (id, is_active, updated_at, workspace_id); a webhook deleted meanwhile has no row.
         let mut seen: Vec<Looked> = tx

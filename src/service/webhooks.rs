@@ -186,6 +186,8 @@ pub async fn delete(state: &AppState, ws: i64, id: i64) -> ServiceResult<Webhook
     if !state.store.webhook_delete(ws, id).await? {
         return Err(ServiceError::NotFound("webhook"));
     }
+    // The engine drops it (claim rounds look again after a wake).
+    state.wake.notify_one();
     Ok(row)
 }
 
@@ -219,6 +221,8 @@ pub async fn rotate_secret(
     {
         return Err(ServiceError::NotFound("webhook"));
     }
+    // The engine picks up the new secret.
+    state.wake.notify_one();
     Ok(Rotated {
         secret,
         previous_expires_at: expires,

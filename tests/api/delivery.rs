@@ -127,6 +127,94 @@ async fn standardwebhooks_receiver_verifies_every_delivery() {
 }
 
 #[tokio::test]
+async fn deliveries_that_start_after_a_secret_rotation_are_signed_with_the_new_secret() {
+    // A backlog drains to one webhook through a serial receiver (5 ms a request), and its
+    // secret is rotated midway. Every request that arrives a moment after the rotation was
+    // answered carries a signature by the new secret: the engine takes the webhook's new
+    // version at once, not at its next full look at the queue (up to a second later).
+    let f = local_fixture().await;
+    let arrived = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = arrived.clone();
+    let rx = Receiver::start(move |_| {
+        log.lock().unwrap().push(std::time::Instant::now());
+        std::thread::sleep(Duration::from_millis(5));
+        (200, vec![])
+    })
+    .await;
+    let w = f
+        .create_webhook(json!({"url": rx.url, "events": ["*"]}))
+        .await;
+    let id = w["id"].as_i64().unwrap();
+    let old = w["secret"].as_str().unwrap().to_string();
+    let n = 800;
+    let events: Vec<Value> = (0..n)
+        .map(|i| json!({"type": "project.created", "data": {"i": i}}))
+        .collect();
+    let (s, b) = f
+        .call(
+            Method::POST,
+            "/api/v1/events/batch",
+            Some(json!({"events": events})),
+        )
+        .await;
+    assert_eq!(s, 202, "{b}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while rx.count() < 100 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (s, r) = f
+        .call(
+            Method::POST,
+            &format!("/api/v1/webhooks/{id}/rotate-secret"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let rotated = std::time::Instant::now();
+    let new =
+        hookline::delivery::sign::Secret::parse(r["data"]["secret"].as_str().unwrap()).unwrap();
+    let old = hookline::delivery::sign::Secret::parse(&old).unwrap();
+    while rx.count() < n && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(rx.count(), n, "every event arrived");
+    let times = arrived.lock().unwrap().clone();
+    let signed_by = |got: &Received, s: &hookline::delivery::sign::Secret| {
+        let h = &got.headers;
+        let ts: i64 = h["webhook-timestamp"].parse().unwrap();
+        let sig = hookline::delivery::sign::standard_signature(
+            s,
+            &h["webhook-id"],
+            ts,
+            got.body.as_bytes(),
+        );
+        h["webhook-signature"].split(' ').any(|v| v == sig)
+    };
+    let (mut before, mut after) = (0, 0);
+    for (got, at) in rx.all().iter().zip(times) {
+        if at < rotated {
+            before += 1;
+            assert!(
+                signed_by(got, &old),
+                "before the rotation: {:?}",
+                got.headers
+            );
+        } else if at > rotated + Duration::from_millis(250) {
+            after += 1;
+            assert!(
+                signed_by(got, &new) && signed_by(got, &old),
+                "{:?} after the rotation: both secrets sign during the overlap",
+                at - rotated
+            );
+        }
+    }
+    assert!(
+        before >= 100 && after >= 200,
+        "{before} before, {after} after"
+    );
+}
+
+#[tokio::test]
 async fn headers_body_and_signatures_are_as_documented() {
     let f = local_fixture().await;
     let rx = Receiver::start(Receiver::always(200)).await;
