@@ -44,7 +44,8 @@ pub struct Ledger {
 pub struct Scan {
     /// When it was taken (ms).
     pub at: i64,
-    /// The store's count of other processes' commits then (SQLite's `data_version`).
+    /// What the store said of other processes' commits then (SQLite's `data_version`, which
+    /// changes when another connection commits).
     pub data_version: i64,
     /// (webhook, its version `updated_at`, its workspace), in id order.
     pub webhooks: Vec<(i64, i64, i64)>,
