@@ -158,7 +158,7 @@ pub fn claim(
         rescan,
     } = *ask;
     let rescan = rescan || revisit;
-    // (id, is_active, updated_at, workspace_id); a webhook deleted meanwhile has no row.
+    // The last round's look, unless something may have added work since (see above).
     let data_version: i64 = c
         .prepare_cached("PRAGMA data_version")?
         .query_row([], |r| r.get(0))?;
@@ -166,6 +166,7 @@ pub fn claim(
         .scan
         .take()
         .filter(|s| !rescan && s.data_version == data_version && now - s.at < RESCAN_MS);
+    // (id, is_active, updated_at, workspace_id); a webhook deleted meanwhile has no row.
     let mut seen: Vec<Looked> = match &scan {
         Some(s) => s
             .webhooks
@@ -181,6 +182,7 @@ pub fn claim(
             })?
             .collect::<Result<_, _>>()?,
     };
+    // A new look keeps its active webhooks for the next rounds.
     let mut scan = scan.unwrap_or_else(|| Scan {
         at: now,
         data_version,
