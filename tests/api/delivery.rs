@@ -190,7 +190,10 @@ async fn deliveries_that_start_after_a_secret_rotation_are_signed_with_the_new_s
         );
         h["webhook-signature"].split(' ').any(|v| v == sig)
     };
-    let (mut before, mut after) = (0, 0);
+    // Left out after the rotation: what was in flight then (at most the in-flight limit of
+    // 16, queued at the serial receiver) or started before the engine's next claim round,
+    // within both 250 ms and 48 arrivals, so a slow machine does not fail the test.
+    let (mut before, mut since, mut after) = (0, 0, 0);
     for (got, at) in rx.all().iter().zip(times) {
         if at < rotated {
             before += 1;
@@ -199,7 +202,10 @@ async fn deliveries_that_start_after_a_secret_rotation_are_signed_with_the_new_s
                 "before the rotation: {:?}",
                 got.headers
             );
-        } else if at > rotated + Duration::from_millis(250) {
+            continue;
+        }
+        since += 1;
+        if at > rotated + Duration::from_millis(250) && since > 48 {
             after += 1;
             assert!(
                 signed_by(got, &new) && signed_by(got, &old),
