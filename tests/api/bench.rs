@@ -51,6 +51,7 @@ fn every_bench_scenario_runs_and_reports() {
         ("million", "ui_chart_ms"),
         ("noisy", "alone_p99_ms"),
         ("noisy", "drain_p99_ms"),
+        ("noisy", "drain_ack_p99_ms"),
         ("noisy", "spread_p99_ms"),
         ("noisy", "failing_p99_ms"),
         ("noisy", "bulkretry_p99_ms"),
@@ -66,6 +67,16 @@ fn every_bench_scenario_runs_and_reports() {
             x.is_some_and(|x| x.is_finite() && x > 0.0),
             "{scenario}.{metric} = {:?} in {v}",
             s[scenario][metric]
+        );
+    }
+    // Counts that may well be 0, but are there.
+    for phase in ["alone", "drain", "spread", "failing", "bulkretry"] {
+        let metric = format!("{phase}_commits_over_12ms");
+        let x = s["noisy"][&metric].as_f64();
+        assert!(
+            x.is_some_and(|x| x.is_finite() && x >= 0.0),
+            "noisy.{metric} = {:?} in {v}",
+            s["noisy"][&metric]
         );
     }
     let targets = v["targets"].as_array().unwrap();

@@ -16,7 +16,8 @@
 //! same SQL. It
 //! reports the quiet tenant's p50/p99 publish-to-arrival and its delivery rate (arrivals over
 //! the time from its first publish to its last arrival), and how far each drops against
-//! `alone`.
+//! `alone`; and, as in `latency`, the p99 until its publishes' 202 and how many of the
+//! writer's commits took longer than 12.8 ms while it published (what its tail waits in).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -25,8 +26,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::harness::{
-    get_json, percentile, post, publish_at_200_per_s, setup, start_receiver, wait_arrivals,
-    Hookline, Reply, Scratch, Sink,
+    commit_histogram, commits_slower_than, get_json, percentile, post, publish_at_200_per_s, setup,
+    start_receiver, wait_arrivals, Hookline, Reply, Scratch, Sink,
 };
 use crate::results::{row, Results};
 
@@ -67,6 +68,10 @@ impl Noise {
 struct Phase {
     p50_ms: f64,
     p99_ms: f64,
+    /// Until the publishes' 202.
+    ack_p99_ms: f64,
+    /// Writer commits over 12.8 ms while the quiet tenant published.
+    slow_commits: f64,
     rate: f64,
     /// How long the noisy workspace's work took from the server's start, if it had any.
     noise_s: Option<f64>,
@@ -107,6 +112,20 @@ pub async fn run(
             &format!("{name}_p99_ms"),
             &format!("quiet tenant at 200/s {what}: p99 (ms)"),
             json!(p.p99_ms),
+        );
+        row(
+            results,
+            "noisy",
+            &format!("{name}_ack_p99_ms"),
+            "  of which until the publish's 202, p99 (ms)",
+            json!(p.ack_p99_ms),
+        );
+        row(
+            results,
+            "noisy",
+            &format!("{name}_commits_over_12ms"),
+            "  writer commits over 12.8 ms meanwhile",
+            json!(p.slow_commits),
         );
         row(
             results,
@@ -230,9 +249,11 @@ async fn phase(
 
     // The quiet tenant: 200 events/s, one request each, as a vendor's app publishes.
     let m = 200 * secs;
+    let commits_before = commit_histogram(http, &h.base).await;
     let publish_started = Instant::now();
-    publish_at_200_per_s(http, &h.base, &quiet.key, m).await;
+    let acks = publish_at_200_per_s(http, &h.base, &quiet.key, m).await;
     wait_arrivals(&quiet_sink, m as u64, Duration::from_secs(120)).await;
+    let commits_after = commit_histogram(http, &h.base).await;
     let rate = m as f64 / publish_started.elapsed().as_secs_f64();
     let mut l = std::mem::take(&mut *quiet_sink.latencies_us.lock().unwrap());
     l.sort_unstable();
@@ -250,6 +271,8 @@ async fn phase(
     Phase {
         p50_ms: percentile(&l, 0.5),
         p99_ms: percentile(&l, 0.99),
+        ack_p99_ms: percentile(&acks, 0.99),
+        slow_commits: commits_slower_than(&commits_before, &commits_after, 0.0128),
         rate,
         noise_s,
         job_s,
