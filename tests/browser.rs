@@ -1071,6 +1071,9 @@ fn vendor_page(portal_url: &str) -> String {
 /// A client trusting the test CA that sends `localhost` to 127.0.0.1 (the URL's port is kept).
 fn https_client(ca_pem: &str) -> reqwest::Client {
     reqwest::Client::builder()
+        // Idle connections go after 2 s, before the server's 5 s keep-alive closes them under
+        // a request (`IncompleteMessage`, seen once in CI between two portal links).
+        .pool_idle_timeout(Duration::from_secs(2))
         .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap())
         .resolve("localhost", "127.0.0.1:0".parse().unwrap())
         .redirect(reqwest::redirect::Policy::none())

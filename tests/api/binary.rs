@@ -20,7 +20,7 @@ async fn serve_cli_backup_and_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = start_server(dir.path(), &[]);
     assert!(server.banner.contains("/setup?token="), "{}", server.banner);
-    let http = reqwest::Client::new();
+    let http = crate::helpers::client().build().unwrap();
     let health = http
         .get(format!("{}/healthz", server.base))
         .send()
@@ -111,7 +111,7 @@ async fn serve_cli_backup_and_sigterm() {
     assert_eq!(body["data"][0]["name"], "project.created");
 
     // A user made by the CLI can log in through the UI.
-    let b = reqwest::Client::builder()
+    let b = crate::helpers::client()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -492,7 +492,7 @@ async fn backup_while_publishing_then_restore() {
     ));
     let key = key.trim().to_string();
     let server = start_server(dir.path(), &[]);
-    let http = reqwest::Client::new();
+    let http = crate::helpers::client().build().unwrap();
     let w: serde_json::Value = http
         .post(format!("{}/api/v1/webhooks", server.base))
         .bearer_auth(&key)
@@ -652,7 +652,7 @@ async fn logs_never_contain_secrets_keys_or_payloads() {
         base: base.clone(),
         banner: String::new(),
     };
-    let http = reqwest::Client::new();
+    let http = crate::helpers::client().build().unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while http.get(format!("{base}/healthz")).send().await.is_err() {
         assert!(std::time::Instant::now() < deadline);
@@ -939,7 +939,7 @@ async fn dev_mode_delivers_to_a_local_receiver_and_says_so() {
         "{}",
         server.banner
     );
-    let http = reqwest::Client::new();
+    let http = crate::helpers::client().build().unwrap();
     let r = http
         .post(format!("{}/api/v1/webhooks", server.base))
         .bearer_auth(key.trim())

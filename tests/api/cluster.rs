@@ -437,7 +437,7 @@ async fn three_nodes_lose_no_acknowledged_event_through_ten_sigkills() {
     let publisher = {
         let (bases, acked, key) = (bases.clone(), acked.clone(), key.clone());
         tokio::spawn(async move {
-            let client = reqwest::Client::builder()
+            let client = crate::helpers::client()
                 .timeout(Duration::from_secs(10))
                 .build()
                 .unwrap();

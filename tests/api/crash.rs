@@ -36,7 +36,7 @@ async fn kill_9_with_deliveries_in_flight_loses_no_acknowledged_event() {
     }
     let key = cli_workspace_env(dir.path(), &env, &["order.paid"], "webhooks,events");
     let mut server = start_server(dir.path(), &env);
-    let http = reqwest::Client::new();
+    let http = crate::helpers::client().build().unwrap();
     let r = http
         .post(format!("{}/api/v1/webhooks", server.base))
         .bearer_auth(&key)

@@ -204,7 +204,7 @@ async fn readme_vendor_backend_puts_webhooks_in_the_vendors_page() {
         }
     }
     let vendor_url = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::builder()
+    let http = crate::helpers::client()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
@@ -241,7 +241,7 @@ async fn readme_vendor_backend_puts_webhooks_in_the_vendors_page() {
         src.starts_with(&format!("{}/portal/", server.base)),
         "{src}"
     );
-    let admin = reqwest::Client::builder()
+    let admin = crate::helpers::client()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
         .build()

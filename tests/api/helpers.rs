@@ -13,6 +13,13 @@ use hookline::domain::{Email, Password, Role, Scopes, Slug};
 use hookline::startup::Application;
 use serde_json::Value;
 
+/// A reqwest client builder for the tests. Idle connections are dropped after 2 s, well
+/// before the server's keep-alive (actix closes them after 5 s): a client that reused one just
+/// as the server closed it would get `IncompleteMessage` for a request the server never read.
+pub fn client() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(2))
+}
+
 pub struct TestApp {
     pub base: String,
     pub data_dir: tempfile::TempDir,
@@ -105,7 +112,7 @@ pub async fn spawn_app_configured(
     let handle = app.handle();
     let engine = app.engine();
     tokio::spawn(app.run_until_stopped());
-    let http = reqwest::Client::builder()
+    let http = client()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
@@ -239,7 +246,7 @@ impl TestApp {
 
     /// A browser-like client that keeps cookies and does not follow redirects.
     pub fn browser(&self) -> reqwest::Client {
-        reqwest::Client::builder()
+        client()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -868,7 +868,7 @@ async fn a_job_cut_short_by_a_restart_resumes() {
         .unwrap();
     }
     let server = start_server(dir.path(), &[("HOOKLINE_DEV", "true")]);
-    let http = reqwest::Client::new();
+    let http = crate::helpers::client().build().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let job: Value = http

@@ -31,7 +31,7 @@ async fn twenty_thousand_events_through_ten_sigkills() {
     ];
     let server = Arc::new(Mutex::new(Some(start_server(dir.path(), &env))));
     let base = format!("http://{listen}");
-    let http = reqwest::Client::builder()
+    let http = crate::helpers::client()
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
@@ -610,7 +610,7 @@ async fn misbehaving_receivers_keep_memory_bounded() {
     let key = cli_workspace(dir.path(), &["a.b"], "webhooks,events");
     let server = start_server(dir.path(), &[("HOOKLINE_DEV", "true")]);
     let pid = server.child.id();
-    let http = reqwest::Client::new();
+    let http = crate::helpers::client().build().unwrap();
     let api = |path: &str| format!("{}/api/v1{path}", server.base);
     // Warm up with a healthy receiver, so start-up allocations are not counted as growth.
     let ok = Receiver::start(Receiver::always(200)).await;
