@@ -66,6 +66,11 @@ enum Behavior {
     Reset,
     /// Write these bytes as soon as the connection opens, without reading, then close.
     Blurt(Vec<u8>),
+    /// Answer 204 and keep the connection open for the next request, like most servers. A
+    /// request that comes on a connection idle for `closes_after` or longer is not answered:
+    /// the connection is closed, as a server's close of an idle connection crosses a request
+    /// already on its way.
+    KeepAlive { closes_after: Duration },
 }
 
 fn respond(status: u16) -> Behavior {
@@ -159,6 +164,20 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin>(
     behavior: Behavior,
     rc: Receiver,
 ) {
+    if let Behavior::KeepAlive { closes_after } = behavior {
+        let mut idle_since = None::<Instant>;
+        while read_request(&mut s, &rc).await.is_some() {
+            if idle_since.is_some_and(|t| t.elapsed() >= closes_after) {
+                return;
+            }
+            let ok = b"HTTP/1.1 204 No Content\r\n\r\n";
+            if s.write_all(ok).await.is_err() || s.flush().await.is_err() {
+                return;
+            }
+            idle_since = Some(Instant::now());
+        }
+        return;
+    }
     if read_request(&mut s, &rc).await.is_none() {
         return;
     }
@@ -215,6 +234,7 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
         Behavior::Reset | Behavior::Blurt(_) => unreachable!("handled in serve"),
+        Behavior::KeepAlive { .. } => unreachable!("handled above"),
     }
 }
 
@@ -688,6 +708,47 @@ async fn connection_reset_is_an_error() {
         assert!(!o.is_success());
         assert_eq!(o.status, None);
         assert_eq!(r.requests().len(), 1);
+    })
+    .await;
+}
+
+/// A kept connection carries the next attempt, but not once it has been idle as long as
+/// receivers keep theirs: then a receiver's close could cross the attempt, which would fail
+/// although the receiver never read it. The receiver here fails exactly those attempts.
+#[tokio::test]
+async fn idle_connections_are_not_reused_after_receivers_close_theirs() {
+    bounded(async {
+        let sender = loopback_sender();
+        let r = receiver(Behavior::KeepAlive {
+            closes_after: hookline::delivery::IDLE_CONNECTION_TIMEOUT,
+        })
+        .await;
+        let send = || sender.send(request(r.url("/"), Duration::from_secs(5)));
+        let o = send().await;
+        assert!(o.is_success(), "{o:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let o = send().await;
+        assert!(o.is_success(), "{o:?}");
+        assert_eq!(
+            r.connections(),
+            1,
+            "a connection idle for 0.1 s carries the next attempt"
+        );
+        tokio::time::sleep(
+            hookline::delivery::IDLE_CONNECTION_TIMEOUT + Duration::from_millis(300),
+        )
+        .await;
+        let o = send().await;
+        assert!(
+            o.is_success(),
+            "the attempt after a long idle went out on the old connection: {o:?}"
+        );
+        assert_eq!(r.connections(), 2);
+        assert_eq!(r.requests().len(), 3);
+        assert!(
+            hookline::delivery::IDLE_CONNECTION_TIMEOUT < Duration::from_secs(5),
+            "Node.js, uvicorn, Apache and actix-web close idle connections after 5 s"
+        );
     })
     .await;
 }

@@ -183,6 +183,14 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 /// response head is the receiver's error.
 pub const MAX_CONNECTION_BUFFER: usize = 32 * 1024;
 
+/// How long a keep-alive connection to a receiver may sit idle and still carry the next
+/// attempt. Node.js, uvicorn, Apache and actix-web close idle connections after 5 s; a
+/// connection kept longer than the receiver keeps it can be closed by the receiver just as an
+/// attempt goes out on it, and that attempt fails ("closed before the response") although the
+/// receiver never read it. Below 5 s the sender opens a fresh connection instead; one that
+/// carries steady traffic is never idle this long.
+pub const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(4);
+
 type Connector = ConnectWithin<hyper_rustls::HttpsConnector<HttpConnector<GuardedResolver>>>;
 
 /// A connector whose whole connect phase (DNS, TCP connect, TLS handshake) ends within a
@@ -361,7 +369,7 @@ impl Sender {
         };
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
             .pool_timer(hyper_util::rt::TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_idle_timeout(IDLE_CONNECTION_TIMEOUT)
             .pool_max_idle_per_host(cfg.max_idle_per_host)
             .http1_max_buf_size(MAX_CONNECTION_BUFFER)
             .build(https)

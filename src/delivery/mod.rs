@@ -13,7 +13,7 @@ pub mod ssrf;
 
 pub use http::{
     parse_retry_after, AttemptError, ErrorKind, Outcome, OutgoingRequest, Sender, SenderConfig,
-    MAX_RESPONSE_BODY,
+    IDLE_CONNECTION_TIMEOUT, MAX_RESPONSE_BODY,
 };
 pub use sign::{hex_signature, signature_header, standard_signature, Secret};
 pub use ssrf::{forbidden_reason, Blocked, Guard, GuardedResolver, ResolveError};
