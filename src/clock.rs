@@ -27,7 +27,10 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     b
 }
 
-const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+/// The characters of tokens and ids, in ASCII order (so equal-length strings of them also sort
+/// as base-62 numbers).
+pub(crate) const ALPHABET: &[u8; 62] =
+    b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// A random string of `len` characters from `[0-9A-Za-z]` (unbiased), from the operating
 /// system's CSPRNG: for secrets (API keys, session and setup tokens). The bytes are drawn in

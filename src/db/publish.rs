@@ -24,8 +24,8 @@ pub struct Draft {
 impl Draft {
     /// `data` is the published JSON, byte for byte.
     pub fn new(event_type: &EventTypeName, data: &str, type_field: String) -> Draft {
-        let public_id = new_event_id();
         let created_at = now_ms();
+        let public_id = new_event_id(created_at);
         let body = event_body(&public_id, event_type.as_str(), created_at, data);
         Draft {
             public_id,

@@ -1125,7 +1125,7 @@ mod tests {
         handoff: &std::sync::Arc<super::super::handoff::Handoff>,
     ) -> usize {
         let mut enq = Enqueuer::new(c, 1, Some(handoff.clone())).unwrap();
-        let id = crate::domain::event::new_event_id();
+        let id = crate::domain::event::new_event_id(crate::clock::now_ms());
         let (_, _, handed) = enq
             .insert(
                 c,

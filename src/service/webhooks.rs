@@ -272,8 +272,8 @@ pub async fn send_test(
                 .to_string(),
         ),
     };
-    let public_id = new_event_id();
     let created_at = now_ms();
+    let public_id = new_event_id(created_at);
     let payload = event_body(&public_id, &event_type, created_at, &data);
     let (event_id, delivery_id) = state
         .store
