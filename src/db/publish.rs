@@ -93,6 +93,12 @@ impl Db {
         answer: impl FnOnce(&[Stored]) -> String + Send + 'static,
     ) -> Result<Published, DbError> {
         let handoff = self.handoff().clone();
+        // The answer is made on the writer thread only when the key must remember it; else
+        // after the commit, off the writer, which every other write waits for.
+        let (answer_now, answer_after) = match idempotency {
+            Some(_) => (Some(answer), None),
+            None => (None, Some(answer)),
+        };
         let outcome = self
             .try_write(move |c| -> Result<Published, Refused> {
                 if let Some(i) = &idempotency {
@@ -138,8 +144,9 @@ impl Db {
                     });
                 }
                 let granted = writer.finish(c)?;
-                let body = answer(&stored);
-                if let Some(i) = &idempotency {
+                let mut body = String::new();
+                if let (Some(i), Some(answer)) = (&idempotency, answer_now) {
+                    body = answer(&stored);
                     hooks::idempotency_store(c, ws, i.route, &i.key, &i.request_hash, 202, &body)?;
                 }
                 // Stored: the dispatcher gets these once the transaction commits.
@@ -148,6 +155,13 @@ impl Db {
             })
             .await;
         match outcome {
+            Ok(Published::Fresh(stored, body)) => {
+                let body = match answer_after {
+                    Some(answer) => answer(&stored),
+                    None => body,
+                };
+                Ok(Published::Fresh(stored, body))
+            }
             Ok(p) | Err(Refused::Outcome(p)) => Ok(p),
             Err(Refused::Db(e)) => Err(e),
         }
