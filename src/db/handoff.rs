@@ -6,8 +6,10 @@
 //! webhook is already waiting in the queue, so nothing is overtaken), the publish inserts the
 //! delivery already leased, and after the commit the delivery, with its event's body, goes
 //! straight to the dispatcher's ready queue. That saves the claim round a delivery otherwise
-//! needs (a write job that scans the due index, rewrites the row to lease it and reads the
-//! event back) and the wait for it: a publish's delivery can start as soon as the 202 is sent.
+//! needs (a write job that walks the due index and reads the row and the event back) and the
+//! wait for it: a publish's delivery can start as soon as the 202 is sent. (A claimed delivery
+//! is held in memory, [`super::leases`]; a handed-off one carries its lease in the row, which
+//! costs nothing there: the row is written anyway, and it keeps it out of the due index.)
 //!
 //! Nothing about durability changes. The row is committed before the dispatcher hears of it,
 //! and a lease left by a crash is dropped at the next start as before (`queue::release_all`),

@@ -9,6 +9,7 @@ pub mod hooks;
 mod housekeeping;
 pub mod invites;
 pub mod jobs;
+pub mod leases;
 mod meta;
 pub mod notices;
 pub mod people;

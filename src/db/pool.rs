@@ -78,6 +78,7 @@ struct Inner {
     reader_permits: Arc<Semaphore>,
     stats: Mutex<WriteStats>,
     handoff: Arc<super::handoff::Handoff>,
+    leases: Arc<super::leases::Leases>,
     callers: super::callers::Callers,
 }
 
@@ -127,14 +128,15 @@ impl Db {
             reader_permits: Arc::new(Semaphore::new(READERS)),
             stats: Mutex::new(WriteStats::default()),
             handoff: Arc::default(),
+            leases: Arc::default(),
             callers: Default::default(),
         });
         let weak = Arc::downgrade(&inner);
         let checkpointer = Checkpointer::spawn(&inner.path);
-        let handoff = inner.handoff.clone();
+        let (handoff, leases) = (inner.handoff.clone(), inner.leases.clone());
         let handle = std::thread::Builder::new()
             .name("hookline-db-writer".into())
-            .spawn(move || writer_loop(conn, &queue, weak, checkpointer, &handoff))
+            .spawn(move || writer_loop(conn, &queue, weak, checkpointer, &handoff, &leases))
             .expect("spawn the writer thread");
         *inner.writer_thread.lock().unwrap() = Some(handle);
         Ok(Db { inner })
@@ -152,6 +154,11 @@ impl Db {
     /// Where publishes lease deliveries straight to this process's dispatcher.
     pub fn handoff(&self) -> &Arc<super::handoff::Handoff> {
         &self.inner.handoff
+    }
+
+    /// The deliveries this process's dispatcher holds (see [`super::leases`]).
+    pub fn leases(&self) -> &Arc<super::leases::Leases> {
+        &self.inner.leases
     }
 
     /// Runs `f` on the writer connection inside its own savepoint, batched with other jobs
@@ -482,6 +489,7 @@ fn writer_loop(
     inner: std::sync::Weak<Inner>,
     checkpointer: Option<Checkpointer>,
     handoff: &super::handoff::Handoff,
+    leases: &super::leases::Leases,
 ) {
     if checkpointer.is_some() {
         if let Err(e) = conn.pragma_update(None, "wal_autocheckpoint", BACKSTOP_AUTOCHECKPOINT) {
@@ -518,6 +526,8 @@ fn writer_loop(
         }
         // Deliveries leased at publish go to the dispatcher only once they are stored.
         handoff.committed(commit.is_ok());
+        // Claims held and let go of by the transaction's jobs stand or fall with it.
+        leases.committed(commit.is_ok());
         let m = crate::metrics::global();
         m.db_commit_seconds.observe(started.elapsed().as_secs_f64());
         m.db_batch_jobs.observe(completions.len() as f64);

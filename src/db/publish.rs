@@ -92,7 +92,7 @@ impl Db {
         idempotency: Option<Idempotency>,
         answer: impl FnOnce(&[Stored]) -> String + Send + 'static,
     ) -> Result<Published, DbError> {
-        let handoff = self.handoff().clone();
+        let handoff = (self.handoff().clone(), self.leases().clone());
         // The answer is made on the writer thread only when the key must remember it; else
         // after the commit, off the writer, which every other write waits for.
         let (answer_now, answer_after) = match idempotency {

@@ -4,8 +4,10 @@
 //!
 //! - [`Enqueuer`] / [`enqueue_test`]: a published event becomes one `pending` delivery per
 //!   subscribed webhook, due now.
-//! - [`claim`]: due deliveries are leased for an attempt (partial index `deliveries_due`
-//!   holds the unleased rows that wait; leased ones sit in `deliveries_leased`).
+//! - [`claim`]: due deliveries are taken for an attempt, and held in memory by the writer
+//!   ([`super::leases`]), not in the row: the partial index `deliveries_due` holds the rows
+//!   that wait and those held; `deliveries_leased` holds the ones a publish leased to the
+//!   dispatcher in its own write (the hand-off, `lease_until`).
 //! - [`record`]: an attempt's result is written and the delivery moves on — `succeeded`,
 //!   `retrying` at the time `delivery::retry` says, or `failed` — with the webhook's health,
 //!   auto-disable and notices in the same write.
@@ -18,14 +20,15 @@ use std::collections::HashMap;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::hooks::{self, WebhookRow};
+use super::leases::{Hold, Leases};
 use super::DbError;
 use crate::clock::now_ms;
 use crate::domain::fair::{claim_round, Ledger, Picker, Round, Scan};
 use crate::domain::DeliveryStatus;
 use futures_util::FutureExt;
 
-/// How long a claimed delivery stays leased: an attempt in flight for longer (it cannot be:
-/// attempts time out after at most a minute) would be claimed again.
+/// The lease a publish writes into a delivery it hands off (`lease_until`, that far ahead).
+/// Nothing reads the time: no claim takes a leased row, and every start drops the leases.
 pub const LEASE_MS: i64 = 10 * 60 * 1000;
 
 /// Most attempt results a record job may hold and still share transactions with publishes
@@ -57,16 +60,16 @@ pub struct ClaimRound {
     pub changed: Vec<WebhookRow>,
 }
 
-/// Leases up to ?4 of webhook ?1's deliveries due by ?2, until ?3. Reads only the partial
-/// index `deliveries_due`, which holds unleased rows: leased ones leave it as they are picked.
-pub(crate) const CLAIM_PICK: &str = "UPDATE deliveries SET lease_until = ?3 WHERE id IN (
-        SELECT id FROM deliveries WHERE webhook_id = ?1 AND next_attempt_at <= ?2 AND lease_until IS NULL
-        ORDER BY next_attempt_at LIMIT ?4)
-     RETURNING id, event_id, attempt_count";
+/// Webhook ?1's deliveries waiting, due or not, that no lease in the row holds, earliest
+/// first: a walk of the partial index `deliveries_due` alone (its entries carry the row id).
+/// A claim steps over the ones held in memory (see [`super::leases`]), takes the due ones it
+/// wants, and stops there or at the first not due yet (when the next falls due).
+pub(crate) const CLAIM_WALK: &str = "SELECT id, next_attempt_at FROM deliveries
+     WHERE webhook_id = ?1 AND next_attempt_at IS NOT NULL AND lease_until IS NULL
+     ORDER BY next_attempt_at";
 
-/// When webhook ?1's next unleased delivery is due.
-pub(crate) const CLAIM_EARLIEST: &str = "SELECT min(next_attempt_at) FROM deliveries
-     WHERE webhook_id = ?1 AND next_attempt_at IS NOT NULL AND lease_until IS NULL";
+/// What a claim reads of a picked delivery's row.
+const CLAIM_ROW: &str = "SELECT event_id, attempt_count FROM deliveries WHERE id = ?1";
 
 /// The webhooks with unleased deliveries waiting (due now or later), in id order: a skip
 /// scan of the partial index `deliveries_due`, one seek per webhook with work, so webhooks
@@ -144,6 +147,7 @@ pub fn claim(
     c: &Connection,
     ask: &ClaimRequest,
     ledger: &mut Ledger,
+    leases: &Leases,
 ) -> Result<ClaimRound, DbError> {
     let ClaimRequest {
         now,
@@ -229,10 +233,12 @@ pub fn claim(
     let held = |wid: i64| busy.get(&wid).copied().unwrap_or(0);
     let ids: Vec<i64> = active.iter().map(|(id, _)| *id).collect();
     let mut picker = SqlitePicker {
-        pick: c.prepare_cached(CLAIM_PICK)?,
-        earliest: c.prepare_cached(CLAIM_EARLIEST)?,
+        walk: c.prepare_cached(CLAIM_WALK)?,
+        row: c.prepare_cached(CLAIM_ROW)?,
+        next: None,
         now,
-        lease_until: now + LEASE_MS,
+        leases,
+        picked: HashMap::new(),
         emptied: Vec::new(),
     };
     let (picks, next_due) = claim_round(
@@ -256,6 +262,16 @@ pub fn claim(
         scan.webhooks
             .retain(|(id, _, _)| picker.emptied.binary_search(id).is_err());
     }
+    // Held from this round's commit on: no later round picks them again.
+    let hold: Vec<Hold> = picker
+        .picked
+        .drain()
+        .map(|(delivery, (webhook, due))| Hold {
+            delivery,
+            webhook,
+            due,
+        })
+        .collect();
     drop(picker);
     ledger.scan = Some(scan);
     let mut event =
@@ -303,6 +319,8 @@ pub fn claim(
             }
         }
     }
+    // Last, when nothing more can fail: a job that fails holds nothing.
+    leases.hold(hold);
     Ok(ClaimRound {
         jobs,
         next_due,
@@ -314,11 +332,17 @@ pub fn claim(
 
 /// The claim round's statements on SQLite (see [`claim_round`]).
 struct SqlitePicker<'c> {
-    pick: rusqlite::CachedStatement<'c>,
-    earliest: rusqlite::CachedStatement<'c>,
+    walk: rusqlite::CachedStatement<'c>,
+    row: rusqlite::CachedStatement<'c>,
+    /// What the last pick's walk saw after its picks: (webhook, when its next delivery not
+    /// held falls due, if any), so that `earliest` need not walk again.
+    next: Option<(i64, Option<i64>)>,
     now: i64,
-    lease_until: i64,
-    /// Webhooks found with no unleased delivery waiting, due or not.
+    leases: &'c Leases,
+    /// Picked in this round (a webhook may be picked from twice): delivery → (webhook, due
+    /// time).
+    picked: HashMap<i64, (i64, i64)>,
+    /// Webhooks found with no delivery waiting that is not held, due or not.
     emptied: Vec<i64>,
 }
 
@@ -326,25 +350,55 @@ impl Picker for SqlitePicker<'_> {
     type Error = DbError;
 
     async fn pick(&mut self, webhook: i64, take: usize) -> Result<Vec<(i64, i64, i64)>, DbError> {
-        Ok(self
-            .pick
-            .query_map(
-                params![webhook, self.now, self.lease_until, take as i64],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )?
-            .collect::<Result<_, _>>()?)
+        let (ids, next) = self.walk(webhook, take)?;
+        self.next = Some((webhook, next));
+        let mut picks = Vec::with_capacity(ids.len());
+        for (id, due) in ids {
+            self.picked.insert(id, (webhook, due));
+            let (event_id, attempt_count) =
+                self.row.query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            picks.push((id, event_id, attempt_count));
+        }
+        Ok(picks)
     }
 
     async fn earliest(&mut self, webhook: i64) -> Result<Option<i64>, DbError> {
-        let due = self
-            .earliest
-            .query_row([webhook], |r| r.get::<_, Option<i64>>(0))
-            .optional()?
-            .flatten();
+        let due = match self.next.take() {
+            Some((w, due)) if w == webhook => due,
+            _ => self.walk(webhook, 0)?.1,
+        };
         if due.is_none() {
             self.emptied.push(webhook);
         }
         Ok(due)
+    }
+}
+
+/// A walk's due picks, (id, due time), and when the next one falls due.
+type Walked = (Vec<(i64, i64)>, Option<i64>);
+
+impl SqlitePicker<'_> {
+    /// One walk of `webhook`'s waiting deliveries, over the held ones: up to `take` due ones
+    /// (id, due time), and when the first one after them falls due (`None`: nothing more
+    /// waits).
+    fn walk(&mut self, webhook: i64, take: usize) -> Result<Walked, DbError> {
+        let mut ids = Vec::with_capacity(take);
+        let held = self.leases.lock();
+        let mut rows = self.walk.query([webhook])?;
+        loop {
+            let Some(r) = rows.next()? else {
+                return Ok((ids, None));
+            };
+            let id: i64 = r.get(0)?;
+            if held.holds(id) || self.picked.contains_key(&id) {
+                continue;
+            }
+            let due: i64 = r.get(1)?;
+            if due > self.now || ids.len() == take {
+                return Ok((ids, Some(due)));
+            }
+            ids.push((id, due));
+        }
     }
 }
 
@@ -587,7 +641,8 @@ pub fn retry_now(conn: &Connection, workspace_id: i64, id: i64) -> Result<bool, 
 }
 
 /// A bulk retry's batch: each delivery of `webhook_id` in `ids` that is still in `status`
-/// gets one more attempt, due now. Returns how many did.
+/// gets one more attempt, due now. Returns how many did. One leased at publish is skipped;
+/// one the dispatcher holds stays held, and its attempt under way decides what comes next.
 pub fn retry_batch(
     conn: &Connection,
     webhook_id: i64,
@@ -642,8 +697,10 @@ pub struct Gauges {
 }
 
 /// Counts the queue. Two queries, each answered by its own partial index (`deliveries_due`
-/// holds the rows waiting for an attempt, `deliveries_leased` the ones in flight).
-pub fn gauges(c: &Connection, now: i64) -> Result<Gauges, DbError> {
+/// holds the rows waiting for an attempt and those held in memory by this process's
+/// dispatcher, `deliveries_leased` the ones leased at publish), and the held ones counted
+/// from `leases` (all of them due: a delivery is claimed only once due).
+pub fn gauges(c: &Connection, now: i64, leases: &Leases) -> Result<Gauges, DbError> {
     let (due, scheduled, oldest): (i64, i64, Option<i64>) = c.query_row(
         "SELECT
             count(*) FILTER (WHERE next_attempt_at <= ?1),
@@ -653,15 +710,35 @@ pub fn gauges(c: &Connection, now: i64) -> Result<Gauges, DbError> {
         [now],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
-    let in_flight: i64 = c.query_row(
+    let leased: i64 = c.query_row(
         "SELECT count(*) FROM deliveries WHERE lease_until IS NOT NULL",
         [],
         |r| r.get(0),
     )?;
+    let held = leases.lock().count() as i64;
+    // The oldest due delivery that is not held: the held ones come first in due order.
+    let oldest = match oldest {
+        Some(_) if held > 0 => {
+            let first: Vec<(i64, i64)> = c
+                .prepare_cached(
+                    "SELECT id, next_attempt_at FROM deliveries
+                     WHERE next_attempt_at IS NOT NULL AND lease_until IS NULL
+                     ORDER BY next_attempt_at LIMIT ?1",
+                )?
+                .query_map([held + 1], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            let held_now = leases.lock();
+            first
+                .into_iter()
+                .find(|(id, _)| !held_now.holds(*id))
+                .map(|(_, t)| t)
+        }
+        o => o,
+    };
     Ok(Gauges {
-        due,
+        due: (due - held).max(0),
         scheduled,
-        in_flight,
+        in_flight: leased + held,
         oldest_due_seconds: oldest
             .filter(|t| *t <= now)
             .map(|t| (now - t) / 1000)
@@ -705,17 +782,29 @@ pub struct Enqueuer {
     /// delivery in this job; true from its first delivery that was not handed off).
     waiting: Vec<(i64, bool)>,
     granted: super::handoff::Granted,
+    /// What the dispatcher holds of the queue (for `waiting`), with a hand-off.
+    leases: Option<std::sync::Arc<Leases>>,
+    /// When the job began.
+    now: i64,
 }
 
-/// Whether webhook ?1 has deliveries due by ?2 waiting for a claim (a seek in `deliveries_due`).
+/// Whether webhook ?1 has a delivery due by ?2 in `deliveries_due` after (due time ?3, id ?4):
+/// one seek. The ones held in memory come first there, so the caller passes the last held.
 const WAITING: &str = "SELECT 1 FROM deliveries
-     WHERE webhook_id = ?1 AND next_attempt_at <= ?2 AND lease_until IS NULL LIMIT 1";
+     WHERE webhook_id = ?1 AND next_attempt_at <= ?2 AND lease_until IS NULL
+       AND next_attempt_at >= ?3 AND (next_attempt_at > ?3 OR id > ?4)
+     LIMIT 1";
 
 impl Enqueuer {
+    /// With `handoff`, deliveries may be leased to this process's dispatcher as they are
+    /// stored (`leases`: what it holds already).
     pub fn new(
         conn: &Connection,
         workspace_id: i64,
-        handoff: Option<std::sync::Arc<super::handoff::Handoff>>,
+        handoff: Option<(
+            std::sync::Arc<super::handoff::Handoff>,
+            std::sync::Arc<Leases>,
+        )>,
     ) -> Result<Enqueuer, DbError> {
         let webhooks = conn
             .prepare_cached(
@@ -733,12 +822,15 @@ impl Enqueuer {
                 Ok((id, version, serde_json::from_str::<Vec<String>>(&events)?))
             })
             .collect::<Result<Vec<_>, DbError>>()?;
+        let (handoff, leases) = handoff.unzip();
         Ok(Enqueuer {
             workspace_id,
             webhooks,
             triggered: Vec::new(),
             waiting: Vec::new(),
             granted: super::handoff::Granted::new(handoff),
+            leases,
+            now: now_ms(),
         })
     }
 
@@ -763,7 +855,14 @@ impl Enqueuer {
                 continue;
             }
             let lease = !self.granted_off()
-                && !waiting(conn, &mut self.waiting, *webhook_id, e.created_at)?
+                // Every held delivery was due when claimed, before this job began.
+                && !Self::waiting(
+                    conn,
+                    &mut self.waiting,
+                    self.leases.as_deref(),
+                    *webhook_id,
+                    e.created_at.max(self.now),
+                )?
                 && self.granted.ask(*webhook_id, *version);
             let lease_until = lease.then_some(e.created_at + LEASE_MS);
             delivery.execute(params![
@@ -806,6 +905,35 @@ impl Enqueuer {
         !self.granted.enabled()
     }
 
+    /// Whether `webhook` has deliveries due by `at` (or this job's start) waiting for a
+    /// claim, not held by the dispatcher: from what this job knows, or a walk of
+    /// `deliveries_due` over the held ones (then remembered).
+    fn waiting(
+        conn: &Connection,
+        known: &mut Vec<(i64, bool)>,
+        leases: Option<&Leases>,
+        webhook: i64,
+        at: i64,
+    ) -> Result<bool, DbError> {
+        if let Some((_, w)) = known.iter().find(|(id, _)| *id == webhook) {
+            return Ok(*w);
+        }
+        // After the last held one. (A row stored due after a claim round, with an earlier
+        // due time than what that round took — a publish stamped before the round and
+        // committed after it, a few milliseconds — is not seen here, and may be passed by
+        // the hand-off; the next claim round takes it.)
+        let (at_least, after_id) = leases
+            .and_then(|l| l.lock().last_of(webhook))
+            .unwrap_or((i64::MIN, i64::MIN));
+        let w = conn
+            .prepare_cached(WAITING)?
+            .query_row(params![webhook, at, at_least, after_id], |_| Ok(()))
+            .optional()?
+            .is_some();
+        known.push((webhook, w));
+        Ok(w)
+    }
+
     /// Marks the webhooks that got deliveries as triggered; hands back the deliveries granted
     /// to the dispatcher, to be staged once the job succeeds (dropped, they are given back).
     pub fn finish(self, conn: &Connection) -> Result<super::handoff::Granted, DbError> {
@@ -817,26 +945,6 @@ impl Enqueuer {
         }
         Ok(self.granted)
     }
-}
-
-/// Whether `webhook` has deliveries due by `now` waiting in the queue, from `known` or one
-/// seek (then remembered there).
-fn waiting(
-    conn: &Connection,
-    known: &mut Vec<(i64, bool)>,
-    webhook: i64,
-    now: i64,
-) -> Result<bool, DbError> {
-    if let Some((_, w)) = known.iter().find(|(id, _)| *id == webhook) {
-        return Ok(*w);
-    }
-    let w = conn
-        .prepare_cached(WAITING)?
-        .query_row(params![webhook, now], |_| Ok(()))
-        .optional()?
-        .is_some();
-    known.push((webhook, w));
-    Ok(w)
 }
 
 /// Stores an event delivered to one webhook only (Send Test). Returns (event id, delivery id).
@@ -881,7 +989,13 @@ impl super::Db {
         &self,
         _wake: std::sync::Arc<tokio::sync::Notify>,
     ) -> Result<usize, DbError> {
-        self.write(release_all).await
+        let leases = self.leases().clone();
+        self.write(move |c| {
+            let held = leases.lock().count();
+            leases.clear();
+            Ok(release_all(c)? + held)
+        })
+        .await
     }
 
     /// Nothing to give back: the next start drops what is left (see `queue_start`).
@@ -894,15 +1008,22 @@ impl super::Db {
         mut ask: ClaimRequest,
         mut ledger: Ledger,
     ) -> Result<(ClaimRound, Ledger), DbError> {
+        let leases = self.leases().clone();
         self.write(move |c| {
             ask.now = now_ms();
-            claim(c, &ask, &mut ledger).map(|r| (r, ledger))
+            claim(c, &ask, &mut ledger, &leases).map(|r| (r, ledger))
         })
         .await
     }
 
     pub async fn release(&self, ids: Vec<i64>) -> Result<(), DbError> {
-        self.write(move |c| release(c, &ids)).await
+        let leases = self.leases().clone();
+        self.write(move |c| {
+            release(c, &ids)?;
+            leases.let_go(ids);
+            Ok(())
+        })
+        .await
     }
 
     pub async fn claim_test(
@@ -923,7 +1044,9 @@ impl super::Db {
         rules: std::sync::Arc<RecordRules>,
     ) -> Result<bool, DbError> {
         let prompt = results.len() <= RECORD_PROMPT_MOST;
+        let leases = self.leases().clone();
         let job = move |c: &Connection| {
+            let ids: Vec<i64> = results.iter().map(|r| r.delivery_id).collect();
             let mut touched = Vec::new();
             // The webhooks' hourly health, in the same write as the attempts.
             let mut tally = super::stats::Tally::default();
@@ -935,6 +1058,9 @@ impl super::Db {
                 noticed |= record(c, r, &rules, &mut touched)?;
             }
             super::stats::write(&tally, c)?;
+            // Recorded: no longer held (a job that failed keeps them held, as a lease in
+            // the row was kept, until the next start).
+            leases.let_go(ids);
             Ok(noticed)
         };
         if prompt {
@@ -978,7 +1104,8 @@ impl super::Db {
 
     /// The queue's gauges and how many webhooks are switched off.
     pub async fn queue_figures(&self, now: i64) -> Result<(Gauges, i64), DbError> {
-        self.read(move |c| Ok((gauges(c, now)?, hooks::count_inactive_webhooks(c)?)))
+        let leases = self.leases().clone();
+        self.read(move |c| Ok((gauges(c, now, &leases)?, hooks::count_inactive_webhooks(c)?)))
             .await
     }
 
@@ -1123,8 +1250,9 @@ mod tests {
     fn publish_one(
         c: &Connection,
         handoff: &std::sync::Arc<super::super::handoff::Handoff>,
+        leases: &std::sync::Arc<Leases>,
     ) -> usize {
-        let mut enq = Enqueuer::new(c, 1, Some(handoff.clone())).unwrap();
+        let mut enq = Enqueuer::new(c, 1, Some((handoff.clone(), leases.clone()))).unwrap();
         let id = crate::domain::event::new_event_id(crate::clock::now_ms());
         let (_, _, handed) = enq
             .insert(
@@ -1157,22 +1285,41 @@ mod tests {
         let c = crate::db::open_and_migrate(dir.path()).unwrap();
         seed(&c, 2, 0, 0);
         let handoff = std::sync::Arc::new(Handoff::default());
+        let leases = std::sync::Arc::new(Leases::default());
+        // What a claim round does: the dispatcher holds webhook 2's waiting deliveries.
+        let claim_all = || {
+            let holds: Vec<Hold> = c
+                .prepare("SELECT id, webhook_id, next_attempt_at FROM deliveries WHERE webhook_id = 2 AND next_attempt_at IS NOT NULL AND lease_until IS NULL")
+                .unwrap()
+                .query_map([], |r| {
+                    Ok(Hold {
+                        delivery: r.get(0)?,
+                        webhook: r.get(1)?,
+                        due: r.get(2)?,
+                    })
+                })
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            leases.hold(holds);
+            leases.committed(true);
+        };
         // No dispatcher yet: stored due, nothing leased.
-        assert_eq!(publish_one(&c, &handoff), 0);
+        assert_eq!(publish_one(&c, &handoff, &leases), 0);
         assert_eq!(leased(&c), 0);
         // The dispatcher runs with room 2 per webhook and holds webhook 2 open (version 0),
         // but webhook 2 has the first publish's delivery waiting: nothing may pass it.
         handoff.open(std::sync::Arc::new(tokio::sync::Notify::new()), 2, 100);
         handoff.watch(2, 0);
-        assert_eq!(publish_one(&c, &handoff), 0);
-        // Claimed (leased) by a round, the waiting ones are gone from the queue: now the
-        // deliveries of webhook 2 go straight to the dispatcher, leased in the same write.
-        c.execute(
-            "UPDATE deliveries SET lease_until = 1 WHERE webhook_id = 2",
-            [],
-        )
-        .unwrap();
-        assert_eq!(publish_one(&c, &handoff), 1, "webhook 1 is not held open");
+        assert_eq!(publish_one(&c, &handoff, &leases), 0);
+        // Claimed by a round (held by the dispatcher), the waiting ones no longer wait: now
+        // the deliveries of webhook 2 go straight to the dispatcher, leased in the same write.
+        claim_all();
+        assert_eq!(
+            publish_one(&c, &handoff, &leases),
+            1,
+            "webhook 1 is not held open"
+        );
         handoff.committed(true);
         let taken = handoff.take();
         assert_eq!(taken.len(), 1);
@@ -1186,18 +1333,26 @@ mod tests {
             .unwrap();
         assert!(lease.is_some(), "a delivery handed off is stored leased");
         // Room 2: one held, one more fits, the third waits in the queue.
-        assert_eq!(publish_one(&c, &handoff), 1);
-        assert_eq!(publish_one(&c, &handoff), 0);
+        assert_eq!(publish_one(&c, &handoff, &leases), 1);
+        assert_eq!(publish_one(&c, &handoff, &leases), 0);
         // Its webhook's version changed (the dispatcher holds an older one): no hand-off.
         handoff.held([(2, 0)], 0);
-        c.execute(
-            "UPDATE deliveries SET lease_until = 1 WHERE webhook_id = 2",
-            [],
-        )
-        .unwrap();
+        claim_all();
+        assert_eq!(
+            publish_one(&c, &handoff, &leases),
+            1,
+            "held ones do not wait"
+        );
+        handoff.committed(true);
+        handoff.take();
+        handoff.held([(2, 0)], 0);
+        // One stored due after the held ones (a retry now, say) waits: nothing passes it.
+        add_delivery(&c, 2, now_ms());
+        assert_eq!(publish_one(&c, &handoff, &leases), 0);
+        claim_all();
         c.execute("UPDATE webhooks SET updated_at = 5 WHERE id = 2", [])
             .unwrap();
-        assert_eq!(publish_one(&c, &handoff), 0);
+        assert_eq!(publish_one(&c, &handoff, &leases), 0);
     }
 
     #[test]
@@ -1234,6 +1389,7 @@ mod tests {
 
     #[test]
     fn the_queue_reads_its_partial_indexes_and_leases_move_rows_between_them() {
+        let leases = Leases::default();
         let dir = tempfile::tempdir().unwrap();
         let c = crate::db::open_and_migrate(dir.path()).unwrap();
         seed(&c, 1, 3, 1000);
@@ -1249,7 +1405,7 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join("; ")
         };
-        for (sql, n) in [(CLAIM_PICK, 4), (CLAIM_EARLIEST, 1), (CLAIM_WITH_WORK, 0)] {
+        for (sql, n) in [(CLAIM_WALK, 1), (CLAIM_WITH_WORK, 0), (WAITING, 4)] {
             let p = plan(sql, n);
             assert!(
                 p.contains("USING INDEX deliveries_due") && !p.contains("SCAN deliveries"),
@@ -1281,14 +1437,27 @@ mod tests {
                 count("deliveries_leased", "lease_until IS NOT NULL"),
             )
         };
-        // Two claimed: they leave the due index for the leased one, and count as in flight.
-        let jobs = claim(&c, &ask(5000, 2, 2), &mut Ledger::default())
+        // Two claimed: held in memory, they stay in the due index (nothing is written), count
+        // as in flight, and the oldest due one that waits is the third.
+        c.execute("UPDATE deliveries SET next_attempt_at = 900 + id", [])
+            .unwrap();
+        let jobs = claim(&c, &ask(5000, 2, 2), &mut Ledger::default(), &leases)
             .unwrap()
             .jobs;
         assert_eq!(jobs.len(), 2);
-        assert_eq!(in_indexes(), (1, 2));
-        let g = gauges(&c, 5000).unwrap();
-        assert_eq!((g.in_flight, g.due), (2, 1));
+        assert_eq!(in_indexes(), (3, 0));
+        let g = gauges(&c, 5000, &leases).unwrap();
+        assert_eq!(
+            (g.in_flight, g.due, g.oldest_due_seconds),
+            (2, 1, (5000 - 903) / 1000)
+        );
+        // A publish's hand-off leases in the row, and the gauges count that one too.
+        c.execute("UPDATE deliveries SET lease_until = 1 WHERE id = 3", [])
+            .unwrap();
+        let g = gauges(&c, 5000, &leases).unwrap();
+        assert_eq!((g.in_flight, g.due, g.oldest_due_seconds), (3, 0, 0));
+        c.execute("UPDATE deliveries SET lease_until = NULL WHERE id = 3", [])
+            .unwrap();
         // One succeeds (gone from both), one fails with a retry left (due again later).
         let mut touched = Vec::new();
         record(
@@ -1305,9 +1474,11 @@ mod tests {
             &mut touched,
         )
         .unwrap();
+        // (What the record job does when it succeeds.)
+        leases.let_go(jobs.iter().map(|j| j.delivery_id));
         assert_eq!(in_indexes(), (2, 0));
         let later = now_ms() + 2 * 3600 * 1000; // past the retry, whatever its jitter
-        let again = claim(&c, &ask(later, 10, 10), &mut Ledger::default())
+        let again = claim(&c, &ask(later, 10, 10), &mut Ledger::default(), &leases)
             .unwrap()
             .jobs;
         assert_eq!(again.len(), 2, "the retry and the unclaimed one");
@@ -1315,12 +1486,13 @@ mod tests {
 
     #[test]
     fn claims_respect_limits_and_rotate_between_webhooks() {
+        let leases = Leases::default();
         let dir = tempfile::tempdir().unwrap();
         let c = crate::db::open_and_migrate(dir.path()).unwrap();
         seed(&c, 3, 10, 1000);
         let owners = |claims: &[Claimed]| claims.iter().map(|c| c.webhook_id).collect::<Vec<_>>();
         // Per-webhook limit 2, global 4: two webhooks get two each, starting where told.
-        let r = claim(&c, &ask(5000, 4, 2), &mut Ledger::default()).unwrap();
+        let r = claim(&c, &ask(5000, 4, 2), &mut Ledger::default(), &leases).unwrap();
         let ids = |rows: &[WebhookRow]| rows.iter().map(|w| w.id).collect::<Vec<_>>();
         assert_eq!(
             ids(&r.changed),
@@ -1334,6 +1506,7 @@ mod tests {
                 ..ask(0, 4, 2)
             },
             &mut Ledger::default(),
+            &leases,
         )
         .unwrap();
         assert_eq!(
@@ -1356,6 +1529,7 @@ mod tests {
                 ..ask(5000, 1, 1)
             },
             &mut Ledger::default(),
+            &leases,
         )
         .unwrap();
         assert!(
@@ -1374,6 +1548,7 @@ mod tests {
                 ..ask(5000, 4, 2)
             },
             &mut Ledger::default(),
+            &leases,
         )
         .unwrap()
         .jobs;
@@ -1388,6 +1563,7 @@ mod tests {
                 ..ask(5000, 10, 2)
             },
             &mut Ledger::default(),
+            &leases,
         )
         .unwrap()
         .jobs;
@@ -1396,7 +1572,13 @@ mod tests {
         let dir2 = tempfile::tempdir().unwrap();
         let c2 = crate::db::open_and_migrate(dir2.path()).unwrap();
         seed(&c2, 1, 1, 9000);
-        let r = claim(&c2, &ask(5000, 4, 2), &mut Ledger::default()).unwrap();
+        let r = claim(
+            &c2,
+            &ask(5000, 4, 2),
+            &mut Ledger::default(),
+            &Leases::default(),
+        )
+        .unwrap();
         let (claims, next) = (r.jobs, r.next_due);
         assert!(claims.is_empty());
         assert_eq!(next, Some(9000));
@@ -1404,6 +1586,7 @@ mod tests {
 
     #[test]
     fn claim_rounds_look_only_at_webhooks_with_work() {
+        let leases = Leases::default();
         let dir = tempfile::tempdir().unwrap();
         let c = crate::db::open_and_migrate(dir.path()).unwrap();
         // Webhooks 1 and 2 have deliveries waiting; 3 to 50 have nothing.
@@ -1417,7 +1600,7 @@ mod tests {
             ids.sort();
             ids
         };
-        let r = claim(&c, &ask(5000, 2, 10), &mut Ledger::default()).unwrap();
+        let r = claim(&c, &ask(5000, 2, 10), &mut Ledger::default(), &leases).unwrap();
         assert_eq!(looked_at(&r), vec![1, 2], "idle webhooks cost nothing");
         assert_eq!(r.jobs.len(), 2);
         let known: HashMap<i64, i64> = (1..=50).map(|w| (w, 0)).collect();
@@ -1435,6 +1618,7 @@ mod tests {
                 ..ask(5000, 10, 10)
             },
             &mut Ledger::default(),
+            &leases,
         )
         .unwrap();
         assert_eq!(r.inactive, vec![1]);
@@ -1455,6 +1639,7 @@ mod tests {
                 ..ask(5000, 10, 10)
             },
             &mut Ledger::default(),
+            &leases,
         )
         .unwrap();
         assert_eq!(
@@ -1463,19 +1648,22 @@ mod tests {
             "a revisit finds the deleted one too"
         );
         assert_eq!(looked_at(&r).len(), 50);
-        // Only a retry scheduled for later: looked at, nothing claimed, and the timer set.
+        // Only a retry scheduled for later (what recording the claimed ones' failures does,
+        // which lets go of them): looked at, nothing claimed, and the timer set.
         c.execute(
             "UPDATE deliveries SET next_attempt_at = 9000, lease_until = NULL WHERE webhook_id = 2",
             [],
         )
         .unwrap();
-        let r = claim(&c, &ask(5000, 10, 10), &mut Ledger::default()).unwrap();
+        leases.clear();
+        let r = claim(&c, &ask(5000, 10, 10), &mut Ledger::default(), &leases).unwrap();
         assert!(r.jobs.is_empty());
         assert_eq!(r.next_due, Some(9000));
     }
 
     #[test]
     fn a_round_starts_from_the_last_look_until_work_may_have_come() {
+        let leases = Leases::default();
         let dir = tempfile::tempdir().unwrap();
         let c = crate::db::open_and_migrate(dir.path()).unwrap();
         // Webhooks 1 and 2: 20 deliveries each; 3 and 4: none yet.
@@ -1484,14 +1672,14 @@ mod tests {
         add_webhook(&c, 4);
         let mut ledger = Ledger::default();
         let claimed = |r: &ClaimRound, w: i64| r.jobs.iter().filter(|j| j.webhook_id == w).count();
-        let r = claim(&c, &ask(5000, 10, 10), &mut ledger).unwrap();
+        let r = claim(&c, &ask(5000, 10, 10), &mut ledger, &leases).unwrap();
         assert_eq!(r.jobs.len(), 10);
         // Work for webhook 3 that nobody announced (in the engine, every write that adds work
         // wakes the dispatcher, which asks the next round to look again): the next rounds
         // keep draining the webhooks of the last look, without looking at the queue again.
         add_delivery(&c, 3, 1000);
         for _ in 0..3 {
-            let r = claim(&c, &ask(5100, 10, 40), &mut ledger).unwrap();
+            let r = claim(&c, &ask(5100, 10, 40), &mut ledger, &leases).unwrap();
             assert_eq!(claimed(&r, 3), 0, "the round looked at the whole queue");
             assert_eq!(
                 r.active.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
@@ -1500,9 +1688,9 @@ mod tests {
         }
         // 1 and 2 are drained now: a round finds them empty, and the next ones no longer
         // look at them.
-        let r = claim(&c, &ask(5100, 10, 40), &mut ledger).unwrap();
+        let r = claim(&c, &ask(5100, 10, 40), &mut ledger, &leases).unwrap();
         assert!(r.jobs.is_empty());
-        let r = claim(&c, &ask(5100, 10, 40), &mut ledger).unwrap();
+        let r = claim(&c, &ask(5100, 10, 40), &mut ledger, &leases).unwrap();
         assert!(r.active.is_empty(), "{:?}", r.active);
         // Asked to look again, the round finds webhook 3's delivery.
         let r = claim(
@@ -1512,12 +1700,13 @@ mod tests {
                 ..ask(5100, 10, 40)
             },
             &mut ledger,
+            &leases,
         )
         .unwrap();
         assert_eq!(claimed(&r, 3), 1);
         // A revisit looks again too.
         add_delivery(&c, 4, 1000);
-        let r = claim(&c, &ask(5100, 10, 40), &mut ledger).unwrap();
+        let r = claim(&c, &ask(5100, 10, 40), &mut ledger, &leases).unwrap();
         assert_eq!(claimed(&r, 4), 0);
         let r = claim(
             &c,
@@ -1526,28 +1715,36 @@ mod tests {
                 ..ask(5100, 10, 40)
             },
             &mut ledger,
+            &leases,
         )
         .unwrap();
         assert_eq!(claimed(&r, 4), 1);
         // So does a round after a write by another process (another connection)...
         let other = Connection::open(crate::db::db_path(dir.path())).unwrap();
         add_delivery(&other, 4, 1000);
-        let r = claim(&c, &ask(5100, 10, 40), &mut ledger).unwrap();
+        let r = claim(&c, &ask(5100, 10, 40), &mut ledger, &leases).unwrap();
         assert_eq!(claimed(&r, 4), 1, "another process's write was missed");
         // ... and, whatever happened, one a second after the last look.
         add_delivery(&c, 3, 1000);
-        let r = claim(&c, &ask(5100 + RESCAN_MS - 1, 10, 40), &mut ledger).unwrap();
+        let r = claim(&c, &ask(5100 + RESCAN_MS - 1, 10, 40), &mut ledger, &leases).unwrap();
         assert_eq!(claimed(&r, 3), 0);
-        let r = claim(&c, &ask(5100 + RESCAN_MS, 10, 40), &mut ledger).unwrap();
+        let r = claim(&c, &ask(5100 + RESCAN_MS, 10, 40), &mut ledger, &leases).unwrap();
         assert_eq!(claimed(&r, 3), 1);
         // A round with a fresh ledger (the last one failed) looks too.
         add_delivery(&c, 4, 1000);
-        let r = claim(&c, &ask(5100 + RESCAN_MS, 10, 40), &mut Ledger::default()).unwrap();
+        let r = claim(
+            &c,
+            &ask(5100 + RESCAN_MS, 10, 40),
+            &mut Ledger::default(),
+            &leases,
+        )
+        .unwrap();
         assert_eq!(claimed(&r, 4), 1);
     }
 
     #[test]
     fn a_widened_room_lets_only_its_webhook_claim_more() {
+        let leases = Leases::default();
         let dir = tempfile::tempdir().unwrap();
         let c = crate::db::open_and_migrate(dir.path()).unwrap();
         c.execute_batch("BEGIN").unwrap();
@@ -1563,6 +1760,7 @@ mod tests {
                 ..ask(5000, 500, 32)
             },
             &mut Ledger::default(),
+            &leases,
         )
         .unwrap();
         let taken = |w: i64| r.jobs.iter().filter(|j| j.webhook_id == w).count();
@@ -1574,6 +1772,7 @@ mod tests {
                 ..ask(5000, 50, 32)
             },
             &mut Ledger::default(),
+            &leases,
         )
         .unwrap();
         assert_eq!(r.jobs.len(), 50);
@@ -1581,6 +1780,7 @@ mod tests {
 
     #[test]
     fn a_quiet_webhooks_delivery_is_claimed_beside_a_backlog_on_many_others() {
+        let leases = Leases::default();
         let dir = tempfile::tempdir().unwrap();
         let c = crate::db::open_and_migrate(dir.path()).unwrap();
         c.execute_batch("BEGIN").unwrap();
@@ -1601,18 +1801,21 @@ mod tests {
                     ..ask(5000, 2, 32)
                 },
                 &mut Ledger::default(),
+                &leases,
             )
             .unwrap();
             c.execute_batch("ROLLBACK TO round; RELEASE round").unwrap();
+            leases.committed(false);
             assert_eq!(r.jobs[0].webhook_id, 21, "start {start}");
         }
         // With room to spare, what is left of the budget goes round again.
-        let r = claim(&c, &ask(5000, 100, 32), &mut Ledger::default()).unwrap();
+        let r = claim(&c, &ask(5000, 100, 32), &mut Ledger::default(), &leases).unwrap();
         assert_eq!(r.jobs.len(), 100);
     }
 
     #[test]
     fn a_quiet_webhooks_delivery_is_claimed_in_the_round_it_appears() {
+        let leases = Leases::default();
         // Fifty webhooks with a backlog each, whose claims are attempted before the next
         // round (they hold nothing), and rounds with room for sixteen: the quiet webhook's
         // new delivery is claimed in the first round after it was stored, wherever the
@@ -1641,11 +1844,66 @@ mod tests {
                     ..ask(5000, 16, 32)
                 },
                 &mut ledger,
+                &leases,
             )
             .unwrap();
             assert_eq!(r.jobs.len(), 16);
             let quiet = r.jobs.iter().filter(|j| j.webhook_id == 51).count();
             assert_eq!(quiet, usize::from(quiet_round(round)), "round {round}");
         }
+    }
+
+    /// Through the writer: what a claim round took is held until its attempt is recorded or
+    /// it is given back, and no round takes it meanwhile; a restart of the engine lets go of
+    /// everything (it is attempted again, as after a crash).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn claimed_deliveries_are_held_until_recorded_or_given_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::db::Db::open(dir.path()).unwrap();
+        db.write(|c| {
+            seed(c, 2, 3, 1000);
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let round = |budget: usize| {
+            let db = db.clone();
+            async move {
+                let ask = ClaimRequest {
+                    now: 0,
+                    budget,
+                    room: 10,
+                    rescan: true,
+                    ..Default::default()
+                };
+                let (r, _) = db.claim(ask, Ledger::default()).await.unwrap();
+                let mut ids: Vec<i64> = r.jobs.iter().map(|j| j.delivery_id).collect();
+                ids.sort();
+                ids
+            }
+        };
+        let first = round(4).await;
+        assert_eq!(first.len(), 4);
+        let second = round(10).await;
+        assert_eq!(second.len(), 2, "only what the first round left");
+        assert!(second.iter().all(|id| !first.contains(id)));
+        assert!(round(10).await.is_empty(), "all six are held");
+        let g = db.queue_figures(now_ms()).await.unwrap().0;
+        assert_eq!((g.in_flight, g.due), (6, 0));
+        // Recorded (one fails and is due again in a minute) and given back: free again.
+        let rules = std::sync::Arc::new(rules(1 << 40));
+        let mut failed = result(first[1], 500);
+        failed.webhook_id = 1;
+        db.record(vec![result(first[0], 200), failed], rules.clone())
+            .await
+            .unwrap();
+        db.release(vec![first[2], first[3]]).await.unwrap();
+        assert_eq!(round(10).await, vec![first[2], first[3]]);
+        let g = db.queue_figures(now_ms()).await.unwrap().0;
+        assert_eq!((g.in_flight, g.due, g.scheduled), (4, 0, 1));
+        // The engine starts again: nothing is held any more.
+        assert_eq!(db.queue_start(Default::default()).await.unwrap(), 4);
+        assert_eq!(round(10).await.len(), 4);
+        db.close();
     }
 }
