@@ -52,11 +52,6 @@ impl Held {
         self.by_delivery.contains_key(&delivery)
     }
 
-    /// How many deliveries of `webhook` are held.
-    pub fn count_of(&self, webhook: i64) -> usize {
-        self.per_webhook.get(&webhook).map_or(0, BTreeSet::len)
-    }
-
     /// The last of `webhook`'s held deliveries in `deliveries_due`'s order, as (due time,
     /// id). A claim takes a webhook's earliest rows that are not held, so its held ones come
     /// first in that index: what follows the last is not held.
@@ -175,7 +170,6 @@ mod tests {
         l.hold([hold(2, 10, 100), hold(1, 10, 100), hold(3, 20, 50)]);
         l.committed(true);
         assert!(l.lock().holds(1));
-        assert_eq!(l.lock().count_of(10), 2);
         assert_eq!(l.lock().count(), 3);
         assert_eq!(l.lock().last_of(10), Some((100, 2)), "due time, then id");
         assert_eq!(l.lock().last_of(30), None);
@@ -189,10 +183,10 @@ mod tests {
         let s = l.lock();
         assert!(s.holds(1) && s.holds(2) && s.holds(3));
         assert!(!s.holds(4) && !s.holds(5));
-        assert_eq!((s.count_of(10), s.count_of(20), s.count_of(30)), (2, 1, 0));
+        assert_eq!(s.count(), 3);
         assert_eq!(
-            (s.last_of(10), s.last_of(20)),
-            (Some((100, 2)), Some((50, 3)))
+            (s.last_of(10), s.last_of(20), s.last_of(30)),
+            (Some((100, 2)), Some((50, 3)), None)
         );
         drop(s);
         // A committed let-go stays, and a webhook with nothing held is forgotten.
