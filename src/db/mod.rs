@@ -19,6 +19,7 @@ pub mod publish;
 pub mod queue;
 pub mod repo;
 pub mod stats;
+pub mod subscribers;
 pub mod workspaces;
 
 pub use pool::{Db, DbError};

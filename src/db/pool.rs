@@ -79,6 +79,7 @@ struct Inner {
     stats: Mutex<WriteStats>,
     handoff: Arc<super::handoff::Handoff>,
     leases: Arc<super::leases::Leases>,
+    subscribers: Arc<super::subscribers::Subscribers>,
     callers: super::callers::Callers,
 }
 
@@ -102,6 +103,10 @@ impl Db {
     pub fn open(data_dir: &Path) -> Result<Db, super::OpenError> {
         let conn = super::open_and_migrate(data_dir)?;
         let path = super::db_path(data_dir);
+        let subscribers = Arc::new(super::subscribers::Subscribers::default());
+        subscribers
+            .watch(&conn)
+            .map_err(|e| super::OpenError::Open(path.clone(), e))?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             let r = Connection::open_with_flags(
@@ -129,6 +134,7 @@ impl Db {
             stats: Mutex::new(WriteStats::default()),
             handoff: Arc::default(),
             leases: Arc::default(),
+            subscribers: subscribers.clone(),
             callers: Default::default(),
         });
         let weak = Arc::downgrade(&inner);
@@ -136,7 +142,17 @@ impl Db {
         let (handoff, leases) = (inner.handoff.clone(), inner.leases.clone());
         let handle = std::thread::Builder::new()
             .name("hookline-db-writer".into())
-            .spawn(move || writer_loop(conn, &queue, weak, checkpointer, &handoff, &leases))
+            .spawn(move || {
+                writer_loop(
+                    conn,
+                    &queue,
+                    weak,
+                    checkpointer,
+                    &handoff,
+                    &leases,
+                    &subscribers,
+                )
+            })
             .expect("spawn the writer thread");
         *inner.writer_thread.lock().unwrap() = Some(handle);
         Ok(Db { inner })
@@ -159,6 +175,12 @@ impl Db {
     /// The deliveries this process's dispatcher holds (see [`super::leases`]).
     pub fn leases(&self) -> &Arc<super::leases::Leases> {
         &self.inner.leases
+    }
+
+    /// What publishes read before they store, kept on the writer (see
+    /// [`super::subscribers`]).
+    pub fn subscribers(&self) -> &Arc<super::subscribers::Subscribers> {
+        &self.inner.subscribers
     }
 
     /// Runs `f` on the writer connection inside its own savepoint, batched with other jobs
@@ -204,6 +226,7 @@ impl Db {
     {
         let (tx, rx) = oneshot::channel::<Result<T, E>>();
         let queued = Instant::now();
+        let subscribers = self.inner.subscribers.clone();
         let job: Job = Box::new(move |conn: Option<&Connection>| -> Completion {
             let timing = lane.timing();
             timing.wait.observe(queued.elapsed().as_secs_f64());
@@ -211,6 +234,10 @@ impl Db {
                 Some(conn) => in_savepoint(conn, f),
                 None => Err(E::from(DbError::Closed)),
             };
+            if result.is_err() {
+                // Its changes were rolled back: what was read after them was never there.
+                subscribers.forget();
+            }
             Box::new(move |commit: Result<(), DbError>| {
                 timing.write.observe(queued.elapsed().as_secs_f64());
                 let _ = tx.send(match commit {
@@ -490,6 +517,7 @@ fn writer_loop(
     checkpointer: Option<Checkpointer>,
     handoff: &super::handoff::Handoff,
     leases: &super::leases::Leases,
+    subscribers: &super::subscribers::Subscribers,
 ) {
     if checkpointer.is_some() {
         if let Err(e) = conn.pragma_update(None, "wal_autocheckpoint", BACKSTOP_AUTOCHECKPOINT) {
@@ -528,6 +556,10 @@ fn writer_loop(
         handoff.committed(commit.is_ok());
         // Claims held and let go of by the transaction's jobs stand or fall with it.
         leases.committed(commit.is_ok());
+        if commit.is_err() {
+            // What publishes read after a change it rolled back was never committed.
+            subscribers.forget();
+        }
         let m = crate::metrics::global();
         m.db_commit_seconds.observe(started.elapsed().as_secs_f64());
         m.db_batch_jobs.observe(completions.len() as f64);

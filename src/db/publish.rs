@@ -4,7 +4,7 @@
 
 use super::hooks::{self, DeliveryRow, EventRow, Idempotent};
 use super::queue::Enqueuer;
-use super::{repo, Db, DbError};
+use super::{Db, DbError};
 use crate::clock::now_ms;
 use crate::domain::event::{event_body, new_event_id};
 use crate::domain::EventTypeName;
@@ -93,6 +93,7 @@ impl Db {
         answer: impl FnOnce(&[Stored]) -> String + Send + 'static,
     ) -> Result<Published, DbError> {
         let handoff = (self.handoff().clone(), self.leases().clone());
+        let subscribers = self.subscribers().clone();
         // The answer is made on the writer thread only when the key must remember it; else
         // after the commit, off the writer, which every other write waits for.
         let (answer_now, answer_after) = match idempotency {
@@ -113,12 +114,12 @@ impl Db {
                     }
                 }
                 let mut stored = Vec::with_capacity(drafts.len());
-                let mut writer = Enqueuer::new(c, ws, Some(handoff))?;
+                let mut writer = Enqueuer::with(ws, subscribers.webhooks(c, ws)?, Some(handoff));
                 let mut known: Vec<String> = Vec::new();
                 for d in drafts {
                     let event_type = d.event_type;
                     if !known.contains(&event_type) {
-                        if !repo::event_type_exists(c, &event_type)? {
+                        if !subscribers.event_type_exists(c, &event_type)? {
                             return Err(Refused::Outcome(Published::UnknownType {
                                 field: d.type_field,
                                 name: event_type,

@@ -21,6 +21,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::hooks::{self, WebhookRow};
 use super::leases::{Hold, Leases};
+use super::subscribers::Subscriber;
 use super::DbError;
 use crate::clock::now_ms;
 use crate::domain::fair::{claim_round, Ledger, Picker, Round, Scan};
@@ -775,7 +776,7 @@ pub fn purge_finished_events(c: &Connection, cutoff: i64, limit: i64) -> Result<
 pub struct Enqueuer {
     workspace_id: i64,
     /// Active webhooks: (id, version, subscribed types; `*` is every type).
-    webhooks: Vec<(i64, i64, Vec<String>)>,
+    webhooks: std::sync::Arc<Vec<Subscriber>>,
     /// Webhooks that got a delivery, with the latest event time.
     triggered: Vec<(i64, i64)>,
     /// Per webhook, whether deliveries of it wait in the queue (looked up at its first
@@ -806,24 +807,21 @@ impl Enqueuer {
             std::sync::Arc<Leases>,
         )>,
     ) -> Result<Enqueuer, DbError> {
-        let webhooks = conn
-            .prepare_cached(
-                "SELECT id, updated_at, events FROM webhooks WHERE workspace_id = ?1 AND is_active = 1 ORDER BY id",
-            )?
-            .query_map([workspace_id], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })?
-            .map(|row| {
-                let (id, version, events) = row?;
-                Ok((id, version, serde_json::from_str::<Vec<String>>(&events)?))
-            })
-            .collect::<Result<Vec<_>, DbError>>()?;
+        let webhooks = std::sync::Arc::new(super::subscribers::read_webhooks(conn, workspace_id)?);
+        Ok(Enqueuer::with(workspace_id, webhooks, handoff))
+    }
+
+    /// As [`Enqueuer::new`], with the workspace's active webhooks already read.
+    pub fn with(
+        workspace_id: i64,
+        webhooks: std::sync::Arc<Vec<Subscriber>>,
+        handoff: Option<(
+            std::sync::Arc<super::handoff::Handoff>,
+            std::sync::Arc<Leases>,
+        )>,
+    ) -> Enqueuer {
         let (handoff, leases) = handoff.unzip();
-        Ok(Enqueuer {
+        Enqueuer {
             workspace_id,
             webhooks,
             triggered: Vec::new(),
@@ -831,7 +829,7 @@ impl Enqueuer {
             granted: super::handoff::Granted::new(handoff),
             leases,
             now: now_ms(),
-        })
+        }
     }
 
     /// Stores an event and one pending delivery per active webhook that subscribes to its
@@ -850,7 +848,8 @@ impl Enqueuer {
         )?;
         let (mut n, mut handed) = (0, 0);
         let mut body: Option<bytes::Bytes> = None;
-        for (webhook_id, version, types) in &self.webhooks {
+        let webhooks = self.webhooks.clone();
+        for (webhook_id, version, types) in webhooks.iter() {
             if !types.iter().any(|t| t == e.event_type || t == "*") {
                 continue;
             }
