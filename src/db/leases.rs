@@ -23,7 +23,7 @@
 //! a webhook's earliest rows. Deliveries leased at publish by the hand-off keep the lease in
 //! the row (`lease_until`), as that costs nothing more: the row is written then anyway.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 /// A held delivery: its id, its webhook, and when it was due as claimed (its place in
@@ -44,6 +44,9 @@ pub struct Held {
     /// What the transaction under way changed: (the hold, whether it was held then let go of
     /// (`false`) or let go of then held (`true`)), to undo if its COMMIT fails.
     undo: Vec<(Hold, bool)>,
+    /// Webhooks that may have a row waiting before their last held one (see
+    /// [`Held::after_held`]): until a claim round has walked them from the start.
+    unsorted: HashSet<i64>,
 }
 
 impl Held {
@@ -57,6 +60,19 @@ impl Held {
     /// first in that index: what follows the last is not held.
     pub fn last_of(&self, webhook: i64) -> Option<(i64, i64)> {
         self.per_webhook.get(&webhook)?.last().copied()
+    }
+
+    /// Where a walk of `webhook`'s rows in `deliveries_due` may start: after its last held
+    /// row, unless a row may wait before it (`None`: from the start). A claim takes a
+    /// webhook's earliest rows, so rows that wait come after the held ones, except a row
+    /// given back (it keeps its place) or stored due with a time earlier than the last held
+    /// one's (a publish stamped before a claim round and committed after it): those mark
+    /// the webhook ([`Leases::unsorted`]) until a walk from the start went past them.
+    pub fn after_held(&self, webhook: i64) -> Option<(i64, i64)> {
+        if self.unsorted.contains(&webhook) {
+            return None;
+        }
+        self.last_of(webhook)
     }
 
     /// How many deliveries are held in all.
@@ -126,6 +142,17 @@ impl Leases {
         }
     }
 
+    /// Rows of `webhook` may wait before its last held one (see [`Held::after_held`]).
+    pub fn unsorted(&self, webhook: i64) {
+        self.lock().unsorted.insert(webhook);
+    }
+
+    /// A walk of `webhook`'s rows from the start went past its last held one: what waits
+    /// comes after the held ones again. (Kept through a rollback: that only walks more.)
+    pub fn sorted(&self, webhook: i64) {
+        self.lock().unsorted.remove(&webhook);
+    }
+
     /// After each transaction of the writer: kept on a commit; undone on a rollback, as the
     /// rows' changes were.
     pub fn committed(&self, ok: bool) {
@@ -152,6 +179,7 @@ impl Leases {
         s.by_delivery.clear();
         s.per_webhook.clear();
         s.undo.clear();
+        s.unsorted.clear();
     }
 }
 
@@ -195,6 +223,12 @@ mod tests {
         l.committed(false);
         assert!(!l.lock().holds(3));
         assert!(!l.lock().per_webhook.contains_key(&20));
+        // A webhook marked unsorted is walked from the start until a walk says otherwise.
+        assert_eq!(l.lock().after_held(10), Some((100, 2)));
+        l.unsorted(10);
+        assert_eq!(l.lock().after_held(10), None);
+        l.sorted(10);
+        assert_eq!(l.lock().after_held(10), Some((100, 2)));
         l.clear();
         assert_eq!(l.lock().count(), 0);
     }

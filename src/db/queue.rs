@@ -69,6 +69,12 @@ pub(crate) const CLAIM_WALK: &str = "SELECT id, next_attempt_at FROM deliveries
      WHERE webhook_id = ?1 AND next_attempt_at IS NOT NULL AND lease_until IS NULL
      ORDER BY next_attempt_at";
 
+/// [`CLAIM_WALK`] from after (due time ?2, id ?3): past the webhook's held rows, one seek.
+pub(crate) const CLAIM_WALK_AFTER: &str = "SELECT id, next_attempt_at FROM deliveries
+     WHERE webhook_id = ?1 AND next_attempt_at IS NOT NULL AND lease_until IS NULL
+       AND next_attempt_at >= ?2 AND (next_attempt_at > ?2 OR id > ?3)
+     ORDER BY next_attempt_at";
+
 /// What a claim reads of a picked delivery's row.
 const CLAIM_ROW: &str = "SELECT event_id, attempt_count FROM deliveries WHERE id = ?1";
 
@@ -235,6 +241,7 @@ pub fn claim(
     let ids: Vec<i64> = active.iter().map(|(id, _)| *id).collect();
     let mut picker = SqlitePicker {
         walk: c.prepare_cached(CLAIM_WALK)?,
+        walk_after: c.prepare_cached(CLAIM_WALK_AFTER)?,
         row: c.prepare_cached(CLAIM_ROW)?,
         next: None,
         now,
@@ -334,6 +341,7 @@ pub fn claim(
 /// The claim round's statements on SQLite (see [`claim_round`]).
 struct SqlitePicker<'c> {
     walk: rusqlite::CachedStatement<'c>,
+    walk_after: rusqlite::CachedStatement<'c>,
     row: rusqlite::CachedStatement<'c>,
     /// What the last pick's walk saw after its picks: (webhook, when its next delivery not
     /// held falls due, if any), so that `earliest` need not walk again.
@@ -385,21 +393,36 @@ impl SqlitePicker<'_> {
     fn walk(&mut self, webhook: i64, take: usize) -> Result<Walked, DbError> {
         let mut ids = Vec::with_capacity(take);
         let held = self.leases.lock();
-        let mut rows = self.walk.query([webhook])?;
-        loop {
+        // From after the held rows when nothing can wait before them; else from the start,
+        // and a walk that gets past the last held row finds them in order again.
+        let (mut rows, mut past) = match held.after_held(webhook) {
+            Some((due, id)) => (self.walk_after.query(params![webhook, due, id])?, None),
+            None => (self.walk.query([webhook])?, held.last_of(webhook)),
+        };
+        let result = loop {
             let Some(r) = rows.next()? else {
-                return Ok((ids, None));
+                past = past.map(|_| (i64::MAX, i64::MAX));
+                break (ids, None);
             };
             let id: i64 = r.get(0)?;
+            let due: i64 = r.get(1)?;
+            if past.is_some_and(|last| (due, id) > last) {
+                past = Some((i64::MAX, i64::MAX));
+            }
             if held.holds(id) || self.picked.contains_key(&id) {
                 continue;
             }
-            let due: i64 = r.get(1)?;
             if due > self.now || ids.len() == take {
-                return Ok((ids, Some(due)));
+                break (ids, Some(due));
             }
             ids.push((id, due));
+        };
+        drop(rows);
+        drop(held);
+        if past == Some((i64::MAX, i64::MAX)) {
+            self.leases.sorted(webhook);
         }
+        Ok(result)
     }
 }
 
@@ -414,12 +437,20 @@ pub fn release_all(c: &Connection) -> Result<usize, DbError> {
 
 /// Gives claimed deliveries back unattempted (their webhook was switched off or deleted
 /// since the claim).
-pub fn release(c: &Connection, ids: &[i64]) -> Result<(), DbError> {
-    let mut st = c.prepare_cached("UPDATE deliveries SET lease_until = NULL WHERE id = ?1")?;
+/// Returns their webhooks (they wait again where they were in the due index).
+pub fn release(c: &Connection, ids: &[i64]) -> Result<Vec<i64>, DbError> {
+    let mut st = c.prepare_cached(
+        "UPDATE deliveries SET lease_until = NULL WHERE id = ?1 RETURNING webhook_id",
+    )?;
+    let mut webhooks = Vec::new();
     for id in ids {
-        st.execute([id])?;
+        if let Some(w) = st.query_row([id], |r| r.get::<_, i64>(0)).optional()? {
+            if !webhooks.contains(&w) {
+                webhooks.push(w);
+            }
+        }
     }
-    Ok(())
+    Ok(webhooks)
 }
 
 /// A delivery Send Test just stored, with its webhook's row, for one attempt outside the
@@ -887,9 +918,21 @@ impl Enqueuer {
                     attempt_count: 0,
                     created_at: e.created_at,
                 });
-            } else if let Some(w) = self.waiting.iter_mut().find(|(id, _)| id == webhook_id) {
-                // From now on this webhook has work waiting: later events must not pass it.
-                w.1 = true;
+            } else {
+                if let Some(w) = self.waiting.iter_mut().find(|(id, _)| id == webhook_id) {
+                    // From now on this webhook has work waiting: later events must not pass it.
+                    w.1 = true;
+                }
+                // Stored due before the last held one (stamped before a claim round that
+                // committed first): claim rounds walk this webhook from the start again.
+                if let Some(l) = &self.leases {
+                    if l.lock()
+                        .last_of(*webhook_id)
+                        .is_some_and(|(t, _)| e.created_at < t)
+                    {
+                        l.unsorted(*webhook_id);
+                    }
+                }
             }
             match self.triggered.iter_mut().find(|(id, _)| id == webhook_id) {
                 Some((_, at)) => *at = (*at).max(e.created_at),
@@ -917,13 +960,19 @@ impl Enqueuer {
         if let Some((_, w)) = known.iter().find(|(id, _)| *id == webhook) {
             return Ok(*w);
         }
-        // After the last held one. (A row stored due after a claim round, with an earlier
-        // due time than what that round took — a publish stamped before the round and
-        // committed after it, a few milliseconds — is not seen here, and may be passed by
-        // the hand-off; the next claim round takes it.)
-        let (at_least, after_id) = leases
-            .and_then(|l| l.lock().last_of(webhook))
-            .unwrap_or((i64::MIN, i64::MIN));
+        // After the last held one; a webhook whose rows may wait before it is taken as
+        // waiting, until a claim round has walked it.
+        let (at_least, after_id) = match leases.map(|l| {
+            let held = l.lock();
+            (held.after_held(webhook), held.last_of(webhook))
+        }) {
+            Some((None, Some(_))) => {
+                known.push((webhook, true));
+                return Ok(true);
+            }
+            Some((Some(after), _)) => after,
+            _ => (i64::MIN, i64::MIN),
+        };
         let w = conn
             .prepare_cached(WAITING)?
             .query_row(params![webhook, at, at_least, after_id], |_| Ok(()))
@@ -1018,8 +1067,12 @@ impl super::Db {
     pub async fn release(&self, ids: Vec<i64>) -> Result<(), DbError> {
         let leases = self.leases().clone();
         self.write(move |c| {
-            release(c, &ids)?;
+            let webhooks = release(c, &ids)?;
             leases.let_go(ids);
+            // Given back, they wait before what is still held.
+            for w in webhooks {
+                leases.unsorted(w);
+            }
             Ok(())
         })
         .await
@@ -1404,7 +1457,12 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join("; ")
         };
-        for (sql, n) in [(CLAIM_WALK, 1), (CLAIM_WITH_WORK, 0), (WAITING, 4)] {
+        for (sql, n) in [
+            (CLAIM_WALK, 1),
+            (CLAIM_WALK_AFTER, 3),
+            (CLAIM_WITH_WORK, 0),
+            (WAITING, 4),
+        ] {
             let p = plan(sql, n);
             assert!(
                 p.contains("USING INDEX deliveries_due") && !p.contains("SCAN deliveries"),
@@ -1904,5 +1962,53 @@ mod tests {
         assert_eq!(db.queue_start(Default::default()).await.unwrap(), 4);
         assert_eq!(round(10).await.len(), 4);
         db.close();
+    }
+
+    /// A claim round starts past a webhook's held rows, except where a row may wait before
+    /// them: one stored with an earlier time than the last held one (a publish stamped before
+    /// a claim round that committed first), which the next round still takes, and which
+    /// the hand-off does not pass meanwhile.
+    #[test]
+    fn a_row_stored_before_the_held_ones_is_still_claimed_and_not_passed() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = crate::db::open_and_migrate(dir.path()).unwrap();
+        seed(&c, 1, 2, 1000);
+        let leases = std::sync::Arc::new(Leases::default());
+        let first = claim(&c, &ask(5000, 10, 10), &mut Ledger::default(), &leases)
+            .unwrap()
+            .jobs;
+        assert_eq!(first.len(), 2);
+        assert_eq!(leases.lock().after_held(1), Some((1000, 2)));
+        // Stamped at 500, stored after the round, not handed off (as if this job had found
+        // work waiting): the webhook is walked from the start.
+        let handoff = std::sync::Arc::new(super::super::handoff::Handoff::default());
+        handoff.open(std::sync::Arc::new(tokio::sync::Notify::new()), 100, 100);
+        handoff.watch(1, 0);
+        let mut enq = Enqueuer::new(&c, 1, Some((handoff.clone(), leases.clone()))).unwrap();
+        enq.waiting.push((1, true));
+        let (_, n, handed) = enq
+            .insert(
+                &c,
+                &hooks::NewEvent {
+                    public_id: "evt_early",
+                    event_type: "t",
+                    body: "{}",
+                    created_at: 500,
+                },
+            )
+            .unwrap();
+        assert_eq!((n, handed), (1, 0));
+        enq.finish(&c).unwrap().stage();
+        assert_eq!(leases.lock().after_held(1), None);
+        // The hand-off does not pass it while it waits.
+        let mut known = Vec::new();
+        assert!(Enqueuer::waiting(&c, &mut known, Some(&leases), 1, 5000).unwrap());
+        // The next round takes it, and the webhook is in order again.
+        let next = claim(&c, &ask(5000, 10, 10), &mut Ledger::default(), &leases)
+            .unwrap()
+            .jobs;
+        assert_eq!(next.len(), 1);
+        assert_eq!(next[0].event_public_id, "evt_early");
+        assert_eq!(leases.lock().after_held(1), Some((1000, 2)));
     }
 }

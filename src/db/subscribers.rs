@@ -209,7 +209,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(subs.webhooks(&c, 2).unwrap().len(), 1);
-        c.execute("DELETE FROM workspaces WHERE id = 2", []).unwrap();
+        c.execute("DELETE FROM workspaces WHERE id = 2", [])
+            .unwrap();
         assert!(subs.webhooks(&c, 2).unwrap().is_empty());
         // Another connection's commit: seen through data_version.
         let other = Connection::open(crate::db::db_path(dir.path())).unwrap();
