@@ -395,20 +395,20 @@ impl SqlitePicker<'_> {
         let held = self.leases.lock();
         // From after the held rows when nothing can wait before them; else from the start,
         // and a walk that gets past the last held row finds them in order again.
-        let (mut rows, mut past) = match held.after_held(webhook) {
+        // `last`: on a walk from the start, the last held row, to tell when it is passed.
+        let (mut rows, last) = match held.after_held(webhook) {
             Some((due, id)) => (self.walk_after.query(params![webhook, due, id])?, None),
             None => (self.walk.query([webhook])?, held.last_of(webhook)),
         };
+        let mut passed = false;
         let result = loop {
             let Some(r) = rows.next()? else {
-                past = past.map(|_| (i64::MAX, i64::MAX));
+                passed = true;
                 break (ids, None);
             };
             let id: i64 = r.get(0)?;
             let due: i64 = r.get(1)?;
-            if past.is_some_and(|last| (due, id) > last) {
-                past = Some((i64::MAX, i64::MAX));
-            }
+            passed |= last.is_some_and(|last| (due, id) > last);
             if held.holds(id) || self.picked.contains_key(&id) {
                 continue;
             }
@@ -419,7 +419,7 @@ impl SqlitePicker<'_> {
         };
         drop(rows);
         drop(held);
-        if past == Some((i64::MAX, i64::MAX)) {
+        if passed && last.is_some() {
             self.leases.sorted(webhook);
         }
         Ok(result)
