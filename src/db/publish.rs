@@ -1,5 +1,5 @@
-//! Publishing on SQLite: an event and all its deliveries are stored in one write job (one
-//! savepoint of a group commit), with the `Idempotency-Key` lookup and the remembered answer
+//! Publishing on SQLite: an event and all its deliveries are stored in one write job (of a
+//! group commit), with the `Idempotency-Key` lookup and the remembered answer
 //! in the same unit, and the publisher hears only after the commit.
 
 use super::hooks::{self, DeliveryRow, EventRow, Idempotent};
@@ -72,18 +72,6 @@ pub enum Published {
     UnknownType { field: String, name: String },
 }
 
-/// Why a publish stored nothing: rolls its savepoint back.
-enum Refused {
-    Outcome(Published),
-    Db(DbError),
-}
-
-impl From<DbError> for Refused {
-    fn from(e: DbError) -> Self {
-        Refused::Db(e)
-    }
-}
-
 impl Db {
     pub async fn publish(
         &self,
@@ -100,45 +88,46 @@ impl Db {
             Some(_) => (Some(answer), None),
             None => (None, Some(answer)),
         };
+        // Without a savepoint (the busiest job of all): every refusal is answered before
+        // the first change.
         let outcome = self
-            .try_write(move |c| -> Result<Published, Refused> {
+            .write_unguarded(false, move |c| -> Result<Published, DbError> {
                 if let Some(i) = &idempotency {
                     match hooks::idempotency_lookup(c, ws, i.route, &i.key, &i.request_hash)? {
                         Idempotent::New => {}
                         Idempotent::Replay { status, body } => {
                             return Ok(Published::Replay { status, body })
                         }
-                        Idempotent::Mismatch => {
-                            return Err(Refused::Outcome(Published::KeyMismatch))
+                        Idempotent::Mismatch => return Ok(Published::KeyMismatch),
+                    }
+                }
+                let mut known: Vec<&str> = Vec::new();
+                for d in &drafts {
+                    if !known.contains(&d.event_type.as_str()) {
+                        if !subscribers.event_type_exists(c, &d.event_type)? {
+                            return Ok(Published::UnknownType {
+                                field: d.type_field.clone(),
+                                name: d.event_type.clone(),
+                            });
                         }
+                        known.push(&d.event_type);
                     }
                 }
                 let mut stored = Vec::with_capacity(drafts.len());
                 let mut writer = Enqueuer::with(ws, subscribers.webhooks(c, ws)?, Some(handoff));
-                let mut known: Vec<String> = Vec::new();
                 for d in drafts {
-                    let event_type = d.event_type;
-                    if !known.contains(&event_type) {
-                        if !subscribers.event_type_exists(c, &event_type)? {
-                            return Err(Refused::Outcome(Published::UnknownType {
-                                field: d.type_field,
-                                name: event_type,
-                            }));
-                        }
-                        known.push(event_type.clone());
-                    }
                     let (_, deliveries, handed_off) = writer.insert(
                         c,
                         &hooks::NewEvent {
                             public_id: &d.public_id,
-                            event_type: &event_type,
+                            event_type: &d.event_type,
                             body: &d.body,
                             created_at: d.created_at,
                         },
                     )?;
                     stored.push(Stored {
                         public_id: d.public_id,
-                        event_type,
+                        event_type: d.event_type,
                         created_at: d.created_at,
                         deliveries,
                         handed_off,
@@ -154,18 +143,17 @@ impl Db {
                 granted.stage();
                 Ok(Published::Fresh(stored, body))
             })
-            .await;
-        match outcome {
-            Ok(Published::Fresh(stored, body)) => {
+            .await?;
+        Ok(match outcome {
+            Published::Fresh(stored, body) => {
                 let body = match answer_after {
                     Some(answer) => answer(&stored),
                     None => body,
                 };
-                Ok(Published::Fresh(stored, body))
+                Published::Fresh(stored, body)
             }
-            Ok(p) | Err(Refused::Outcome(p)) => Ok(p),
-            Err(Refused::Db(e)) => Err(e),
-        }
+            p => p,
+        })
     }
 
     pub async fn event_with_deliveries(

@@ -1057,7 +1057,7 @@ impl super::Db {
         mut ledger: Ledger,
     ) -> Result<(ClaimRound, Ledger), DbError> {
         let leases = self.leases().clone();
-        self.write(move |c| {
+        self.write_unguarded(false, move |c| {
             ask.now = now_ms();
             claim(c, &ask, &mut ledger, &leases).map(|r| (r, ledger))
         })
@@ -1066,7 +1066,7 @@ impl super::Db {
 
     pub async fn release(&self, ids: Vec<i64>) -> Result<(), DbError> {
         let leases = self.leases().clone();
-        self.write(move |c| {
+        self.write_unguarded(false, move |c| {
             let webhooks = release(c, &ids)?;
             leases.let_go(ids);
             // Given back, they wait before what is still held.
@@ -1115,11 +1115,7 @@ impl super::Db {
             leases.let_go(ids);
             Ok(noticed)
         };
-        if prompt {
-            self.write(job).await
-        } else {
-            self.write_background(job).await
-        }
+        self.write_unguarded(!prompt, job).await
     }
 
     pub async fn retry_now(&self, ws: i64, id: i64) -> Result<Option<hooks::DeliveryRow>, DbError> {
