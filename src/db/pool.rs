@@ -333,6 +333,32 @@ impl Db {
         .map_err(|e| DbError::Task(Arc::new(e)))?
     }
 
+    /// For tests: a prompt write job that holds the writer, once it runs, until `go` is
+    /// sent, so that what is queued meanwhile waits behind it. Answers the job's task and `go`.
+    #[cfg(test)]
+    pub(crate) async fn hold_writer(
+        &self,
+    ) -> (
+        tokio::task::JoinHandle<Result<(), DbError>>,
+        mpsc::Sender<()>,
+    ) {
+        let (go, wait) = mpsc::channel::<()>();
+        let (started_tx, started) = mpsc::channel::<()>();
+        let db = self.clone();
+        let holder = tokio::spawn(async move {
+            db.write(move |_| {
+                started_tx.send(()).unwrap();
+                wait.recv().unwrap();
+                Ok(())
+            })
+            .await
+        });
+        tokio::task::spawn_blocking(move || started.recv().unwrap())
+            .await
+            .unwrap();
+        (holder, go)
+    }
+
     /// Jobs waiting for the writer: (prompt lane, background lane).
     #[cfg(test)]
     pub(super) fn queued(&self) -> (usize, usize) {
@@ -811,22 +837,7 @@ mod tests {
     /// lets it go: the jobs share the first one's transaction, in order. Answers each job's
     /// result, the first's first.
     async fn in_one_batch(db: &Db, jobs: Vec<Spawn>) -> Vec<Result<(), DbError>> {
-        let (go, wait) = mpsc::channel::<()>();
-        let (started_tx, started) = mpsc::channel::<()>();
-        let first = {
-            let db = db.clone();
-            tokio::spawn(async move {
-                db.write(move |_| {
-                    started_tx.send(()).unwrap();
-                    wait.recv().unwrap();
-                    Ok(())
-                })
-                .await
-            })
-        };
-        tokio::task::spawn_blocking(move || started.recv().unwrap())
-            .await
-            .unwrap();
+        let (first, go) = db.hold_writer().await;
         let mut tasks = Vec::new();
         for job in jobs {
             let before = db.queued().0;

@@ -1230,22 +1230,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = crate::db::Db::open(dir.path()).unwrap();
         // A job holds the writer until the record jobs are queued.
-        let (go, wait) = std::sync::mpsc::channel::<()>();
-        let (started_tx, started) = std::sync::mpsc::channel::<()>();
-        let holder = {
-            let db = db.clone();
-            tokio::spawn(async move {
-                db.write(move |_| {
-                    started_tx.send(()).unwrap();
-                    wait.recv().unwrap();
-                    Ok(())
-                })
-                .await
-            })
-        };
-        tokio::task::spawn_blocking(move || started.recv().unwrap())
-            .await
-            .unwrap();
+        let (holder, go) = db.hold_writer().await;
         let rules = std::sync::Arc::new(rules(0));
         let mut jobs = Vec::new();
         for (n, prompt) in [(1, true), (128, true), (129, false), (512, false)] {
