@@ -110,7 +110,7 @@ fn main() {
                 )
                 .unwrap();
             }
-            enq.finish(&c).unwrap().stage();
+            enq.finish(&c, None).unwrap().stage();
             c.execute_batch("COMMIT").unwrap();
         }
     }));

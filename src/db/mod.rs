@@ -20,6 +20,7 @@ pub mod queue;
 pub mod repo;
 pub mod stats;
 pub mod subscribers;
+pub mod triggered;
 pub mod workspaces;
 
 pub use pool::{Db, DbError};

@@ -90,6 +90,7 @@ struct Inner {
     handoff: Arc<super::handoff::Handoff>,
     leases: Arc<super::leases::Leases>,
     subscribers: Arc<super::subscribers::Subscribers>,
+    last_triggered: Arc<super::triggered::LastTriggered>,
     callers: super::callers::Callers,
 }
 
@@ -145,24 +146,20 @@ impl Db {
             handoff: Arc::default(),
             leases: Arc::default(),
             subscribers: subscribers.clone(),
+            last_triggered: Arc::default(),
             callers: Default::default(),
         });
         let weak = Arc::downgrade(&inner);
         let checkpointer = Checkpointer::spawn(&inner.path);
-        let (handoff, leases) = (inner.handoff.clone(), inner.leases.clone());
+        let in_step = InStep {
+            handoff: inner.handoff.clone(),
+            leases: inner.leases.clone(),
+            subscribers,
+            last_triggered: inner.last_triggered.clone(),
+        };
         let handle = std::thread::Builder::new()
             .name("hookline-db-writer".into())
-            .spawn(move || {
-                writer_loop(
-                    conn,
-                    &queue,
-                    weak,
-                    checkpointer,
-                    &handoff,
-                    &leases,
-                    &subscribers,
-                )
-            })
+            .spawn(move || writer_loop(conn, &queue, weak, checkpointer, &in_step))
             .expect("spawn the writer thread");
         *inner.writer_thread.lock().unwrap() = Some(handle);
         Ok(Db { inner })
@@ -191,6 +188,12 @@ impl Db {
     /// [`super::subscribers`]).
     pub fn subscribers(&self) -> &Arc<super::subscribers::Subscribers> {
         &self.inner.subscribers
+    }
+
+    /// Webhooks' trigger times noted by publishes, written before each commit (see
+    /// [`super::triggered`]).
+    pub fn last_triggered(&self) -> &Arc<super::triggered::LastTriggered> {
+        &self.inner.last_triggered
     }
 
     /// Runs `f` on the writer connection inside its own savepoint, batched with other jobs
@@ -592,14 +595,36 @@ impl WriteQueue {
     }
 }
 
+/// What the writer keeps in memory in step with its transactions.
+struct InStep {
+    handoff: Arc<super::handoff::Handoff>,
+    leases: Arc<super::leases::Leases>,
+    subscribers: Arc<super::subscribers::Subscribers>,
+    last_triggered: Arc<super::triggered::LastTriggered>,
+}
+
+impl InStep {
+    /// The transaction committed, or was rolled back.
+    fn ended(&self, committed: bool) {
+        // Deliveries leased at publish go to the dispatcher only once they are stored.
+        self.handoff.committed(committed);
+        // Claims held and let go of by the transaction's jobs stand or fall with it.
+        self.leases.committed(committed);
+        if !committed {
+            // What publishes read after a change it rolled back was never committed, and
+            // the trigger times they noted never happened.
+            self.subscribers.forget();
+            self.last_triggered.forget();
+        }
+    }
+}
+
 fn writer_loop(
     conn: Connection,
     queue: &WriteQueue,
     inner: std::sync::Weak<Inner>,
     checkpointer: Option<Checkpointer>,
-    handoff: &super::handoff::Handoff,
-    leases: &super::leases::Leases,
-    subscribers: &super::subscribers::Subscribers,
+    in_step: &InStep,
 ) {
     if checkpointer.is_some() {
         if let Err(e) = conn.pragma_update(None, "wal_autocheckpoint", BACKSTOP_AUTOCHECKPOINT) {
@@ -635,6 +660,11 @@ fn writer_loop(
                 None => break,
             }
         }
+        // The transaction's last statements: its publishes' trigger times, once per webhook.
+        // (Rolled back by SQLite already, it has nothing to write; the COMMIT then fails.)
+        if failed.is_none() && !conn.is_autocommit() {
+            failed = in_step.last_triggered.flush(&conn).err();
+        }
         let commit = match failed {
             Some(e) => Err(e),
             None => conn.execute_batch("COMMIT").map_err(DbError::from),
@@ -644,14 +674,7 @@ fn writer_loop(
         } else if let Some(c) = &checkpointer {
             c.nudge();
         }
-        // Deliveries leased at publish go to the dispatcher only once they are stored.
-        handoff.committed(commit.is_ok());
-        // Claims held and let go of by the transaction's jobs stand or fall with it.
-        leases.committed(commit.is_ok());
-        if commit.is_err() {
-            // What publishes read after a change it rolled back was never committed.
-            subscribers.forget();
-        }
+        in_step.ended(commit.is_ok());
         let m = crate::metrics::global();
         m.db_commit_seconds.observe(started.elapsed().as_secs_f64());
         m.db_batch_jobs.observe(completions.len() as f64);

@@ -82,6 +82,7 @@ impl Db {
     ) -> Result<Published, DbError> {
         let handoff = (self.handoff().clone(), self.leases().clone());
         let subscribers = self.subscribers().clone();
+        let last_triggered = self.last_triggered().clone();
         // The answer is made on the writer thread only when the key must remember it; else
         // after the commit, off the writer, which every other write waits for.
         let (answer_now, answer_after) = match idempotency {
@@ -133,7 +134,7 @@ impl Db {
                         handed_off,
                     });
                 }
-                let granted = writer.finish(c)?;
+                let granted = writer.finish(c, Some(&last_triggered))?;
                 let mut body = String::new();
                 if let (Some(i), Some(answer)) = (&idempotency, answer_now) {
                     body = answer(&stored);
@@ -169,5 +170,142 @@ impl Db {
             Ok(Some((e, d)))
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! A webhook's `last_triggered_at` is written once per transaction (see
+    //! [`super::super::triggered`]).
+    use super::*;
+
+    /// A workspace, a webhook for every type, an event type, and a trigger (on the file, so
+    /// the writer's connection has it too) counting writes of `last_triggered_at`.
+    async fn served() -> (tempfile::TempDir, crate::db::Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::db::Db::open(dir.path()).unwrap();
+        db.write(|c| {
+            c.execute_batch(
+                "INSERT INTO workspaces (id, slug, name, created_at) VALUES (1, 'a', 'a', 0);
+                 INSERT INTO event_types (name, created_at) VALUES ('a.b', 0);
+                 INSERT INTO webhooks (id, workspace_id, url, events, retry_schedule, retry_count, secret_enc, created_at, updated_at)
+                   VALUES (1, 1, 'https://a.example/h', '[\"*\"]', '[]', 0, x'00', 0, 0);
+                 CREATE TABLE trigger_writes (n INTEGER NOT NULL);
+                 CREATE TRIGGER count_trigger_writes AFTER UPDATE OF last_triggered_at ON webhooks
+                   BEGIN INSERT INTO trigger_writes VALUES (1); END;",
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        (dir, db)
+    }
+
+    fn draft(n: i64) -> Draft {
+        let name = EventTypeName::parse("a.b").unwrap();
+        let mut d = Draft::new(&name, "{}", "type".into());
+        d.created_at = 1_000 + n;
+        d
+    }
+
+    /// Each job's result, in order.
+    async fn results(
+        jobs: Vec<tokio::task::JoinHandle<Result<(), DbError>>>,
+    ) -> Vec<Result<(), DbError>> {
+        let mut results = Vec::new();
+        for j in jobs {
+            results.push(j.await.unwrap());
+        }
+        results
+    }
+
+    fn publish(db: &crate::db::Db, n: i64) -> tokio::task::JoinHandle<Result<(), DbError>> {
+        let db = db.clone();
+        tokio::spawn(async move {
+            match db
+                .publish(1, vec![draft(n)], None, |_| String::new())
+                .await?
+            {
+                Published::Fresh(..) => Ok(()),
+                _ => panic!("not stored"),
+            }
+        })
+    }
+
+    async fn read(db: &crate::db::Db) -> (Option<i64>, i64) {
+        db.read(|c| {
+            Ok(c.query_row(
+                "SELECT (SELECT last_triggered_at FROM webhooks WHERE id = 1),
+                        (SELECT count(*) FROM trigger_writes)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Waits until `n` more jobs are queued for the writer than `before`.
+    async fn queued(db: &crate::db::Db, before: usize, n: usize) {
+        while db.queued().0 < before + n {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    }
+
+    /// Five publishes in one transaction write the webhook's row once, with the latest time.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn publishes_in_one_transaction_write_the_trigger_time_once() {
+        let (_dir, db) = served().await;
+        let (holder, go) = db.hold_writer().await;
+        let mut jobs = Vec::new();
+        for n in [3, 1, 5, 4, 2] {
+            let before = db.queued().0;
+            jobs.push(publish(&db, n));
+            queued(&db, before, 1).await;
+        }
+        go.send(()).unwrap();
+        holder.await.unwrap().unwrap();
+        for r in results(jobs).await {
+            r.unwrap();
+        }
+        assert_eq!(read(&db).await, (Some(1_005), 1));
+        // The next transaction writes it again, and only its own time is newer.
+        publish(&db, 9).await.unwrap().unwrap();
+        assert_eq!(read(&db).await, (Some(1_009), 2));
+    }
+
+    /// A transaction rolled back after a publish: the time it noted is not written then, nor
+    /// by the next transaction.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rolled_back_publish_leaves_no_trigger_time() {
+        let (_dir, db) = served().await;
+        let (holder, go) = db.hold_writer().await;
+        let before = db.queued().0;
+        let published = publish(&db, 7);
+        queued(&db, before, 1).await;
+        let failing = {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.write_unguarded(false, |c| {
+                    c.execute("INSERT INTO trigger_writes VALUES (2)", [])?;
+                    c.execute("INSERT INTO no_such_table VALUES (1)", [])?;
+                    Ok(())
+                })
+                .await
+            })
+        };
+        queued(&db, before, 2).await;
+        go.send(()).unwrap();
+        let _ = holder.await.unwrap();
+        let results = results(vec![published, failing]).await;
+        assert!(results.iter().all(|r| r.is_err()), "{results:?}");
+        // The next transaction commits and has nothing of the rolled-back one to write.
+        db.write(|c| {
+            c.execute("UPDATE workspaces SET name = 'b' WHERE id = 1", [])?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(read(&db).await, (None, 0));
     }
 }

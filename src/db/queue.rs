@@ -982,14 +982,22 @@ impl Enqueuer {
         Ok(w)
     }
 
-    /// Marks the webhooks that got deliveries as triggered; hands back the deliveries granted
-    /// to the dispatcher, to be staged once the job succeeds (dropped, they are given back).
-    pub fn finish(self, conn: &Connection) -> Result<super::handoff::Granted, DbError> {
-        let mut st = conn.prepare_cached(
-            "UPDATE webhooks SET last_triggered_at = max(coalesce(last_triggered_at, 0), ?2) WHERE id = ?1",
-        )?;
-        for (id, at) in &self.triggered {
-            st.execute(params![id, at])?;
+    /// Marks the webhooks that got deliveries as triggered: now, or with `later` (on the
+    /// writer) once for the whole transaction, before its commit. Hands back the deliveries
+    /// granted to the dispatcher, to be staged once the job succeeds (dropped, they are given
+    /// back).
+    pub fn finish(
+        self,
+        conn: &Connection,
+        later: Option<&super::triggered::LastTriggered>,
+    ) -> Result<super::handoff::Granted, DbError> {
+        let now = super::triggered::LastTriggered::default();
+        let to = later.unwrap_or(&now);
+        for &(id, at) in &self.triggered {
+            to.note(id, at);
+        }
+        if later.is_none() {
+            now.flush(conn)?;
         }
         Ok(self.granted)
     }
@@ -1298,7 +1306,7 @@ mod tests {
                 },
             )
             .unwrap();
-        enq.finish(c).unwrap().stage();
+        enq.finish(c, None).unwrap().stage();
         handed
     }
 
@@ -1979,7 +1987,7 @@ mod tests {
             )
             .unwrap();
         assert_eq!((n, handed), (1, 0));
-        enq.finish(&c).unwrap().stage();
+        enq.finish(&c, None).unwrap().stage();
         assert_eq!(leases.lock().after_held(1), None);
         // The hand-off does not pass it while it waits.
         let mut known = Vec::new();
