@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::DbError;
+use super::{by_time, DbError};
 use crate::clock::now_ms;
 use crate::domain::{
     DeliveryFilter, DeliveryStatus, Email, EventFilter, WebhookSettings, WebhookUrl,
@@ -391,8 +391,8 @@ impl rusqlite::types::ToSql for DeliveryStatus {
 /// A page of deliveries of the workspace (or of one webhook), newest first, with ids below
 /// `before`, matching every filter. Each walks one index backwards: `deliveries_webhook*` for
 /// a webhook, `deliveries_workspace` otherwise. A time window becomes an id range first
-/// (ids and creation times grow together), through `deliveries_workspace_created`, so the
-/// scan starts and stops at the window's edges; the times are still checked on every row.
+/// (ids and creation times grow together; see [`super::by_time`]), so the scan starts and
+/// stops at the window's edges; the times are still checked on every row.
 pub fn list_deliveries(
     conn: &Connection,
     workspace_id: i64,
@@ -433,13 +433,13 @@ pub fn search_deliveries(
     let mut before = before;
     let mut from_id = 0i64;
     if let Some(since) = filter.since {
-        match first_delivery_at(conn, workspace_id, since)? {
+        match first_delivery_from(conn, workspace_id, since)? {
             Some(id) => from_id = id,
             None => return Ok(DeliveryPage::default()),
         }
     }
     if let Some(until) = filter.until {
-        if let Some(id) = first_delivery_at(conn, workspace_id, until)? {
+        if let Some(id) = first_delivery_past(conn, workspace_id, until)? {
             before = before.min(id);
         }
     }
@@ -534,19 +534,32 @@ pub fn search_deliveries(
     })
 }
 
-/// The id of the workspace's first delivery created at or after `at`, if any: where a time
-/// window's scan starts (ids and creation times grow together).
-pub(super) fn first_delivery_at(
+/// Where a time window's scan starts: an id at or before every delivery of the workspace
+/// created at or after `since`; `None` if there is none (see [`super::by_time`]).
+pub(super) fn first_delivery_from(
     conn: &Connection,
     workspace_id: i64,
-    at: i64,
+    since: i64,
 ) -> Result<Option<i64>, DbError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT id FROM deliveries WHERE workspace_id = ?1 AND created_at >= ?2 ORDER BY created_at, id LIMIT 1",
-        )?
-        .query_row(params![workspace_id, at], |r| r.get(0))
-        .optional()?)
+    by_time::first_delivery_at(
+        conn,
+        workspace_id,
+        since.saturating_sub(by_time::DISORDER_MS),
+    )
+}
+
+/// Where a time window's scan ends: every delivery of the workspace from this id on was
+/// created at or after `until`; `None` if no such id is known (see [`super::by_time`]).
+fn first_delivery_past(
+    conn: &Connection,
+    workspace_id: i64,
+    until: i64,
+) -> Result<Option<i64>, DbError> {
+    by_time::first_delivery_at(
+        conn,
+        workspace_id,
+        until.saturating_add(by_time::DISORDER_MS),
+    )
 }
 
 pub fn get_delivery(

@@ -215,9 +215,10 @@ pub fn fail_job(conn: &Connection, id: i64, error: &str, now: i64) -> Result<(),
 
 // ---- what a bulk retry works through ----
 
-/// The first delivery id of the workspace created at or after `at`, or past every id.
+/// An id at or before every delivery of the workspace created at or after `at`, or past
+/// every id.
 fn first_delivery_at(conn: &Connection, workspace_id: i64, at: i64) -> Result<i64, DbError> {
-    Ok(super::hooks::first_delivery_at(conn, workspace_id, at)?.unwrap_or(i64::MAX))
+    Ok(super::hooks::first_delivery_from(conn, workspace_id, at)?.unwrap_or(i64::MAX))
 }
 
 fn retry_scan_sql(count: bool, typed: bool) -> String {
@@ -303,15 +304,12 @@ pub struct ReplayEvent {
     pub event_type: String,
 }
 
-/// The first event id created at or after `at` (the events' own time index).
+/// An event id at or before every event created at or after `at`, or past every id.
 fn first_event_at(conn: &Connection, at: i64) -> Result<i64, DbError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT id FROM events WHERE created_at >= ?1 ORDER BY created_at, id LIMIT 1",
-        )?
-        .query_row([at], |r| r.get(0))
-        .optional()?
-        .unwrap_or(i64::MAX))
+    Ok(
+        super::by_time::first_event_at(conn, at.saturating_sub(super::by_time::DISORDER_MS))?
+            .unwrap_or(i64::MAX),
+    )
 }
 
 /// The workspace's events in the window above `cursor`, oldest first, at most `limit`, of

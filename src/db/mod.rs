@@ -2,6 +2,7 @@
 //! together (group commit); a small pool of read-only connections serves reads. No SQLite call
 //! ever runs on the async executor's threads.
 
+mod by_time;
 mod callers;
 pub mod export;
 pub mod handoff;
@@ -59,6 +60,7 @@ fn all_migrations() -> Vec<M<'static>> {
             include_str!("migrations/0008_status_check.sql"),
             status_check_without_in_list,
         ),
+        M::up(include_str!("migrations/0009_time_windows_by_id.sql")),
     ]
 }
 

@@ -781,13 +781,20 @@ pub fn gauges(c: &Connection, now: i64, leases: &Leases) -> Result<Gauges, DbErr
 /// Deletes up to `limit` events published before `cutoff` whose deliveries are all final
 /// (with their deliveries and attempts); events with an attempt still to come stay until it
 /// is done. Returns how many went.
+///
+/// The events before the cutoff are found among the ids below the first event created
+/// [`DISORDER_MS`](super::by_time::DISORDER_MS) after it (see [`super::by_time`]), oldest
+/// first.
 pub fn purge_finished_events(c: &Connection, cutoff: i64, limit: i64) -> Result<usize, DbError> {
+    let end =
+        super::by_time::first_event_at(c, cutoff.saturating_add(super::by_time::DISORDER_MS))?
+            .unwrap_or(i64::MAX);
     Ok(c.execute(
         "DELETE FROM events WHERE id IN (
-            SELECT e.id FROM events e WHERE e.created_at < ?1
+            SELECT e.id FROM events e WHERE e.id < ?3 AND e.created_at < ?1
               AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.next_attempt_at IS NOT NULL)
-            ORDER BY e.created_at LIMIT ?2)",
-        params![cutoff, limit],
+            ORDER BY e.id LIMIT ?2)",
+        params![cutoff, limit, end],
     )?)
 }
 

@@ -32,6 +32,7 @@ const MIGRATIONS: &[(usize, &str)] = &[
     (6, include_str!("migrations/0006_baseline.sql")),
     (7, include_str!("migrations/0007_meta.sql")),
     (8, include_str!("migrations/0008_status_check.sql")),
+    (9, include_str!("migrations/0009_time_windows_by_id.sql")),
 ];
 
 /// The schema version this binary writes.
