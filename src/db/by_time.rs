@@ -8,7 +8,10 @@
 //! delivery paid for in the writer.
 //!
 //! The bisection looks [`DISORDER_MS`] beyond the window's edge, so a row stored a little out
-//! of order is still inside the id range found; callers check every row's time anyway.
+//! of order is still inside the id range found; callers check every row's time anyway. The
+//! price: a range holds up to a minute of rows beyond each edge, checked and left out, and a
+//! window ending less than a minute ago has no row past its end to stop at, so its scan starts
+//! from the newest row.
 
 use rusqlite::{params, Connection};
 
