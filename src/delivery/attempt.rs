@@ -1,7 +1,6 @@
 //! One attempt: sign a claimed delivery at send time and POST it, then say what it came to
 //! (for the queue to record, and for Send Test to show). Nothing here touches the database.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::http::{Outcome, OutgoingRequest, Sender};
@@ -60,6 +59,8 @@ pub struct Attempter {
     sender: Sender,
     /// The name of the hex signature header (`HOOKLINE_SIGNATURE_HEADER`).
     signature_header: String,
+    /// `Hookline/<version>`, made once.
+    user_agent: String,
 }
 
 impl Attempter {
@@ -67,6 +68,7 @@ impl Attempter {
         Attempter {
             sender,
             signature_header,
+            user_agent: format!("Hookline/{}", crate::VERSION),
         }
     }
 
@@ -159,10 +161,7 @@ impl Attempter {
         }
         let mut h = Vec::with_capacity(8 + hook.row.headers.len());
         h.push(("content-type".to_string(), "application/json".to_string()));
-        h.push((
-            "user-agent".to_string(),
-            format!("Hookline/{}", crate::VERSION),
-        ));
+        h.push(("user-agent".to_string(), self.user_agent.clone()));
         h.push(("webhook-id".to_string(), job.event_public_id.clone()));
         h.push(("webhook-timestamp".to_string(), ts.to_string()));
         h.push((
@@ -227,13 +226,37 @@ fn observe(job: &Claimed, outcome: &Outcome) {
     }
 }
 
-/// A header list as a JSON object (sorted by name).
+/// A header list as a JSON object, sorted by name, the last of equal names kept: what a
+/// `BTreeMap` of it serialises to, written straight into one buffer of the right size (the
+/// map and serde's growing buffer were 4% of the delivery workers' time in fan-out 10).
 fn json_map(headers: &[(String, String)]) -> String {
-    let m: BTreeMap<&str, &str> = headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    serde_json::to_string(&m).unwrap_or_default()
+    let mut order: Vec<usize> = (0..headers.len()).collect();
+    // Equal names: the later one first, so it is the one kept.
+    order.sort_unstable_by(|&a, &b| headers[a].0.cmp(&headers[b].0).then(b.cmp(&a)));
+    let mut out = Vec::with_capacity(
+        2 + headers
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 6)
+            .sum::<usize>(),
+    );
+    out.push(b'{');
+    let mut last: Option<&str> = None;
+    for i in order {
+        let (k, v) = &headers[i];
+        if last == Some(k.as_str()) {
+            continue;
+        }
+        if last.is_some() {
+            out.push(b',');
+        }
+        // Writing a string into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut out, k);
+        out.push(b':');
+        let _ = serde_json::to_writer(&mut out, v);
+        last = Some(k);
+    }
+    out.push(b'}');
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// The error text of an attempt: the transport error, or what a non-2xx status means.
@@ -249,4 +272,53 @@ fn attempt_error(o: &Outcome) -> Option<String> {
             }),
             _ => None,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the stored header JSON was before: a map of the list, serialised.
+    fn as_a_map(headers: &[(String, String)]) -> String {
+        let m: std::collections::BTreeMap<&str, &str> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        serde_json::to_string(&m).unwrap()
+    }
+
+    #[test]
+    fn header_json_is_sorted_by_name_keeps_the_last_of_equal_names_and_escapes() {
+        let h = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let cases = [
+            h(&[]),
+            h(&[("content-type", "application/json")]),
+            h(&[
+                ("webhook-id", "evt_1"),
+                ("content-type", "application/json"),
+                ("X-Hookline-Event", "order.paid"),
+                ("X-Custom", "a \"quoted\" \\ value\twith\ncontrols \u{1}"),
+                ("user-agent", "Hookline/1"),
+                ("webhook-signature", "v1,abc= v1,def="),
+            ]),
+            // Equal names: the last one stands, wherever it is.
+            h(&[
+                ("set-cookie", "a=1"),
+                ("date", "x"),
+                ("set-cookie", "b=2"),
+                ("set-cookie", "c=3"),
+            ]),
+            h(&[("b", "1"), ("a", "2"), ("b", "3"), ("a", "4"), ("B", "5")]),
+            h(&[("ünïcode", "välue ✓"), ("é", "")]),
+        ];
+        for c in &cases {
+            assert_eq!(json_map(c), as_a_map(c), "{c:?}");
+        }
+        assert_eq!(json_map(&cases[3]), r#"{"date":"x","set-cookie":"c=3"}"#);
+    }
 }

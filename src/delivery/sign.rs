@@ -25,22 +25,26 @@ fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
 
 /// `v1,<base64 HMAC-SHA256(key, "{msg_id}.{timestamp}.{body}")>` (Standard Webhooks).
 pub fn standard_signature(secret: &Secret, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
-    let ts = timestamp.to_string();
-    let mac = hmac_sha256(
-        secret.key(),
-        &[msg_id.as_bytes(), b".", ts.as_bytes(), b".", body],
-    );
-    format!("v1,{}", STANDARD.encode(mac))
+    signature_header(&[secret], msg_id, timestamp, body)
 }
 
 /// The `webhook-signature` header value: one signature per secret, separated by a space
-/// (during a rotation the old and the new secret both sign).
+/// (during a rotation the old and the new secret both sign). Written into one string.
 pub fn signature_header(secrets: &[&Secret], msg_id: &str, timestamp: i64, body: &[u8]) -> String {
-    secrets
-        .iter()
-        .map(|s| standard_signature(s, msg_id, timestamp, body))
-        .collect::<Vec<_>>()
-        .join(" ")
+    let ts = timestamp.to_string();
+    let mut out = String::with_capacity(secrets.len() * 48);
+    for (i, secret) in secrets.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let mac = hmac_sha256(
+            secret.key(),
+            &[msg_id.as_bytes(), b".", ts.as_bytes(), b".", body],
+        );
+        out.push_str("v1,");
+        STANDARD.encode_string(mac, &mut out);
+    }
+    out
 }
 
 /// Lowercase hex HMAC-SHA256 of the body, keyed with the whole secret string as UTF-8.
