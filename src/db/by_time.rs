@@ -72,8 +72,40 @@ const EVENT_ENDS: [&str; 2] = ["SELECT min(id) FROM events", "SELECT max(id) FRO
 /// The first event at or after an id: one seek by rowid.
 const EVENT_FROM: &str = "SELECT id, created_at FROM events WHERE id >= ?1 ORDER BY id LIMIT 1";
 
+/// Where a time window's scan of the workspace's deliveries starts: an id at or before every
+/// one created at or after `since`; `None` if there is none.
+pub fn first_delivery_from(
+    conn: &Connection,
+    workspace_id: i64,
+    since: i64,
+) -> Result<Option<i64>, DbError> {
+    first_delivery_at(conn, workspace_id, since.saturating_sub(DISORDER_MS))
+}
+
+/// Where a time window's scan of the workspace's deliveries ends: every one from this id on
+/// was created at or after `until`; `None` if no such id is known.
+pub fn first_delivery_past(
+    conn: &Connection,
+    workspace_id: i64,
+    until: i64,
+) -> Result<Option<i64>, DbError> {
+    first_delivery_at(conn, workspace_id, until.saturating_add(DISORDER_MS))
+}
+
+/// Where a time window's scan of the events (any workspace) starts: an id at or before every
+/// event created at or after `since`; `None` if there is none.
+pub fn first_event_from(conn: &Connection, since: i64) -> Result<Option<i64>, DbError> {
+    first_event_at(conn, since.saturating_sub(DISORDER_MS))
+}
+
+/// Where a time window's scan of the events ends: every event from this id on was created at
+/// or after `until`; `None` if no such id is known.
+pub fn first_event_past(conn: &Connection, until: i64) -> Result<Option<i64>, DbError> {
+    first_event_at(conn, until.saturating_add(DISORDER_MS))
+}
+
 /// The workspace's first delivery created at or after `at` (see [`first_at`]).
-pub fn first_delivery_at(
+fn first_delivery_at(
     conn: &Connection,
     workspace_id: i64,
     at: i64,
@@ -93,7 +125,7 @@ pub fn first_delivery_at(
 }
 
 /// The first event created at or after `at`, in any workspace (see [`first_at`]).
-pub fn first_event_at(conn: &Connection, at: i64) -> Result<Option<i64>, DbError> {
+fn first_event_at(conn: &Connection, at: i64) -> Result<Option<i64>, DbError> {
     let end = |sql: &str| -> Result<Option<i64>, DbError> {
         Ok(conn.prepare_cached(sql)?.query_row([], |r| r.get(0))?)
     };
@@ -178,9 +210,10 @@ mod tests {
         .unwrap();
         let mut rows = Vec::new();
         for i in 1..=400i64 {
-            // Workspace 2 publishes in bursts; times a little out of order.
+            // Workspace 2 publishes in bursts; every third row is stamped 1.5 s before the row
+            // ahead of it.
             let ws = if i % 5 < 2 { 2 } else { 1 };
-            let at = 1_000_000 + i * 1_000 - if i % 3 == 0 { 400 } else { 0 };
+            let at = 1_000_000 + i * 1_000 - if i % 3 == 0 { 1_500 } else { 0 };
             c.execute(
                 "INSERT INTO events (id, public_id, workspace_id, type, body, created_at) VALUES (?1, 'evt_' || ?1, ?2, 't', '{}', ?3)",
                 params![i, ws, at],
@@ -197,45 +230,47 @@ mod tests {
         (dir, c, rows)
     }
 
+    /// What the callers rely on: a window's scan from `*_from(since)` misses no row created
+    /// at or after `since`, and every row from `*_past(until)` on was created at or after
+    /// `until`; over two workspaces' rows stored up to 1.5 s out of order.
     #[test]
-    fn deliveries_and_events_are_found_by_time_as_a_walk_would() {
+    fn windows_found_by_time_miss_no_row_and_cut_none_too_early() {
         let (_dir, c, rows) = stored();
-        for at in [
-            0, 1_000_600, 1_001_000, 1_150_000, 1_150_001, 1_399_600, 1_400_000, 1_400_001,
-        ] {
-            let walk = |ws: Option<i64>| {
-                let mut found = None;
-                for &(id, w, t) in &rows {
-                    if ws.is_none_or(|ws| ws == w) && t >= at {
-                        found = Some(id);
-                        break;
+        // Every quarter second across the rows' times, and beyond both ends.
+        for at in (0..1_700).map(|i| 999_000 + i * 250) {
+            let check = |ws: Option<i64>, from: Option<i64>, past: Option<i64>| {
+                for &(id, w, t) in rows.iter().filter(|r| ws.is_none_or(|ws| ws == r.1)) {
+                    if t >= at {
+                        assert!(
+                            from.is_some_and(|f| id >= f),
+                            "{w}: {id} at {t} before {from:?}"
+                        );
+                    }
+                    if past.is_some_and(|p| id >= p) {
+                        assert!(t >= at, "{w}: {id} at {t} from {past:?} on, before {at}");
                     }
                 }
-                found
             };
-            // Out of order by 400 ms: a walk may see an earlier row first; the bisection
-            // finds one at most a row of the same workspace away, never a later one past
-            // a row at or after `at` by more than the disorder.
             for ws in [1, 2] {
-                let found = first_delivery_at(&c, ws, at).unwrap();
-                let w = walk(Some(ws));
-                assert_eq!(found.is_some(), w.is_some(), "at {at}, ws {ws}");
-                if let (Some(f), Some(w)) = (found, w) {
-                    let t = |id: i64| rows[id as usize - 1].2;
-                    assert!(t(f) >= at && t(w) >= at);
-                    assert!(rows
-                        .iter()
-                        .all(|&(id, w2, t2)| w2 != ws || id >= f || t2 < at + 400));
-                }
+                check(
+                    Some(ws),
+                    first_delivery_from(&c, ws, at).unwrap(),
+                    first_delivery_past(&c, ws, at).unwrap(),
+                );
             }
-            let found = first_event_at(&c, at).unwrap();
-            assert_eq!(found.is_some(), walk(None).is_some(), "events at {at}");
+            check(
+                None,
+                first_event_from(&c, at).unwrap(),
+                first_event_past(&c, at).unwrap(),
+            );
         }
         assert_eq!(
-            first_delivery_at(&c, 3, 0).unwrap(),
+            first_delivery_from(&c, 3, 0).unwrap(),
             None,
             "a workspace without any"
         );
+        // Past the last row's time plus the margin, nothing is left.
+        assert_eq!(first_event_from(&c, 1_500_000).unwrap(), None);
     }
 
     #[test]

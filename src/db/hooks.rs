@@ -433,13 +433,13 @@ pub fn search_deliveries(
     let mut before = before;
     let mut from_id = 0i64;
     if let Some(since) = filter.since {
-        match first_delivery_from(conn, workspace_id, since)? {
+        match by_time::first_delivery_from(conn, workspace_id, since)? {
             Some(id) => from_id = id,
             None => return Ok(DeliveryPage::default()),
         }
     }
     if let Some(until) = filter.until {
-        if let Some(id) = first_delivery_past(conn, workspace_id, until)? {
+        if let Some(id) = by_time::first_delivery_past(conn, workspace_id, until)? {
             before = before.min(id);
         }
     }
@@ -532,34 +532,6 @@ pub fn search_deliveries(
         rows,
         resume_before,
     })
-}
-
-/// Where a time window's scan starts: an id at or before every delivery of the workspace
-/// created at or after `since`; `None` if there is none (see [`super::by_time`]).
-pub(super) fn first_delivery_from(
-    conn: &Connection,
-    workspace_id: i64,
-    since: i64,
-) -> Result<Option<i64>, DbError> {
-    by_time::first_delivery_at(
-        conn,
-        workspace_id,
-        since.saturating_sub(by_time::DISORDER_MS),
-    )
-}
-
-/// Where a time window's scan ends: every delivery of the workspace from this id on was
-/// created at or after `until`; `None` if no such id is known (see [`super::by_time`]).
-fn first_delivery_past(
-    conn: &Connection,
-    workspace_id: i64,
-    until: i64,
-) -> Result<Option<i64>, DbError> {
-    by_time::first_delivery_at(
-        conn,
-        workspace_id,
-        until.saturating_add(by_time::DISORDER_MS),
-    )
 }
 
 pub fn get_delivery(

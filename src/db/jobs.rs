@@ -218,7 +218,7 @@ pub fn fail_job(conn: &Connection, id: i64, error: &str, now: i64) -> Result<(),
 /// An id at or before every delivery of the workspace created at or after `at`, or past
 /// every id.
 fn first_delivery_at(conn: &Connection, workspace_id: i64, at: i64) -> Result<i64, DbError> {
-    Ok(super::hooks::first_delivery_from(conn, workspace_id, at)?.unwrap_or(i64::MAX))
+    Ok(super::by_time::first_delivery_from(conn, workspace_id, at)?.unwrap_or(i64::MAX))
 }
 
 fn retry_scan_sql(count: bool, typed: bool) -> String {
@@ -306,10 +306,7 @@ pub struct ReplayEvent {
 
 /// An event id at or before every event created at or after `at`, or past every id.
 fn first_event_at(conn: &Connection, at: i64) -> Result<i64, DbError> {
-    Ok(
-        super::by_time::first_event_at(conn, at.saturating_sub(super::by_time::DISORDER_MS))?
-            .unwrap_or(i64::MAX),
-    )
+    Ok(super::by_time::first_event_from(conn, at)?.unwrap_or(i64::MAX))
 }
 
 /// The workspace's events in the window above `cursor`, oldest first, at most `limit`, of

@@ -782,13 +782,10 @@ pub fn gauges(c: &Connection, now: i64, leases: &Leases) -> Result<Gauges, DbErr
 /// (with their deliveries and attempts); events with an attempt still to come stay until it
 /// is done. Returns how many went.
 ///
-/// The events before the cutoff are found among the ids below the first event created
-/// [`DISORDER_MS`](super::by_time::DISORDER_MS) after it (see [`super::by_time`]), oldest
-/// first.
+/// The events before the cutoff are looked for among the ids below the first one created
+/// past it for sure (see [`super::by_time`]), oldest first.
 pub fn purge_finished_events(c: &Connection, cutoff: i64, limit: i64) -> Result<usize, DbError> {
-    let end =
-        super::by_time::first_event_at(c, cutoff.saturating_add(super::by_time::DISORDER_MS))?
-            .unwrap_or(i64::MAX);
+    let end = super::by_time::first_event_past(c, cutoff)?.unwrap_or(i64::MAX);
     Ok(c.execute(
         "DELETE FROM events WHERE id IN (
             SELECT e.id FROM events e WHERE e.id < ?3 AND e.created_at < ?1
