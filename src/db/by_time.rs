@@ -13,7 +13,7 @@
 //! window ending less than a minute ago has no row past its end to stop at, so its scan starts
 //! from the newest row.
 
-use rusqlite::{params, Connection};
+use rusqlite::{params_from_iter, Connection};
 
 use super::DbError;
 
@@ -110,31 +110,38 @@ fn first_delivery_at(
     workspace_id: i64,
     at: i64,
 ) -> Result<Option<i64>, DbError> {
-    let end = |sql: &str| -> Result<Option<i64>, DbError> {
-        Ok(conn
-            .prepare_cached(sql)?
-            .query_row([workspace_id], |r| r.get(0))?)
-    };
-    let (Some(first), Some(last)) = (end(DELIVERY_ENDS[0])?, end(DELIVERY_ENDS[1])?) else {
-        return Ok(None);
-    };
-    let mut row = conn.prepare_cached(DELIVERY_FROM)?;
-    first_at(at, (first, last), |id| {
-        Ok(row.query_row(params![workspace_id, id], |r| Ok((r.get(0)?, r.get(1)?)))?)
-    })
+    first_row_at(conn, &DELIVERY_ENDS, DELIVERY_FROM, &[workspace_id], at)
 }
 
 /// The first event created at or after `at`, in any workspace (see [`first_at`]).
 fn first_event_at(conn: &Connection, at: i64) -> Result<Option<i64>, DbError> {
+    first_row_at(conn, &EVENT_ENDS, EVENT_FROM, &[], at)
+}
+
+/// [`first_at`] over the rows `ends` (lowest and highest id) and `from` (the first row at or
+/// after an id, its last parameter) find, both given `scope` first.
+fn first_row_at(
+    conn: &Connection,
+    ends: &[&str; 2],
+    from: &str,
+    scope: &[i64],
+    at: i64,
+) -> Result<Option<i64>, DbError> {
     let end = |sql: &str| -> Result<Option<i64>, DbError> {
-        Ok(conn.prepare_cached(sql)?.query_row([], |r| r.get(0))?)
+        Ok(conn
+            .prepare_cached(sql)?
+            .query_row(params_from_iter(scope), |r| r.get(0))?)
     };
-    let (Some(first), Some(last)) = (end(EVENT_ENDS[0])?, end(EVENT_ENDS[1])?) else {
+    let (Some(first), Some(last)) = (end(ends[0])?, end(ends[1])?) else {
         return Ok(None);
     };
-    let mut row = conn.prepare_cached(EVENT_FROM)?;
+    let mut row = conn.prepare_cached(from)?;
     first_at(at, (first, last), |id| {
-        Ok(row.query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?)
+        Ok(
+            row.query_row(params_from_iter(scope.iter().chain([&id])), |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?,
+        )
     })
 }
 
@@ -216,13 +223,13 @@ mod tests {
             let at = 1_000_000 + i * 1_000 - if i % 3 == 0 { 1_500 } else { 0 };
             c.execute(
                 "INSERT INTO events (id, public_id, workspace_id, type, body, created_at) VALUES (?1, 'evt_' || ?1, ?2, 't', '{}', ?3)",
-                params![i, ws, at],
+                rusqlite::params![i, ws, at],
             )
             .unwrap();
             c.execute(
                 "INSERT INTO deliveries (id, workspace_id, webhook_id, event_id, event_type, status, created_at, updated_at)
                  VALUES (?1, ?2, ?2, ?1, 't', 'pending', ?3, ?3)",
-                params![i, ws, at],
+                rusqlite::params![i, ws, at],
             )
             .unwrap();
             rows.push((i, ws, at));
