@@ -404,6 +404,22 @@ pub fn list_deliveries(
     Ok(search_deliveries(conn, workspace_id, webhook_id, filter, before, limit)?.rows)
 }
 
+/// The predicate of `deliveries_webhook_failing` (schema v10), which indexes a webhook's
+/// deliveries by status only while they are retrying or failed. SQLite walks a partial index
+/// only for a query whose WHERE holds its predicate as written, so a query filtering on one
+/// of these statuses adds this term (on the table as `d`, or unnamed) beside its
+/// `status = ?`.
+pub(super) const FAILING: &str = "(status = 'retrying' OR status = 'failed')";
+
+/// [`FAILING`] on the deliveries table named `d`.
+const FAILING_D: &str = "(d.status = 'retrying' OR d.status = 'failed')";
+
+/// Whether a webhook's deliveries of this status have an index of their own
+/// (`deliveries_webhook_failing`); the others are checked on the rows of the webhook's.
+pub(super) fn status_indexed(status: DeliveryStatus) -> bool {
+    matches!(status, DeliveryStatus::Retrying | DeliveryStatus::Failed)
+}
+
 /// Rows one filtered search looks through at most (see [`search_deliveries`]).
 pub const SEARCH_SPAN: i64 = 50_000;
 
@@ -455,11 +471,13 @@ pub fn search_deliveries(
         },
     };
     // Which filters the index walk leaves to row checks: those get a bounded span. (A
-    // webhook's status or event type has its own index; an event's deliveries are few.)
+    // webhook's event type, and its retrying or failed deliveries, have their own indexes;
+    // an event's deliveries are few.)
     let checked_on_rows = event_id.is_none()
         && (filter.http_status.is_some()
             || (webhook_id.is_none() && (filter.status.is_some() || filter.event_type.is_some()))
-            || (filter.status.is_some() && filter.event_type.is_some()));
+            || (filter.status.is_some() && filter.event_type.is_some())
+            || filter.status.is_some_and(|s| !status_indexed(s)));
     let mut resume_before = None;
     if checked_on_rows {
         // The id SEARCH_SPAN rows down the (covering) index: rows below it wait for the next call.
@@ -478,60 +496,112 @@ pub fn search_deliveries(
             resume_before = Some(floor + 1);
         }
     }
-    let status = filter.status;
-    let event_type = filter.event_type.as_ref().map(|t| t.as_str());
-    let codes = filter.http_status.map(|h| h.range());
-    let mut sql = format!(
-        "SELECT {DELIVERY_COLS} FROM deliveries d JOIN events e ON e.id = d.event_id
-         WHERE d.workspace_id = ?1 AND d.id < ?2 AND d.id >= ?3"
-    );
-    let mut args: Vec<&dyn rusqlite::ToSql> = vec![&workspace_id, &before, &from_id];
-    let and = |sql: &mut String, cond: &str, args: &mut Vec<&dyn rusqlite::ToSql>| {
-        sql.push_str(&cond.replace('?', &format!("?{}", args.len())));
+    let page = PageQuery {
+        workspace_id,
+        before,
+        from_id,
+        webhook_id,
+        event_id,
+        filter,
+        event_type: filter.event_type.as_ref().map(|t| t.as_str()),
+        codes: filter.http_status.map(|h| h.range()),
+        limit: limit as i64,
     };
-    if let Some(w) = &webhook_id {
-        args.push(w);
-        and(&mut sql, " AND d.webhook_id = ?", &mut args);
-    }
-    if let Some(s) = &status {
-        args.push(s);
-        and(&mut sql, " AND d.status = ?", &mut args);
-    }
-    if let Some(t) = &event_type {
-        args.push(t);
-        and(&mut sql, " AND d.event_type = ?", &mut args);
-    }
-    if let Some(e) = &event_id {
-        args.push(e);
-        and(&mut sql, " AND d.event_id = ?", &mut args);
-    }
-    if let Some((lo, hi)) = &codes {
-        args.push(lo);
-        and(&mut sql, " AND d.last_status_code >= ?", &mut args);
-        args.push(hi);
-        and(&mut sql, " AND d.last_status_code <= ?", &mut args);
-    }
-    if let Some(since) = &filter.since {
-        args.push(since);
-        and(&mut sql, " AND d.created_at >= ?", &mut args);
-    }
-    if let Some(until) = &filter.until {
-        args.push(until);
-        and(&mut sql, " AND d.created_at < ?", &mut args);
-    }
-    let limit = limit as i64;
-    args.push(&limit);
-    and(&mut sql, " ORDER BY d.id DESC LIMIT ?", &mut args);
+    let (sql, args) = page.sql();
     let mut st = conn.prepare_cached(&sql)?;
     let rows: Vec<DeliveryRow> = st
         .query_map(args.as_slice(), map_delivery)?
         .collect::<Result<_, _>>()?;
     // A full page ends the call where it is; the span's end matters only to a short one.
-    let resume_before = resume_before.filter(|_| rows.len() < limit as usize);
+    let resume_before = resume_before.filter(|_| rows.len() < limit);
     Ok(DeliveryPage {
         rows,
         resume_before,
     })
+}
+
+/// One page's query of [`search_deliveries`], once the event's id and the id range are known.
+struct PageQuery<'a> {
+    workspace_id: i64,
+    /// Ids below this...
+    before: i64,
+    /// ...and at or above this.
+    from_id: i64,
+    webhook_id: Option<i64>,
+    event_id: Option<i64>,
+    filter: &'a DeliveryFilter,
+    /// The filter's event type, as text.
+    event_type: Option<&'a str>,
+    /// The HTTP status filter as a range of codes.
+    codes: Option<(i64, i64)>,
+    limit: i64,
+}
+
+impl PageQuery<'_> {
+    /// The statement and its arguments.
+    fn sql(&self) -> (String, Vec<&dyn rusqlite::ToSql>) {
+        // Which index to walk. SQLite has no statistics here and, left to itself, walks the
+        // whole workspace's index for one webhook's rows, and the webhook's rather than its
+        // event type's. So with a webhook the workspace is checked on the rows (`+`: not an
+        // index term), and an event type names its index, unless a retrying or failed
+        // status has the (smaller, partial) index that SQLite then prefers.
+        let webhook = self.webhook_id.is_some();
+        let typed =
+            webhook && self.event_type.is_some() && !self.filter.status.is_some_and(status_indexed);
+        let mut sql = format!(
+            "SELECT {DELIVERY_COLS} FROM deliveries d {} JOIN events e ON e.id = d.event_id
+             WHERE {}d.workspace_id = ?1 AND d.id < ?2 AND d.id >= ?3",
+            if typed {
+                "INDEXED BY deliveries_webhook_type"
+            } else {
+                ""
+            },
+            if webhook { "+" } else { "" }
+        );
+        let mut args: Vec<&dyn rusqlite::ToSql> =
+            vec![&self.workspace_id, &self.before, &self.from_id];
+        let and = |sql: &mut String, cond: &str, args: &mut Vec<&dyn rusqlite::ToSql>| {
+            sql.push_str(&cond.replace('?', &format!("?{}", args.len())));
+        };
+        let f = self.filter;
+        if let Some(w) = &self.webhook_id {
+            args.push(w);
+            and(&mut sql, " AND d.webhook_id = ?", &mut args);
+        }
+        if let Some(s) = &f.status {
+            args.push(s);
+            and(&mut sql, " AND d.status = ?", &mut args);
+            if status_indexed(*s) {
+                sql.push_str(" AND ");
+                sql.push_str(FAILING_D);
+            }
+        }
+        if let Some(t) = &self.event_type {
+            args.push(t);
+            and(&mut sql, " AND d.event_type = ?", &mut args);
+        }
+        if let Some(e) = &self.event_id {
+            args.push(e);
+            and(&mut sql, " AND d.event_id = ?", &mut args);
+        }
+        if let Some((lo, hi)) = &self.codes {
+            args.push(lo);
+            and(&mut sql, " AND d.last_status_code >= ?", &mut args);
+            args.push(hi);
+            and(&mut sql, " AND d.last_status_code <= ?", &mut args);
+        }
+        if let Some(since) = &f.since {
+            args.push(since);
+            and(&mut sql, " AND d.created_at >= ?", &mut args);
+        }
+        if let Some(until) = &f.until {
+            args.push(until);
+            and(&mut sql, " AND d.created_at < ?", &mut args);
+        }
+        args.push(&self.limit);
+        and(&mut sql, " ORDER BY d.id DESC LIMIT ?", &mut args);
+        (sql, args)
+    }
 }
 
 pub fn get_delivery(
@@ -913,5 +983,229 @@ impl super::Db {
             Ok(Some(super::stats::hours(c, webhook, from, to)?))
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two workspaces with one webhook each; webhook 1's deliveries take the statuses given,
+    /// oldest first (ids from 1).
+    fn stored(statuses: &[&str]) -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let c = crate::db::open_and_migrate(dir.path()).unwrap();
+        c.execute_batch(
+            "INSERT INTO workspaces (id, slug, name, created_at) VALUES (1, 'a', 'a', 0), (2, 'b', 'b', 0);
+             INSERT INTO webhooks (id, workspace_id, url, events, retry_schedule, retry_count, secret_enc, created_at, updated_at)
+               VALUES (1, 1, 'https://a.example/h', '[\"*\"]', '[]', 0, x'00', 0, 0),
+                      (2, 2, 'https://b.example/h', '[\"*\"]', '[]', 0, x'00', 0, 0);
+             INSERT INTO events (id, public_id, workspace_id, type, body, created_at) VALUES (1, 'evt_1', 1, 't', '{}', 0);
+             BEGIN;",
+        )
+        .unwrap();
+        let mut add = c
+            .prepare(
+                "INSERT INTO deliveries (workspace_id, webhook_id, event_id, event_type, status, next_attempt_at, created_at, updated_at)
+                 VALUES (1, 1, 1, 't', ?1, CASE WHEN ?1 IN ('pending', 'retrying') THEN 0 END, 0, 0)",
+            )
+            .unwrap();
+        for s in statuses {
+            add.execute([s]).unwrap();
+        }
+        drop(add);
+        c.execute_batch("COMMIT").unwrap();
+        (dir, c)
+    }
+
+    fn filter(status: DeliveryStatus) -> DeliveryFilter {
+        DeliveryFilter {
+            status: Some(status),
+            ..Default::default()
+        }
+    }
+
+    fn plan(c: &Connection, sql: &str, args: &[&dyn rusqlite::ToSql]) -> String {
+        let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let plan: Vec<String> = st
+            .query_map(args, |r| r.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        plan.join(" | ")
+    }
+
+    #[test]
+    fn the_failing_term_is_the_partial_indexs_predicate_as_written() {
+        let (_dir, c) = stored(&[]);
+        let sql: String = c
+            .query_row(
+                "SELECT sql FROM sqlite_schema WHERE type = 'index' AND name = 'deliveries_webhook_failing'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let predicate = sql.split_once(" WHERE ").unwrap().1.trim();
+        assert_eq!(format!("({predicate})"), FAILING);
+        assert_eq!(FAILING_D, FAILING.replace("status", "d.status"));
+        let unindexed: Vec<_> = DeliveryStatus::ALL
+            .into_iter()
+            .filter(|s| !FAILING.contains(&format!("'{}'", s.as_str())))
+            .collect();
+        for s in DeliveryStatus::ALL {
+            assert_eq!(status_indexed(s), !unindexed.contains(&s), "{s:?}");
+        }
+    }
+
+    /// The plan of a page's statement as [`search_deliveries`] makes it, and of the same
+    /// without [`FAILING`] if it has that term.
+    fn page_plans(
+        c: &Connection,
+        webhook: Option<i64>,
+        f: &DeliveryFilter,
+    ) -> (String, Option<String>) {
+        let page = PageQuery {
+            workspace_id: 1,
+            before: i64::MAX,
+            from_id: 0,
+            webhook_id: webhook,
+            event_id: None,
+            filter: f,
+            event_type: f.event_type.as_ref().map(|t| t.as_str()),
+            codes: f.http_status.map(|h| h.range()),
+            limit: 50,
+        };
+        let (sql, args) = page.sql();
+        let p = plan(c, &sql, &args);
+        assert!(
+            !p.contains("TEMP B-TREE") && !p.contains("SCAN d"),
+            "{f:?}: {p}"
+        );
+        let bare = sql.replace(&format!(" AND {FAILING_D}"), "");
+        (p, (bare != sql).then(|| plan(c, &bare, &args)))
+    }
+
+    /// A list walks one index in id order and never sorts: a webhook's list walks the
+    /// webhook's rows (never the whole workspace's), its retrying or failed ones the partial
+    /// index (which the statement may use only with the term), its event type that index.
+    #[test]
+    fn each_list_walks_the_narrowest_index_without_sorting() {
+        let (_dir, c) = stored(&["pending", "succeeded", "failed", "retrying"]);
+        let typed = |status: Option<DeliveryStatus>| DeliveryFilter {
+            status,
+            event_type: Some(crate::domain::EventTypeName::parse("t").unwrap()),
+            ..Default::default()
+        };
+        let cases: Vec<(Option<i64>, DeliveryFilter, &str)> = vec![
+            (Some(1), DeliveryFilter::default(), "deliveries_webhook "),
+            (
+                Some(1),
+                filter(DeliveryStatus::Pending),
+                "deliveries_webhook ",
+            ),
+            (
+                Some(1),
+                filter(DeliveryStatus::Succeeded),
+                "deliveries_webhook ",
+            ),
+            (
+                Some(1),
+                filter(DeliveryStatus::Retrying),
+                "deliveries_webhook_failing ",
+            ),
+            (
+                Some(1),
+                filter(DeliveryStatus::Failed),
+                "deliveries_webhook_failing ",
+            ),
+            (Some(1), typed(None), "deliveries_webhook_type "),
+            (
+                Some(1),
+                typed(Some(DeliveryStatus::Succeeded)),
+                "deliveries_webhook_type ",
+            ),
+            (
+                Some(1),
+                typed(Some(DeliveryStatus::Failed)),
+                "deliveries_webhook_failing ",
+            ),
+            (None, DeliveryFilter::default(), "deliveries_workspace "),
+            (
+                None,
+                filter(DeliveryStatus::Failed),
+                "deliveries_workspace ",
+            ),
+            (None, typed(None), "deliveries_workspace "),
+        ];
+        for (webhook, f, index) in cases {
+            let (p, bare) = page_plans(&c, webhook, &f);
+            assert!(p.contains(index), "{webhook:?} {f:?}: {p}");
+            assert_eq!(bare.is_some(), f.status.is_some_and(status_indexed));
+            if index.starts_with("deliveries_webhook_failing") {
+                // Without the term SQLite cannot tell that the index holds these rows.
+                let bare = bare.unwrap();
+                assert!(!bare.contains("deliveries_webhook_failing"), "{bare}");
+            }
+        }
+    }
+
+    /// Every status finds exactly its rows, on the webhook's list and workspace-wide.
+    #[test]
+    fn each_status_lists_its_deliveries_newest_first() {
+        let statuses = ["pending", "succeeded", "failed", "retrying"];
+        let all: Vec<&str> = (0..40).map(|i| statuses[(i * 7 / 3) % 4]).collect();
+        let (_dir, c) = stored(&all);
+        for status in DeliveryStatus::ALL {
+            let want: Vec<i64> = (1..=all.len() as i64)
+                .rev()
+                .filter(|id| all[*id as usize - 1] == status.as_str())
+                .collect();
+            assert!(!want.is_empty());
+            for webhook in [Some(1), None] {
+                let page =
+                    search_deliveries(&c, 1, webhook, &filter(status), i64::MAX, 100).unwrap();
+                let got: Vec<i64> = page.rows.iter().map(|r| r.id).collect();
+                assert_eq!(got, want, "{status:?} on {webhook:?}");
+                assert!(page.rows.iter().all(|r| r.status == status));
+                assert_eq!(page.resume_before, None);
+            }
+            assert!(
+                search_deliveries(&c, 2, Some(2), &filter(status), i64::MAX, 100)
+                    .unwrap()
+                    .rows
+                    .is_empty()
+            );
+        }
+    }
+
+    /// A status the webhook's index walk checks on the rows looks through a bounded span per
+    /// call, and the page says where to go on: a needle far below a haystack is still found.
+    #[test]
+    fn an_unindexed_status_far_down_is_found_by_resuming() {
+        let mut all = vec!["pending"];
+        all.extend(std::iter::repeat_n("succeeded", SEARCH_SPAN as usize + 10));
+        let (_dir, c) = stored(&all);
+        let f = filter(DeliveryStatus::Pending);
+        let first = search_deliveries(&c, 1, Some(1), &f, i64::MAX, 20).unwrap();
+        assert!(first.rows.is_empty());
+        let resume = first
+            .resume_before
+            .expect("a bounded search says where to go on");
+        assert!(resume > 1);
+        let next = search_deliveries(&c, 1, Some(1), &f, resume, 20).unwrap();
+        assert_eq!(next.rows.iter().map(|r| r.id).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(next.resume_before, None);
+        // Failed has its own index: no span, nothing to resume.
+        let failed = search_deliveries(
+            &c,
+            1,
+            Some(1),
+            &filter(DeliveryStatus::Failed),
+            i64::MAX,
+            20,
+        )
+        .unwrap();
+        assert!(failed.rows.is_empty());
+        assert_eq!(failed.resume_before, None);
     }
 }

@@ -221,11 +221,19 @@ fn first_delivery_at(conn: &Connection, workspace_id: i64, at: i64) -> Result<i6
     Ok(super::by_time::first_delivery_from(conn, workspace_id, at)?.unwrap_or(i64::MAX))
 }
 
-fn retry_scan_sql(count: bool, typed: bool) -> String {
+/// The scan of a bulk retry's deliveries (`status` as the job stores it: a retrying or
+/// failed one walks `deliveries_webhook_failing`, see [`super::hooks::FAILING`]).
+fn retry_scan_sql(count: bool, typed: bool, status: &str) -> String {
+    let indexed = DeliveryStatus::parse(status).is_ok_and(super::hooks::status_indexed);
     format!(
-        "SELECT {} FROM deliveries WHERE webhook_id = ?1 AND status = ?2 AND id > ?3
+        "SELECT {} FROM deliveries WHERE webhook_id = ?1 AND status = ?2 {} AND id > ?3
            AND created_at >= ?4 AND created_at < ?5 {} {}",
         if count { "COUNT(*)" } else { "id" },
+        if indexed {
+            format!("AND {}", super::hooks::FAILING)
+        } else {
+            String::new()
+        },
         if typed { "AND event_type = ?6" } else { "" },
         if count { "" } else { "ORDER BY id LIMIT ?7" }
     )
@@ -244,7 +252,7 @@ pub fn count_for_retry(
         .unwrap_or(DeliveryStatus::Failed.as_str());
     let from = first_delivery_at(conn, workspace_id, p.since)?.saturating_sub(1);
     let typed = !p.event_types.is_empty();
-    let mut st = conn.prepare_cached(&retry_scan_sql(true, typed))?;
+    let mut st = conn.prepare_cached(&retry_scan_sql(true, typed, status))?;
     let n = if typed {
         st.query_row(
             params![webhook_id, status, from, p.since, p.until, p.event_types[0]],
@@ -269,7 +277,7 @@ pub fn next_for_retry(conn: &Connection, job: &JobRow, limit: i64) -> Result<Vec
         .cursor
         .max(first_delivery_at(conn, job.workspace_id, p.since)?.saturating_sub(1));
     let typed = !p.event_types.is_empty();
-    let sql = retry_scan_sql(false, typed).replace("?7", if typed { "?7" } else { "?6" });
+    let sql = retry_scan_sql(false, typed, status).replace("?7", if typed { "?7" } else { "?6" });
     let mut st = conn.prepare_cached(&sql)?;
     let ids = if typed {
         st.query_map(
@@ -511,5 +519,60 @@ impl super::Db {
 
     pub async fn job_cancel(&self, ws: i64, id: i64, now: i64) -> Result<Option<JobRow>, DbError> {
         self.write(move |c| cancel_job(c, ws, id, now)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bulk retry's scan walks one index in id order for every status, with or without an
+    /// event type: the partial index for retrying and failed deliveries, the webhook's
+    /// otherwise.
+    #[test]
+    fn a_bulk_retry_scan_walks_an_index_for_every_status() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = crate::db::open_and_migrate(dir.path()).unwrap();
+        for status in DeliveryStatus::ALL {
+            for typed in [false, true] {
+                for count in [false, true] {
+                    let mut sql = retry_scan_sql(count, typed, status.as_str());
+                    if !count && !typed {
+                        sql = sql.replace("?7", "?6");
+                    }
+                    let n = 5 + typed as usize + !count as usize;
+                    let args: Vec<Box<dyn rusqlite::ToSql>> = (0..n)
+                        .map(|i| -> Box<dyn rusqlite::ToSql> {
+                            match i {
+                                1 => Box::new(status.as_str()),
+                                5 if typed => Box::new("t"),
+                                _ => Box::new(1i64),
+                            }
+                        })
+                        .collect();
+                    let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+                    let plan: Vec<String> = st
+                        .query_map(rusqlite::params_from_iter(args.iter()), |r| r.get(3))
+                        .unwrap()
+                        .collect::<Result<_, _>>()
+                        .unwrap();
+                    let plan = plan.join(" | ");
+                    assert!(
+                        !plan.contains("SCAN") && !plan.contains("TEMP B-TREE"),
+                        "{sql}: {plan}"
+                    );
+                    let index = if super::super::hooks::status_indexed(status) {
+                        "deliveries_webhook_failing"
+                    } else {
+                        "deliveries_webhook"
+                    };
+                    assert!(plan.contains(index), "{status:?} {typed} {count}: {plan}");
+                }
+            }
+        }
+        assert!(
+            !retry_scan_sql(true, false, "nonsense").contains("OR"),
+            "a status that does not parse adds no term"
+        );
     }
 }

@@ -61,6 +61,9 @@ fn all_migrations() -> Vec<M<'static>> {
             status_check_without_in_list,
         ),
         M::up(include_str!("migrations/0009_time_windows_by_id.sql")),
+        M::up(include_str!(
+            "migrations/0010_status_index_for_failures.sql"
+        )),
     ]
 }
 

@@ -33,6 +33,10 @@ const MIGRATIONS: &[(usize, &str)] = &[
     (7, include_str!("migrations/0007_meta.sql")),
     (8, include_str!("migrations/0008_status_check.sql")),
     (9, include_str!("migrations/0009_time_windows_by_id.sql")),
+    (
+        10,
+        include_str!("migrations/0010_status_index_for_failures.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.
