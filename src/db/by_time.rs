@@ -206,15 +206,7 @@ mod tests {
 
     /// Rows (id, workspace, created_at) in two workspaces, stored as the writer would.
     fn stored() -> (tempfile::TempDir, Connection, Vec<(i64, i64, i64)>) {
-        let dir = tempfile::tempdir().unwrap();
-        let c = crate::db::open_and_migrate(dir.path()).unwrap();
-        c.execute_batch(
-            "INSERT INTO workspaces (id, slug, name, created_at) VALUES (1, 'a', 'a', 0), (2, 'b', 'b', 0);
-             INSERT INTO webhooks (id, workspace_id, url, events, retry_schedule, retry_count, secret_enc, created_at, updated_at)
-               VALUES (1, 1, 'https://a.example/h', '[\"*\"]', '[]', 0, x'00', 0, 0),
-                      (2, 2, 'https://b.example/h', '[\"*\"]', '[]', 0, x'00', 0, 0);",
-        )
-        .unwrap();
+        let (dir, c) = crate::db::test_support::two_workspaces();
         let mut rows = Vec::new();
         for i in 1..=400i64 {
             // Workspace 2 publishes in bursts; every third row is stamped 1.5 s before the row
@@ -289,13 +281,8 @@ mod tests {
             .chain(&[DELIVERY_FROM, EVENT_FROM])
         {
             let n = sql.matches('?').count();
-            let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-            let plan: Vec<String> = st
-                .query_map(rusqlite::params_from_iter(vec![1i64; n]), |r| r.get(3))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
-            let plan = plan.join(" | ");
+            let plan =
+                crate::db::test_support::plan(&c, sql, rusqlite::params_from_iter(vec![1i64; n]));
             assert!(
                 !plan.contains("SCAN") && !plan.contains("TEMP B-TREE"),
                 "{sql}: {plan}"

@@ -989,18 +989,14 @@ impl super::Db {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::test_support::plan;
 
     /// Two workspaces with one webhook each; webhook 1's deliveries take the statuses given,
     /// oldest first (ids from 1).
     fn stored(statuses: &[&str]) -> (tempfile::TempDir, Connection) {
-        let dir = tempfile::tempdir().unwrap();
-        let c = crate::db::open_and_migrate(dir.path()).unwrap();
+        let (dir, c) = crate::db::test_support::two_workspaces();
         c.execute_batch(
-            "INSERT INTO workspaces (id, slug, name, created_at) VALUES (1, 'a', 'a', 0), (2, 'b', 'b', 0);
-             INSERT INTO webhooks (id, workspace_id, url, events, retry_schedule, retry_count, secret_enc, created_at, updated_at)
-               VALUES (1, 1, 'https://a.example/h', '[\"*\"]', '[]', 0, x'00', 0, 0),
-                      (2, 2, 'https://b.example/h', '[\"*\"]', '[]', 0, x'00', 0, 0);
-             INSERT INTO events (id, public_id, workspace_id, type, body, created_at) VALUES (1, 'evt_1', 1, 't', '{}', 0);
+            "INSERT INTO events (id, public_id, workspace_id, type, body, created_at) VALUES (1, 'evt_1', 1, 't', '{}', 0);
              BEGIN;",
         )
         .unwrap();
@@ -1023,16 +1019,6 @@ mod tests {
             status: Some(status),
             ..Default::default()
         }
-    }
-
-    fn plan(c: &Connection, sql: &str, args: &[&dyn rusqlite::ToSql]) -> String {
-        let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let plan: Vec<String> = st
-            .query_map(args, |r| r.get(3))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        plan.join(" | ")
     }
 
     #[test]
@@ -1076,13 +1062,13 @@ mod tests {
             limit: 50,
         };
         let (sql, args) = page.sql();
-        let p = plan(c, &sql, &args);
+        let p = plan(c, &sql, args.as_slice());
         assert!(
             !p.contains("TEMP B-TREE") && !p.contains("SCAN d"),
             "{f:?}: {p}"
         );
         let bare = sql.replace(&format!(" AND {FAILING_D}"), "");
-        (p, (bare != sql).then(|| plan(c, &bare, &args)))
+        (p, (bare != sql).then(|| plan(c, &bare, args.as_slice())))
     }
 
     /// A list walks one index in id order and never sorts: a webhook's list walks the

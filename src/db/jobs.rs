@@ -550,13 +550,11 @@ mod tests {
                             }
                         })
                         .collect();
-                    let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-                    let plan: Vec<String> = st
-                        .query_map(rusqlite::params_from_iter(args.iter()), |r| r.get(3))
-                        .unwrap()
-                        .collect::<Result<_, _>>()
-                        .unwrap();
-                    let plan = plan.join(" | ");
+                    let plan = crate::db::test_support::plan(
+                        &c,
+                        &sql,
+                        rusqlite::params_from_iter(args.iter()),
+                    );
                     assert!(
                         !plan.contains("SCAN") && !plan.contains("TEMP B-TREE"),
                         "{sql}: {plan}"

@@ -21,6 +21,8 @@ pub mod queue;
 pub mod repo;
 pub mod stats;
 pub mod subscribers;
+#[cfg(test)]
+mod test_support;
 pub mod triggered;
 pub mod workspaces;
 
