@@ -221,8 +221,9 @@ fn first_delivery_at(conn: &Connection, workspace_id: i64, at: i64) -> Result<i6
     Ok(super::by_time::first_delivery_from(conn, workspace_id, at)?.unwrap_or(i64::MAX))
 }
 
-/// The scan of a bulk retry's deliveries (`status` as the job stores it: a retrying or
-/// failed one walks `deliveries_webhook_failing`, see [`super::hooks::FAILING`]).
+/// The scan of a bulk retry's deliveries: its count, or its next ids (the limit the last
+/// argument). `status` as the job stores it: a retrying or failed one walks
+/// `deliveries_webhook_failing` (see [`super::hooks::FAILING`]).
 fn retry_scan_sql(count: bool, typed: bool, status: &str) -> String {
     let indexed = DeliveryStatus::parse(status).is_ok_and(super::hooks::status_indexed);
     format!(
@@ -235,7 +236,11 @@ fn retry_scan_sql(count: bool, typed: bool, status: &str) -> String {
             String::new()
         },
         if typed { "AND event_type = ?6" } else { "" },
-        if count { "" } else { "ORDER BY id LIMIT ?7" }
+        match (count, typed) {
+            (true, _) => "",
+            (false, true) => "ORDER BY id LIMIT ?7",
+            (false, false) => "ORDER BY id LIMIT ?6",
+        }
     )
 }
 
@@ -277,8 +282,7 @@ pub fn next_for_retry(conn: &Connection, job: &JobRow, limit: i64) -> Result<Vec
         .cursor
         .max(first_delivery_at(conn, job.workspace_id, p.since)?.saturating_sub(1));
     let typed = !p.event_types.is_empty();
-    let sql = retry_scan_sql(false, typed, status).replace("?7", if typed { "?7" } else { "?6" });
-    let mut st = conn.prepare_cached(&sql)?;
+    let mut st = conn.prepare_cached(&retry_scan_sql(false, typed, status))?;
     let ids = if typed {
         st.query_map(
             params![
@@ -536,10 +540,7 @@ mod tests {
         for status in DeliveryStatus::ALL {
             for typed in [false, true] {
                 for count in [false, true] {
-                    let mut sql = retry_scan_sql(count, typed, status.as_str());
-                    if !count && !typed {
-                        sql = sql.replace("?7", "?6");
-                    }
+                    let sql = retry_scan_sql(count, typed, status.as_str());
                     let n = 5 + typed as usize + !count as usize;
                     let args: Vec<Box<dyn rusqlite::ToSql>> = (0..n)
                         .map(|i| -> Box<dyn rusqlite::ToSql> {
