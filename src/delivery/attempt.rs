@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, USER_AGENT};
+
 use super::http::{Outcome, OutgoingRequest, Sender};
 use super::retry;
 use super::sign;
@@ -16,6 +18,8 @@ pub struct ActiveWebhook {
     pub row: WebhookRow,
     /// The row's URL, parsed once per version rather than once per attempt.
     url: Result<url::Url, url::ParseError>,
+    /// Its custom headers as sent, parsed once per version (or why they cannot be sent).
+    extra: Result<Vec<(HeaderName, HeaderValue)>, String>,
     current: WebhookSecret,
     /// The rotated-out secret and until when it still signs.
     previous: Option<(WebhookSecret, i64)>,
@@ -36,6 +40,11 @@ impl ActiveWebhook {
         };
         Ok(ActiveWebhook {
             url: url::Url::parse(&row.url),
+            extra: row
+                .headers
+                .iter()
+                .map(|(k, v)| Ok((header_name(k)?, header_value(k, v.as_bytes())?)))
+                .collect(),
             row,
             current,
             previous,
@@ -57,18 +66,25 @@ pub struct AttemptSummary {
 /// Makes attempts: the sender and how to sign.
 pub struct Attempter {
     sender: Sender,
-    /// The name of the hex signature header (`HOOKLINE_SIGNATURE_HEADER`).
+    /// The name of the hex signature header (`HOOKLINE_SIGNATURE_HEADER`) as configured (what
+    /// an attempt's stored headers show), and as sent.
     signature_header: String,
+    signature_name: Result<HeaderName, String>,
     /// `Hookline/<version>`, made once.
     user_agent: String,
+    user_agent_value: HeaderValue,
 }
 
 impl Attempter {
     pub fn new(sender: Sender, signature_header: String) -> Attempter {
+        let user_agent = format!("Hookline/{}", crate::VERSION);
         Attempter {
             sender,
+            signature_name: header_name(&signature_header),
             signature_header,
-            user_agent: format!("Hookline/{}", crate::VERSION),
+            user_agent_value: HeaderValue::from_str(&user_agent)
+                .unwrap_or_else(|_| HeaderValue::from_static("Hookline")),
+            user_agent,
         }
     }
 
@@ -82,11 +98,17 @@ impl Attempter {
         slot: Option<tokio::sync::mpsc::UnboundedSender<i64>>,
     ) -> (AttemptResult, AttemptSummary) {
         let started_at = now_ms();
-        let headers = self.headers(hook, &job, started_at / 1000);
-        // Serialised here, off the writer thread, so the headers can move into the request.
-        let request_headers_json = json_map(&headers);
-        let outcome = match &hook.url {
-            Ok(url) => {
+        // The stored headers are serialised here, off the writer thread.
+        let (headers, request_headers_json) = self.headers(hook, &job, started_at / 1000);
+        let failed = |message: String| Outcome {
+            error: Some(super::http::AttemptError {
+                kind: super::http::ErrorKind::Other,
+                message,
+            }),
+            ..Outcome::default()
+        };
+        let outcome = match (&hook.url, headers) {
+            (Ok(url), Ok(headers)) => {
                 self.sender
                     .send(OutgoingRequest {
                         url: url.clone(),
@@ -96,13 +118,8 @@ impl Attempter {
                     })
                     .await
             }
-            Err(e) => Outcome {
-                error: Some(super::http::AttemptError {
-                    kind: super::http::ErrorKind::Other,
-                    message: format!("bad URL: {e}"),
-                }),
-                ..Outcome::default()
-            },
+            (Err(e), _) => failed(format!("bad URL: {e}")),
+            (_, Err(message)) => failed(message),
         };
         if let Some(tx) = slot {
             let _ = tx.send(job.webhook_id);
@@ -150,8 +167,15 @@ impl Attempter {
     }
 
     /// The headers of one attempt, signed with the current secret (and the previous one
-    /// while a rotation overlaps) at timestamp `ts`.
-    fn headers(&self, hook: &ActiveWebhook, job: &Claimed, ts: i64) -> Vec<(String, String)> {
+    /// while a rotation overlaps) at timestamp `ts`: as sent, built straight into the
+    /// request's map (the names parsed once, each value moved in, not copied), and as stored
+    /// (JSON, names as written). Sent in this order; a custom header comes last.
+    fn headers(
+        &self,
+        hook: &ActiveWebhook,
+        job: &Claimed,
+        ts: i64,
+    ) -> (Result<HeaderMap, String>, String) {
         let body = &job.body[..];
         let mut secrets = vec![&hook.current];
         if let Some((prev, until)) = &hook.previous {
@@ -159,29 +183,77 @@ impl Attempter {
                 secrets.push(prev);
             }
         }
-        let mut h = Vec::with_capacity(8 + hook.row.headers.len());
-        h.push(("content-type".to_string(), "application/json".to_string()));
-        h.push(("user-agent".to_string(), self.user_agent.clone()));
-        h.push(("webhook-id".to_string(), job.event_public_id.clone()));
-        h.push(("webhook-timestamp".to_string(), ts.to_string()));
-        h.push((
-            "webhook-signature".to_string(),
-            sign::signature_header(&secrets, &job.event_public_id, ts, body),
-        ));
-        h.push((
-            self.signature_header.clone(),
-            sign::hex_signature(hook.current.as_str(), body),
-        ));
-        h.push(("X-Hookline-Event".to_string(), job.event_type.clone()));
-        h.push((
-            "X-Hookline-Delivery".to_string(),
-            job.delivery_id.to_string(),
-        ));
-        for (k, v) in &hook.row.headers {
-            h.push((k.clone(), v.clone()));
-        }
-        h
+        let signature = sign::signature_header(&secrets, &job.event_public_id, ts, body);
+        let ts = ts.to_string();
+        let hex = sign::hex_signature(hook.current.as_str(), body);
+        let delivery = job.delivery_id.to_string();
+        let mut shown: Vec<(&str, &str)> = Vec::with_capacity(8 + hook.row.headers.len());
+        shown.extend([
+            ("content-type", "application/json"),
+            ("user-agent", self.user_agent.as_str()),
+            ("webhook-id", job.event_public_id.as_str()),
+            ("webhook-timestamp", ts.as_str()),
+            ("webhook-signature", signature.as_str()),
+            (self.signature_header.as_str(), hex.as_str()),
+            ("X-Hookline-Event", job.event_type.as_str()),
+            ("X-Hookline-Delivery", delivery.as_str()),
+        ]);
+        shown.extend(
+            hook.row
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        let json = json_map(&shown);
+        let sent = (|| {
+            let mut map = HeaderMap::with_capacity(8 + hook.row.headers.len());
+            let owned = |name: &str, v: String| {
+                HeaderValue::from_maybe_shared(bytes::Bytes::from(v))
+                    .map_err(|_| format!("invalid value for header {name}"))
+            };
+            map.append(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            map.append(USER_AGENT, self.user_agent_value.clone());
+            map.append(
+                HeaderName::from_static("webhook-id"),
+                header_value("webhook-id", job.event_public_id.as_bytes())?,
+            );
+            map.append(
+                HeaderName::from_static("webhook-timestamp"),
+                owned("webhook-timestamp", ts)?,
+            );
+            map.append(
+                HeaderName::from_static("webhook-signature"),
+                owned("webhook-signature", signature)?,
+            );
+            map.append(
+                self.signature_name.clone()?,
+                owned(&self.signature_header, hex)?,
+            );
+            map.append(
+                HeaderName::from_static("x-hookline-event"),
+                header_value("X-Hookline-Event", job.event_type.as_bytes())?,
+            );
+            map.append(
+                HeaderName::from_static("x-hookline-delivery"),
+                owned("X-Hookline-Delivery", delivery)?,
+            );
+            for (k, v) in hook.extra.as_ref().map_err(Clone::clone)? {
+                map.append(k.clone(), v.clone());
+            }
+            Ok(map)
+        })();
+        (sent, json)
     }
+}
+
+/// A header name as sent, or why it cannot be.
+fn header_name(name: &str) -> Result<HeaderName, String> {
+    HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("invalid header name {name:?}"))
+}
+
+/// A header value as sent, or why it cannot be.
+fn header_value(name: &str, value: &[u8]) -> Result<HeaderValue, String> {
+    HeaderValue::from_bytes(value).map_err(|_| format!("invalid value for header {name}"))
 }
 
 /// One log line per attempt at debug, per failure at info (never the payload, headers or
@@ -229,21 +301,22 @@ fn observe(job: &Claimed, outcome: &Outcome) {
 /// A header list as a JSON object, sorted by name, the last of equal names kept: what a
 /// `BTreeMap` of it serialises to, written straight into one buffer of the right size (the
 /// map and serde's growing buffer were 4% of the delivery workers' time in fan-out 10).
-fn json_map(headers: &[(String, String)]) -> String {
+fn json_map<K: AsRef<str>, V: AsRef<str>>(headers: &[(K, V)]) -> String {
+    let name = |i: usize| headers[i].0.as_ref();
     let mut order: Vec<usize> = (0..headers.len()).collect();
     // Equal names: the later one first, so it is the one kept.
-    order.sort_unstable_by(|&a, &b| headers[a].0.cmp(&headers[b].0).then(b.cmp(&a)));
+    order.sort_unstable_by(|&a, &b| name(a).cmp(name(b)).then(b.cmp(&a)));
     let mut out = Vec::with_capacity(
         2 + headers
             .iter()
-            .map(|(k, v)| k.len() + v.len() + 6)
+            .map(|(k, v)| k.as_ref().len() + v.as_ref().len() + 6)
             .sum::<usize>(),
     );
     out.push(b'{');
     let mut last: Option<&str> = None;
     for i in order {
-        let (k, v) = &headers[i];
-        if last == Some(k.as_str()) {
+        let (k, v) = (name(i), headers[i].1.as_ref());
+        if last == Some(k) {
             continue;
         }
         if last.is_some() {
@@ -277,6 +350,7 @@ fn attempt_error(o: &Outcome) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     /// What the stored header JSON was before: a map of the list, serialised.
     fn as_a_map(headers: &[(String, String)]) -> String {
@@ -285,6 +359,134 @@ mod tests {
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         serde_json::to_string(&m).unwrap()
+    }
+
+    /// A webhook to a receiver on `port`, signing with a fresh secret, with `headers`.
+    fn hook(port: u16, headers: &[(&str, &str)]) -> ActiveWebhook {
+        let dir = tempfile::tempdir().unwrap();
+        let secrets = SecretBox::load_or_create(dir.path()).unwrap();
+        let secret = WebhookSecret::generate();
+        let row = WebhookRow {
+            id: 7,
+            workspace_id: 1,
+            name: String::new(),
+            description: String::new(),
+            url: format!("http://127.0.0.1:{port}/hook"),
+            events: vec!["*".into()],
+            is_active: true,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            retry_schedule: vec![],
+            timeout_seconds: 5,
+            notification_email: None,
+            secret_enc: secrets.seal(secret.as_str()),
+            previous_secret_enc: None,
+            previous_secret_expires_at: None,
+            disabled_at: None,
+            disabled_reason: None,
+            last_triggered_at: None,
+            last_success_at: None,
+            last_failure_at: None,
+            failure_count: 0,
+            created_at: 0,
+            updated_at: 0,
+            changed_by: None,
+        };
+        ActiveWebhook::open(&secrets, row).unwrap()
+    }
+
+    fn job() -> Claimed {
+        Claimed {
+            delivery_id: 42,
+            webhook_id: 7,
+            event_public_id: "evt_1".into(),
+            event_type: "order.paid".into(),
+            body: bytes::Bytes::from_static(br#"{"ok":true}"#),
+            attempt_count: 0,
+            created_at: 0,
+        }
+    }
+
+    fn attempter() -> Attempter {
+        let sender = Sender::new(super::super::http::SenderConfig {
+            allowed_networks: vec!["127.0.0.0/8".parse().unwrap()],
+            ..Default::default()
+        })
+        .unwrap();
+        Attempter::new(sender, "X-Hookline-Signature".into())
+    }
+
+    /// A custom header stored before validation caught it (or edited into the database):
+    /// the attempt fails saying which header, nothing is sent, and the stored headers still
+    /// show what would have gone.
+    #[tokio::test]
+    async fn a_header_that_cannot_be_sent_fails_the_attempt_without_connecting() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let attempter = attempter();
+        for (name, value, says) in [
+            ("X-Bad", "line\r\nbreak", "invalid value for header X-Bad"),
+            ("X-Nul", "a\0b", "invalid value for header X-Nul"),
+            ("Bad Name", "x", "invalid header name \"Bad Name\""),
+            ("Bäd", "x", "invalid header name \"Bäd\""),
+        ] {
+            let (result, summary) = attempter
+                .attempt(&hook(port, &[(name, value)]), job(), true, None)
+                .await;
+            assert!(!result.success);
+            assert_eq!(result.status, None);
+            assert_eq!(result.error.as_deref(), Some(says), "{name}");
+            assert_eq!(summary.error.as_deref(), Some(says));
+            let stored: BTreeMap<String, String> =
+                serde_json::from_str(&result.request_headers_json).unwrap();
+            assert_eq!(stored.get(name).map(String::as_str), Some(value));
+            assert_eq!(stored["X-Hookline-Delivery"], "42");
+        }
+        let accepted =
+            tokio::time::timeout(std::time::Duration::from_millis(50), listener.accept()).await;
+        assert!(accepted.is_err(), "nothing may connect");
+    }
+
+    /// What goes on the wire and what is stored: the same headers, in the same order on the
+    /// wire as before (ours, then the webhook's own), names as written in the stored JSON.
+    #[tokio::test]
+    async fn the_sent_and_the_stored_headers_agree() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hook = hook(port, &[("X-Api-Key", "k_1"), ("Authorization", "Bearer t")]);
+        let (map, json) = attempter().headers(&hook, &job(), 1_700_000_000);
+        let map = map.unwrap();
+        let names: Vec<&str> = map.keys().map(|k| k.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "content-type",
+                "user-agent",
+                "webhook-id",
+                "webhook-timestamp",
+                "webhook-signature",
+                "x-hookline-signature",
+                "x-hookline-event",
+                "x-hookline-delivery",
+                "authorization",
+                "x-api-key",
+            ]
+        );
+        let stored: BTreeMap<String, String> = serde_json::from_str(&json).unwrap();
+        assert_eq!(stored.len(), map.len());
+        for (k, v) in &stored {
+            let sent = map
+                .get(k.as_str())
+                .unwrap_or_else(|| panic!("{k} is not sent"));
+            assert_eq!(sent.to_str().unwrap(), v, "{k}");
+        }
+        assert_eq!(stored["webhook-timestamp"], "1700000000");
+        assert_eq!(stored["webhook-id"], "evt_1");
+        assert_eq!(stored["X-Hookline-Event"], "order.paid");
+        assert!(stored["webhook-signature"].starts_with("v1,"));
+        assert_eq!(stored["X-Hookline-Signature"].len(), 64);
     }
 
     #[test]

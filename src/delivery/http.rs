@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
-use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
+use http::header::RETRY_AFTER;
 use hyper_util::client::legacy::connect::HttpConnector;
 use ipnet::IpNet;
 
@@ -51,8 +51,8 @@ impl Default for SenderConfig {
 #[derive(Debug, Clone)]
 pub struct OutgoingRequest {
     pub url: url::Url,
-    /// Sent as given, in order (names are case-insensitive on the wire).
-    pub headers: Vec<(String, String)>,
+    /// Sent as given, in order.
+    pub headers: http::HeaderMap,
     pub body: bytes::Bytes,
     /// Bound on the whole attempt: connect, request, response headers and body.
     pub timeout: Duration,
@@ -425,25 +425,7 @@ impl Sender {
         let mut request = http::Request::new(http_body_util::Full::new(req.body.clone()));
         *request.method_mut() = http::Method::POST;
         *request.uri_mut() = uri;
-        let headers = request.headers_mut();
-        headers.reserve(req.headers.len());
-        for (k, v) in &req.headers {
-            let Ok(name) = HeaderName::from_bytes(k.as_bytes()) else {
-                return Outcome::failed(
-                    ErrorKind::Other,
-                    format!("invalid header name {k:?}"),
-                    started,
-                );
-            };
-            let Ok(value) = HeaderValue::from_bytes(v.as_bytes()) else {
-                return Outcome::failed(
-                    ErrorKind::Other,
-                    format!("invalid value for header {k}"),
-                    started,
-                );
-            };
-            headers.append(name, value);
-        }
+        *request.headers_mut() = req.headers;
         let connect_timeout = connect_timeout_for(req.timeout, self.inner.config.connect_timeout);
         let client = self.client(connect_timeout);
         let mut out = Outcome::default();
