@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, USER_AGENT};
 
 use super::http::{Outcome, OutgoingRequest, Sender};
@@ -43,7 +44,12 @@ impl ActiveWebhook {
             extra: row
                 .headers
                 .iter()
-                .map(|(k, v)| Ok((header_name(k)?, header_value(k, v.as_bytes())?)))
+                .map(|(k, v)| {
+                    Ok((
+                        header_name(k)?,
+                        header_value(k, Bytes::copy_from_slice(v.as_bytes()))?,
+                    ))
+                })
                 .collect(),
             row,
             current,
@@ -207,36 +213,45 @@ impl Attempter {
         let json = json_map(&shown);
         let sent = (|| {
             let mut map = HeaderMap::with_capacity(8 + hook.row.headers.len());
-            let owned = |name: &str, v: String| {
-                HeaderValue::from_maybe_shared(bytes::Bytes::from(v))
-                    .map_err(|_| format!("invalid value for header {name}"))
-            };
             map.append(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             map.append(USER_AGENT, self.user_agent_value.clone());
-            map.append(
-                HeaderName::from_static("webhook-id"),
-                header_value("webhook-id", job.event_public_id.as_bytes())?,
-            );
-            map.append(
-                HeaderName::from_static("webhook-timestamp"),
-                owned("webhook-timestamp", ts)?,
-            );
-            map.append(
-                HeaderName::from_static("webhook-signature"),
-                owned("webhook-signature", signature)?,
-            );
-            map.append(
-                self.signature_name.clone()?,
-                owned(&self.signature_header, hex)?,
-            );
-            map.append(
-                HeaderName::from_static("x-hookline-event"),
-                header_value("X-Hookline-Event", job.event_type.as_bytes())?,
-            );
-            map.append(
-                HeaderName::from_static("x-hookline-delivery"),
-                owned("X-Hookline-Delivery", delivery)?,
-            );
+            // (name as sent, as shown, value): what was computed here moves in, the event's
+            // strings are copied.
+            let computed = [
+                (
+                    Ok(HeaderName::from_static("webhook-id")),
+                    "webhook-id",
+                    Bytes::copy_from_slice(job.event_public_id.as_bytes()),
+                ),
+                (
+                    Ok(HeaderName::from_static("webhook-timestamp")),
+                    "webhook-timestamp",
+                    Bytes::from(ts),
+                ),
+                (
+                    Ok(HeaderName::from_static("webhook-signature")),
+                    "webhook-signature",
+                    Bytes::from(signature),
+                ),
+                (
+                    self.signature_name.clone(),
+                    self.signature_header.as_str(),
+                    Bytes::from(hex),
+                ),
+                (
+                    Ok(HeaderName::from_static("x-hookline-event")),
+                    "X-Hookline-Event",
+                    Bytes::copy_from_slice(job.event_type.as_bytes()),
+                ),
+                (
+                    Ok(HeaderName::from_static("x-hookline-delivery")),
+                    "X-Hookline-Delivery",
+                    Bytes::from(delivery),
+                ),
+            ];
+            for (name, shown, value) in computed {
+                map.append(name?, header_value(shown, value)?);
+            }
             for (k, v) in hook.extra.as_ref().map_err(Clone::clone)? {
                 map.append(k.clone(), v.clone());
             }
@@ -251,9 +266,9 @@ fn header_name(name: &str) -> Result<HeaderName, String> {
     HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("invalid header name {name:?}"))
 }
 
-/// A header value as sent, or why it cannot be.
-fn header_value(name: &str, value: &[u8]) -> Result<HeaderValue, String> {
-    HeaderValue::from_bytes(value).map_err(|_| format!("invalid value for header {name}"))
+/// A header value as sent (taking `value` as it is, without a copy), or why it cannot be.
+fn header_value(name: &str, value: Bytes) -> Result<HeaderValue, String> {
+    HeaderValue::from_maybe_shared(value).map_err(|_| format!("invalid value for header {name}"))
 }
 
 /// One log line per attempt at debug, per failure at info (never the payload, headers or
@@ -403,7 +418,7 @@ mod tests {
             webhook_id: 7,
             event_public_id: "evt_1".into(),
             event_type: "order.paid".into(),
-            body: bytes::Bytes::from_static(br#"{"ok":true}"#),
+            body: Bytes::from_static(br#"{"ok":true}"#),
             attempt_count: 0,
             created_at: 0,
         }
