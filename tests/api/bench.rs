@@ -30,10 +30,15 @@ fn every_bench_scenario_runs_and_reports() {
         ("single", "deliveries_per_s"),
         ("batch", "publish_events_per_s"),
         ("batch", "deliveries_per_s"),
+        ("single", "ratio_to_baseline"),
+        ("single", "baseline_requests_per_s"),
         ("batch", "ratio_to_baseline"),
+        ("batch", "baseline_requests_per_s"),
         ("batch", "latency_p99_ms"),
         ("batch", "cpu_us_per_delivery"),
         ("fanout10", "deliveries_per_s"),
+        ("fanout10", "ratio_to_baseline"),
+        ("fanout10", "baseline_requests_per_s"),
         ("latency", "p50_ms"),
         ("latency", "p99_ms"),
         ("latency", "ack_p99_ms"),
@@ -88,6 +93,58 @@ fn every_bench_scenario_runs_and_reports() {
         .find(|r| r["scenario"] == "fanout10" && r["metric"] == "deliveries_per_s")
         .expect("the fan-out runs");
     assert_eq!(fanout["values"].as_array().unwrap().len(), 2, "{fanout}");
+    // Each run's ratio divides that run's rate by the baseline measured right before it.
+    for scenario in ["single", "batch", "fanout10"] {
+        let values = |metric: &str| -> Vec<f64> {
+            runs.iter()
+                .find(|r| r["scenario"] == scenario && r["metric"] == metric)
+                .unwrap_or_else(|| panic!("{scenario}.{metric} runs in {v}"))["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect()
+        };
+        let (rates, bases, ratios) = (
+            values("deliveries_per_s"),
+            values("baseline_requests_per_s"),
+            values("ratio_to_baseline"),
+        );
+        assert_eq!(ratios.len(), 2, "{scenario}");
+        for i in 0..2 {
+            let expected = rates[i] / bases[i];
+            assert!(
+                (ratios[i] - expected).abs() <= 1e-9 * expected,
+                "{scenario} run {i}: ratio {} against {} / {}",
+                ratios[i],
+                rates[i],
+                bases[i]
+            );
+        }
+    }
+}
+
+/// Without the baseline scenario, the ratios are there all the same: each run measures the
+/// baseline it is divided by.
+#[test]
+fn a_ratio_needs_no_baseline_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    let json_path = dir.path().join("bench.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_hookline-bench"))
+        .args(["--smoke", "--runs", "1", "--only", "fanout10", "--json"])
+        .arg(&json_path)
+        .output()
+        .expect("run hookline-bench");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    assert!(v["scenarios"]["baseline"].is_null(), "{v}");
+    let ratio = v["scenarios"]["fanout10"]["ratio_to_baseline"].as_f64();
+    assert!(ratio.is_some_and(|x| x.is_finite() && x > 0.0), "{v}");
 }
 
 #[test]

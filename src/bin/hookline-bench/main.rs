@@ -12,9 +12,10 @@
 //! `single`, `batch`, `fanout10`, `latency`, `noisy`, `cold`, `million`. Each scenario but
 //! million runs `--runs N` times (default 3); the table shows the median and the spread. `--fanout10-events N` sets how many
 //! events the fan-out-10 scenario publishes (default 10,000). `--quick` divides the counts by
-//! 5, `--smoke` by 100 (the test suite runs that to keep every scenario working). At the end
-//! it compares each result with the targets for the 2-core machine; `--check` makes a missed
-//! target exit with status 1.
+//! 5, `--smoke` by 100 (the test suite runs that to keep every scenario working). A ratio to
+//! the baseline divides each run by a baseline measured right before it (see
+//! `scenarios::baseline`). At the end it compares each result with the targets for the
+//! 2-core machine; `--check` makes a missed target exit with status 1.
 //!
 //! Layout: this file parses the options and runs the scenarios in order; `harness` has the
 //! receiver, the `hookline` process and the helpers they share; `results` the table, the JSON
@@ -228,29 +229,31 @@ async fn main() {
         others: &others,
         pg: pg.as_ref(),
         key: &one.key,
-        baseline: results
-            .get("baseline", "requests_per_s")
-            .unwrap_or(f64::NAN),
     };
-    // Each run starts from a drained queue (nothing due or in flight from the one before).
+    // Each run starts from a drained queue (nothing due or in flight from the one before);
+    // those with a ratio then measure the baseline they are divided by, right before.
     let drained = || wait_drained(&http, &h.base);
+    let baseline = || scenarios::baseline::measure(&cx);
     if args.runs(Scenario::Single) {
         repeated!(runs, results, {
             drained().await;
-            scenarios::single::run(&cx, &server, &mut results).await
+            let b = baseline().await;
+            scenarios::single::run(&cx, &server, b, &mut results).await
         });
     }
     if args.runs(Scenario::Batch) {
         repeated!(runs, results, {
             drained().await;
-            scenarios::batch::run(&cx, &server, &mut results).await
+            let b = baseline().await;
+            scenarios::batch::run(&cx, &server, b, &mut results).await
         });
     }
     if args.runs(Scenario::Fanout10) {
         let events = args.fanout10_events.unwrap_or(10_000 / scale);
         repeated!(runs, results, {
             drained().await;
-            scenarios::fanout10::run(&cx, &server, &mut results, events).await
+            let b = baseline().await;
+            scenarios::fanout10::run(&cx, &server, b, &mut results, events).await
         });
     }
     if args.runs(Scenario::Latency) {

@@ -48,7 +48,7 @@ impl Results {
 
     /// Replaces the rows added since `from` (the same scenario run several times) with the
     /// median of each metric, printed with the spread of the runs, and keeps every run's
-    /// value for the JSON.
+    /// value for the JSON, in the order they ran.
     pub fn collapse(&mut self, from: usize) {
         let added: Vec<(String, String, Value)> = self.rows.drain(from..).collect();
         let mut order: Vec<(String, String)> = Vec::new();
@@ -63,10 +63,12 @@ impl Results {
         // A single run printed its rows as they came.
         let print = std::mem::take(&mut self.quiet);
         for key in order {
-            let mut v = values.remove(&key).unwrap_or_default();
-            if v.is_empty() {
+            // The runs stay in the order they ran (a run's metrics can be read together).
+            let runs = values.remove(&key).unwrap_or_default();
+            if runs.is_empty() {
                 continue;
             }
+            let mut v = runs.clone();
             v.sort_by(f64::total_cmp);
             let median = v[v.len() / 2];
             let label = self
@@ -88,7 +90,7 @@ impl Results {
             }
             self.rows
                 .push((key.0.clone(), key.1.clone(), json!(median)));
-            self.runs.push((key.0, key.1, v));
+            self.runs.push((key.0, key.1, runs));
         }
     }
 

@@ -32,6 +32,4 @@ pub struct Server<'a> {
     pub pg: Option<&'a hookline::pg::Target>,
     /// The key of workspace "one": one webhook, to the receiver.
     pub key: &'a str,
-    /// The baseline's requests/s (NaN when it did not run), for the ratios.
-    pub baseline: f64,
 }
