@@ -21,20 +21,24 @@ pub struct ActiveWebhook {
     url: Result<url::Url, url::ParseError>,
     /// Its custom headers as sent, parsed once per version (or why they cannot be sent).
     extra: Result<Vec<(HeaderName, HeaderValue)>, String>,
-    current: WebhookSecret,
-    /// The rotated-out secret and until when it still signs.
-    previous: Option<(WebhookSecret, i64)>,
+    /// The secret's signing keys, set up once per version.
+    current: sign::Signer,
+    /// The rotated-out secret's, and until when it still signs.
+    previous: Option<(sign::Signer, i64)>,
 }
 
 impl ActiveWebhook {
     /// Opens the row's secrets (and parses its URL) once per version of the webhook.
     pub fn open(secrets: &SecretBox, row: WebhookRow) -> Result<ActiveWebhook, CryptoError> {
         let unusable = CryptoError::Unusable;
-        let current =
-            WebhookSecret::parse_any_length(&secrets.open(&row.secret_enc)?).map_err(unusable)?;
+        let current = sign::Signer::new(
+            &WebhookSecret::parse_any_length(&secrets.open(&row.secret_enc)?).map_err(unusable)?,
+        );
         let previous = match (&row.previous_secret_enc, row.previous_secret_expires_at) {
             (Some(enc), Some(exp)) if exp > now_ms() => Some((
-                WebhookSecret::parse_any_length(&secrets.open(enc)?).map_err(unusable)?,
+                sign::Signer::new(
+                    &WebhookSecret::parse_any_length(&secrets.open(enc)?).map_err(unusable)?,
+                ),
                 exp,
             )),
             _ => None,
@@ -183,15 +187,15 @@ impl Attempter {
         ts: i64,
     ) -> (Result<HeaderMap, String>, String) {
         let body = &job.body[..];
-        let mut secrets = vec![&hook.current];
+        let mut signers = vec![&hook.current];
         if let Some((prev, until)) = &hook.previous {
             if *until > now_ms() {
-                secrets.push(prev);
+                signers.push(prev);
             }
         }
-        let signature = sign::signature_header(&secrets, &job.event_public_id, ts, body);
+        let signature = sign::signed_header(&signers, &job.event_public_id, ts, body);
         let ts = ts.to_string();
-        let hex = sign::hex_signature(hook.current.as_str(), body);
+        let hex = hook.current.hex(body);
         let delivery = job.delivery_id.to_string();
         let mut shown: Vec<(&str, &str)> = Vec::with_capacity(8 + hook.row.headers.len());
         shown.extend([
