@@ -93,7 +93,7 @@ fn every_bench_scenario_runs_and_reports() {
         .find(|r| r["scenario"] == "fanout10" && r["metric"] == "deliveries_per_s")
         .expect("the fan-out runs");
     assert_eq!(fanout["values"].as_array().unwrap().len(), 2, "{fanout}");
-    // Each run's ratio divides that run's rate by the baseline measured right before it.
+    // Each run's ratio divides that run's rate by the baseline measured around it (the mean of one before and one after).
     for scenario in ["single", "batch", "fanout10"] {
         let values = |metric: &str| -> Vec<f64> {
             runs.iter()

@@ -13,7 +13,7 @@
 //! million runs `--runs N` times (default 3); the table shows the median and the spread. `--fanout10-events N` sets how many
 //! events the fan-out-10 scenario publishes (default 10,000). `--quick` divides the counts by
 //! 5, `--smoke` by 100 (the test suite runs that to keep every scenario working). A ratio to
-//! the baseline divides each run by a baseline measured right before it (see
+//! the baseline divides each run by a baseline measured around it (see
 //! `scenarios::baseline`). At the end it compares each result with the targets for the
 //! 2-core machine; `--check` makes a missed target exit with status 1.
 //!
@@ -230,30 +230,37 @@ async fn main() {
         pg: pg.as_ref(),
         key: &one.key,
     };
-    // Each run starts from a drained queue (nothing due or in flight from the one before);
-    // those with a ratio then measure the baseline they are divided by, right before.
+    // Each run starts from a drained queue (nothing due or in flight from the one before).
+    // Those with a ratio measure the baseline right before the run and right after it, each
+    // time on a drained queue.
     let drained = || wait_drained(&http, &h.base);
-    let baseline = || scenarios::baseline::measure(&cx);
+    let baseline = || async {
+        drained().await;
+        scenarios::baseline::measure(&cx).await
+    };
     if args.runs(Scenario::Single) {
         repeated!(runs, results, {
-            drained().await;
-            let b = baseline().await;
-            scenarios::single::run(&cx, &server, b, &mut results).await
+            let before = baseline().await;
+            scenarios::single::run(&cx, &server, &mut results).await;
+            let after = baseline().await;
+            scenarios::baseline::ratio(&mut results, "single", before, after)
         });
     }
     if args.runs(Scenario::Batch) {
         repeated!(runs, results, {
-            drained().await;
-            let b = baseline().await;
-            scenarios::batch::run(&cx, &server, b, &mut results).await
+            let before = baseline().await;
+            scenarios::batch::run(&cx, &server, &mut results).await;
+            let after = baseline().await;
+            scenarios::baseline::ratio(&mut results, "batch", before, after)
         });
     }
     if args.runs(Scenario::Fanout10) {
         let events = args.fanout10_events.unwrap_or(10_000 / scale);
         repeated!(runs, results, {
-            drained().await;
-            let b = baseline().await;
-            scenarios::fanout10::run(&cx, &server, b, &mut results, events).await
+            let before = baseline().await;
+            scenarios::fanout10::run(&cx, &server, &mut results, events).await;
+            let after = baseline().await;
+            scenarios::baseline::ratio(&mut results, "fanout10", before, after)
         });
     }
     if args.runs(Scenario::Latency) {

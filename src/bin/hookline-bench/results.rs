@@ -39,6 +39,15 @@ impl Results {
         }
     }
 
+    /// The latest value of a metric (the run just measured, before [`Results::collapse`]).
+    pub fn last(&self, scenario: &str, metric: &str) -> Option<f64> {
+        self.rows
+            .iter()
+            .rev()
+            .find(|(s, m, _)| s == scenario && m == metric)
+            .and_then(|(_, _, v)| v.as_f64())
+    }
+
     pub fn get(&self, scenario: &str, metric: &str) -> Option<f64> {
         self.rows
             .iter()

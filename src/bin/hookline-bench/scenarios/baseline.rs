@@ -1,9 +1,9 @@
 //! `baseline`: the same HTTP client straight to the same receiver, no Hookline in between.
 //!
-//! The end-to-end scenarios' ratios divide by a baseline measured right before each of their
-//! runs ([`measure`]), not by this scenario's: on a shared host the baseline moves by a third
-//! within one full run, and a ratio against a yardstick read minutes earlier measured the
-//! hour as much as Hookline.
+//! The end-to-end scenarios' ratios divide by a baseline measured around each of their runs
+//! (the mean of one right before and one right after it, [`ratio`]), not by this scenario's:
+//! on a shared host the baseline moves by a third within one full run, and a ratio against a
+//! yardstick read minutes earlier measured the hour as much as Hookline.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -45,4 +45,27 @@ pub async fn measure(cx: &Ctx<'_>) -> f64 {
     let rate = n as f64 / started.elapsed().as_secs_f64();
     cx.sink.arrivals.store(0, Ordering::Relaxed);
     rate
+}
+
+/// Records the ratio of the run of `scenario` just measured (its last `deliveries_per_s`) to
+/// the mean of the baselines measured right `before` and `after` it, and that mean.
+pub fn ratio(results: &mut Results, scenario: &str, before: f64, after: f64) {
+    let rate = results
+        .last(scenario, "deliveries_per_s")
+        .unwrap_or(f64::NAN);
+    let baseline = (before + after) / 2.0;
+    row(
+        results,
+        scenario,
+        "ratio_to_baseline",
+        "  ratio to the baseline around the run",
+        json!(rate / baseline),
+    );
+    row(
+        results,
+        scenario,
+        "baseline_requests_per_s",
+        "    that baseline: the mean of one before and one after (req/s)",
+        json!(baseline),
+    );
 }

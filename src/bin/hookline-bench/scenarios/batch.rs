@@ -10,7 +10,7 @@ use super::{Ctx, Server};
 use crate::harness::{percentile, print_writer, publish_batches, wait_arrivals, writer_counters};
 use crate::results::{row, Results};
 
-pub async fn run(cx: &Ctx<'_>, server: &Server<'_>, baseline: f64, results: &mut Results) {
+pub async fn run(cx: &Ctx<'_>, server: &Server<'_>, results: &mut Results) {
     let (http, h, sink) = (cx.http, server.hookline, cx.sink);
     let n = 50_000 / cx.scale;
     let writer_before = writer_counters(http, &h.base).await;
@@ -35,20 +35,6 @@ pub async fn run(cx: &Ctx<'_>, server: &Server<'_>, baseline: f64, results: &mut
         "deliveries_per_s",
         "end-to-end: batch publish, fan-out 1 (deliveries/s)",
         json!(e2e),
-    );
-    row(
-        results,
-        "batch",
-        "ratio_to_baseline",
-        "  ratio to the baseline measured right before",
-        json!(e2e / baseline),
-    );
-    row(
-        results,
-        "batch",
-        "baseline_requests_per_s",
-        "    that baseline (req/s)",
-        json!(baseline),
     );
     print_writer(
         results,

@@ -13,13 +13,7 @@ use crate::results::{row, Results};
 
 /// Publishes `events` events (`--fanout10-events`, default 10,000 / scale), so 10 × as many
 /// deliveries.
-pub async fn run(
-    cx: &Ctx<'_>,
-    server: &Server<'_>,
-    baseline: f64,
-    results: &mut Results,
-    events: usize,
-) {
+pub async fn run(cx: &Ctx<'_>, server: &Server<'_>, results: &mut Results, events: usize) {
     let (http, h, sink) = (cx.http, server.hookline, cx.sink);
     // A workspace of its own for each run.
     static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -45,20 +39,6 @@ pub async fn run(
         "deliveries_per_s",
         "end-to-end: batch publish, fan-out 10 (deliveries/s)",
         json!((n * 10) as f64 / total.as_secs_f64()),
-    );
-    row(
-        results,
-        "fanout10",
-        "ratio_to_baseline",
-        "  ratio to the baseline measured right before",
-        json!((n * 10) as f64 / total.as_secs_f64() / baseline),
-    );
-    row(
-        results,
-        "fanout10",
-        "baseline_requests_per_s",
-        "    that baseline (req/s)",
-        json!(baseline),
     );
     if let Some(t) = server.pg {
         let deliveries = (n * 10) as f64;

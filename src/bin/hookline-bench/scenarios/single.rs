@@ -9,7 +9,7 @@ use super::{Ctx, Server};
 use crate::harness::{print_writer, publish_singles, wait_arrivals, writer_counters};
 use crate::results::{row, Results};
 
-pub async fn run(cx: &Ctx<'_>, server: &Server<'_>, baseline: f64, results: &mut Results) {
+pub async fn run(cx: &Ctx<'_>, server: &Server<'_>, results: &mut Results) {
     let n = 5_000 / cx.scale;
     let h = server.hookline;
     let writer_before = writer_counters(cx.http, &h.base).await;
@@ -33,20 +33,6 @@ pub async fn run(cx: &Ctx<'_>, server: &Server<'_>, baseline: f64, results: &mut
         "deliveries_per_s",
         "end-to-end: single publishes, fan-out 1 (deliveries/s)",
         json!(n as f64 / total.as_secs_f64()),
-    );
-    row(
-        results,
-        "single",
-        "ratio_to_baseline",
-        "  ratio to the baseline measured right before",
-        json!(n as f64 / total.as_secs_f64() / baseline),
-    );
-    row(
-        results,
-        "single",
-        "baseline_requests_per_s",
-        "    that baseline (req/s)",
-        json!(baseline),
     );
     print_writer(
         results,
