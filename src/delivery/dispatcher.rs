@@ -120,6 +120,19 @@ impl Dispatcher {
         // Whether the next claim round must look at the whole queue: woken since the last
         // round began (new work, a webhook changed), so the last look may miss something.
         let mut rescan = true;
+        // The futures the loop waits on live across its turns: a `Notified` polled anew each
+        // turn takes its `Notify`'s lock twice (to wait, then to stop waiting), and a fresh
+        // `sleep` registers a timer and cancels it; at one turn per delivery that was a
+        // measurable part of the dispatcher's CPU. Each is renewed only when it fires (or,
+        // the timer, when its deadline moves).
+        let wake = self.wake.clone();
+        let mut woken = std::pin::pin!(wake.notified());
+        let mut arrived = std::pin::pin!(arrivals.notified());
+        // `None` once the timer has fired: a fired sleep stays ready until it is set again.
+        let start = tokio::time::Instant::now() + Duration::from_secs(60);
+        let mut timer_at = Some(start);
+        let mut timer = std::pin::pin!(tokio::time::sleep_until(start));
+        let mut shown = Progress::default();
         loop {
             if self.stopping.load(Ordering::SeqCst) {
                 break;
@@ -233,27 +246,35 @@ impl Dispatcher {
                 && claiming.is_none()
                 && !want_claim
                 && next_due.is_none_or(|t| t > now_ms());
-            self.progress.send_if_modified(|p| {
-                let changed = p.idle != idle || p.rounds != rounds_done;
-                *p = Progress {
-                    rounds: rounds_done,
-                    idle,
-                };
-                changed
-            });
+            let progress = Progress {
+                rounds: rounds_done,
+                idle,
+            };
+            if progress != shown {
+                shown = progress;
+                self.progress.send_replace(progress);
+            }
             // On a shared store other nodes make work too (they also say so with a NOTIFY,
             // but a look every second covers one that is missed).
             let longest = if self.store.is_shared() { 1000 } else { 60_000 };
             let sleep_ms = next_due
                 .map(|t| (t - now_ms()).clamp(1, longest))
                 .unwrap_or(longest);
+            let at = tokio::time::Instant::now() + Duration::from_millis(sleep_ms as u64);
+            // Within a millisecond is the same deadline (`next_due` is in milliseconds).
+            if timer_at.is_none_or(|t| at.max(t) - at.min(t) > Duration::from_millis(1)) {
+                timer_at = Some(at);
+                timer.as_mut().reset(at);
+            }
+            let mut slot_freed = false;
             tokio::select! {
-                _ = self.wake.notified() => {
+                _ = woken.as_mut() => {
+                    woken.set(wake.notified());
                     want_claim = true;
                     backlog = true;
                     rescan = true;
                 }
-                _ = arrivals.notified() => {}
+                _ = arrived.as_mut() => arrived.set(arrivals.notified()),
                 Some(wid) = slot_rx.recv() => {
                     free_slot(&mut in_flight, &mut total_in_flight, wid);
                     *sent.entry(wid).or_default() += 1;
@@ -261,6 +282,7 @@ impl Dispatcher {
                     if backlog && ready.get(&wid).map_or(0, VecDeque::len) < per {
                         want_claim = true;
                     }
+                    slot_freed = true;
                 }
                 res = async { claiming.as_mut().expect("guarded").await }, if claiming.is_some() => {
                     claiming = None;
@@ -320,7 +342,17 @@ impl Dispatcher {
                     }
                 }
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-                _ = tokio::time::sleep(Duration::from_millis(sleep_ms as u64)) => want_claim = true,
+                _ = timer.as_mut() => {
+                    timer_at = None;
+                    want_claim = true;
+                }
+            }
+            // A slot freed while many attempts run: let the attempt tasks queued on this
+            // thread run first (`yield_now` resumes once the thread's queue is empty, or
+            // after a few dozen tasks), so one turn starts the deliveries of all the slots
+            // they free instead of one turn per slot.
+            if slot_freed && total_in_flight > 1 {
+                tokio::task::yield_now().await;
             }
             while let Ok(wid) = slot_rx.try_recv() {
                 free_slot(&mut in_flight, &mut total_in_flight, wid);
