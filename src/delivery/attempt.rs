@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, USER_AGENT};
 
-use super::http::{Outcome, OutgoingRequest, Sender};
+use super::http::{AttemptError, Outcome, Sender, Target};
 use super::retry;
 use super::sign;
 use crate::clock::now_ms;
@@ -19,6 +19,9 @@ pub struct ActiveWebhook {
     pub row: WebhookRow,
     /// The row's URL, parsed once per version rather than once per attempt.
     url: Result<url::Url, url::ParseError>,
+    /// Where its attempts go (the URL checked and parsed for HTTP, the client), made by the
+    /// first attempt's sender (there is one per process).
+    target: std::sync::OnceLock<Result<Target, AttemptError>>,
     /// Its custom headers as sent, parsed once per version (or why they cannot be sent).
     extra: Result<Vec<(HeaderName, HeaderValue)>, String>,
     /// The secret's signing keys, set up once per version.
@@ -45,6 +48,7 @@ impl ActiveWebhook {
         };
         Ok(ActiveWebhook {
             url: url::Url::parse(&row.url),
+            target: std::sync::OnceLock::new(),
             extra: row
                 .headers
                 .iter()
@@ -111,7 +115,7 @@ impl Attempter {
         // The stored headers are serialised here, off the writer thread.
         let (headers, request_headers_json) = self.headers(hook, &job, started_at / 1000);
         let failed = |message: String| Outcome {
-            error: Some(super::http::AttemptError {
+            error: Some(AttemptError {
                 kind: super::http::ErrorKind::Other,
                 message,
             }),
@@ -119,14 +123,17 @@ impl Attempter {
         };
         let outcome = match (&hook.url, headers) {
             (Ok(url), Ok(headers)) => {
-                self.sender
-                    .send(OutgoingRequest {
-                        url: url.clone(),
-                        headers,
-                        body: job.body.clone(),
-                        timeout: Duration::from_secs(hook.row.timeout_seconds as u64),
-                    })
-                    .await
+                let target = hook.target.get_or_init(|| {
+                    let timeout = Duration::from_secs(hook.row.timeout_seconds as u64);
+                    self.sender.target(url, timeout)
+                });
+                match target {
+                    Ok(target) => self.sender.send_to(target, headers, job.body.clone()).await,
+                    Err(e) => Outcome {
+                        error: Some(e.clone()),
+                        ..Outcome::default()
+                    },
+                }
             }
             (Err(e), _) => failed(format!("bad URL: {e}")),
             (_, Err(message)) => failed(message),

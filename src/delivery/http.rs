@@ -402,46 +402,90 @@ impl Sender {
         &self.inner.guard
     }
 
+    /// Where attempts to `url` with `timeout` go: the URL checked (scheme, SSRF guard) and
+    /// parsed for HTTP, and the client for its connect timeout, all fixed for a webhook
+    /// version, so [`Sender::send_to`] does none of it per attempt. The error is what every
+    /// attempt to it fails with.
+    pub fn target(&self, url: &url::Url, timeout: Duration) -> Result<Target, AttemptError> {
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(AttemptError::new(
+                ErrorKind::Other,
+                format!("unsupported URL scheme {:?}", url.scheme()),
+            ));
+        }
+        if let Err(b) = self.inner.guard.check_url(url) {
+            return Err(AttemptError::new(ErrorKind::Blocked, b.to_string()));
+        }
+        let Ok(uri) = url.as_str().parse::<http::Uri>() else {
+            return Err(AttemptError::new(
+                ErrorKind::Other,
+                format!("the URL {url} is not usable for HTTP"),
+            ));
+        };
+        let connect_timeout = connect_timeout_for(timeout, self.inner.config.connect_timeout);
+        Ok(Target {
+            uri,
+            timeout,
+            connect_timeout,
+            client: self.client(connect_timeout),
+        })
+    }
+
     /// Make one attempt. Never panics and never returns early without an [`Outcome`].
     pub async fn send(&self, req: OutgoingRequest) -> Outcome {
         let started = Instant::now();
-        if !matches!(req.url.scheme(), "http" | "https") {
-            return Outcome::failed(
-                ErrorKind::Other,
-                format!("unsupported URL scheme {:?}", req.url.scheme()),
-                started,
-            );
+        match self.target(&req.url, req.timeout) {
+            Ok(target) => self.send_to(&target, req.headers, req.body).await,
+            Err(e) => Outcome::failed(e.kind, e.message, started),
         }
-        if let Err(b) = self.inner.guard.check_url(&req.url) {
-            return Outcome::failed(ErrorKind::Blocked, b.to_string(), started);
-        }
-        let Ok(uri) = req.url.as_str().parse::<http::Uri>() else {
-            return Outcome::failed(
-                ErrorKind::Other,
-                format!("the URL {} is not usable for HTTP", req.url),
-                started,
-            );
-        };
-        let mut request = http::Request::new(http_body_util::Full::new(req.body.clone()));
+    }
+
+    /// Make one attempt to a [`Target`]: a POST of `body` with `headers`, sent as given.
+    pub async fn send_to(
+        &self,
+        target: &Target,
+        headers: http::HeaderMap,
+        body: bytes::Bytes,
+    ) -> Outcome {
+        let started = Instant::now();
+        let mut request = http::Request::new(http_body_util::Full::new(body));
         *request.method_mut() = http::Method::POST;
-        *request.uri_mut() = uri;
-        *request.headers_mut() = req.headers;
-        let connect_timeout = connect_timeout_for(req.timeout, self.inner.config.connect_timeout);
-        let client = self.client(connect_timeout);
+        *request.uri_mut() = target.uri.clone();
+        *request.headers_mut() = headers;
         let mut out = Outcome::default();
-        let result = tokio::time::timeout(req.timeout, exchange(&client, request, &mut out)).await;
+        let result =
+            tokio::time::timeout(target.timeout, exchange(&target.client, request, &mut out)).await;
         out.duration_ms = elapsed_ms(started);
         match result {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => out.error = Some(classify(e.as_ref(), connect_timeout)),
+            Ok(Err(e)) => out.error = Some(classify(e.as_ref(), target.connect_timeout)),
             Err(_) => {
                 out.error = Some(AttemptError::new(
                     ErrorKind::Timeout,
-                    format!("timed out after {}", human_duration(req.timeout)),
+                    format!("timed out after {}", human_duration(target.timeout)),
                 ))
             }
         }
         out
+    }
+}
+
+/// Where a webhook version's attempts go (see [`Sender::target`]).
+#[derive(Clone)]
+pub struct Target {
+    uri: http::Uri,
+    timeout: Duration,
+    connect_timeout: Duration,
+    client: Client,
+}
+
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Target")
+            .field("uri", &self.uri)
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish_non_exhaustive()
     }
 }
 
