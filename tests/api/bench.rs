@@ -84,6 +84,13 @@ fn every_bench_scenario_runs_and_reports() {
             s["noisy"][&metric]
         );
     }
+    // A baseline measures for at least two seconds (/ 100 in a smoke run), not only its
+    // 20,000 (/ 100) requests, which a fast host sends in a few milliseconds.
+    let took = s["baseline"]["seconds"].as_f64().unwrap_or(0.0);
+    assert!(
+        (0.02..60.0).contains(&took),
+        "baseline.seconds = {took} in {v}"
+    );
     let targets = v["targets"].as_array().unwrap();
     assert_eq!(targets.len(), 25, "every target is compared: {v}");
     // Each scenario ran twice: every run's value is kept, the table holds the median.
