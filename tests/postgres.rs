@@ -181,7 +181,6 @@ mod nodes {
     //! node's, a node declared dead loses its leases to the others and cannot record over
     //! them, and a publish on one node wakes the others.
 
-    use std::collections::HashMap;
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -256,11 +255,11 @@ mod nodes {
             now: 0,
             budget: 100,
             room: 2 * limit,
-            wider: HashMap::new(),
+            wider: Default::default(),
             in_flight_limit: limit,
-            busy: HashMap::new(),
+            busy: Default::default(),
             start: 0,
-            known: HashMap::new(),
+            known: Default::default(),
             revisit: false,
             rescan: false,
         }

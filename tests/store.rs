@@ -2020,8 +2020,8 @@ conformance!(
     |s| {
         use hookline::domain::fair::Ledger;
         use hookline::domain::DeliveryStatus;
+        use hookline::domain::IdMap;
         use hookline::store::types::{ClaimRequest, Draft};
-        use std::collections::HashMap;
         let ws = s
             .workspace_create(new_workspace("acme", None))
             .await
@@ -2061,11 +2061,11 @@ conformance!(
             .unwrap();
         // Three per webhook at most, eight in all: three of each, with their events' bodies and
         // the webhooks' rows (the caller knows neither).
-        let ask = |busy: HashMap<i64, usize>, known: HashMap<i64, i64>| ClaimRequest {
+        let ask = |busy: IdMap<usize>, known: IdMap<i64>| ClaimRequest {
             now: 0,
             budget: 8,
             room: 3,
-            wider: HashMap::new(),
+            wider: IdMap::default(),
             in_flight_limit: 3,
             busy,
             start: 0,
@@ -2074,7 +2074,7 @@ conformance!(
             rescan: false,
         };
         let (round, ledger) = s
-            .claim(ask(HashMap::new(), HashMap::new()), Ledger::default())
+            .claim(ask(IdMap::default(), IdMap::default()), Ledger::default())
             .await
             .unwrap();
         let per = |jobs: &[hookline::store::types::Claimed], w: i64| {
@@ -2101,8 +2101,8 @@ conformance!(
         let (g, _) = s.queue_figures(hookline::clock::now_ms()).await.unwrap();
         assert_eq!((g.in_flight, g.due), (6, 4));
         // What is held counts against the room; known versions do not come again.
-        let busy: HashMap<i64, usize> = HashMap::from([(a, 3), (b, 3)]);
-        let known: HashMap<i64, i64> = round.active.iter().copied().collect();
+        let busy: IdMap<usize> = IdMap::from_iter([(a, 3), (b, 3)]);
+        let known: IdMap<i64> = round.active.iter().copied().collect();
         let (again, ledger) = s
             .claim(ask(busy.clone(), known.clone()), ledger)
             .await
@@ -2114,7 +2114,7 @@ conformance!(
         let (wide, _) = s
             .claim(
                 ClaimRequest {
-                    wider: HashMap::from([(a, 4)]),
+                    wider: IdMap::from_iter([(a, 4)]),
                     in_flight_limit: 4,
                     ..ask(busy, known)
                 },
@@ -2229,7 +2229,7 @@ conformance!(
         // A second batch adds to the same hour.
         let (more, _) = s
             .claim(
-                ask(HashMap::from([(a, 2)]), HashMap::new()),
+                ask(IdMap::from_iter([(a, 2)]), IdMap::default()),
                 Ledger::default(),
             )
             .await
@@ -2289,7 +2289,7 @@ conformance!(
         );
         let (off, _) = s
             .claim(
-                ask(HashMap::from([(a, 1)]), HashMap::new()),
+                ask(IdMap::from_iter([(a, 1)]), IdMap::default()),
                 Ledger::default(),
             )
             .await

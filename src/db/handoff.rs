@@ -25,7 +25,7 @@
 //! says which webhooks it holds open in which version and how much each holds, and takes
 //! what arrived ([`Handoff::take`]).
 
-use std::collections::HashMap;
+use crate::domain::IdMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
@@ -47,7 +47,7 @@ struct Hook {
 struct State {
     /// Set while the dispatcher runs: whom to tell, and the room per webhook and in all.
     open: Option<(Arc<Notify>, usize, usize)>,
-    hooks: HashMap<i64, Hook>,
+    hooks: IdMap<Hook>,
     held: usize,
     reserved: usize,
     /// Granted by the jobs of the transaction under way that succeeded.

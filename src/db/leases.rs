@@ -23,7 +23,9 @@
 //! a webhook's earliest rows. Deliveries leased at publish by the hand-off keep the lease in
 //! the row (`lease_until`), as that costs nothing more: the row is written then anyway.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+
+use crate::domain::{IdMap, IdSet};
 use std::sync::{Mutex, MutexGuard};
 
 /// A held delivery: its id, its webhook, and when it was due as claimed (its place in
@@ -38,15 +40,15 @@ pub struct Hold {
 #[derive(Default)]
 pub struct Held {
     /// Held delivery → its webhook and due time.
-    by_delivery: HashMap<i64, (i64, i64)>,
+    by_delivery: IdMap<(i64, i64)>,
     /// Per webhook, its held deliveries as (due time, id): in `deliveries_due`'s order.
-    per_webhook: HashMap<i64, BTreeSet<(i64, i64)>>,
+    per_webhook: IdMap<BTreeSet<(i64, i64)>>,
     /// What the transaction under way changed: (the hold, whether it was held then let go of
     /// (`false`) or let go of then held (`true`)), to undo if its COMMIT fails.
     undo: Vec<(Hold, bool)>,
     /// Webhooks that may have a row waiting before their last held one (see
     /// [`Held::after_held`]): until a claim round has walked them from the start.
-    unsorted: HashSet<i64>,
+    unsorted: IdSet,
 }
 
 impl Held {

@@ -15,7 +15,7 @@
 //!   work that cannot start goes back; leases left by a crash are dropped at start.
 //! - [`gauges`], [`purge_finished_events`]: what `/metrics` and retention read of it.
 
-use std::collections::HashMap;
+use crate::domain::{IdMap, IdSet};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -105,17 +105,17 @@ pub struct ClaimRequest {
     pub room: usize,
     /// Webhooks with more room than `room` this round, and how much: the dispatcher widens
     /// it for webhooks that sent quickly since its last round (see `delivery::dispatcher`).
-    pub wider: HashMap<i64, usize>,
+    pub wider: IdMap<usize>,
     /// Most attempts of one webhook in flight at once. On a store shared by several nodes
     /// (PostgreSQL) it bounds every node's claims together, which then count the others'
     /// leases; SQLite has one node, whose dispatcher applies it.
     pub in_flight_limit: usize,
     /// Per webhook, its claimed deliveries that wait or are in flight.
-    pub busy: HashMap<i64, usize>,
+    pub busy: IdMap<usize>,
     /// Where the round starts among the webhooks it looks at (a different one each round).
     pub start: usize,
     /// The webhook versions (`updated_at`) the dispatcher holds.
-    pub known: HashMap<i64, i64>,
+    pub known: IdMap<i64>,
     /// Look at every webhook in `known` too (and at the whole queue, as `rescan`).
     pub revisit: bool,
     /// Look at the whole queue for webhooks with work: something may have added work since
@@ -211,7 +211,7 @@ pub fn claim(
     }
     others.sort_unstable();
     others.dedup();
-    let with_work: std::collections::HashSet<i64> = seen.iter().map(|(id, _)| *id).collect();
+    let with_work: IdSet = seen.iter().map(|(id, _)| *id).collect();
     let mut version =
         c.prepare_cached("SELECT is_active, updated_at, workspace_id FROM webhooks WHERE id = ?1")?;
     for id in others.into_iter().filter(|id| !with_work.contains(id)) {
@@ -246,7 +246,7 @@ pub fn claim(
         next: None,
         now,
         leases,
-        picked: HashMap::new(),
+        picked: IdMap::default(),
         emptied: Vec::new(),
     };
     let (picks, next_due) = claim_round(
@@ -287,7 +287,7 @@ pub fn claim(
     let mut jobs: Vec<Claimed> = Vec::with_capacity(picks.len());
     // With fan-out, one event is claimed for several webhooks in the same round: read it
     // (and copy its body) once.
-    let mut events: HashMap<i64, (String, String, bytes::Bytes, i64)> = HashMap::new();
+    let mut events: IdMap<(String, String, bytes::Bytes, i64)> = IdMap::default();
     for p in picks {
         let (event_public_id, event_type, body, created_at) = match events.get(&p.event_id) {
             Some(e) => e.clone(),
@@ -318,7 +318,7 @@ pub fn claim(
     // work: claimed now, or waiting or in flight (`busy`). A start on 1,000 webhooks does not
     // read and open all of them before its first attempt; the others are read when they
     // have something to send.
-    let with_jobs: std::collections::HashSet<i64> = jobs.iter().map(|j| j.webhook_id).collect();
+    let with_jobs: IdSet = jobs.iter().map(|j| j.webhook_id).collect();
     let mut changed = Vec::new();
     for (id, version) in &active {
         if known.get(id) != Some(version) && (with_jobs.contains(id) || busy.contains_key(id)) {
@@ -350,7 +350,7 @@ struct SqlitePicker<'c> {
     leases: &'c Leases,
     /// Picked in this round (a webhook may be picked from twice): delivery → (webhook, due
     /// time).
-    picked: HashMap<i64, (i64, i64)>,
+    picked: IdMap<(i64, i64)>,
     /// Webhooks found with no delivery waiting that is not held, due or not.
     emptied: Vec<i64>,
 }
@@ -1552,7 +1552,7 @@ mod tests {
         let with_busy = claim(
             &c,
             &ClaimRequest {
-                busy: HashMap::from([(3, 1usize)]),
+                busy: IdMap::from_iter([(3, 1usize)]),
                 ..ask(0, 4, 2)
             },
             &mut Ledger::default(),
@@ -1569,7 +1569,7 @@ mod tests {
             b"{}",
             "the event body comes with the claim"
         );
-        let known: HashMap<i64, i64> = r.active.iter().copied().collect();
+        let known: IdMap<i64> = r.active.iter().copied().collect();
         let (claims, next) = (r.jobs, r.next_due);
         assert_eq!(owners(&claims), vec![1, 1, 2, 2]);
         let again = claim(
@@ -1604,7 +1604,7 @@ mod tests {
         .jobs;
         assert_eq!(owners(&claims), vec![3, 3, 1, 1]);
         // What is in flight counts against the per-webhook limit; leased rows are not reclaimed.
-        let busy = HashMap::from([(2, 2usize)]);
+        let busy = IdMap::from_iter([(2, 2usize)]);
         let claims = claim(
             &c,
             &ClaimRequest {
@@ -1653,13 +1653,13 @@ mod tests {
         let r = claim(&c, &ask(5000, 2, 10), &mut Ledger::default(), &leases).unwrap();
         assert_eq!(looked_at(&r), vec![1, 2], "idle webhooks cost nothing");
         assert_eq!(r.jobs.len(), 2);
-        let known: HashMap<i64, i64> = (1..=50).map(|w| (w, 0)).collect();
+        let known: IdMap<i64> = (1..=50).map(|w| (w, 0)).collect();
         // Webhook 1 is switched off with claims in flight (`busy`), and webhook 7 (known,
         // idle) is deleted: the round says so of the first, a revisit of the second.
         c.execute("UPDATE webhooks SET is_active = 0 WHERE id = 1", [])
             .unwrap();
         c.execute("DELETE FROM webhooks WHERE id = 7", []).unwrap();
-        let busy = HashMap::from([(1, 2usize)]);
+        let busy = IdMap::from_iter([(1, 2usize)]);
         let r = claim(
             &c,
             &ClaimRequest {
@@ -1805,8 +1805,8 @@ mod tests {
         let r = claim(
             &c,
             &ClaimRequest {
-                wider: HashMap::from([(2, 40)]),
-                busy: HashMap::from([(2, 10)]),
+                wider: IdMap::from_iter([(2, 40)]),
+                busy: IdMap::from_iter([(2, 10)]),
                 ..ask(5000, 500, 32)
             },
             &mut Ledger::default(),
@@ -1818,7 +1818,7 @@ mod tests {
         let r = claim(
             &c,
             &ClaimRequest {
-                wider: HashMap::from([(1, 1000)]),
+                wider: IdMap::from_iter([(1, 1000)]),
                 ..ask(5000, 50, 32)
             },
             &mut Ledger::default(),
@@ -1840,7 +1840,7 @@ mod tests {
         add_delivery(&c, 21, 4000);
         // A round with room for only two, while the twenty hold deliveries waiting or in
         // flight: the quiet one, holding none, comes first.
-        let busy: HashMap<i64, usize> = (1..=20).map(|w| (w, 16)).collect();
+        let busy: IdMap<usize> = (1..=20).map(|w| (w, 16)).collect();
         for start in 0..21 {
             c.execute_batch("SAVEPOINT round").unwrap();
             let r = claim(

@@ -5,7 +5,7 @@
 //! any changed webhook settings in the same job, and start at a different webhook each
 //! round. A slot frees as soon as its HTTP exchange ends; recording happens after.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +17,7 @@ use super::recorder::Recorder;
 use crate::clock::now_ms;
 use crate::crypto::SecretBox;
 use crate::domain::fair::Ledger;
+use crate::domain::IdMap;
 use crate::store::types::{ClaimRequest, ClaimRound, Claimed};
 use crate::store::{Store, StoreError as DbError};
 
@@ -91,9 +92,9 @@ impl Dispatcher {
         let max = self.limits.max_in_flight;
         let (slot_tx, mut slot_rx) = mpsc::unbounded_channel::<i64>();
         let mut tasks = tokio::task::JoinSet::new();
-        let mut ready: HashMap<i64, VecDeque<Claimed>> = HashMap::new();
-        let mut in_flight: HashMap<i64, usize> = HashMap::new();
-        let mut cache: HashMap<i64, Arc<ActiveWebhook>> = HashMap::new();
+        let mut ready: IdMap<VecDeque<Claimed>> = IdMap::default();
+        let mut in_flight: IdMap<usize> = IdMap::default();
+        let mut cache: IdMap<Arc<ActiveWebhook>> = IdMap::default();
         let (mut total_in_flight, mut total_ready) = (0usize, 0usize);
         let mut claiming: Option<ClaimTask> = None;
         let mut want_claim = true;
@@ -102,7 +103,7 @@ impl Dispatcher {
         let mut ledger = Ledger::default();
         let mut rounds_done = 0u64;
         // Per webhook, attempts finished since the last claim round began (for `room_for`).
-        let mut sent: HashMap<i64, usize> = HashMap::new();
+        let mut sent: IdMap<usize> = IdMap::default();
         // On SQLite, publishes lease deliveries straight to this dispatcher (`db::handoff`)
         // within the same room claims have; `held` lists the webhooks whose count of ready
         // and in-flight deliveries changed since the hand-off last heard it.
@@ -198,10 +199,10 @@ impl Dispatcher {
                     for (w, n) in handoff.iter().flat_map(|h| h.reserved()) {
                         *busy.entry(w).or_default() += n;
                     }
-                    let known: HashMap<i64, i64> =
+                    let known: IdMap<i64> =
                         cache.iter().map(|(k, v)| (*k, v.row.updated_at)).collect();
                     let (store, start, room) = (self.store.clone(), round, room_for(per, 0));
-                    let wider: HashMap<i64, usize> = sent
+                    let wider: IdMap<usize> = sent
                         .drain()
                         .map(|(w, n)| (w, room_for(per, n)))
                         .filter(|(_, r)| *r > room)
@@ -391,8 +392,8 @@ impl Dispatcher {
 /// the least served one, and a quiet webhook's delivery starts at the next free slot instead
 /// of waiting until the busier ones run out of ready work.
 fn fair_order(
-    ready: &HashMap<i64, VecDeque<Claimed>>,
-    in_flight: &HashMap<i64, usize>,
+    ready: &IdMap<VecDeque<Claimed>>,
+    in_flight: &IdMap<usize>,
     per: usize,
     slots: usize,
 ) -> Vec<i64> {
@@ -418,7 +419,7 @@ fn fair_order(
     order
 }
 
-fn free_slot(in_flight: &mut HashMap<i64, usize>, total: &mut usize, webhook_id: i64) {
+fn free_slot(in_flight: &mut IdMap<usize>, total: &mut usize, webhook_id: i64) {
     *total -= 1;
     if let Some(n) = in_flight.get_mut(&webhook_id) {
         *n -= 1;
@@ -432,7 +433,7 @@ fn free_slot(in_flight: &mut HashMap<i64, usize>, total: &mut usize, webhook_id:
 mod tests {
     use super::*;
 
-    fn ready_of(counts: &[(i64, usize)]) -> HashMap<i64, VecDeque<Claimed>> {
+    fn ready_of(counts: &[(i64, usize)]) -> IdMap<VecDeque<Claimed>> {
         counts
             .iter()
             .map(|&(w, n)| {
@@ -475,7 +476,7 @@ mod tests {
         let mut counts: Vec<(i64, usize)> = (1..=20).map(|w| (w, 30)).collect();
         counts.push((99, 1));
         let ready = ready_of(&counts);
-        let in_flight: HashMap<i64, usize> = (1..=20).map(|w| (w, 15)).collect();
+        let in_flight: IdMap<usize> = (1..=20).map(|w| (w, 15)).collect();
         assert_eq!(fair_order(&ready, &in_flight, 16, 1), vec![99]);
         // More slots: then one each to the busy ones, lowest id first, never past the limit.
         let order = fair_order(&ready, &in_flight, 16, 100);
@@ -484,9 +485,9 @@ mod tests {
         // Water-filling: from equal footing, slots go round one at a time.
         let ready = ready_of(&[(1, 5), (2, 5), (3, 1)]);
         assert_eq!(
-            fair_order(&ready, &HashMap::new(), 16, 7),
+            fair_order(&ready, &IdMap::default(), 16, 7),
             vec![1, 2, 3, 1, 2, 1, 2]
         );
-        assert!(fair_order(&ready, &HashMap::new(), 16, 0).is_empty());
+        assert!(fair_order(&ready, &IdMap::default(), 16, 0).is_empty());
     }
 }

@@ -20,18 +20,18 @@
 //! became one of the crowd: where the whole cluster delivers 3,000/s (PostgreSQL), its share
 //! was 60/s, and its 200 events/s waited seconds.
 
-use std::collections::{HashMap, HashSet};
+use super::{IdMap, IdSet};
 
 /// The claims each webhook had, kept between rounds by the dispatcher.
 #[derive(Debug, Default)]
 pub struct Ledger {
-    served: HashMap<i64, u64>,
+    served: IdMap<u64>,
     /// Webhooks whose last pick took all it asked for: they may have more due.
-    backlogged: HashSet<i64>,
+    backlogged: IdSet,
     /// Per workspace, the claims of all its webhooks.
-    tenants: HashMap<i64, u64>,
+    tenants: IdMap<u64>,
     /// Each webhook's workspace, as the last round saw it.
-    tenant_of: HashMap<i64, i64>,
+    tenant_of: IdMap<i64>,
     /// The last look at the whole queue, for a backend that can tell when nothing could
     /// have added work since (SQLite: see `db::queue::claim`).
     pub scan: Option<Scan>,
@@ -64,7 +64,7 @@ impl Ledger {
     /// it, the least served webhook first, then the one holding least (`held`: claimed and
     /// waiting or in flight). Webhooks and workspaces not in `webhooks` are forgotten.
     pub fn order_in(&mut self, webhooks: &[(i64, i64)], held: impl Fn(i64) -> usize) -> Vec<i64> {
-        let here: HashSet<i64> = webhooks.iter().map(|&(w, _)| w).collect();
+        let here: IdSet = webhooks.iter().map(|&(w, _)| w).collect();
         self.served.retain(|w, _| here.contains(w));
         self.backlogged.retain(|w| here.contains(w));
         self.tenant_of = webhooks.iter().copied().collect();
@@ -74,9 +74,9 @@ impl Ledger {
             webhooks.iter().map(|&(w, _)| w),
         );
         // The same rule for workspaces: one with a backlogged webhook is backlogged.
-        let tenants_here: HashSet<i64> = webhooks.iter().map(|&(_, t)| t).collect();
+        let tenants_here: IdSet = webhooks.iter().map(|&(_, t)| t).collect();
         self.tenants.retain(|t, _| tenants_here.contains(t));
-        let busy: HashSet<i64> = self
+        let busy: IdSet = self
             .backlogged
             .iter()
             .filter_map(|w| self.tenant_of.get(w).copied())
@@ -109,11 +109,7 @@ impl Ledger {
 /// Start-time fair queueing's rule for a new round: each of `keys` that is not backlogged
 /// starts just below the least served backlogged one, so it goes first but cannot bank the
 /// service it did not use while idle.
-fn lift(
-    served: &mut HashMap<i64, u64>,
-    backlogged: &HashSet<i64>,
-    keys: impl Iterator<Item = i64>,
-) {
+fn lift(served: &mut IdMap<u64>, backlogged: &IdSet, keys: impl Iterator<Item = i64>) {
     let floor = backlogged
         .iter()
         .map(|k| served.get(k).copied().unwrap_or(0))
@@ -262,8 +258,8 @@ mod tests {
         per_round: usize,
         share: usize,
         due: impl Fn(i64, usize) -> usize,
-    ) -> HashMap<i64, usize> {
-        let mut first = HashMap::new();
+    ) -> IdMap<usize> {
+        let mut first = IdMap::default();
         for round in 0..rounds {
             let n = webhooks.len();
             let rotated: Vec<i64> = (0..n).map(|i| webhooks[(round + i) % n]).collect();
@@ -338,7 +334,7 @@ mod tests {
     fn busy_webhooks_share_rounds_equally() {
         let mut ledger = Ledger::default();
         let busy: Vec<i64> = (1..=10).collect();
-        let mut count: HashMap<i64, usize> = HashMap::new();
+        let mut count: IdMap<usize> = IdMap::default();
         for round in 0..100 {
             let rotated: Vec<i64> = (0..10).map(|i| busy[(round + i) % 10]).collect();
             for w in ledger.order(&rotated, |_| 0).into_iter().take(3) {
