@@ -421,6 +421,18 @@ async fn headers_and_body_arrive_verbatim() {
         }
         assert!(got.header("transfer-encoding").is_none());
         assert!(got.header("accept-encoding").is_none(), "no decompression");
+        // One Host header, naming the receiver's port (not the default one).
+        let url = r.url("/");
+        let hosts: Vec<&str> = got
+            .headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("host"))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(
+            hosts,
+            [format!("127.0.0.1:{}", url.port().unwrap()).as_str()]
+        );
     })
     .await;
 }

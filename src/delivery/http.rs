@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
-use http::header::RETRY_AFTER;
+use http::header::{HOST, RETRY_AFTER};
 use hyper_util::client::legacy::connect::HttpConnector;
 use ipnet::IpNet;
 
@@ -422,9 +422,16 @@ impl Sender {
                 format!("the URL {url} is not usable for HTTP"),
             ));
         };
+        let Some(host) = host_header(&uri) else {
+            return Err(AttemptError::new(
+                ErrorKind::Other,
+                format!("the URL {url} has no host to send to"),
+            ));
+        };
         let connect_timeout = connect_timeout_for(timeout, self.inner.config.connect_timeout);
         Ok(Target {
             uri,
+            host,
             timeout,
             connect_timeout,
             client: self.client(connect_timeout),
@@ -452,6 +459,11 @@ impl Sender {
         *request.method_mut() = http::Method::POST;
         *request.uri_mut() = target.uri.clone();
         *request.headers_mut() = headers;
+        // hyper-util would format the same value for every request that lacks it.
+        request
+            .headers_mut()
+            .entry(HOST)
+            .or_insert_with(|| target.host.clone());
         let mut out = Outcome::default();
         let result =
             tokio::time::timeout(target.timeout, exchange(&target.client, request, &mut out)).await;
@@ -474,6 +486,8 @@ impl Sender {
 #[derive(Clone)]
 pub struct Target {
     uri: http::Uri,
+    /// The `Host` header of every request to it.
+    host: http::HeaderValue,
     timeout: Duration,
     connect_timeout: Duration,
     client: Client,
@@ -487,6 +501,22 @@ impl fmt::Debug for Target {
             .field("connect_timeout", &self.connect_timeout)
             .finish_non_exhaustive()
     }
+}
+
+/// The `Host` header for `uri`, as hyper-util writes it when a request has none: the host,
+/// and the port when it is not the scheme's default. `None` without a host.
+fn host_header(uri: &http::Uri) -> Option<http::HeaderValue> {
+    let host = uri.host()?;
+    let default_port = if uri.scheme_str() == Some("https") {
+        443
+    } else {
+        80
+    };
+    let value = match uri.port() {
+        Some(port) if port.as_u16() != default_port => format!("{host}:{}", port.as_str()),
+        _ => host.to_string(),
+    };
+    http::HeaderValue::from_str(&value).ok()
 }
 
 /// What can go wrong in an exchange: the client's error (connect, request) or the body's.
@@ -751,6 +781,27 @@ mod tests {
             connect_timeout_for(Duration::from_secs(30), Duration::from_secs(2)),
             Duration::from_secs(2)
         );
+    }
+
+    #[test]
+    fn the_host_header_names_the_port_only_when_it_is_not_the_default() {
+        for (url, want) in [
+            ("http://example.com/hook", "example.com"),
+            ("http://example.com:80/hook", "example.com"),
+            ("http://example.com:8080/hook", "example.com:8080"),
+            ("https://example.com/hook", "example.com"),
+            ("https://example.com:443/hook", "example.com"),
+            ("https://example.com:8443/hook", "example.com:8443"),
+            ("https://example.com:80/hook", "example.com:80"),
+            ("http://127.0.0.1:9000/", "127.0.0.1:9000"),
+            ("http://[::1]:9000/", "[::1]:9000"),
+            ("https://[2001:db8::1]/x", "[2001:db8::1]"),
+            ("http://user:pw@example.com:81/", "example.com:81"),
+        ] {
+            // As the sender parses a webhook's URL.
+            let uri: http::Uri = url::Url::parse(url).unwrap().as_str().parse().unwrap();
+            assert_eq!(host_header(&uri).unwrap(), want, "{url}");
+        }
     }
 
     #[test]
