@@ -173,7 +173,7 @@ fn main() {
         let s = timed("record success", || {
             for batch in round_jobs.chunks(record_batch) {
                 c.execute_batch("BEGIN IMMEDIATE").unwrap();
-                let mut touched = Vec::new();
+                let mut recording = queue::Recording::new(&c).unwrap();
                 let mut tally = hookline::db::stats::Tally::default();
                 for j in batch {
                     tally.attempt(j.webhook_id, now, true, Some(3));
@@ -195,8 +195,9 @@ fn main() {
                         next_attempt_at: None,
                         final_attempt: false,
                     };
-                    queue::record(&c, r, &rules, &mut touched).unwrap();
+                    recording.record(r, &rules).unwrap();
                 }
+                drop(recording);
                 hookline::db::stats::write(&tally, &c).unwrap();
                 leases.let_go(batch.iter().map(|j| j.delivery_id));
                 c.execute_batch("COMMIT").unwrap();

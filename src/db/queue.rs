@@ -519,7 +519,7 @@ impl AttemptResult {
     }
 }
 
-/// The rules [`record`] applies besides the retry schedule.
+/// The rules [`Recording::record`] applies besides the retry schedule.
 #[derive(Debug, Clone)]
 pub struct RecordRules {
     /// A webhook whose deliveries all failed for this long is disabled.
@@ -527,138 +527,164 @@ pub struct RecordRules {
     pub notices: crate::domain::notice::NoticeSettings,
 }
 
-fn insert_attempt(
-    c: &Connection,
-    r: &AttemptResult,
-    resp_headers: Option<String>,
-    error: Option<String>,
-) -> Result<(), DbError> {
-    c.prepare_cached(
-        "INSERT INTO attempts (delivery_id, attempt_number, started_at, duration_ms, request_headers, response_status,
-             response_headers, response_body, error)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?
-    .execute(params![
-        r.delivery_id,
-        r.attempt_number,
-        r.started_at,
-        r.duration_ms,
-        r.request_headers_json,
-        r.status,
-        resp_headers,
-        r.status.map(|_| r.response_body.as_slice()),
-        error
-    ])?;
-    Ok(())
+/// A batch of attempt results being written, with the statements each one runs prepared
+/// once for the batch: `prepare_cached` looks a statement up by its SQL text (hashing it)
+/// and puts it back when dropped, about 0.6 µs of the writer per delivery when each result
+/// did that for its own statements.
+pub struct Recording<'c> {
+    c: &'c Connection,
+    succeeded: rusqlite::CachedStatement<'c>,
+    attempt: rusqlite::CachedStatement<'c>,
+    /// The webhooks this batch already marked healthy (see [`Recording::record`]).
+    touched: Vec<i64>,
 }
 
-/// Writes an attempt and moves its delivery and webhook on. A healthy webhook's
-/// `last_success_at` is rewritten at most once a second, so a busy webhook does not dirty
-/// its row on every delivery (nor more than once per batch: `touched` lists the webhooks this
-/// batch already marked healthy). A delivery that failed for good, or a webhook disabled,
-/// stores its notice in the same write (see [`super::notices::enqueue`]); returns whether one
-/// now waits for the notifier.
-pub fn record(
-    c: &Connection,
-    r: AttemptResult,
-    rules: &RecordRules,
-    touched: &mut Vec<i64>,
-) -> Result<bool, DbError> {
-    let now = now_ms();
-    let resp_headers = r.response_headers_json.clone();
-    let error = r.error.clone();
-    if r.success {
-        let updated = c.prepare_cached(
-            "UPDATE deliveries SET status = 'succeeded', attempt_count = ?2, next_attempt_at = NULL, lease_until = NULL,
-                 last_status_code = ?3, last_duration_ms = ?4, last_error = NULL, updated_at = ?5 WHERE id = ?1",
-        )?
-        .execute(params![r.delivery_id, r.attempt_number, r.status, r.duration_ms, now])?;
-        if updated == 0 {
-            return Ok(false); // deleted with its webhook meanwhile
-        }
-        insert_attempt(c, &r, resp_headers, error)?;
-        if touched.contains(&r.webhook_id) {
+impl<'c> Recording<'c> {
+    pub fn new(c: &'c Connection) -> Result<Recording<'c>, DbError> {
+        Ok(Recording {
+            c,
+            succeeded: c.prepare_cached(
+                "UPDATE deliveries SET status = 'succeeded', attempt_count = ?2, next_attempt_at = NULL, lease_until = NULL,
+                     last_status_code = ?3, last_duration_ms = ?4, last_error = NULL, updated_at = ?5 WHERE id = ?1",
+            )?,
+            attempt: c.prepare_cached(
+                "INSERT INTO attempts (delivery_id, attempt_number, started_at, duration_ms, request_headers, response_status,
+                     response_headers, response_body, error)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?,
+            touched: Vec::new(),
+        })
+    }
+
+    fn insert_attempt(&mut self, r: &AttemptResult) -> Result<(), DbError> {
+        self.attempt.execute(params![
+            r.delivery_id,
+            r.attempt_number,
+            r.started_at,
+            r.duration_ms,
+            r.request_headers_json,
+            r.status,
+            r.response_headers_json,
+            r.status.map(|_| r.response_body.as_slice()),
+            r.error
+        ])?;
+        Ok(())
+    }
+
+    /// Writes an attempt and moves its delivery and webhook on. A healthy webhook's
+    /// `last_success_at` is rewritten at most once a second, so a busy webhook does not dirty
+    /// its row on every delivery (nor more than once per batch). A delivery that failed for
+    /// good, or a webhook disabled, stores its notice in the same write (see
+    /// [`super::notices::enqueue`]); returns whether one now waits for the notifier.
+    pub fn record(&mut self, r: AttemptResult, rules: &RecordRules) -> Result<bool, DbError> {
+        let c = self.c;
+        let now = now_ms();
+        if r.success {
+            let updated = self.succeeded.execute(params![
+                r.delivery_id,
+                r.attempt_number,
+                r.status,
+                r.duration_ms,
+                now
+            ])?;
+            if updated == 0 {
+                return Ok(false); // deleted with its webhook meanwhile
+            }
+            self.insert_attempt(&r)?;
+            if self.touched.contains(&r.webhook_id) {
+                return Ok(false);
+            }
+            self.touched.push(r.webhook_id);
+            c.prepare_cached("UPDATE webhooks SET last_success_at = ?2, failure_count = 0, failing_since = NULL WHERE id = ?1
+                   AND (failure_count != 0 OR failing_since IS NOT NULL OR last_success_at IS NULL OR last_success_at < ?2 - 1000)")?
+                .execute(params![r.webhook_id, now])?;
             return Ok(false);
         }
-        touched.push(r.webhook_id);
-        c.prepare_cached("UPDATE webhooks SET last_success_at = ?2, failure_count = 0, failing_since = NULL WHERE id = ?1
-               AND (failure_count != 0 OR failing_since IS NOT NULL OR last_success_at IS NULL OR last_success_at < ?2 - 1000)")?
-            .execute(params![r.webhook_id, now])?;
-        return Ok(false);
+        self.record_failure(r, rules, now)
     }
-    // A failure: the next attempt as decided, or give up.
-    let gone = r.gone();
-    let next = r.next_attempt_at;
-    let status = if next.is_some() {
-        DeliveryStatus::Retrying
-    } else {
-        DeliveryStatus::Failed
-    };
-    if next.is_none() {
-        crate::metrics::global()
-            .deliveries
-            .get_or_create(&crate::metrics::OutcomeLabel { outcome: "failed" })
-            .inc();
-    }
-    let updated = c.prepare_cached(
+
+    fn record_failure(
+        &mut self,
+        r: AttemptResult,
+        rules: &RecordRules,
+        now: i64,
+    ) -> Result<bool, DbError> {
+        let c = self.c;
+        let error = r.error.as_deref();
+        // A failure: the next attempt as decided, or give up.
+        let gone = r.gone();
+        let next = r.next_attempt_at;
+        let status = if next.is_some() {
+            DeliveryStatus::Retrying
+        } else {
+            DeliveryStatus::Failed
+        };
+        if next.is_none() {
+            crate::metrics::global()
+                .deliveries
+                .get_or_create(&crate::metrics::OutcomeLabel { outcome: "failed" })
+                .inc();
+        }
+        let updated = c.prepare_cached(
         "UPDATE deliveries SET status = ?2, attempt_count = ?3, next_attempt_at = ?4, lease_until = NULL,
              last_status_code = ?5, last_duration_ms = ?6, last_error = ?7, updated_at = ?8 WHERE id = ?1",
     )?
     .execute(params![r.delivery_id, status, r.attempt_number, next, r.status, r.duration_ms, error, now])?;
-    if updated == 0 {
-        return Ok(false); // deleted with its webhook meanwhile
-    }
-    insert_attempt(c, &r, resp_headers, error)?;
-    // A failure after a success in the same batch: the success's mark must not stand alone.
-    touched.retain(|&w| w != r.webhook_id);
-    c.prepare_cached(
+        if updated == 0 {
+            return Ok(false); // deleted with its webhook meanwhile
+        }
+        self.insert_attempt(&r)?;
+        // A failure after a success in the same batch: the success's mark must not stand alone.
+        self.touched.retain(|&w| w != r.webhook_id);
+        c.prepare_cached(
         "UPDATE webhooks SET last_failure_at = ?2, failure_count = failure_count + 1, failing_since = coalesce(failing_since, ?2)
          WHERE id = ?1",
     )?
     .execute(params![r.webhook_id, now])?;
-    let failing_since: Option<i64> = c
-        .prepare_cached("SELECT failing_since FROM webhooks WHERE id = ?1")?
-        .query_row([r.webhook_id], |r| r.get(0))
-        .optional()?
-        .flatten();
-    let reason = crate::domain::delivery::disable_reason(
-        gone,
-        failing_since,
-        now,
-        rules.auto_disable_after_ms,
-    );
-    let mut kind = None;
-    if let Some(reason) = &reason {
-        let n = c.execute(
+        let failing_since: Option<i64> = c
+            .prepare_cached("SELECT failing_since FROM webhooks WHERE id = ?1")?
+            .query_row([r.webhook_id], |r| r.get(0))
+            .optional()?
+            .flatten();
+        let reason = crate::domain::delivery::disable_reason(
+            gone,
+            failing_since,
+            now,
+            rules.auto_disable_after_ms,
+        );
+        let mut kind = None;
+        if let Some(reason) = &reason {
+            let n = c.execute(
             "UPDATE webhooks SET is_active = 0, disabled_at = ?2, disabled_reason = ?3, updated_at = ?2 WHERE id = ?1 AND is_active = 1",
             params![r.webhook_id, now, reason],
         )?;
-        if n == 1 {
-            tracing::warn!(webhook_id = r.webhook_id, %reason, "webhook disabled");
-            kind = Some(crate::domain::notice::NoticeKind::WebhookDisabled);
-            crate::metrics::global().webhooks_disabled.inc();
+            if n == 1 {
+                tracing::warn!(webhook_id = r.webhook_id, %reason, "webhook disabled");
+                kind = Some(crate::domain::notice::NoticeKind::WebhookDisabled);
+                crate::metrics::global().webhooks_disabled.inc();
+            }
         }
+        if kind.is_none() && next.is_none() && !r.final_attempt {
+            kind = Some(crate::domain::notice::NoticeKind::DeliveryFailed);
+        }
+        let Some(kind) = kind else { return Ok(false) };
+        let last_error = r
+            .error
+            .clone()
+            .unwrap_or_else(|| format!("HTTP {}", r.status.unwrap_or(0)));
+        let disabled_reason =
+            reason.filter(|_| kind == crate::domain::notice::NoticeKind::WebhookDisabled);
+        super::notices::enqueue(
+            c,
+            &rules.notices,
+            kind,
+            r.webhook_id,
+            r.delivery_id,
+            &last_error,
+            disabled_reason,
+            now,
+        )
     }
-    if kind.is_none() && next.is_none() && !r.final_attempt {
-        kind = Some(crate::domain::notice::NoticeKind::DeliveryFailed);
-    }
-    let Some(kind) = kind else { return Ok(false) };
-    let last_error = r
-        .error
-        .clone()
-        .unwrap_or_else(|| format!("HTTP {}", r.status.unwrap_or(0)));
-    let disabled_reason =
-        reason.filter(|_| kind == crate::domain::notice::NoticeKind::WebhookDisabled);
-    super::notices::enqueue(
-        c,
-        &rules.notices,
-        kind,
-        r.webhook_id,
-        r.delivery_id,
-        &last_error,
-        disabled_reason,
-        now,
-    )
 }
 
 /// Schedules one more attempt now, whatever the status. `false` if there is no such delivery.
@@ -1111,16 +1137,17 @@ impl super::Db {
         let leases = self.leases().clone();
         let job = move |c: &Connection| {
             let ids: Vec<i64> = results.iter().map(|r| r.delivery_id).collect();
-            let mut touched = Vec::new();
             // The webhooks' hourly health, in the same write as the attempts.
             let mut tally = super::stats::Tally::default();
             for r in &results {
                 tally.attempt(r.webhook_id, r.started_at, r.success, Some(r.duration_ms));
             }
             let mut noticed = false;
+            let mut recording = Recording::new(c)?;
             for r in results {
-                noticed |= record(c, r, &rules, &mut touched)?;
+                noticed |= recording.record(r, &rules)?;
             }
+            drop(recording);
             super::stats::write(&tally, c)?;
             // Recorded: no longer held (a job that failed keeps them held, as a lease in
             // the row was kept, until the next start).
@@ -1416,17 +1443,19 @@ mod tests {
         let day = 24 * 3600 * 1000;
         // Success, failure, success in one batch: the last success clears the failure,
         // although the first one already marked the webhook healthy in this batch.
-        let mut touched = Vec::new();
+        let mut batch = Recording::new(&c).unwrap();
         for r in [result(1, 200), result(2, 500), result(3, 204)] {
-            record(&c, r, &rules(day), &mut touched).unwrap();
+            batch.record(r, &rules(day)).unwrap();
         }
+        drop(batch);
         let (failures, since, success) = health(&c);
         assert_eq!((failures, since), (0, None));
         assert!(success.is_some());
         // Success then failure: the failure stands.
-        let mut touched = Vec::new();
-        record(&c, result(4, 200), &rules(day), &mut touched).unwrap();
-        record(&c, result(1, 503), &rules(day), &mut touched).unwrap();
+        let mut batch = Recording::new(&c).unwrap();
+        batch.record(result(4, 200), &rules(day)).unwrap();
+        batch.record(result(1, 503), &rules(day)).unwrap();
+        drop(batch);
         let (failures, since, _) = health(&c);
         assert_eq!(failures, 1);
         assert!(since.is_some());
@@ -1509,21 +1538,14 @@ mod tests {
         c.execute("UPDATE deliveries SET lease_until = NULL WHERE id = 3", [])
             .unwrap();
         // One succeeds (gone from both), one fails with a retry left (due again later).
-        let mut touched = Vec::new();
-        record(
-            &c,
-            result(jobs[0].delivery_id, 200),
-            &rules(1 << 40),
-            &mut touched,
-        )
-        .unwrap();
-        record(
-            &c,
-            result(jobs[1].delivery_id, 500),
-            &rules(1 << 40),
-            &mut touched,
-        )
-        .unwrap();
+        let mut batch = Recording::new(&c).unwrap();
+        batch
+            .record(result(jobs[0].delivery_id, 200), &rules(1 << 40))
+            .unwrap();
+        batch
+            .record(result(jobs[1].delivery_id, 500), &rules(1 << 40))
+            .unwrap();
+        drop(batch);
         // (What the record job does when it succeeds.)
         leases.let_go(jobs.iter().map(|j| j.delivery_id));
         assert_eq!(in_indexes(), (2, 0));

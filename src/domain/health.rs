@@ -1,7 +1,7 @@
 //! A webhook's health as a batch of attempts moves it: failure counts, `failing_since`,
 //! auto-disable and which attempts leave a notice. Pure, so a backend that reads the webhook's
 //! row once per batch (PostgreSQL, under the row's lock) applies exactly the rules SQLite's
-//! attempt-by-attempt record applies (`db::queue::record`).
+//! attempt-by-attempt record applies (`db::queue::Recording::record`).
 
 use super::delivery::disable_reason;
 use super::notice::NoticeKind;
