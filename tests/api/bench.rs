@@ -91,6 +91,16 @@ fn every_bench_scenario_runs_and_reports() {
         (0.02..60.0).contains(&took),
         "baseline.seconds = {took} in {v}"
     );
+    // The baseline's CPU per request, the client's and the receiver's: what Hookline's CPU
+    // per delivery compares with. Both run, so both used some.
+    for metric in ["client_cpu_us_per_request", "receiver_cpu_us_per_request"] {
+        let x = s["baseline"][metric].as_f64();
+        assert!(
+            x.is_some_and(|x| x.is_finite() && x > 0.0 && x < 100_000.0),
+            "baseline.{metric} = {:?} in {v}",
+            s["baseline"][metric]
+        );
+    }
     let targets = v["targets"].as_array().unwrap();
     assert_eq!(targets.len(), 25, "every target is compared: {v}");
     // Each scenario ran twice: every run's value is kept, the table holds the median.

@@ -15,21 +15,90 @@ use super::Ctx;
 use crate::results::{row, Results};
 
 pub async fn run(cx: &Ctx<'_>, results: &mut Results) {
-    let (rate, took) = timed(cx).await;
+    let m = timed(cx).await;
     row(
         results,
         "baseline",
         "requests_per_s",
         "baseline: client -> receiver directly (req/s)",
-        json!(rate),
+        json!(m.rate),
     );
     row(
         results,
         "baseline",
         "seconds",
         "  measured for (s)",
-        json!(took),
+        json!(m.seconds),
     );
+    // What Hookline's CPU per delivery compares with: one bare request of this client, and
+    // what the receiver spends on it (which a delivery costs the receiver too).
+    row(
+        results,
+        "baseline",
+        "client_cpu_us_per_request",
+        "  the client's CPU per request (µs)",
+        json!(m.client_cpu_us),
+    );
+    row(
+        results,
+        "baseline",
+        "receiver_cpu_us_per_request",
+        "  the receiver's CPU per request (µs)",
+        json!(m.receiver_cpu_us),
+    );
+}
+
+/// One baseline measurement.
+struct Measured {
+    /// Requests per second.
+    rate: f64,
+    /// How long it measured.
+    seconds: f64,
+    /// CPU per request of the bench's threads but the receiver's (the client, and the task
+    /// that starts the requests), and of the receiver's (µs); threads that ended meanwhile
+    /// are not counted.
+    client_cpu_us: f64,
+    receiver_cpu_us: f64,
+}
+
+/// Each thread of the bench's process: (thread id, name, CPU time in ns so far), from
+/// `/proc/self/task/*/schedstat` (empty where there is none).
+fn threads_cpu() -> Vec<(String, String, u64)> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| {
+            let comm = std::fs::read_to_string(t.path().join("comm")).ok()?;
+            let stat = std::fs::read_to_string(t.path().join("schedstat")).ok()?;
+            let ns = stat.split_whitespace().next()?.parse().ok()?;
+            Some((
+                t.file_name().to_string_lossy().into_owned(),
+                comm.trim().to_string(),
+                ns,
+            ))
+        })
+        .collect()
+}
+
+/// CPU time between two [`threads_cpu`] readings (ns): of the receiver's threads
+/// (actix-server's worker and acceptor), and of the others, which run the client.
+fn client_and_receiver(
+    before: &[(String, String, u64)],
+    after: &[(String, String, u64)],
+) -> (u64, u64) {
+    let (mut client, mut receiver) = (0, 0);
+    for (tid, comm, ns) in after {
+        let was = before.iter().find(|(t, _, _)| t == tid).map_or(0, |b| b.2);
+        let used = ns.saturating_sub(was);
+        if comm.starts_with("actix-server") {
+            receiver += used;
+        } else {
+            client += used;
+        }
+    }
+    (client, receiver)
 }
 
 /// How long a baseline measures at least (divided by the scale). Half-second baselines (the
@@ -42,13 +111,14 @@ const BASELINE_MIN_MS: u64 = 2_000;
 /// at least [`BASELINE_MIN_MS`] (/ scale) have passed: requests/s. The receiver's arrival
 /// count is reset afterwards.
 pub async fn measure(cx: &Ctx<'_>) -> f64 {
-    timed(cx).await.0
+    timed(cx).await.rate
 }
 
-/// [`measure`], and the seconds it took.
-async fn timed(cx: &Ctx<'_>) -> (f64, f64) {
+/// [`measure`], how long it took and what CPU it cost.
+async fn timed(cx: &Ctx<'_>) -> Measured {
     let n = 20_000 / cx.scale;
     let least = std::time::Duration::from_millis(BASELINE_MIN_MS / cx.scale as u64);
+    let cpu_before = threads_cpu();
     let started = Instant::now();
     let sem = Arc::new(tokio::sync::Semaphore::new(64));
     let mut sent = 0usize;
@@ -67,8 +137,15 @@ async fn timed(cx: &Ctx<'_>) -> (f64, f64) {
         sent += n;
     }
     let took = started.elapsed().as_secs_f64();
+    let (client, receiver) = client_and_receiver(&cpu_before, &threads_cpu());
     cx.sink.arrivals.store(0, Ordering::Relaxed);
-    (sent as f64 / took, took)
+    let per = |ns: u64| ns as f64 / 1000.0 / sent as f64;
+    Measured {
+        rate: sent as f64 / took,
+        seconds: took,
+        client_cpu_us: per(client),
+        receiver_cpu_us: per(receiver),
+    }
 }
 
 /// Records the ratio of the run of `scenario` just measured (its last `deliveries_per_s`) to
