@@ -101,6 +101,19 @@ fn every_bench_scenario_runs_and_reports() {
             s["baseline"][metric]
         );
     }
+    // Fan-out 10 says how much of its run the publishes took and what share of its
+    // deliveries had arrived by then: both shares (the second may be 0 in a short run).
+    for (metric, lowest) in [
+        ("publish_share", f64::MIN_POSITIVE),
+        ("delivered_while_publishing", 0.0),
+    ] {
+        let x = s["fanout10"][metric].as_f64();
+        assert!(
+            x.is_some_and(|x| (lowest..=1.0).contains(&x)),
+            "fanout10.{metric} = {:?} in {v}",
+            s["fanout10"][metric]
+        );
+    }
     let targets = v["targets"].as_array().unwrap();
     assert_eq!(targets.len(), 25, "every target is compared: {v}");
     // Each scenario ran twice: every run's value is kept, the table holds the median.

@@ -30,6 +30,8 @@ pub async fn run(cx: &Ctx<'_>, server: &Server<'_>, results: &mut Results, event
     };
     let started = Instant::now();
     publish_batches(http, &h.base, &ten.key, n, 500, 4).await;
+    let stored = started.elapsed();
+    let arrived_by_then = sink.arrivals.load(Ordering::Relaxed);
     wait_arrivals(sink, (n * 10) as u64, Duration::from_secs(180)).await;
     let total = started.elapsed();
     let (writer_after, cpu_after) = (writer_counters(http, &h.base).await, h.cpu_seconds());
@@ -39,6 +41,20 @@ pub async fn run(cx: &Ctx<'_>, server: &Server<'_>, results: &mut Results, event
         "deliveries_per_s",
         "end-to-end: batch publish, fan-out 10 (deliveries/s)",
         json!((n * 10) as f64 / total.as_secs_f64()),
+    );
+    row(
+        results,
+        "fanout10",
+        "publish_share",
+        "    time until the last publish's 202 (share of the run)",
+        json!(stored.as_secs_f64() / total.as_secs_f64()),
+    );
+    row(
+        results,
+        "fanout10",
+        "delivered_while_publishing",
+        "    deliveries arrived by then (share of all)",
+        json!(arrived_by_then as f64 / (n * 10) as f64),
     );
     if let Some(t) = server.pg {
         let deliveries = (n * 10) as f64;
