@@ -626,10 +626,10 @@ impl<'c> Recording<'c> {
                 .inc();
         }
         let updated = c.prepare_cached(
-        "UPDATE deliveries SET status = ?2, attempt_count = ?3, next_attempt_at = ?4, lease_until = NULL,
-             last_status_code = ?5, last_duration_ms = ?6, last_error = ?7, updated_at = ?8 WHERE id = ?1",
-    )?
-    .execute(params![r.delivery_id, status, r.attempt_number, next, r.status, r.duration_ms, error, now])?;
+            "UPDATE deliveries SET status = ?2, attempt_count = ?3, next_attempt_at = ?4, lease_until = NULL,
+                 last_status_code = ?5, last_duration_ms = ?6, last_error = ?7, updated_at = ?8 WHERE id = ?1",
+        )?
+        .execute(params![r.delivery_id, status, r.attempt_number, next, r.status, r.duration_ms, error, now])?;
         if updated == 0 {
             return Ok(false); // deleted with its webhook meanwhile
         }
@@ -637,10 +637,10 @@ impl<'c> Recording<'c> {
         // A failure after a success in the same batch: the success's mark must not stand alone.
         self.touched.retain(|&w| w != r.webhook_id);
         c.prepare_cached(
-        "UPDATE webhooks SET last_failure_at = ?2, failure_count = failure_count + 1, failing_since = coalesce(failing_since, ?2)
-         WHERE id = ?1",
-    )?
-    .execute(params![r.webhook_id, now])?;
+            "UPDATE webhooks SET last_failure_at = ?2, failure_count = failure_count + 1, failing_since = coalesce(failing_since, ?2)
+             WHERE id = ?1",
+        )?
+        .execute(params![r.webhook_id, now])?;
         let failing_since: Option<i64> = c
             .prepare_cached("SELECT failing_since FROM webhooks WHERE id = ?1")?
             .query_row([r.webhook_id], |r| r.get(0))
@@ -655,9 +655,9 @@ impl<'c> Recording<'c> {
         let mut kind = None;
         if let Some(reason) = &reason {
             let n = c.execute(
-            "UPDATE webhooks SET is_active = 0, disabled_at = ?2, disabled_reason = ?3, updated_at = ?2 WHERE id = ?1 AND is_active = 1",
-            params![r.webhook_id, now, reason],
-        )?;
+                "UPDATE webhooks SET is_active = 0, disabled_at = ?2, disabled_reason = ?3, updated_at = ?2 WHERE id = ?1 AND is_active = 1",
+                params![r.webhook_id, now, reason],
+            )?;
             if n == 1 {
                 tracing::warn!(webhook_id = r.webhook_id, %reason, "webhook disabled");
                 kind = Some(crate::domain::notice::NoticeKind::WebhookDisabled);
