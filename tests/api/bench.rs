@@ -62,6 +62,9 @@ fn every_bench_scenario_runs_and_reports() {
         ("noisy", "bulkretry_p99_ms"),
         ("noisy", "bulkretry_job_s"),
         ("noisy", "bulkretry_noise_s"),
+        ("noisy", "publishing_p99_ms"),
+        ("noisy", "publishing_ack_p99_ms"),
+        ("noisy", "publishing_noise_s"),
         ("fanout10", "cpu_us_per_delivery"),
         ("cold", "first_delivery_ms"),
         ("cold", "deliveries_per_s"),
@@ -75,7 +78,14 @@ fn every_bench_scenario_runs_and_reports() {
         );
     }
     // Counts that may well be 0, but are there.
-    for phase in ["alone", "drain", "spread", "failing", "bulkretry"] {
+    for phase in [
+        "alone",
+        "drain",
+        "spread",
+        "failing",
+        "bulkretry",
+        "publishing",
+    ] {
         let metric = format!("{phase}_commits_over_12ms");
         let x = s["noisy"][&metric].as_f64();
         assert!(
@@ -251,6 +261,7 @@ async fn the_bench_runs_on_postgres_with_two_nodes() {
         ("latency", "p99_ms"),
         ("noisy", "drain_p99_ms"),
         ("noisy", "bulkretry_p99_ms"),
+        ("noisy", "publishing_p99_ms"),
         ("cold", "first_delivery_ms"),
         ("cold", "deliveries_per_s"),
     ] {

@@ -8,10 +8,14 @@
 //! - `failing`: pending, to a receiver that answers 500, so each fails and is rescheduled;
 //! - `bulkretry`: failed, and a bulk retry of all of them is started through the API as the
 //!   quiet tenant starts publishing; it counts until the job is done and every retried
-//!   delivery has arrived.
+//!   delivery has arrived;
+//! - `publishing`: published as the quiet tenant starts, in batches of 500 events to the
+//!   noisy workspace's 10 webhooks, four requests at a time (as `fanout10` publishes): a
+//!   burst in which each batch stores 5,000 deliveries, tens of milliseconds of the writer.
 //!
 //! Each phase runs on a server of its own on a fresh data directory (the noisy deliveries are
-//! bulk-loaded into SQLite while it is stopped), so each starts from a drained queue; with
+//! bulk-loaded into SQLite while it is stopped, or published), so each starts from a drained
+//! queue; with
 //! `--database-url`, on a fresh PostgreSQL database of its own (one node), loaded with the
 //! same SQL. It
 //! reports the quiet tenant's p50/p99 publish-to-arrival and its delivery rate (arrivals over
@@ -26,13 +30,16 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::harness::{
-    commit_histogram, commits_slower_than, get_json, percentile, post, publish_at_200_per_s, setup,
-    start_receiver, wait_arrivals, Hookline, Reply, Scratch, Sink,
+    commit_histogram, commits_slower_than, get_json, percentile, post, publish_at_200_per_s,
+    publish_batches, setup, start_receiver, wait_arrivals, Hookline, Reply, Scratch, Sink,
 };
 use crate::results::{row, Results};
 
 /// How many webhooks the `spread` phase's noisy workspace has.
 const SPREAD: usize = 50;
+
+/// How many webhooks the `publishing` phase's noisy workspace has.
+const FAN_OUT: usize = 10;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Noise {
@@ -41,6 +48,7 @@ enum Noise {
     Spread,
     Failing,
     BulkRetry,
+    Publishing,
 }
 
 impl Noise {
@@ -51,6 +59,7 @@ impl Noise {
             Noise::Spread => "spread",
             Noise::Failing => "failing",
             Noise::BulkRetry => "bulkretry",
+            Noise::Publishing => "publishing",
         }
     }
 
@@ -61,6 +70,9 @@ impl Noise {
             Noise::Spread => format!("beside {n} draining over {SPREAD} webhooks"),
             Noise::Failing => format!("beside {n} failing (500)"),
             Noise::BulkRetry => format!("beside a bulk retry of {n}"),
+            Noise::Publishing => {
+                format!("beside batch publishes of {n} deliveries (to {FAN_OUT} webhooks)")
+            }
         }
     }
 }
@@ -96,6 +108,7 @@ pub async fn run(
         Noise::Spread,
         Noise::Failing,
         Noise::BulkRetry,
+        Noise::Publishing,
     ] {
         let p = phase(bin, tmp, http, noise, n, secs, database_url).await;
         let (name, what) = (noise.name(), noise.what(n));
@@ -188,11 +201,15 @@ async fn phase(
     let (h, _) = Hookline::start_with(bin, &scratch.data_dir, &scratch.env()).await;
     h.cli(&["event-type", "create", "bench.event"]);
     let quiet = setup(&h, "quiet", 1, &quiet_url, http).await;
-    let webhooks = if noise == Noise::Spread { SPREAD } else { 1 };
+    let webhooks = match noise {
+        Noise::Spread => SPREAD,
+        Noise::Publishing => FAN_OUT,
+        _ => 1,
+    };
     let noisy = setup(&h, "noisy", webhooks, &noisy_url, http).await;
     h.stop().await;
     let now = hookline::clock::now_ms();
-    if noise != Noise::Alone {
+    if noise != Noise::Alone && noise != Noise::Publishing {
         // An event goes to each of the noisy workspace's webhooks.
         scratch.load(&noise_sql(noise, n / webhooks, now)).await;
     }
@@ -237,6 +254,11 @@ async fn phase(
         })
     });
 
+    // The noisy tenant's batch publishes, beside the quiet tenant's.
+    let publishing = (noise == Noise::Publishing).then(|| {
+        let (http, base, key) = (http.clone(), h.base.clone(), noisy.key.clone());
+        tokio::spawn(async move { publish_batches(&http, &base, &key, n / FAN_OUT, 500, 4).await })
+    });
     // When the noisy tenant's work is done: every delivery answered once (the failing ones
     // are rescheduled for later).
     let noise_done = (noise != Noise::Alone).then(|| {
@@ -262,6 +284,9 @@ async fn phase(
         Some(t) => Some(t.await.unwrap().as_secs_f64()),
         None => None,
     };
+    if let Some(p) = publishing {
+        p.await.unwrap();
+    }
     let noise_s = match noise_done {
         Some(t) => Some(t.await.unwrap().as_secs_f64()),
         None => None,
