@@ -254,6 +254,7 @@ mod nodes {
         ClaimRequest {
             now: 0,
             budget: 100,
+            budget_before_heavy: 100,
             room: 2 * limit,
             wider: Default::default(),
             in_flight_limit: limit,

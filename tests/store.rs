@@ -2064,6 +2064,7 @@ conformance!(
         let ask = |busy: IdMap<usize>, known: IdMap<i64>| ClaimRequest {
             now: 0,
             budget: 8,
+            budget_before_heavy: 8,
             room: 3,
             wider: IdMap::default(),
             in_flight_limit: 3,

@@ -217,16 +217,11 @@ impl Db {
     /// its whole transaction is rolled back and every job in it fails with that error, as
     /// when a `COMMIT` fails; such errors (a full disk, an I/O error) would mostly have failed
     /// the `COMMIT` anyway.
-    pub(super) async fn write_unguarded<T, F>(&self, background: bool, f: F) -> Result<T, DbError>
+    pub(super) async fn write_unguarded<T, F>(&self, lane: Lane, f: F) -> Result<T, DbError>
     where
         F: FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
-        let lane = if background {
-            Lane::Background
-        } else {
-            Lane::Prompt
-        };
         self.enqueue(lane, move |conn| {
             let before = conn.total_changes();
             let result = f(conn);
@@ -362,11 +357,24 @@ impl Db {
         (holder, go)
     }
 
-    /// Jobs waiting for the writer: (prompt lane, background lane).
+    /// Asks whether a heavy job waits for the writer (see [`Lane::Heavy`]); for a job to
+    /// ask while it runs on the writer.
+    pub(super) fn heavy_waits(&self) -> impl Fn() -> bool + Send + 'static {
+        let queue = self.inner.writer.clone();
+        move || !queue.lanes.lock().unwrap().heavy.is_empty()
+    }
+
+    /// Jobs waiting in the writer's `lane`.
+    #[cfg(test)]
+    pub(super) fn queued_in(&self, lane: Lane) -> usize {
+        self.inner.writer.lanes.lock().unwrap().of(lane).len()
+    }
+
+    /// Jobs waiting for the writer: (prompt and heavy lanes, background lane).
     #[cfg(test)]
     pub(super) fn queued(&self) -> (usize, usize) {
         let l = self.inner.writer.lanes.lock().unwrap();
-        (l.prompt.len(), l.background.len())
+        (l.prompt.len() + l.heavy.len(), l.background.len())
     }
 
     pub fn write_stats(&self) -> WriteStats {
@@ -480,19 +488,31 @@ impl Checkpointer {
 
 /// Which queue of the writer a job waits in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Lane {
+pub(super) enum Lane {
     /// Someone waits for it: a publish's 202, a page, a claim round.
     Prompt,
     /// Large work in the background (see [`Db::write_background`]).
     Background,
+    /// Someone waits for it, and it writes much at once: a batch publish that stores
+    /// thousands of deliveries (`publish::HEAVY_DELIVERIES`), tens of milliseconds of the
+    /// writer each.
+    Heavy,
 }
 
-/// The writer's two queues. A transaction holds jobs of one lane only. Prompt jobs go first,
-/// but when both lanes wait, they take turns, transaction by transaction, so neither starves;
-/// and a background transaction ends early as soon as a prompt job arrives. A publish thus
-/// waits for at most the background job running when it came, never for a transaction full
-/// of them: before, a publish arriving behind two batches of 512 attempt results shared
-/// their transaction and waited for all of them.
+/// The writer's three queues. A transaction holds jobs of one lane only.
+///
+/// - Prompt and heavy jobs go before background ones, but when both wait they take turns,
+///   transaction by transaction, so neither starves; and a background transaction ends early
+///   as soon as a prompt or heavy job arrives. A publish thus waits for at most the
+///   background job running when it came, never for a transaction full of them: before, a
+///   publish arriving behind two batches of 512 attempt results shared their transaction and
+///   waited for all of them.
+/// - Prompt and heavy jobs take turns the same way, and a heavy transaction ends early as
+///   soon as a prompt job arrives. A claim round or a single publish thus waits for at most
+///   one heavy publish, not for every one queued: when four clients kept 500-event batches
+///   to ten webhooks queued (30 ms of the writer each), they shared one transaction with
+///   the claim rounds queued behind them, and the senders got 128 deliveries every
+///   60–120 ms while the publishes lasted (1% of a run's deliveries arrived meanwhile).
 #[derive(Default)]
 struct WriteQueue {
     lanes: Mutex<Lanes>,
@@ -503,9 +523,12 @@ struct WriteQueue {
 struct Lanes {
     prompt: VecDeque<Job>,
     background: VecDeque<Job>,
+    heavy: VecDeque<Job>,
     closed: bool,
-    /// The lane of the last transaction, for turns.
+    /// The lane of the last transaction, for the background lane's turns.
     last: Option<Lane>,
+    /// The lane of the last prompt or heavy transaction, for the heavy lane's turns.
+    last_foreground: Option<Lane>,
 }
 
 /// A lane's two write-time histograms (`hookline_db_write_wait_seconds` and
@@ -521,11 +544,13 @@ impl Lane {
         match self {
             Lane::Prompt => "prompt",
             Lane::Background => "background",
+            Lane::Heavy => "heavy",
         }
     }
 
     fn timing(self) -> &'static LaneTiming {
-        static TIMING: [OnceLock<LaneTiming>; 2] = [OnceLock::new(), OnceLock::new()];
+        static TIMING: [OnceLock<LaneTiming>; 3] =
+            [OnceLock::new(), OnceLock::new(), OnceLock::new()];
         TIMING[self as usize].get_or_init(|| {
             let m = crate::metrics::global();
             let label = crate::metrics::LaneLabel { lane: self.name() };
@@ -543,7 +568,13 @@ impl Lanes {
         match lane {
             Lane::Prompt => &mut self.prompt,
             Lane::Background => &mut self.background,
+            Lane::Heavy => &mut self.heavy,
         }
+    }
+
+    /// Whether a prompt or heavy job waits.
+    fn foreground_waits(&self) -> bool {
+        !self.prompt.is_empty() || !self.heavy.is_empty()
     }
 }
 
@@ -568,9 +599,15 @@ impl WriteQueue {
     fn next(&self) -> Option<(Lane, Job)> {
         let mut l = self.lanes.lock().unwrap();
         loop {
-            let background_turn = l.last == Some(Lane::Prompt) && !l.background.is_empty();
-            let lane = if !l.prompt.is_empty() && !background_turn {
-                Lane::Prompt
+            let background_turn =
+                l.last.is_some_and(|last| last != Lane::Background) && !l.background.is_empty();
+            let heavy_turn = l.last_foreground == Some(Lane::Prompt) && !l.heavy.is_empty();
+            let lane = if l.foreground_waits() && !background_turn {
+                if !l.prompt.is_empty() && !heavy_turn {
+                    Lane::Prompt
+                } else {
+                    Lane::Heavy
+                }
             } else if !l.background.is_empty() {
                 Lane::Background
             } else if l.closed {
@@ -580,15 +617,23 @@ impl WriteQueue {
                 continue;
             };
             l.last = Some(lane);
+            if lane != Lane::Background {
+                l.last_foreground = Some(lane);
+            }
             return l.of(lane).pop_front().map(|j| (lane, j));
         }
     }
 
     /// Another job for the open transaction of `lane`, if one waits (and, for a background
-    /// transaction, no prompt job does).
+    /// transaction, no prompt or heavy job does; for a heavy one, no prompt job does).
     fn more(&self, lane: Lane) -> Option<Job> {
         let mut l = self.lanes.lock().unwrap();
-        if lane == Lane::Background && !l.prompt.is_empty() {
+        let ends = match lane {
+            Lane::Prompt => false,
+            Lane::Heavy => !l.prompt.is_empty(),
+            Lane::Background => l.foreground_waits(),
+        };
+        if ends {
             return None;
         }
         l.of(lane).pop_front()
@@ -916,7 +961,7 @@ mod tests {
             Box::new(move |db: &Db| {
                 let db = db.clone();
                 tokio::spawn(async move {
-                    db.write_unguarded(false, move |c| {
+                    db.write_unguarded(Lane::Prompt, move |c| {
                         insert(slug)(c)?;
                         if then_fail {
                             c.execute("INSERT INTO no_such_table VALUES (1)", [])?;
@@ -961,7 +1006,7 @@ mod tests {
         let job = |f: fn(&Connection) -> Result<(), DbError>| -> Spawn {
             Box::new(move |db: &Db| {
                 let db = db.clone();
-                tokio::spawn(async move { db.write_unguarded(false, f).await })
+                tokio::spawn(async move { db.write_unguarded(Lane::Prompt, f).await })
             })
         };
         let results = in_one_batch(
@@ -986,23 +1031,25 @@ mod tests {
         assert!(stored(&db, "one").await && stored(&db, "two").await);
     }
 
-    /// Background work queued ahead of a prompt write does not delay it by more than the
-    /// background job already running: the prompt one gets the next transaction.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_prompt_write_goes_ahead_of_queued_background_work() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(dir.path()).unwrap();
+    /// Holds the writer in a first job of lane `first` until the `jobs` are queued behind it,
+    /// in their order and lanes, then lets it go. Answers the order they ran in (the first
+    /// one as `first`) and how many transactions they took.
+    async fn ran_in_order(
+        db: &Db,
+        first: Lane,
+        jobs: &[(Lane, &'static str)],
+    ) -> (Vec<&'static str>, u64) {
         let order = Arc::new(Mutex::new(Vec::new()));
-        // The first job holds the writer until everything else is queued.
         let (go, wait) = mpsc::channel::<()>();
         let (started_tx, started) = mpsc::channel::<()>();
-        let first = {
+        let commits = db.write_stats().commits;
+        let holder = {
             let (db, order) = (db.clone(), order.clone());
             tokio::spawn(async move {
-                db.write_background(move |_| {
+                db.queue_write(first, move |_| -> Result<(), DbError> {
                     started_tx.send(()).unwrap();
                     wait.recv().unwrap();
-                    order.lock().unwrap().push("bg0");
+                    order.lock().unwrap().push("first");
                     Ok(())
                 })
                 .await
@@ -1011,14 +1058,9 @@ mod tests {
         tokio::task::spawn_blocking(move || started.recv().unwrap())
             .await
             .unwrap();
-        let queued = |lane: Lane| db.inner.writer.lanes.lock().unwrap().of(lane).len();
+        let queued = |lane: Lane| db.queued_in(lane);
         let mut tasks = Vec::new();
-        for (lane, name) in [
-            (Lane::Background, "bg1"),
-            (Lane::Background, "bg2"),
-            (Lane::Background, "bg3"),
-            (Lane::Prompt, "prompt"),
-        ] {
+        for &(lane, name) in jobs {
             let (db, order) = (db.clone(), order.clone());
             let before = queued(lane);
             tasks.push(tokio::spawn(async move {
@@ -1034,51 +1076,107 @@ mod tests {
             }
         }
         go.send(()).unwrap();
-        first.await.unwrap().unwrap();
+        holder.await.unwrap().unwrap();
         for t in tasks {
             t.await.unwrap().unwrap();
         }
-        assert_eq!(
-            *order.lock().unwrap(),
-            vec!["bg0", "prompt", "bg1", "bg2", "bg3"]
-        );
+        let order = order.lock().unwrap().clone();
+        (order, db.write_stats().commits - commits)
     }
 
-    /// A steady stream of prompt writes does not starve background work: the lanes take
-    /// turns, transaction by transaction.
+    /// Background work queued ahead of a prompt write does not delay it by more than the
+    /// background job already running: the prompt one gets the next transaction.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn background_work_gets_its_turn_beside_a_stream_of_prompt_writes() {
+    async fn a_prompt_write_goes_ahead_of_queued_background_work() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(dir.path()).unwrap();
-        let stream = {
-            let db = db.clone();
-            tokio::spawn(async move {
-                let mut writes = Vec::new();
-                for _ in 0..600 {
-                    let db = db.clone();
-                    writes.push(tokio::spawn(async move {
-                        db.write(|_| {
-                            std::thread::sleep(Duration::from_millis(2));
-                            Ok(())
-                        })
-                        .await
-                    }));
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-                let queued_all = Instant::now();
-                for w in writes {
-                    w.await.unwrap().unwrap();
-                }
-                queued_all
-            })
-        };
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        db.write_background(|_| Ok(())).await.unwrap();
-        let background_done = Instant::now();
-        let queued_all = stream.await.unwrap();
-        assert!(
-            background_done < queued_all,
-            "the background write waited for the whole stream of prompt writes"
+        let (order, _) = ran_in_order(
+            &db,
+            Lane::Background,
+            &[
+                (Lane::Background, "bg1"),
+                (Lane::Background, "bg2"),
+                (Lane::Background, "bg3"),
+                (Lane::Prompt, "prompt"),
+            ],
+        )
+        .await;
+        assert_eq!(order, vec!["first", "prompt", "bg1", "bg2", "bg3"]);
+        // So does a heavy publish.
+        let (order, _) = ran_in_order(
+            &db,
+            Lane::Background,
+            &[(Lane::Background, "bg1"), (Lane::Heavy, "heavy")],
+        )
+        .await;
+        assert_eq!(order, vec!["first", "heavy", "bg1"]);
+    }
+
+    /// A claim round or a single publish queued behind heavy publishes waits for the one
+    /// running, not for every one queued (as it did when they shared the prompt lane and its
+    /// transaction): it gets the next transaction. The heavy ones queued then share one.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_prompt_write_waits_for_one_heavy_publish_at_most() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        let (order, commits) = ran_in_order(
+            &db,
+            Lane::Heavy,
+            &[
+                (Lane::Heavy, "heavy1"),
+                (Lane::Heavy, "heavy2"),
+                (Lane::Prompt, "claim"),
+                (Lane::Prompt, "publish"),
+                (Lane::Heavy, "heavy3"),
+            ],
+        )
+        .await;
+        assert_eq!(
+            order,
+            vec!["first", "claim", "publish", "heavy1", "heavy2", "heavy3"]
         );
+        assert_eq!(commits, 3, "first | claim, publish | heavy1-3");
+    }
+
+    /// A steady stream of prompt writes starves neither background work nor heavy publishes:
+    /// the lanes take turns, transaction by transaction.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn other_lanes_get_their_turn_beside_a_stream_of_prompt_writes() {
+        for lane in [Lane::Background, Lane::Heavy] {
+            let dir = tempfile::tempdir().unwrap();
+            let db = Db::open(dir.path()).unwrap();
+            let stream = {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    let mut writes = Vec::new();
+                    for _ in 0..600 {
+                        let db = db.clone();
+                        writes.push(tokio::spawn(async move {
+                            db.write(|_| {
+                                std::thread::sleep(Duration::from_millis(2));
+                                Ok(())
+                            })
+                            .await
+                        }));
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                    let queued_all = Instant::now();
+                    for w in writes {
+                        w.await.unwrap().unwrap();
+                    }
+                    queued_all
+                })
+            };
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            db.queue_write(lane, |_| -> Result<(), DbError> { Ok(()) })
+                .await
+                .unwrap();
+            let done = Instant::now();
+            let queued_all = stream.await.unwrap();
+            assert!(
+                done < queued_all,
+                "the {lane:?} write waited for the whole stream of prompt writes"
+            );
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! in the same unit, and the publisher hears only after the commit.
 
 use super::hooks::{self, DeliveryRow, EventRow, Idempotent};
+use super::pool::Lane;
 use super::queue::Enqueuer;
 use super::{Db, DbError};
 use crate::clock::now_ms;
@@ -50,6 +51,10 @@ pub struct Stored {
     pub handed_off: usize,
 }
 
+/// A publish expected to store at least this many deliveries waits in the writer's heavy
+/// lane (see `pool::Lane::Heavy`): at about 6 µs of the writer each, 6 ms or more.
+pub const HEAVY_DELIVERIES: usize = 1_000;
+
 /// An `Idempotency-Key` with what it guards: the same key and body within 24 hours get the
 /// first answer again; the same key with another body is refused.
 pub struct Idempotency {
@@ -89,10 +94,18 @@ impl Db {
             Some(_) => (Some(answer), None),
             None => (None, Some(answer)),
         };
+        // Its fan-out as the writer last read the workspace's webhooks (one if it has not):
+        // a guess, for the writer's order only.
+        let expected = drafts.len() * subscribers.known_webhooks(ws).unwrap_or(1).max(1);
+        let lane = if expected >= HEAVY_DELIVERIES {
+            Lane::Heavy
+        } else {
+            Lane::Prompt
+        };
         // Without a savepoint (the busiest job of all): every refusal is answered before
         // the first change.
         let outcome = self
-            .write_unguarded(false, move |c| -> Result<Published, DbError> {
+            .write_unguarded(lane, move |c| -> Result<Published, DbError> {
                 if let Some(i) = &idempotency {
                     match hooks::idempotency_lookup(c, ws, i.route, &i.key, &i.request_hash)? {
                         Idempotent::New => {}
@@ -252,6 +265,62 @@ mod tests {
         }
     }
 
+    /// A publish expected to store `HEAVY_DELIVERIES` or more waits in the writer's heavy
+    /// lane, a smaller one in the prompt lane; the guess counts the workspace's webhooks as
+    /// the writer last read them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_publish_of_many_deliveries_waits_in_the_heavy_lane() {
+        let (_dir, db) = served().await;
+        let batch = |db: &crate::db::Db, events: usize| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                let drafts = (0..events as i64).map(draft).collect();
+                match db.publish(1, drafts, None, |_| String::new()).await? {
+                    Published::Fresh(stored, _) => Ok::<_, DbError>(stored.len()),
+                    _ => panic!("not stored"),
+                }
+            })
+        };
+        // The writer has read the workspace's webhooks (one) once this is stored.
+        assert_eq!(batch(&db, 1).await.unwrap().unwrap(), 1);
+        let (holder, go) = db.hold_writer().await;
+        let small = batch(&db, HEAVY_DELIVERIES - 1);
+        while db.queued_in(Lane::Prompt) < 1 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let large = batch(&db, HEAVY_DELIVERIES);
+        while db.queued_in(Lane::Heavy) < 1 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        assert_eq!(
+            (db.queued_in(Lane::Prompt), db.queued_in(Lane::Heavy)),
+            (1, 1)
+        );
+        // A second webhook: half as many events make as many deliveries, once it is known.
+        go.send(()).unwrap();
+        holder.await.unwrap().unwrap();
+        assert_eq!(small.await.unwrap().unwrap(), HEAVY_DELIVERIES - 1);
+        assert_eq!(large.await.unwrap().unwrap(), HEAVY_DELIVERIES);
+        db.write(|c| {
+            c.execute_batch(
+                "INSERT INTO webhooks (id, workspace_id, url, events, retry_schedule, retry_count, secret_enc, created_at, updated_at)
+                   VALUES (2, 1, 'https://b.example/h', '[\"*\"]', '[]', 0, x'00', 0, 0)",
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(batch(&db, 1).await.unwrap().unwrap(), 1);
+        let (holder, go) = db.hold_writer().await;
+        let half = batch(&db, HEAVY_DELIVERIES / 2);
+        while db.queued_in(Lane::Heavy) < 1 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        go.send(()).unwrap();
+        holder.await.unwrap().unwrap();
+        assert_eq!(half.await.unwrap().unwrap(), HEAVY_DELIVERIES / 2);
+    }
+
     /// Five publishes in one transaction write the webhook's row once, with the latest time.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn publishes_in_one_transaction_write_the_trigger_time_once() {
@@ -286,7 +355,7 @@ mod tests {
         let failing = {
             let db = db.clone();
             tokio::spawn(async move {
-                db.write_unguarded(false, |c| {
+                db.write_unguarded(Lane::Prompt, |c| {
                     c.execute("INSERT INTO trigger_writes VALUES (2)", [])?;
                     c.execute("INSERT INTO no_such_table VALUES (1)", [])?;
                     Ok(())

@@ -21,6 +21,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::hooks::{self, WebhookRow};
 use super::leases::{Hold, Leases};
+use super::pool::Lane;
 use super::subscribers::Subscriber;
 use super::DbError;
 use crate::clock::now_ms;
@@ -101,6 +102,10 @@ pub struct ClaimRequest {
     pub now: i64,
     /// Most deliveries claimed in all.
     pub budget: usize,
+    /// Most deliveries claimed in all when a heavy publish waits for the writer (SQLite; see
+    /// `pool::Lane::Heavy`): the dispatcher's next round would wait for it, tens of
+    /// milliseconds, so this one takes what the dispatcher has room for. At least `budget`.
+    pub budget_before_heavy: usize,
     /// Most deliveries of one webhook waiting or in flight, `busy` included.
     pub room: usize,
     /// Webhooks with more room than `room` this round, and how much: the dispatcher widens
@@ -159,6 +164,7 @@ pub fn claim(
     let ClaimRequest {
         now,
         budget,
+        budget_before_heavy: _,
         room: _,
         wider: _,
         in_flight_limit: _,
@@ -1095,8 +1101,12 @@ impl super::Db {
         mut ledger: Ledger,
     ) -> Result<(ClaimRound, Ledger), DbError> {
         let leases = self.leases().clone();
-        self.write_unguarded(false, move |c| {
+        let heavy_waits = self.heavy_waits();
+        self.write_unguarded(Lane::Prompt, move |c| {
             ask.now = now_ms();
+            if heavy_waits() {
+                ask.budget = ask.budget.max(ask.budget_before_heavy);
+            }
             claim(c, &ask, &mut ledger, &leases).map(|r| (r, ledger))
         })
         .await
@@ -1104,7 +1114,7 @@ impl super::Db {
 
     pub async fn release(&self, ids: Vec<i64>) -> Result<(), DbError> {
         let leases = self.leases().clone();
-        self.write_unguarded(false, move |c| {
+        self.write_unguarded(Lane::Prompt, move |c| {
             let webhooks = release(c, &ids)?;
             leases.let_go(ids);
             // Given back, they wait before what is still held.
@@ -1154,7 +1164,12 @@ impl super::Db {
             leases.let_go(ids);
             Ok(noticed)
         };
-        self.write_unguarded(!prompt, job).await
+        let lane = if prompt {
+            Lane::Prompt
+        } else {
+            Lane::Background
+        };
+        self.write_unguarded(lane, job).await
     }
 
     pub async fn retry_now(&self, ws: i64, id: i64) -> Result<Option<hooks::DeliveryRow>, DbError> {
@@ -1928,6 +1943,52 @@ mod tests {
     /// Through the writer: what a claim round took is held until its attempt is recorded or
     /// it is given back, and no round takes it meanwhile; a restart of the engine lets go of
     /// everything (it is attempted again, as after a crash).
+    /// A claim round that a heavy publish waits behind takes what the dispatcher has room
+    /// for (`budget_before_heavy`), not its usual budget: its next round would wait for the
+    /// publish. With nothing heavy waiting, the usual budget.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_claim_round_before_a_heavy_publish_takes_all_there_is_room_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::db::Db::open(dir.path()).unwrap();
+        db.write(|c| {
+            seed(c, 2, 10, 1000);
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let ask = ClaimRequest {
+            now: 0,
+            budget: 3,
+            budget_before_heavy: 7,
+            room: 10,
+            rescan: true,
+            ..Default::default()
+        };
+        let (r, ledger) = db.claim(ask.clone(), Ledger::default()).await.unwrap();
+        assert_eq!(r.jobs.len(), 3, "nothing heavy waits: the usual budget");
+        // The writer busy; a heavy publish, then the round, queued behind it.
+        let (holder, go) = db.hold_writer().await;
+        let heavy = {
+            let db = db.clone();
+            tokio::spawn(async move { db.write_unguarded(Lane::Heavy, |_| Ok(())).await })
+        };
+        while db.queued().0 < 1 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let round = {
+            let db = db.clone();
+            tokio::spawn(async move { db.claim(ask, ledger).await })
+        };
+        while db.queued().0 < 2 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        go.send(()).unwrap();
+        holder.await.unwrap().unwrap();
+        let (r, _) = round.await.unwrap().unwrap();
+        assert_eq!(r.jobs.len(), 7, "a heavy publish waited: room for seven");
+        heavy.await.unwrap().unwrap();
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn claimed_deliveries_are_held_until_recorded_or_given_back() {
         let dir = tempfile::tempdir().unwrap();

@@ -112,6 +112,12 @@ impl Subscribers {
         Ok(w)
     }
 
+    /// How many active webhooks the workspace had when they were last read, if they are
+    /// still kept. Read off the writer, so it may be out of date: a guess.
+    pub fn known_webhooks(&self, ws: i64) -> Option<usize> {
+        self.lock().webhooks.get(&ws).map(|w| w.len())
+    }
+
     /// Whether the event type exists and is not archived.
     pub fn event_type_exists(&self, conn: &Connection, name: &str) -> Result<bool, DbError> {
         if self.check(conn)?.event_types.contains(name) {

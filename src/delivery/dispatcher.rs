@@ -77,6 +77,8 @@ const REVISIT_EVERY: usize = 64;
 /// Most deliveries one claim round takes. A round is a job in the writer's prompt lane, and
 /// publishes queued behind it wait for it: at 512 a round took about 4 ms, at 128 about 1.
 /// The throughput does not change: a full round is followed by the next while there is room.
+/// (A round that a heavy publish waits behind takes all there is room for: the next round
+/// would wait for that publish; see `ClaimRequest::budget_before_heavy`.)
 const CLAIM_ROUND_MAX: usize = 128;
 
 /// A claim round under way; it hands the fairness ledger back with its result (a failed
@@ -184,9 +186,8 @@ impl Dispatcher {
             // Claim more when there is reason and room.
             let now = now_ms();
             if claiming.is_none() && (want_claim || next_due.is_some_and(|t| t <= now)) {
-                let budget = (2 * max)
-                    .saturating_sub(total_in_flight + total_ready)
-                    .min(CLAIM_ROUND_MAX);
+                let room_left = (2 * max).saturating_sub(total_in_flight + total_ready);
+                let budget = room_left.min(CLAIM_ROUND_MAX);
                 if budget > 0 {
                     want_claim = false;
                     next_due = None;
@@ -212,6 +213,7 @@ impl Dispatcher {
                     let ask = ClaimRequest {
                         now: 0,
                         budget,
+                        budget_before_heavy: room_left,
                         room,
                         wider,
                         in_flight_limit: per,

@@ -126,6 +126,8 @@ impl PgStore {
         let ClaimRequest {
             now,
             budget,
+            // No heavy lane: PostgreSQL's publishes do not queue behind one writer.
+            budget_before_heavy: _,
             room: _,
             wider: _,
             in_flight_limit,
