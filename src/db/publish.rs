@@ -296,11 +296,11 @@ mod tests {
             (db.queued_in(Lane::Prompt), db.queued_in(Lane::Heavy)),
             (1, 1)
         );
-        // A second webhook: half as many events make as many deliveries, once it is known.
         go.send(()).unwrap();
         holder.await.unwrap().unwrap();
         assert_eq!(small.await.unwrap().unwrap(), HEAVY_DELIVERIES - 1);
         assert_eq!(large.await.unwrap().unwrap(), HEAVY_DELIVERIES);
+        // A second webhook: half as many events make as many deliveries, once it is known.
         db.write(|c| {
             c.execute_batch(
                 "INSERT INTO webhooks (id, workspace_id, url, events, retry_schedule, retry_count, secret_enc, created_at, updated_at)

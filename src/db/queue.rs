@@ -1966,7 +1966,8 @@ mod tests {
         };
         let (r, ledger) = db.claim(ask.clone(), Ledger::default()).await.unwrap();
         assert_eq!(r.jobs.len(), 3, "nothing heavy waits: the usual budget");
-        // The writer busy; a heavy publish, then the round, queued behind it.
+        // The writer busy; a heavy publish queued, then the round (in the prompt lane, so it
+        // runs first, with a heavy publish waiting).
         let (holder, go) = db.hold_writer().await;
         let heavy = {
             let db = db.clone();
