@@ -1940,9 +1940,6 @@ mod tests {
         }
     }
 
-    /// Through the writer: what a claim round took is held until its attempt is recorded or
-    /// it is given back, and no round takes it meanwhile; a restart of the engine lets go of
-    /// everything (it is attempted again, as after a crash).
     /// A claim round that a heavy publish waits behind takes what the dispatcher has room
     /// for (`budget_before_heavy`), not its usual budget: its next round would wait for the
     /// publish. With nothing heavy waiting, the usual budget.
@@ -1990,6 +1987,9 @@ mod tests {
         heavy.await.unwrap().unwrap();
     }
 
+    /// Through the writer: what a claim round took is held until its attempt is recorded or
+    /// it is given back, and no round takes it meanwhile; a restart of the engine lets go of
+    /// everything (it is attempted again, as after a crash).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn claimed_deliveries_are_held_until_recorded_or_given_back() {
         let dir = tempfile::tempdir().unwrap();
