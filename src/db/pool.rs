@@ -370,6 +370,14 @@ impl Db {
         self.inner.writer.lanes.lock().unwrap().of(lane).len()
     }
 
+    /// For tests: waits until at least `n` jobs wait in the writer's `lane`.
+    #[cfg(test)]
+    pub(super) async fn until_queued_in(&self, lane: Lane, n: usize) {
+        while self.queued_in(lane) < n {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
     /// Jobs waiting for the writer: (prompt and heavy lanes, background lane).
     #[cfg(test)]
     pub(super) fn queued(&self) -> (usize, usize) {
@@ -1058,22 +1066,21 @@ mod tests {
         tokio::task::spawn_blocking(move || started.recv().unwrap())
             .await
             .unwrap();
-        let queued = |lane: Lane| db.queued_in(lane);
         let mut tasks = Vec::new();
         for &(lane, name) in jobs {
-            let (db, order) = (db.clone(), order.clone());
-            let before = queued(lane);
-            tasks.push(tokio::spawn(async move {
-                db.queue_write(lane, move |_| -> Result<(), DbError> {
-                    order.lock().unwrap().push(name);
-                    Ok(())
+            let before = db.queued_in(lane);
+            tasks.push({
+                let (db, order) = (db.clone(), order.clone());
+                tokio::spawn(async move {
+                    db.queue_write(lane, move |_| -> Result<(), DbError> {
+                        order.lock().unwrap().push(name);
+                        Ok(())
+                    })
+                    .await
                 })
-                .await
-            }));
+            });
             // In this order: wait until it is queued.
-            while queued(lane) == before {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
+            db.until_queued_in(lane, before + 1).await;
         }
         go.send(()).unwrap();
         holder.await.unwrap().unwrap();

@@ -285,13 +285,9 @@ mod tests {
         assert_eq!(batch(&db, 1).await.unwrap().unwrap(), 1);
         let (holder, go) = db.hold_writer().await;
         let small = batch(&db, HEAVY_DELIVERIES - 1);
-        while db.queued_in(Lane::Prompt) < 1 {
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-        }
+        db.until_queued_in(Lane::Prompt, 1).await;
         let large = batch(&db, HEAVY_DELIVERIES);
-        while db.queued_in(Lane::Heavy) < 1 {
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-        }
+        db.until_queued_in(Lane::Heavy, 1).await;
         assert_eq!(
             (db.queued_in(Lane::Prompt), db.queued_in(Lane::Heavy)),
             (1, 1)
@@ -313,9 +309,7 @@ mod tests {
         assert_eq!(batch(&db, 1).await.unwrap().unwrap(), 1);
         let (holder, go) = db.hold_writer().await;
         let half = batch(&db, HEAVY_DELIVERIES / 2);
-        while db.queued_in(Lane::Heavy) < 1 {
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-        }
+        db.until_queued_in(Lane::Heavy, 1).await;
         go.send(()).unwrap();
         holder.await.unwrap().unwrap();
         assert_eq!(half.await.unwrap().unwrap(), HEAVY_DELIVERIES / 2);

@@ -1970,16 +1970,12 @@ mod tests {
             let db = db.clone();
             tokio::spawn(async move { db.write_unguarded(Lane::Heavy, |_| Ok(())).await })
         };
-        while db.queued().0 < 1 {
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-        }
+        db.until_queued_in(Lane::Heavy, 1).await;
         let round = {
             let db = db.clone();
             tokio::spawn(async move { db.claim(ask, ledger).await })
         };
-        while db.queued().0 < 2 {
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-        }
+        db.until_queued_in(Lane::Prompt, 1).await;
         go.send(()).unwrap();
         holder.await.unwrap().unwrap();
         let (r, _) = round.await.unwrap().unwrap();
