@@ -66,11 +66,34 @@ enum Behavior {
     Reset,
     /// Write these bytes as soon as the connection opens, without reading, then close.
     Blurt(Vec<u8>),
-    /// Answer 204 and keep the connection open for the next request, like most servers. A
-    /// request that comes on a connection idle for `closes_after` or longer is not answered:
-    /// the connection is closed, as a server's close of an idle connection crosses a request
-    /// already on its way.
-    KeepAlive { closes_after: Duration },
+    /// Answer and keep the connection open for the next request, like most servers (see
+    /// [`KeepAlive`]).
+    KeepAlive(KeepAlive),
+}
+
+/// A receiver that keeps connections open. A request that comes on a connection idle for
+/// `closes_after` or longer is not answered: the connection is closed, as a server's close of
+/// an idle connection crosses a request already on its way.
+#[derive(Clone)]
+struct KeepAlive {
+    closes_after: Duration,
+    /// 204 when 0, else 200 with this many bytes of body.
+    body: usize,
+    /// How long each answer takes.
+    delay: Duration,
+    /// Close the connection shortly after each answer (without saying so in the answer).
+    close_after_answer: bool,
+}
+
+impl Default for KeepAlive {
+    fn default() -> Self {
+        KeepAlive {
+            closes_after: Duration::from_secs(3600),
+            body: 0,
+            delay: Duration::ZERO,
+            close_after_answer: false,
+        }
+    }
 }
 
 fn respond(status: u16) -> Behavior {
@@ -87,6 +110,8 @@ struct Receiver {
     connections: Arc<AtomicUsize>,
     requests: Arc<Mutex<Vec<Recorded>>>,
     written: Arc<AtomicU64>,
+    /// Kept connections the client closed (`Behavior::KeepAlive`).
+    closed: Arc<AtomicUsize>,
 }
 
 impl Receiver {
@@ -115,6 +140,7 @@ async fn receiver_with_tls(behavior: Behavior, tls: Option<tokio_rustls::TlsAcce
         connections: Arc::new(AtomicUsize::new(0)),
         requests: Arc::new(Mutex::new(Vec::new())),
         written: Arc::new(AtomicU64::new(0)),
+        closed: Arc::new(AtomicUsize::new(0)),
     };
     let rc = r.clone();
     tokio::spawn(async move {
@@ -164,18 +190,34 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin>(
     behavior: Behavior,
     rc: Receiver,
 ) {
-    if let Behavior::KeepAlive { closes_after } = behavior {
+    if let Behavior::KeepAlive(k) = behavior {
         let mut idle_since = None::<Instant>;
         while read_request(&mut s, &rc).await.is_some() {
-            if idle_since.is_some_and(|t| t.elapsed() >= closes_after) {
+            if idle_since.is_some_and(|t| t.elapsed() >= k.closes_after) {
                 return;
             }
-            let ok = b"HTTP/1.1 204 No Content\r\n\r\n";
-            if s.write_all(ok).await.is_err() || s.flush().await.is_err() {
+            tokio::time::sleep(k.delay).await;
+            let answer = match k.body {
+                0 => b"HTTP/1.1 204 No Content\r\n\r\n".to_vec(),
+                n => {
+                    let mut a =
+                        format!("HTTP/1.1 200 OK\r\nContent-Length: {n}\r\n\r\n").into_bytes();
+                    a.resize(a.len() + n, b'x');
+                    a
+                }
+            };
+            if s.write_all(&answer).await.is_err() || s.flush().await.is_err() {
+                return;
+            }
+            if k.close_after_answer {
+                // Once the client has taken the answer and kept the connection.
+                tokio::time::sleep(Duration::from_millis(20)).await;
                 return;
             }
             idle_since = Some(Instant::now());
         }
+        // The client closed the connection.
+        rc.closed.fetch_add(1, Ordering::SeqCst);
         return;
     }
     if read_request(&mut s, &rc).await.is_none() {
@@ -234,7 +276,7 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
         Behavior::Reset | Behavior::Blurt(_) => unreachable!("handled in serve"),
-        Behavior::KeepAlive { .. } => unreachable!("handled above"),
+        Behavior::KeepAlive(_) => unreachable!("handled above"),
     }
 }
 
@@ -743,9 +785,10 @@ async fn connection_reset_is_an_error() {
 async fn idle_connections_are_not_reused_after_receivers_close_theirs() {
     bounded(async {
         let sender = loopback_sender();
-        let r = receiver(Behavior::KeepAlive {
+        let r = receiver(Behavior::KeepAlive(KeepAlive {
             closes_after: hookline::delivery::IDLE_CONNECTION_TIMEOUT,
-        })
+            ..KeepAlive::default()
+        }))
         .await;
         let send = || sender.send(request(r.url("/"), Duration::from_secs(5)));
         let o = send().await;
@@ -773,6 +816,135 @@ async fn idle_connections_are_not_reused_after_receivers_close_theirs() {
             hookline::delivery::IDLE_CONNECTION_TIMEOUT < Duration::from_secs(5),
             "Node.js, uvicorn, Apache and actix-web close idle connections after 5 s"
         );
+    })
+    .await;
+}
+
+/// A connection carries the next attempt only once its response was read to the end,
+/// whatever the body's size up to the cap. Past the cap the sender stops reading, so a body
+/// well beyond it is left unread and its connection closed.
+#[tokio::test]
+async fn a_connection_carries_the_next_attempt_only_after_its_response_was_read_whole() {
+    bounded(async {
+        let sender = loopback_sender();
+        for (body, connections) in [
+            (0, 1),
+            (100, 1),
+            (20_000, 1),
+            (MAX_RESPONSE_BODY, 1),
+            (3 * MAX_RESPONSE_BODY, 3),
+            (16 * MAX_RESPONSE_BODY, 3),
+        ] {
+            let r = receiver(Behavior::KeepAlive(KeepAlive {
+                body,
+                ..KeepAlive::default()
+            }))
+            .await;
+            for _ in 0..3 {
+                let o = sender
+                    .send(request(r.url("/"), Duration::from_secs(5)))
+                    .await;
+                assert!(o.is_success(), "{body}: {o:?}");
+                assert_eq!(o.response_body.len(), body.min(MAX_RESPONSE_BODY));
+            }
+            assert_eq!(r.connections(), connections, "a body of {body} bytes");
+            assert_eq!(r.requests().len(), 3);
+        }
+    })
+    .await;
+}
+
+/// Attempts at once to one receiver open a connection each; afterwards the sender keeps at
+/// most `max_idle_per_host` of them for the next attempts and closes the rest.
+#[tokio::test]
+async fn at_most_max_idle_per_host_connections_are_kept() {
+    bounded(async {
+        let sender = Sender::new(SenderConfig {
+            allowed_networks: vec!["127.0.0.0/8".parse().unwrap()],
+            max_idle_per_host: 2,
+            ..SenderConfig::default()
+        })
+        .unwrap();
+        let r = receiver(Behavior::KeepAlive(KeepAlive {
+            delay: Duration::from_millis(200),
+            ..KeepAlive::default()
+        }))
+        .await;
+        let five = || {
+            futures_util::future::join_all(
+                (0..5).map(|_| sender.send(request(r.url("/"), Duration::from_secs(5)))),
+            )
+        };
+        for o in five().await {
+            assert!(o.is_success(), "{o:?}");
+        }
+        assert_eq!(r.connections(), 5);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while r.closed.load(Ordering::SeqCst) < 3 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(r.closed.load(Ordering::SeqCst), 3, "three closed, two kept");
+        for o in five().await {
+            assert!(o.is_success(), "{o:?}");
+        }
+        assert_eq!(
+            r.connections(),
+            8,
+            "the two kept carried two of the next five"
+        );
+        assert_eq!(r.requests().len(), 10);
+    })
+    .await;
+}
+
+/// A kept connection is closed once it has been idle as long as receivers keep theirs, even
+/// when no attempt comes that could have used it: it holds a socket on both sides.
+#[tokio::test]
+async fn idle_connections_are_closed_after_the_idle_timeout() {
+    bounded(async {
+        let sender = loopback_sender();
+        let r = receiver(Behavior::KeepAlive(KeepAlive::default())).await;
+        let o = sender
+            .send(request(r.url("/"), Duration::from_secs(5)))
+            .await;
+        assert!(o.is_success(), "{o:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(r.closed.load(Ordering::SeqCst), 0, "kept while fresh");
+        let deadline =
+            Instant::now() + hookline::delivery::IDLE_CONNECTION_TIMEOUT + Duration::from_secs(3);
+        while r.closed.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            r.closed.load(Ordering::SeqCst),
+            1,
+            "an idle connection stayed open past the idle timeout and a second"
+        );
+        assert_eq!(r.connections(), 1);
+    })
+    .await;
+}
+
+/// A receiver that closes each connection after its answer, without saying so: the next
+/// attempt does not go out on the closed connection (and fail) but on a new one.
+#[tokio::test]
+async fn a_connection_the_receiver_closed_carries_no_attempt() {
+    bounded(async {
+        let sender = loopback_sender();
+        let r = receiver(Behavior::KeepAlive(KeepAlive {
+            close_after_answer: true,
+            ..KeepAlive::default()
+        }))
+        .await;
+        for i in 1..=3 {
+            let o = sender
+                .send(request(r.url("/"), Duration::from_secs(5)))
+                .await;
+            assert!(o.is_success(), "attempt {i}: {o:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(r.connections(), 3);
+        assert_eq!(r.requests().len(), 3);
     })
     .await;
 }

@@ -12,6 +12,7 @@ use http::header::{HOST, RETRY_AFTER};
 use hyper_util::client::legacy::connect::HttpConnector;
 use ipnet::IpNet;
 
+use super::connections::{ConnectError, Pool, Pools, Settings};
 use super::ssrf::{Blocked, Guard, GuardedResolver, ResolveError};
 
 /// The most response body an attempt keeps; the rest is never read.
@@ -244,16 +245,16 @@ where
         })
     }
 }
-type Client = hyper_util::client::legacy::Client<Connector, http_body_util::Full<bytes::Bytes>>;
 
 /// The delivery HTTP client (hyper, with rustls). Cheap to clone; build one per process.
 ///
 /// An attempt's timeout bounds the whole exchange, and its connect phase (DNS, TCP, TLS) gets
 /// a shorter bound of its own, so a receiver that cannot be reached is reported as a connect
 /// error rather than as a timeout of the whole attempt. The connect timeout is a setting of
-/// the connector, so the sender keeps one client (and connection pool) per connect timeout
-/// in use: [`connect_timeout_for`] has at most a few dozen values, and webhooks with the
-/// default timeout all share one.
+/// the connector, so the sender keeps one connector per connect timeout in use
+/// ([`connect_timeout_for`] has at most a few dozen values, and webhooks with the default
+/// timeout all share one), and one pool of keep-alive connections per receiver origin and
+/// connect timeout (`delivery::connections`).
 #[derive(Clone)]
 pub struct Sender {
     inner: Arc<SenderInner>,
@@ -263,7 +264,8 @@ struct SenderInner {
     config: SenderConfig,
     tls: Arc<rustls::ClientConfig>,
     guard: Arc<Guard>,
-    clients: std::sync::RwLock<std::collections::HashMap<Duration, Client>>,
+    connectors: std::sync::RwLock<std::collections::HashMap<Duration, Arc<Connector>>>,
+    pools: Arc<Pools>,
 }
 
 impl fmt::Debug for Sender {
@@ -340,19 +342,23 @@ impl Sender {
             .with_no_client_auth();
         let sender = Sender {
             inner: Arc::new(SenderInner {
-                config: cfg,
                 tls: Arc::new(tls),
                 guard,
-                clients: Default::default(),
+                connectors: Default::default(),
+                pools: Pools::new(Settings {
+                    idle_timeout: IDLE_CONNECTION_TIMEOUT,
+                    max_idle: cfg.max_idle_per_host,
+                    max_buf_size: MAX_CONNECTION_BUFFER,
+                }),
+                config: cfg,
             }),
         };
-        // Build the default client now, so a configuration that cannot work fails at start.
-        sender.client(sender.inner.config.connect_timeout);
+        // Build the default connector now, so a configuration that cannot work fails at start.
+        sender.connector(sender.inner.config.connect_timeout);
         Ok(sender)
     }
 
-    fn build_client(&self, connect_timeout: Duration) -> Client {
-        let cfg = &self.inner.config;
+    fn build_connector(&self, connect_timeout: Duration) -> Connector {
         let mut http =
             HttpConnector::new_with_resolver(GuardedResolver::new(self.inner.guard.clone()));
         http.enforce_http(false);
@@ -363,37 +369,31 @@ impl Sender {
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
-        let https = ConnectWithin {
+        ConnectWithin {
             inner: https,
             limit: connect_timeout,
-        };
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .pool_timer(hyper_util::rt::TokioTimer::new())
-            .pool_idle_timeout(IDLE_CONNECTION_TIMEOUT)
-            .pool_max_idle_per_host(cfg.max_idle_per_host)
-            .http1_max_buf_size(MAX_CONNECTION_BUFFER)
-            .build(https)
+        }
     }
 
-    /// The client whose connections time out after `connect_timeout`.
-    fn client(&self, connect_timeout: Duration) -> Client {
+    /// The connector whose connections time out after `connect_timeout`.
+    fn connector(&self, connect_timeout: Duration) -> Arc<Connector> {
         if let Some(c) = self
             .inner
-            .clients
+            .connectors
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(&connect_timeout)
         {
             return c.clone();
         }
-        let mut clients = self
+        let mut connectors = self
             .inner
-            .clients
+            .connectors
             .write()
             .unwrap_or_else(|e| e.into_inner());
-        clients
+        connectors
             .entry(connect_timeout)
-            .or_insert_with(|| self.build_client(connect_timeout))
+            .or_insert_with(|| Arc::new(self.build_connector(connect_timeout)))
             .clone()
     }
 
@@ -403,9 +403,9 @@ impl Sender {
     }
 
     /// Where attempts to `url` with `timeout` go: the URL checked (scheme, SSRF guard) and
-    /// parsed for HTTP, and the client for its connect timeout, all fixed for a webhook
-    /// version, so [`Sender::send_to`] does none of it per attempt. The error is what every
-    /// attempt to it fails with.
+    /// parsed for HTTP, and the pool of connections to its origin for its connect timeout,
+    /// all fixed for a webhook version, so [`Sender::send_to`] does none of it per attempt.
+    /// The error is what every attempt to it fails with.
     pub fn target(&self, url: &url::Url, timeout: Duration) -> Result<Target, AttemptError> {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(AttemptError::new(
@@ -429,12 +429,21 @@ impl Sender {
             ));
         };
         let connect_timeout = connect_timeout_for(timeout, self.inner.config.connect_timeout);
+        // Sent in origin form (`/path?query`): the connection already names the host.
+        let path = uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .parse::<http::Uri>()
+            .unwrap_or_else(|_| http::Uri::from_static("/"));
+        let pool = self.inner.pools.pool(&uri, connect_timeout, || {
+            self.connector(connect_timeout) as Arc<dyn super::connections::Connect>
+        });
         Ok(Target {
-            uri,
+            path,
             host,
             timeout,
             connect_timeout,
-            client: self.client(connect_timeout),
+            pool,
         })
     }
 
@@ -457,16 +466,15 @@ impl Sender {
         let started = Instant::now();
         let mut request = http::Request::new(http_body_util::Full::new(body));
         *request.method_mut() = http::Method::POST;
-        *request.uri_mut() = target.uri.clone();
+        *request.uri_mut() = target.path.clone();
         *request.headers_mut() = headers;
-        // hyper-util would format the same value for every request that lacks it.
         request
             .headers_mut()
             .entry(HOST)
             .or_insert_with(|| target.host.clone());
         let mut out = Outcome::default();
         let result =
-            tokio::time::timeout(target.timeout, exchange(&target.client, request, &mut out)).await;
+            tokio::time::timeout(target.timeout, exchange(&target.pool, request, &mut out)).await;
         out.duration_ms = elapsed_ms(started);
         match result {
             Ok(Ok(())) => {}
@@ -485,25 +493,28 @@ impl Sender {
 /// Where a webhook version's attempts go (see [`Sender::target`]).
 #[derive(Clone)]
 pub struct Target {
-    uri: http::Uri,
+    /// The request target as sent: path and query.
+    path: http::Uri,
     /// The `Host` header of every request to it.
     host: http::HeaderValue,
     timeout: Duration,
     connect_timeout: Duration,
-    client: Client,
+    /// Kept connections to its origin.
+    pool: Arc<Pool>,
 }
 
 impl fmt::Debug for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Target")
-            .field("uri", &self.uri)
+            .field("path", &self.path)
+            .field("pool", &self.pool)
             .field("timeout", &self.timeout)
             .field("connect_timeout", &self.connect_timeout)
             .finish_non_exhaustive()
     }
 }
 
-/// The `Host` header for `uri`, as hyper-util writes it when a request has none: the host,
+/// The `Host` header for `uri`, as HTTP clients write it when a request has none: the host,
 /// and the port when it is not the scheme's default. `None` without a host.
 fn host_header(uri: &http::Uri) -> Option<http::HeaderValue> {
     let host = uri.host()?;
@@ -524,12 +535,12 @@ type ExchangeError = Box<dyn StdError + Send + Sync>;
 
 /// Send, then fill `out` as the response arrives, so a timeout keeps what came before it.
 async fn exchange(
-    client: &Client,
+    pool: &Arc<Pool>,
     request: http::Request<http_body_util::Full<bytes::Bytes>>,
     out: &mut Outcome,
 ) -> Result<(), ExchangeError> {
     use http_body_util::BodyExt;
-    let resp = client.request(request).await?;
+    let (resp, connection) = pool.send(request).await?;
     let status = resp.status().as_u16();
     out.status = Some(status);
     // Kept up to MAX_RESPONSE_HEADERS bytes (names and values), in order: a receiver's
@@ -559,7 +570,9 @@ async fn exchange(
     let mut body = resp.into_body();
     while out.response_body.len() < MAX_RESPONSE_BODY {
         let Some(frame) = body.frame().await else {
-            break;
+            // Read to the end: the connection may carry the next attempt.
+            connection.reuse();
+            return Ok(());
         };
         let Ok(chunk) = frame?.into_data() else {
             continue; // trailers
@@ -572,16 +585,17 @@ async fn exchange(
         out.response_body
             .extend_from_slice(&chunk[..chunk.len().min(room)]);
     }
-    // Dropping the body with bytes left unread closes the connection instead of draining it.
-    drop(body);
+    // At the cap: a body that ended there leaves the connection reusable; dropping one with
+    // bytes left unread closes the connection instead of draining it.
+    if hyper::body::Body::is_end_stream(&body) {
+        connection.reuse();
+    }
     Ok(())
 }
 
 /// Turn an exchange error into a kind and a message naming the real cause.
 fn classify(err: &(dyn StdError + 'static), connect_timeout: Duration) -> AttemptError {
-    let connecting = err
-        .downcast_ref::<hyper_util::client::legacy::Error>()
-        .is_some_and(|e| e.is_connect());
+    let connecting = find::<ConnectError>(err).is_some();
     // A timeout while connecting (the connector's, or the kernel's) means the receiver could
     // not be reached: a connect error, whatever the cause chain calls it.
     if connecting && find_cause(err).is_some_and(|c| c.kind == ErrorKind::Timeout) {

@@ -3,6 +3,7 @@
 
 pub mod attempt;
 pub mod bulk;
+pub mod connections;
 pub mod dispatcher;
 pub mod engine;
 pub mod http;
