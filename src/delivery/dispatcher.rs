@@ -169,7 +169,11 @@ impl Dispatcher {
                         slot_tx.clone(),
                     );
                     tasks.spawn(async move {
-                        let (result, _) = attempter.attempt(&hook, job, false, Some(tx)).await;
+                        // On the heap: the attempt's future is a few KiB (the exchange's
+                        // state), and the task's own future is copied whole when spawned and
+                        // when it finishes, once per delivery.
+                        let attempt = Box::pin(attempter.attempt(&hook, job, false, Some(tx)));
+                        let (result, _) = attempt.await;
                         if let Err(e) = recorder.record(result).await {
                             tracing::error!(error = %e, "recording an attempt failed; it will be sent again after restart");
                         }
