@@ -39,6 +39,10 @@ fn every_bench_scenario_runs_and_reports() {
         ("fanout10", "deliveries_per_s"),
         ("fanout10", "ratio_to_baseline"),
         ("fanout10", "baseline_requests_per_s"),
+        ("fanout10", "cpu_in_client_requests"),
+        ("fanout10", "baseline_client_cpu_us_per_request"),
+        ("single", "cpu_in_client_requests"),
+        ("batch", "cpu_in_client_requests"),
         ("latency", "p50_ms"),
         ("latency", "p99_ms"),
         ("latency", "ack_p99_ms"),
@@ -150,7 +154,14 @@ fn every_bench_scenario_runs_and_reports() {
             values("baseline_requests_per_s"),
             values("ratio_to_baseline"),
         );
+        // And its CPU per delivery by the client's CPU per request around it.
+        let (cpus, clients, in_requests) = (
+            values("cpu_us_per_delivery"),
+            values("baseline_client_cpu_us_per_request"),
+            values("cpu_in_client_requests"),
+        );
         assert_eq!(ratios.len(), 2, "{scenario}");
+        assert_eq!(in_requests.len(), 2, "{scenario}");
         for i in 0..2 {
             let expected = rates[i] / bases[i];
             assert!(
@@ -159,6 +170,14 @@ fn every_bench_scenario_runs_and_reports() {
                 ratios[i],
                 rates[i],
                 bases[i]
+            );
+            let expected = cpus[i] / clients[i];
+            assert!(
+                (in_requests[i] - expected).abs() <= 1e-9 * expected,
+                "{scenario} run {i}: {} client requests against {} / {}",
+                in_requests[i],
+                cpus[i],
+                clients[i]
             );
         }
     }

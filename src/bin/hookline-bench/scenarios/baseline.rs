@@ -107,11 +107,22 @@ fn client_and_receiver(
 /// takes, so the ratio compares like with like.
 const BASELINE_MIN_MS: u64 = 2_000;
 
+/// A baseline measured around a run: requests/s, and the client's CPU per request (µs).
+#[derive(Debug, Clone, Copy)]
+pub struct Yardstick {
+    pub rate: f64,
+    pub client_cpu_us: f64,
+}
+
 /// Posts rounds of 20,000 (/ scale) requests straight to the receiver, 64 at a time, until
-/// at least [`BASELINE_MIN_MS`] (/ scale) have passed: requests/s. The receiver's arrival
-/// count is reset afterwards.
-pub async fn measure(cx: &Ctx<'_>) -> f64 {
-    timed(cx).await.rate
+/// at least [`BASELINE_MIN_MS`] (/ scale) have passed: requests/s, and what each cost the
+/// client. The receiver's arrival count is reset afterwards.
+pub async fn measure(cx: &Ctx<'_>) -> Yardstick {
+    let m = timed(cx).await;
+    Yardstick {
+        rate: m.rate,
+        client_cpu_us: m.client_cpu_us,
+    }
 }
 
 /// [`measure`], how long it took and what CPU it cost.
@@ -149,12 +160,16 @@ async fn timed(cx: &Ctx<'_>) -> Measured {
 }
 
 /// Records the ratio of the run of `scenario` just measured (its last `deliveries_per_s`) to
-/// the mean of the baselines measured right `before` and `after` it, and that mean.
-pub fn ratio(results: &mut Results, scenario: &str, before: f64, after: f64) {
+/// the mean of the baselines measured right `before` and `after` it, and that mean; and its
+/// Hookline CPU per delivery (its last `cpu_us_per_delivery`) in bare requests of the bench's
+/// client, whose CPU per request is the mean of the same two baselines'. Both CPU times move
+/// with the host's load together, so their ratio says what a delivery costs against the
+/// plainest HTTP POST in the same minutes.
+pub fn ratio(results: &mut Results, scenario: &str, before: Yardstick, after: Yardstick) {
     let rate = results
         .last(scenario, "deliveries_per_s")
         .unwrap_or(f64::NAN);
-    let baseline = (before + after) / 2.0;
+    let baseline = (before.rate + after.rate) / 2.0;
     row(
         results,
         scenario,
@@ -168,5 +183,23 @@ pub fn ratio(results: &mut Results, scenario: &str, before: f64, after: f64) {
         "baseline_requests_per_s",
         "    that baseline: the mean of one before and one after (req/s)",
         json!(baseline),
+    );
+    let cpu = results
+        .last(scenario, "cpu_us_per_delivery")
+        .unwrap_or(f64::NAN);
+    let client = (before.client_cpu_us + after.client_cpu_us) / 2.0;
+    row(
+        results,
+        scenario,
+        "cpu_in_client_requests",
+        "  hookline CPU per delivery in the bench client's bare requests",
+        json!(cpu / client),
+    );
+    row(
+        results,
+        scenario,
+        "baseline_client_cpu_us_per_request",
+        "    that client's CPU per request around the run (µs)",
+        json!(client),
     );
 }
