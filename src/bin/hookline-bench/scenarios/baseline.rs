@@ -166,40 +166,53 @@ async fn timed(cx: &Ctx<'_>) -> Measured {
 /// with the host's load together, so their ratio says what a delivery costs against the
 /// plainest HTTP POST in the same minutes.
 pub fn ratio(results: &mut Results, scenario: &str, before: Yardstick, after: Yardstick) {
-    let rate = results
-        .last(scenario, "deliveries_per_s")
-        .unwrap_or(f64::NAN);
-    let baseline = (before.rate + after.rate) / 2.0;
+    against(
+        results,
+        scenario,
+        ("deliveries_per_s", (before.rate + after.rate) / 2.0),
+        (
+            "ratio_to_baseline",
+            "  ratio to the baseline around the run",
+        ),
+        (
+            "baseline_requests_per_s",
+            "    that baseline: the mean of one before and one after (req/s)",
+        ),
+    );
+    against(
+        results,
+        scenario,
+        (
+            "cpu_us_per_delivery",
+            (before.client_cpu_us + after.client_cpu_us) / 2.0,
+        ),
+        (
+            "cpu_in_client_requests",
+            "  hookline CPU per delivery in the bench client's bare requests",
+        ),
+        (
+            "baseline_client_cpu_us_per_request",
+            "    that client's CPU per request around the run (µs)",
+        ),
+    );
+}
+
+/// Records `scenario`'s last value of `metric` divided by `yardstick` as the row `quotient`,
+/// and the yardstick itself as the row `yard` (each a metric and its label).
+fn against(
+    results: &mut Results,
+    scenario: &str,
+    (metric, yardstick): (&str, f64),
+    quotient: (&str, &str),
+    yard: (&str, &str),
+) {
+    let value = results.last(scenario, metric).unwrap_or(f64::NAN);
     row(
         results,
         scenario,
-        "ratio_to_baseline",
-        "  ratio to the baseline around the run",
-        json!(rate / baseline),
+        quotient.0,
+        quotient.1,
+        json!(value / yardstick),
     );
-    row(
-        results,
-        scenario,
-        "baseline_requests_per_s",
-        "    that baseline: the mean of one before and one after (req/s)",
-        json!(baseline),
-    );
-    let cpu = results
-        .last(scenario, "cpu_us_per_delivery")
-        .unwrap_or(f64::NAN);
-    let client = (before.client_cpu_us + after.client_cpu_us) / 2.0;
-    row(
-        results,
-        scenario,
-        "cpu_in_client_requests",
-        "  hookline CPU per delivery in the bench client's bare requests",
-        json!(cpu / client),
-    );
-    row(
-        results,
-        scenario,
-        "baseline_client_cpu_us_per_request",
-        "    that client's CPU per request around the run (µs)",
-        json!(client),
-    );
+    row(results, scenario, yard.0, yard.1, json!(yardstick));
 }
