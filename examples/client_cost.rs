@@ -10,9 +10,10 @@
 //! - `hookline`: Hookline's own sender (`Sender::send_to`, its connection pool, the response
 //!   read as an attempt reads it), headers built beforehand.
 //!
-//! Prints each client's CPU per request (the process's, minus nothing: the receiver is the
-//! child's) and the receiver's. The end-to-end CPU per delivery of `hookline-bench` compares
-//! with the `hookline` line plus the writer's share.
+//! Prints each client's CPU per request (this process's CPU; the receiver runs in a child
+//! process) and the receiver's. `hookline-bench`'s CPU per delivery compares with the
+//! `hookline` line plus the SQLite writer's share and the rest of an attempt (signing, the
+//! dispatcher, the recorder).
 //!
 //! ```sh
 //! cargo run --release --example client_cost -- [REQUESTS] [CONNECTIONS] [ROUNDS]

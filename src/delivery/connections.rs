@@ -5,11 +5,11 @@
 //! It does what hyper-util's pooled client did for the sender, with less work per attempt:
 //! that client hashed the origin into a shared map, registered a waiter and an "extra"
 //! envelope, and checked a connection back in through a spawned readiness future for every
-//! request, about 4 µs of CPU per exchange on the 2-core bench host (a bare client doing
-//! the same exchanges: 16–19 µs per request with hyper-util's pool, 12–14 µs with one
-//! `http1` sender per connection; `hookline-bench` README, "Where the time goes"). Here a
-//! webhook version's [`super::http::Target`] holds its origin's [`Pool`], and an attempt
-//! takes the most recently used idle connection under a mutex held for a `pop`.
+//! request: about 4 µs of CPU per exchange on the 2-core bench host, where one exchange costs
+//! a client 19–20 µs with hyper-util's pool and 12–16 µs with a bare `http1` sender per
+//! connection (`cargo run --release --example client_cost`; the README's "Where the time
+//! goes"). Here a webhook version's [`super::http::Target`] holds its origin's [`Pool`], and
+//! an attempt takes the most recently used idle connection under a mutex held for a `pop`.
 //!
 //! The rules are the client's:
 //! - A connection goes back to the pool only after its response was read to the end
@@ -141,7 +141,7 @@ impl Pool {
     }
 
     /// How many idle connections the pool keeps now.
-    pub fn idle_count(&self) -> usize {
+    fn idle_count(&self) -> usize {
         self.lock().len()
     }
 
@@ -153,7 +153,7 @@ impl Pool {
             if c.since.elapsed() < self.settings.idle_timeout && !c.tx.is_closed() {
                 return Some(c.tx);
             }
-            // Closed, or too old: then everything older is too old as well.
+            // Closed: the next one may do. Too old: so is every older one.
             if c.since.elapsed() >= self.settings.idle_timeout {
                 idle.clear();
             }

@@ -169,8 +169,8 @@ impl Dispatcher {
                         slot_tx.clone(),
                     );
                     tasks.spawn(async move {
-                        // On the heap: the attempt's future is a few KiB (the exchange's
-                        // state), and the task's own future is copied whole when spawned and
+                        // On the heap: the attempt's future holds the exchange's state, over
+                        // a KiB, and the task's own future is copied whole when spawned and
                         // when it finishes, once per delivery.
                         let attempt = Box::pin(attempter.attempt(&hook, job, false, Some(tx)));
                         let (result, _) = attempt.await;
