@@ -941,7 +941,8 @@ async fn a_connection_the_receiver_closed_carries_no_attempt() {
                 .send(request(r.url("/"), Duration::from_secs(5)))
                 .await;
             assert!(o.is_success(), "attempt {i}: {o:?}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            // Well past the receiver's close, 20 ms after its answer.
+            tokio::time::sleep(Duration::from_millis(300)).await;
         }
         assert_eq!(r.connections(), 3);
         assert_eq!(r.requests().len(), 3);
