@@ -41,12 +41,12 @@ pub type Body = Full<Bytes>;
 /// A connection could not be made (DNS, TCP connect, TLS handshake, or the connect phase's
 /// time ran out): no request went out. The cause is its source.
 #[derive(Debug)]
-pub struct ConnectError(BoxError);
+pub struct ConnectError(pub(super) BoxError);
 
 impl fmt::Display for ConnectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // As hyper-util's client named it; `http::chain_message` leaves it out.
-        f.write_str("client error (Connect)")
+        // Attempt records name the cause instead (`http::classify`).
+        f.write_str("connect error")
     }
 }
 
@@ -103,6 +103,13 @@ struct Idle {
     since: Instant,
 }
 
+impl Idle {
+    /// Idle for `timeout` or longer: it must not carry another attempt.
+    fn expired(&self, timeout: Duration) -> bool {
+        self.since.elapsed() >= timeout
+    }
+}
+
 /// What every pool of a sender shares.
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
@@ -150,11 +157,12 @@ impl Pool {
     fn take(&self) -> Option<SendRequest<Body>> {
         let mut idle = self.lock();
         while let Some(c) = idle.pop_back() {
-            if c.since.elapsed() < self.settings.idle_timeout && !c.tx.is_closed() {
+            let expired = c.expired(self.settings.idle_timeout);
+            if !expired && !c.tx.is_closed() {
                 return Some(c.tx);
             }
             // Closed: the next one may do. Too old: so is every older one.
-            if c.since.elapsed() >= self.settings.idle_timeout {
+            if expired {
                 idle.clear();
             }
         }
@@ -180,7 +188,7 @@ impl Pool {
         let mut idle = self.lock();
         while idle
             .front()
-            .is_some_and(|c| c.since.elapsed() >= self.settings.idle_timeout || c.tx.is_closed())
+            .is_some_and(|c| c.expired(self.settings.idle_timeout) || c.tx.is_closed())
         {
             idle.pop_front();
         }

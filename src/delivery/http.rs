@@ -718,13 +718,13 @@ fn io_kind(io: &io::Error) -> Option<AttemptError> {
 }
 
 /// `a: b: c` from an error and its sources, leaving out the wrappers that only name an
-/// internal stage (hyper-util's `client error (…)`) and repeats.
+/// internal stage (a [`ConnectError`], which only says the connect phase failed) and repeats.
 fn chain_message(err: &(dyn StdError + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(e) = cur {
         let s = e.to_string();
-        let wrapper = s.starts_with("client error (") && e.source().is_some();
+        let wrapper = e.is::<ConnectError>();
         if !wrapper && !parts.iter().any(|p| p.contains(&s)) {
             parts.push(s);
         }
@@ -816,6 +816,16 @@ mod tests {
             let uri: http::Uri = url::Url::parse(url).unwrap().as_str().parse().unwrap();
             assert_eq!(host_header(&uri).unwrap(), want, "{url}");
         }
+    }
+
+    /// A connect failure no known cause names reads `connect: <the chain>`, without the
+    /// wrapper that only says the connect phase failed.
+    #[test]
+    fn a_connect_error_is_named_by_its_cause() {
+        let err = ConnectError(Box::new(io::Error::other("no route for this test")));
+        let e = classify(&err, Duration::from_secs(1));
+        assert_eq!(e.kind, ErrorKind::Connect);
+        assert_eq!(e.message, "connect: no route for this test");
     }
 
     #[test]
